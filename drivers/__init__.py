@@ -1,0 +1,1 @@
+"""Device I/O: each driver turns one kind of connection into normalised readings."""

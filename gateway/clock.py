@@ -1,0 +1,87 @@
+"""The injected clock.
+
+Every component takes a :class:`Clock`. ``monotonic()`` is for durations, timeouts, backoff and
+watchdogs (the Pi has no real-time clock: wall time may jump by hours when NTP first syncs).
+``wall()`` is for stamping events and for time-of-day logic.
+
+:class:`SimClock` moves only when told: replay drives it from the recording's timestamps, tests
+advance it by hand, and nothing ever sleeps for real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def wall(self) -> float: ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def wall(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class SimClock:
+    """Simulated time. Wall and monotonic advance together unless :meth:`jump_wall` moves the
+    wall clock alone (as NTP does on a Pi that booted with the wrong date)."""
+
+    def __init__(self, start_wall: float = 1_700_000_000.0, start_mono: float = 1000.0) -> None:
+        self._wall = start_wall
+        self._mono = start_mono
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def wall(self) -> float:
+        return self._wall
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("SimClock cannot go backwards; use jump_wall for wall-clock jumps")
+        self._wall += seconds
+        self._mono += seconds
+        self._wake()
+
+    def set_wall(self, wall: float) -> None:
+        """Advance both clocks so that wall time equals ``wall`` (never backwards)."""
+        if wall > self._wall:
+            self.advance(wall - self._wall)
+
+    def jump_wall(self, seconds: float) -> None:
+        """Move wall time alone, forwards or backwards; monotonic time is untouched."""
+        self._wall += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        """Returns once simulated time has advanced by ``seconds`` (after another task calls
+        :meth:`advance`). ``sleep(0)`` just yields to the loop."""
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._mono + seconds, future))
+        await future
+
+    def _wake(self) -> None:
+        still: list[tuple[float, asyncio.Future[None]]] = []
+        for deadline, future in self._sleepers:
+            if future.done():
+                continue
+            if deadline <= self._mono:
+                future.set_result(None)
+            else:
+                still.append((deadline, future))
+        self._sleepers = still

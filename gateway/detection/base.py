@@ -1,0 +1,46 @@
+"""The interface every detector implements.
+
+A detector is a thin stateful shell around pure detection maths. The pipeline calls
+:meth:`Detector.on_reading` for every reading of a device it knows, and :meth:`Detector.on_tick`
+whenever time passes (at the latest at :meth:`Detector.next_deadline`, and at least every
+``TICK_MAX_SECONDS``). Detectors read time only from the clock they were given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from gateway.clock import Clock
+from gateway.model import Device, Event, Reading, Resident
+
+
+class Home:
+    """The devices and residents of one installation (read-only after start)."""
+
+    def __init__(self, residents: Sequence[Resident], devices: Sequence[Device]) -> None:
+        self.residents: dict[str, Resident] = {r.id: r for r in residents}
+        self.devices: dict[str, Device] = {d.id: d for d in devices}
+
+    def add_resident(self, resident: Resident) -> None:
+        self.residents[resident.id] = resident
+
+    def add_device(self, device: Device) -> None:
+        self.devices[device.id] = device
+        if device.resident not in self.residents:
+            self.residents[device.resident] = Resident(id=device.resident)
+
+    def devices_of(self, resident: str) -> list[Device]:
+        return [d for d in self.devices.values() if d.resident == resident]
+
+
+class Detector(Protocol):
+    name: str
+
+    def on_reading(self, reading: Reading, device: Device) -> list[Event]: ...
+
+    def on_tick(self) -> list[Event]: ...
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time at which this detector next needs :meth:`on_tick`, or None."""
+        ...
