@@ -1,0 +1,276 @@
+"""The alert lifecycle: events in, alert changes out. Pure state, no I/O.
+
+raise ──► open ──► acknowledged (staff) ──► resolved (staff, or the condition cleared)
+            │  └─► escalated (nobody acknowledged in time, or the detector says it is worse)
+            └────► cancelled (the resident withdrew it: a false fall, a mistaken press)
+
+* De-duplication: a RAISE whose (resident, type, key) matches an open alert joins it (its
+  ``count`` goes up) instead of opening a new one. For presses (``sos``, ``fall``) only within
+  ``repeat_window_s`` of the previous one: a press ten minutes later is a new emergency.
+* Escalation: a critical or high alert nobody acknowledged within its time is escalated (and
+  re-sent); it keeps escalating at the same interval until someone acknowledges it.
+* Visit mode: while staff are on site, behaviour alerts of that resident are held back
+  (counted); SOS, falls, vitals and safety alarms never are.
+
+Every change is returned as an :class:`AlertChange`; the runtime commits it to the outbox before
+anything else happens to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from alerts.texts import render
+from gateway.clock import Clock
+from gateway.model import Alert, AlertState, Event, EventAction, Severity, stable_alert_id
+
+log = logging.getLogger(__name__)
+
+# After this many unanswered re-sends the platform's own escalation (phone tree) takes over.
+MAX_ESCALATIONS = 3
+PRESS_TYPES = frozenset({"sos", "fall"})
+BEHAVIOUR_TYPES = frozenset(
+    {"inactivity", "not_up", "bed_exit_no_return", "night_exit", "long_bathroom"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """``change`` is one of: raised, repeated, escalated, cancelled, acknowledged, resolved."""
+
+    change: str
+    alert: Alert
+
+    def to_message(self, gateway_id: str) -> dict[str, Any]:
+        a = self.alert
+        return {
+            "v": 1,
+            "gateway": gateway_id,
+            "id": a.id,
+            "change": self.change,
+            "type": a.type,
+            "severity": a.severity.label,
+            "resident": a.resident,
+            "t": a.t,
+            "last_t": a.last_t,
+            "state": a.state.value,
+            "count": a.count,
+            "device": a.device,
+            "by": a.changed_by,
+            "details": a.details,
+            "text": a.text,
+        }
+
+
+def _change(change: str, alert: Alert) -> AlertChange:
+    """A snapshot: later changes to the live alert must not rewrite what was already reported."""
+    snapshot = dataclasses.replace(alert, details=dict(alert.details), text=dict(alert.text))
+    return AlertChange(change, snapshot)
+
+
+@dataclass(frozen=True)
+class Visit:
+    resident: str
+    started_mono: float
+    until_mono: float
+    by: str
+
+
+class AlertManager:
+    def __init__(
+        self,
+        gateway_id: str,
+        clock: Clock,
+        languages: Iterable[str] = ("zh", "en"),
+        repeat_window_s: float = 60.0,
+        escalate_after_s: dict[Severity, float] | None = None,
+        visit_max_s: float = 3 * 3600.0,
+    ) -> None:
+        self.gateway_id = gateway_id
+        self.clock = clock
+        self.languages = tuple(languages)
+        self.repeat_window_s = repeat_window_s
+        self.escalate_after_s = escalate_after_s or {Severity.CRITICAL: 300.0, Severity.HIGH: 900.0}
+        self.visit_max_s = visit_max_s
+        self.active: dict[str, Alert] = {}  # alert id -> alert, until final
+        self._by_key: dict[tuple[str, str, str], str] = {}
+        self._escalate_at: dict[str, float] = {}  # alert id -> monotonic deadline
+        self.visits: dict[str, Visit] = {}
+        self.counters: dict[str, int] = {
+            "raised": 0,
+            "repeated": 0,
+            "escalated": 0,
+            "cancelled_by_resident": 0,
+            "acknowledged": 0,
+            "resolved": 0,
+            "held_during_visit": 0,
+            "unknown_alert_commands": 0,
+        }
+
+    # -- events from detectors ----------------------------------------------------------------
+
+    def handle(self, event: Event) -> list[AlertChange]:
+        existing = self._open_alert(event)
+        if event.action is EventAction.RAISE:
+            if event.type in BEHAVIOUR_TYPES and self.in_visit(event.resident):
+                self.counters["held_during_visit"] += 1
+                log.info("visit mode: %s held back for resident %s", event.type, event.resident)
+                return []
+            if existing is not None and self._joins(existing, event):
+                existing.count += 1
+                existing.last_t = event.t
+                existing.details.update(event.details)
+                self._retext(existing)
+                self.counters["repeated"] += 1
+                return [_change("repeated", existing)]
+            return [self._raise(event)]
+        if existing is None:
+            return []
+        if event.action is EventAction.ESCALATE:
+            return [self._escalate(existing, event.severity, event.details, event.t)]
+        if event.action is EventAction.CANCEL:
+            self.counters["cancelled_by_resident"] += 1
+            return [self._finish(existing, AlertState.CANCELLED, "resident", event.t, "cancelled")]
+        if event.action is EventAction.CLEAR:
+            self.counters["resolved"] += 1
+            return [self._finish(existing, AlertState.RESOLVED, "gateway", event.t, "resolved")]
+        return []
+
+    # -- commands from staff (platform downlink) ----------------------------------------------
+
+    def acknowledge(self, alert_id: str, by: str = "staff") -> list[AlertChange]:
+        alert = self.active.get(alert_id)
+        if alert is None or alert.state is AlertState.ACKNOWLEDGED:
+            self.counters["unknown_alert_commands"] += alert is None
+            return []
+        alert.state = AlertState.ACKNOWLEDGED
+        alert.changed_by = by
+        alert.last_t = self.clock.wall()
+        self._escalate_at.pop(alert_id, None)
+        self._retext(alert)
+        self.counters["acknowledged"] += 1
+        return [_change("acknowledged", alert)]
+
+    def resolve(self, alert_id: str, by: str = "staff") -> list[AlertChange]:
+        alert = self.active.get(alert_id)
+        if alert is None:
+            self.counters["unknown_alert_commands"] += 1
+            return []
+        self.counters["resolved"] += 1
+        return [self._finish(alert, AlertState.RESOLVED, by, self.clock.wall(), "resolved")]
+
+    def start_visit(self, resident: str, by: str = "staff", hours: float | None = None) -> None:
+        now = self.clock.monotonic()
+        duration = min(hours * 3600.0, self.visit_max_s) if hours else self.visit_max_s
+        self.visits[resident] = Visit(resident, now, now + duration, by)
+        log.info("visit mode on for resident %s", resident)
+
+    def end_visit(self, resident: str) -> None:
+        if self.visits.pop(resident, None) is not None:
+            log.info("visit mode off for resident %s", resident)
+
+    def in_visit(self, resident: str) -> bool:
+        visit = self.visits.get(resident)
+        if visit is None:
+            return False
+        if self.clock.monotonic() >= visit.until_mono:
+            del self.visits[resident]
+            return False
+        return True
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def on_tick(self) -> list[AlertChange]:
+        now = self.clock.monotonic()
+        changes = []
+        for alert_id, deadline in list(self._escalate_at.items()):
+            if now >= deadline:
+                alert = self.active[alert_id]
+                changes.append(
+                    self._escalate(alert, alert.severity, {"reason": "unacknowledged"}, None)
+                )
+        return changes
+
+    def next_deadline(self) -> float | None:
+        return min(self._escalate_at.values(), default=None)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _open_alert(self, event: Event) -> Alert | None:
+        alert_id = self._by_key.get(event.alert_key)
+        return self.active.get(alert_id) if alert_id else None
+
+    def _joins(self, alert: Alert, event: Event) -> bool:
+        if event.type in PRESS_TYPES:
+            return event.t - alert.last_t <= self.repeat_window_s
+        return True
+
+    def _raise(self, event: Event) -> AlertChange:
+        alert_id = stable_alert_id(self.gateway_id, event)
+        alert = Alert(
+            id=alert_id,
+            type=event.type,
+            severity=event.severity,
+            resident=event.resident,
+            t=event.t,
+            device=event.device,
+            key=event.key,
+            details=dict(event.details),
+            last_t=event.t,
+            raised_mono=self.clock.monotonic(),
+        )
+        self._retext(alert)
+        self.active[alert_id] = alert
+        self._by_key[event.alert_key] = alert_id
+        self._arm_escalation(alert)
+        self.counters["raised"] += 1
+        return _change("raised", alert)
+
+    def _arm_escalation(self, alert: Alert) -> None:
+        after = self.escalate_after_s.get(alert.severity)
+        if int(alert.details.get("escalations", 0)) >= MAX_ESCALATIONS:
+            self._escalate_at.pop(alert.id, None)
+        elif after is not None:
+            self._escalate_at[alert.id] = self.clock.monotonic() + after
+
+    def _escalate(
+        self, alert: Alert, severity: Severity, details: dict[str, Any] | Any, t: float | None
+    ) -> AlertChange:
+        alert.severity = max(alert.severity, severity)
+        alert.state = AlertState.ESCALATED
+        alert.details.update(details)
+        alert.details["escalations"] = int(alert.details.get("escalations", 0)) + 1
+        alert.last_t = t if t is not None else self.clock.wall()
+        alert.changed_by = "gateway"
+        self._retext(alert)
+        self._arm_escalation(alert)
+        self.counters["escalated"] += 1
+        return _change("escalated", alert)
+
+    def _finish(
+        self, alert: Alert, state: AlertState, by: str, t: float, change: str
+    ) -> AlertChange:
+        alert.state = state
+        alert.changed_by = by
+        alert.last_t = t
+        self._retext(alert)
+        del self.active[alert.id]
+        if self._by_key.get(alert.alert_key) == alert.id:
+            del self._by_key[alert.alert_key]
+        self._escalate_at.pop(alert.id, None)
+        return _change(change, alert)
+
+    def _retext(self, alert: Alert) -> None:
+        values = {**alert.details, "count": alert.count}
+        alert.text = render(alert.type, values, self.languages, alert.state.value)
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {
+            "open_alerts": len(self.active),
+            "visits": sorted(self.visits),
+            **self.counters,
+        }

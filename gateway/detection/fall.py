@@ -1,0 +1,405 @@
+"""Fall detection maths: resampling, ring buffers, the impact gate and impact features.
+
+Everything here is pure numpy and free of I/O and clocks; :mod:`gateway.detection.fall_alerts`
+is the stateful shell that turns it into events.
+
+The stages, shared by the live gateway, ``eldergate evaluate fall`` and offline training so
+that all three see exactly the same numbers:
+
+1. **Resample** every wristband onto a fixed :data:`GRID_HZ` grid by linear interpolation of
+   its own sample times (any input rate, irregular or bursty timestamps).
+2. **Ring buffers**: one ``(wristbands, samples, 3)`` array per group (:class:`WristRing`).
+3. **Gate** (cheap, vectorised over all wristbands): a sample with ``|a| > GATE_G`` opens a
+   candidate; its impact is the largest ``|a|`` in the next :data:`IMPACT_LOOK_S`; the next
+   candidate may open :data:`REFRACTORY_S` after that impact (:func:`candidate_impacts` is the
+   same rule over a whole array, for training).
+4. **Features** (:func:`impact_features`, only for candidates): a window from
+   :data:`PRE_S` before to :data:`POST_S` after the impact, rotation-invariant (the wrist's axes
+   differ between devices) and clipping-tolerant.
+5. **Model**: :mod:`gateway.detection.fall_model` scores the features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+GRID_HZ = 50.0
+GRID_DT = 1.0 / GRID_HZ
+GATE_G = 2.0  # |a| that opens a candidate; falls in the shared data peak at >= 2.6 g
+IMPACT_LOOK_S = 0.5  # the impact is the maximum |a| within this time after the crossing
+REFRACTORY_S = 1.0  # after an impact, the next candidate opens at least this much later
+PRE_S = 3.0  # seconds before the impact that the features look at
+POST_S = 4.0  # seconds after the impact that the features look at (the decision time)
+MIN_POST_S = 2.0  # with less data after the impact (stream stopped) no decision is made
+MAX_GAP_S = 1.0  # longer gaps between samples start a new segment (reconnect)
+RING_S = 16.0  # history kept per wristband: >= PRE_S + POST_S + slack for late decisions
+
+IMPACT_LOOK = round(IMPACT_LOOK_S * GRID_HZ)
+REFRACTORY = round(REFRACTORY_S * GRID_HZ)
+PRE = round(PRE_S * GRID_HZ)
+POST = round(POST_S * GRID_HZ)
+MIN_POST = round(MIN_POST_S * GRID_HZ)
+RING = round(RING_S * GRID_HZ)
+
+
+# --- resampling ----------------------------------------------------------------------------
+
+
+def clean_times(ts: FloatArray, xyz: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Drop samples whose time is not strictly after every earlier one (duplicates, reordered
+    bursts) and rows with non-finite values, keeping the rest in order."""
+    ok = np.isfinite(ts) & np.isfinite(xyz).all(axis=1)
+    ts, xyz = ts[ok], xyz[ok]
+    if ts.size < 2:
+        return ts, xyz
+    keep = np.ones(ts.size, dtype=bool)
+    keep[1:] = ts[1:] > np.maximum.accumulate(ts)[:-1]
+    return ts[keep], xyz[keep]
+
+
+def resample_onto_grid(
+    ts: FloatArray, xyz: FloatArray, first_grid_t: float
+) -> tuple[FloatArray, float]:
+    """Linear interpolation of samples ``(ts, xyz)`` at ``first_grid_t + k / GRID_HZ`` for every
+    grid time up to ``ts[-1]``. Returns the grid samples and the next grid time not yet
+    produced. ``ts`` must be increasing; grid times before ``ts[0]`` take the first value."""
+    if ts.size == 0:
+        return np.empty((0, 3)), first_grid_t
+    count = int(np.floor((ts[-1] - first_grid_t) * GRID_HZ + 1e-9)) + 1
+    if count <= 0:
+        return np.empty((0, 3)), first_grid_t
+    grid = first_grid_t + np.arange(count) * GRID_DT
+    out = np.empty((count, 3))
+    for axis in range(3):
+        out[:, axis] = np.interp(grid, ts, xyz[:, axis])
+    return out, first_grid_t + count * GRID_DT
+
+
+def resample_recording(ts: FloatArray, xyz: FloatArray) -> FloatArray:
+    """A whole recording onto the grid starting at its first sample (offline use)."""
+    ts, xyz = clean_times(np.asarray(ts, float), np.asarray(xyz, float))
+    out, _ = resample_onto_grid(ts, xyz, float(ts[0]) if ts.size else 0.0)
+    return out
+
+
+# --- candidates ----------------------------------------------------------------------------
+
+
+def finalise_impact(mag: FloatArray, crossing: int) -> int:
+    """The impact index of a candidate that crossed the gate at ``crossing``."""
+    stop = min(mag.size, crossing + IMPACT_LOOK + 1)
+    return crossing + int(np.argmax(mag[crossing:stop]))
+
+
+def candidate_impacts(mag: FloatArray) -> list[int]:
+    """Every impact the live gate would find in ``mag`` (the whole-array form of the gate)."""
+    impacts: list[int] = []
+    above = np.flatnonzero(mag > GATE_G)
+    scan_from = 0
+    for crossing in above:
+        if crossing < scan_from:
+            continue
+        impact = finalise_impact(mag, int(crossing))
+        impacts.append(impact)
+        scan_from = impact + REFRACTORY
+    return impacts
+
+
+# --- features ------------------------------------------------------------------------------
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "peak_g",
+    "impact_area_gs",
+    "high_time_s",
+    "jerk_peak",
+    "freefall_min_g",
+    "freefall_time_s",
+    "descent_gs",
+    "pre_std_g",
+    "pre_mean_g",
+    "bounce_std_g",
+    "post_std_g",
+    "post_jerk",
+    "post_mean_g",
+    "post_max_g",
+    "tilt_deg",
+    "post_spread",
+    "pre_spread",
+    "peak_count",
+    "second_peak_ratio",
+    "impact_vs_pre_deg",
+    "impact_vs_post_deg",
+    "pre_energy",
+    "post_dynamic_g",
+    "impact_std_g",
+    "late_post_std_g",
+    "late_tilt_deg",
+)
+N_FEATURES = len(FEATURE_NAMES)
+
+
+def _s(seconds: float) -> int:
+    return round(seconds * GRID_HZ)
+
+
+def _mean(x: FloatArray, default: float) -> float:
+    return float(x.mean()) if x.size else default
+
+
+def _std(x: FloatArray) -> float:
+    return float(x.std()) if x.size > 1 else 0.0
+
+
+def _angle_deg(u: FloatArray, v: FloatArray) -> float:
+    nu, nv = float(np.linalg.norm(u)), float(np.linalg.norm(v))
+    if nu < 1e-6 or nv < 1e-6:
+        return 0.0
+    cos = float(np.dot(u, v)) / (nu * nv)
+    return float(np.degrees(np.arccos(min(1.0, max(-1.0, cos)))))
+
+
+def _spread(xyz: FloatArray) -> float:
+    """1 - |mean unit vector|: 0 when the arm holds one orientation, towards 1 when it moves."""
+    if xyz.shape[0] < 2:
+        return 0.0
+    norms = np.linalg.norm(xyz, axis=1, keepdims=True)
+    unit = xyz / np.maximum(norms, 1e-6)
+    return float(1.0 - np.linalg.norm(unit.mean(axis=0)))
+
+
+def _peak_count(mag: FloatArray, exclude: slice, level: float = 1.6) -> int:
+    if mag.size < 3:
+        return 0
+    inner = mag[1:-1]
+    is_peak = (inner > level) & (inner >= mag[:-2]) & (inner > mag[2:])
+    idx = np.flatnonzero(is_peak) + 1
+    idx = idx[(idx < exclude.start) | (idx >= exclude.stop)]
+    if idx.size == 0:
+        return 0
+    # peaks closer than 0.25 s are one movement
+    return int(1 + np.count_nonzero(np.diff(idx) > _s(0.25)))
+
+
+def impact_features(window: FloatArray, impact: int) -> FloatArray:
+    """Features of one candidate. ``window`` is ``(n, 3)`` on the grid, in g, holding whatever
+    exists of ``[impact - PRE, impact + POST)`` (less at a segment start or when the stream
+    stopped); ``impact`` is the impact's index inside it. Needs >= ``MIN_POST`` after it."""
+    xyz = np.asarray(window, dtype=np.float64)
+    mag = np.linalg.norm(xyz, axis=1)
+    n = mag.size
+    i0 = impact
+
+    def seg(a: float, b: float) -> slice:
+        return slice(max(0, i0 + _s(a)), max(0, min(n, i0 + _s(b))))
+
+    peak = float(mag[i0])
+    around = mag[seg(-0.25, 0.25)]
+    impact_area = float(np.clip(around - 1.0, 0.0, None).sum() / GRID_HZ)
+    high_time = float(np.count_nonzero(mag[seg(-1.0, 1.0)] > 2.0) / GRID_HZ)
+    step = np.linalg.norm(np.diff(xyz, axis=0), axis=1) if n > 1 else np.zeros(1)
+    jerk_region = step[seg(-0.25, 0.25)]
+    jerk_peak = float(jerk_region.max()) if jerk_region.size else 0.0
+
+    pre_fall = mag[seg(-1.0, -0.05)]
+    freefall_min = float(pre_fall.min()) if pre_fall.size else 1.0
+    freefall_time = float(np.count_nonzero(mag[seg(-1.5, 0.0)] < 0.7) / GRID_HZ)
+    descent = float((1.0 - pre_fall).sum() / GRID_HZ)
+
+    pre = mag[seg(-3.0, -1.0)]
+    pre_std, pre_mean = _std(pre), _mean(pre, 1.0)
+    bounce_std = _std(mag[seg(0.3, 1.5)])
+    post_slice = seg(1.5, POST_S)
+    post = mag[post_slice]
+    post_std, post_mean = _std(post), _mean(post, 1.0)
+    post_step = step[seg(1.5, POST_S - 0.02)]
+    post_jerk = _mean(post_step, 0.0)
+    after = mag[seg(1.0, POST_S)]
+    post_max = float(after.max()) if after.size else 1.0
+
+    g_pre_xyz = xyz[seg(-2.5, -0.5)]
+    g_pre = g_pre_xyz.mean(axis=0) if g_pre_xyz.shape[0] else xyz[0]
+    g_post_xyz = xyz[post_slice]
+    g_post = g_post_xyz.mean(axis=0) if g_post_xyz.shape[0] else xyz[-1]
+    tilt = _angle_deg(g_pre, g_post)
+    late = seg(POST_S - 1.5, POST_S)
+    late_xyz = xyz[late]
+    late_tilt = _angle_deg(g_pre, late_xyz.mean(axis=0)) if late_xyz.shape[0] else tilt
+    late_post_std = _std(mag[late])
+
+    exclude = slice(max(0, i0 - _s(0.4)), i0 + _s(0.4))
+    peak_count = _peak_count(mag, exclude)
+    outside = np.concatenate([mag[: exclude.start], mag[exclude.stop :]])
+    second_ratio = float(outside.max() / max(peak, 1e-6)) if outside.size else 0.0
+
+    impact_vs_pre = _angle_deg(xyz[i0], g_pre)
+    impact_vs_post = _angle_deg(xyz[i0], g_post)
+    pre_energy = _mean((pre_fall - 1.0) ** 2, 0.0)
+    post_dynamic = (
+        float(np.linalg.norm(g_post_xyz - g_post, axis=1).mean()) if g_post_xyz.shape[0] else 0.0
+    )
+    impact_std = _std(mag[seg(-0.5, 0.5)])
+
+    return np.array(
+        [
+            peak,
+            impact_area,
+            high_time,
+            jerk_peak,
+            freefall_min,
+            freefall_time,
+            descent,
+            pre_std,
+            pre_mean,
+            bounce_std,
+            post_std,
+            post_jerk,
+            post_mean,
+            post_max,
+            tilt,
+            _spread(g_post_xyz),
+            _spread(g_pre_xyz),
+            float(peak_count),
+            second_ratio,
+            impact_vs_pre,
+            impact_vs_post,
+            pre_energy,
+            post_dynamic,
+            impact_std,
+            late_post_std,
+            late_tilt,
+        ]
+    )
+
+
+def recording_candidates(grid_xyz: FloatArray) -> list[tuple[int, FloatArray]]:
+    """Offline: every candidate of a recording already on the grid, with its features, exactly
+    as the live gate and shell would compute them (candidates with too little data after the
+    impact are skipped, as live)."""
+    mag = np.linalg.norm(grid_xyz, axis=1)
+    out: list[tuple[int, FloatArray]] = []
+    for impact in candidate_impacts(mag):
+        stop = min(mag.size, impact + POST)
+        if stop - impact < MIN_POST:
+            continue
+        start = max(0, impact - PRE)
+        out.append((impact, impact_features(grid_xyz[start:stop], impact - start)))
+    return out
+
+
+# --- ring buffers --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class GateHit:
+    slot: int
+    crossing: int  # absolute sample index on the slot's grid
+
+
+class WristRing:
+    """Ring buffers for a group of wristbands: ``xyz`` is ``(capacity, RING, 3)``; sample ``k``
+    of slot ``s`` lives at ``xyz[s, k % RING]``. ``written[s]`` counts samples ever written.
+
+    :meth:`gate` scans the samples that arrived since the last call for every slot at once.
+    """
+
+    def __init__(self, capacity: int = 8) -> None:
+        self.capacity = max(1, capacity)
+        self.xyz = np.zeros((self.capacity, RING, 3), dtype=np.float32)
+        self.mag = np.zeros((self.capacity, RING), dtype=np.float32)
+        self.written = np.zeros(self.capacity, dtype=np.int64)
+        self.scan_from = np.zeros(self.capacity, dtype=np.int64)
+        self.used = 0
+
+    def add_slot(self) -> int:
+        if self.used == self.capacity:
+            self._grow(self.capacity * 2)
+        slot = self.used
+        self.used += 1
+        return slot
+
+    def _grow(self, capacity: int) -> None:
+        def grow(a: np.ndarray) -> np.ndarray:
+            out = np.zeros((capacity, *a.shape[1:]), dtype=a.dtype)
+            out[: a.shape[0]] = a
+            return out
+
+        self.xyz = grow(self.xyz)
+        self.mag = grow(self.mag)
+        self.written = grow(self.written)
+        self.scan_from = grow(self.scan_from)
+        self.capacity = capacity
+
+    def write(self, slot: int, samples: FloatArray) -> None:
+        """Append grid samples ``(k, 3)`` to one slot."""
+        k = samples.shape[0]
+        if k == 0:
+            return
+        if k > RING:
+            samples = samples[-RING:]
+            self.written[slot] += k - RING
+            k = RING
+        pos = (self.written[slot] + np.arange(k)) % RING
+        self.xyz[slot, pos] = samples
+        self.mag[slot, pos] = np.sqrt(np.einsum("ij,ij->i", samples, samples))
+        self.written[slot] += k
+
+    def write_block(self, block: FloatArray) -> None:
+        """Append ``(used, k, 3)`` samples to every slot at once (slots advancing together,
+        e.g. a simulator or the benchmark). ``k`` must be <= RING."""
+        k = block.shape[1]
+        start = int(self.written[0])
+        if not np.all(self.written[: self.used] == start):
+            for slot in range(self.used):
+                self.write(slot, block[slot])
+            return
+        pos = (start + np.arange(k)) % RING
+        self.xyz[: self.used, pos] = block
+        self.mag[: self.used, pos] = np.sqrt(np.einsum("ijk,ijk->ij", block, block))
+        self.written[: self.used] += k
+
+    def gate(self) -> list[GateHit]:
+        """First gate crossing per slot among samples not yet scanned; vectorised over slots.
+        Scanned slots move on to their written count (the caller blocks a slot with a pending
+        candidate by raising its ``scan_from``)."""
+        n = self.used
+        if n == 0:
+            return []
+        written = self.written[:n]
+        scan_from = np.maximum(self.scan_from[:n], written - RING)
+        span = int((written - scan_from).max(initial=0))
+        if span <= 0:
+            return []
+        offsets = np.arange(span)
+        idx = scan_from[:, None] + offsets[None, :]
+        valid = idx < written[:, None]
+        mags = np.take_along_axis(self.mag[:n], idx % RING, axis=1)
+        above = (mags > GATE_G) & valid
+        hit_rows = np.flatnonzero(above.any(axis=1))
+        first = above[hit_rows].argmax(axis=1)
+        self.scan_from[:n] = np.where(self.scan_from[:n] < written, written, self.scan_from[:n])
+        return [
+            GateHit(int(r), int(scan_from[r] + f)) for r, f in zip(hit_rows, first, strict=True)
+        ]
+
+    def window(self, slot: int, start: int, stop: int) -> FloatArray:
+        """A linear copy of samples ``[start, stop)`` of one slot (clamped to what is held)."""
+        written = int(self.written[slot])
+        start = max(start, written - RING, 0)
+        stop = min(stop, written)
+        if stop <= start:
+            return np.empty((0, 3))
+        pos = np.arange(start, stop) % RING
+        return self.xyz[slot, pos].astype(np.float64)
+
+    def magnitudes(self, slot: int, start: int, stop: int) -> FloatArray:
+        written = int(self.written[slot])
+        start = max(start, written - RING, 0)
+        stop = min(stop, written)
+        if stop <= start:
+            return np.empty(0)
+        return self.mag[slot, np.arange(start, stop) % RING].astype(np.float64)

@@ -1,0 +1,145 @@
+"""Recordings (contract 2): JSON Lines of device declarations, resident settings and readings.
+
+:func:`parse_line` turns one line into a typed record or raises :class:`RecordError` with the
+reason; unknown fields are ignored, unknown record types are errors (reported, skipped).
+Times are epoch seconds or ISO 8601 strings; :class:`TimeFormat` remembers which, so that
+output can use the same convention as the input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.model import Device, DeviceKind, Reading, Resident, Room
+
+MAX_LINE_BYTES = 4 * 1024 * 1024
+RESERVED_READING_KEYS = frozenset({"type", "t", "device"})
+
+
+class RecordError(ValueError):
+    pass
+
+
+@dataclass
+class TimeFormat:
+    """How the input wrote times: epoch numbers, or ISO strings (naive or with an offset)."""
+
+    iso: bool = False
+    tz: dt.tzinfo | None = None  # the offset of aware ISO input; None: naive (read as UTC)
+
+    def parse(self, value: Any) -> float:
+        if isinstance(value, bool):
+            raise RecordError(f"t: expected epoch seconds or ISO 8601, got {value!r}")
+        if isinstance(value, (int, float)):
+            t = float(value)
+            if not math.isfinite(t):
+                raise RecordError(f"t: expected a finite number, got {value!r}")
+            return t
+        if isinstance(value, str):
+            try:
+                stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise RecordError(f"t: not ISO 8601: {value[:40]!r}") from None
+            if not self.iso:
+                self.iso = True
+                self.tz = stamp.tzinfo
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=dt.UTC)
+            return stamp.timestamp()
+        raise RecordError(f"t: expected epoch seconds or ISO 8601, got {type(value).__name__}")
+
+    def format(self, t: float) -> float | str:
+        if not self.iso:
+            return t
+        stamp = dt.datetime.fromtimestamp(t, self.tz or dt.UTC)
+        if self.tz is None:
+            stamp = stamp.replace(tzinfo=None)
+        return stamp.isoformat(timespec="milliseconds" if t % 1 else "seconds")
+
+
+def _text(record: dict[str, Any], key: str, required: bool = True) -> str | None:
+    value = record.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise RecordError(f"{key}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def parse_device(record: dict[str, Any]) -> Device:
+    device_id = _text(record, "id")
+    kind_text = _text(record, "kind")
+    try:
+        kind = DeviceKind(kind_text)
+    except ValueError:
+        known = ", ".join(k.value for k in DeviceKind)
+        raise RecordError(f"kind: expected one of {known}, got {kind_text!r}") from None
+    room_text = record.get("room") or "other"
+    try:
+        room = Room(room_text)
+    except ValueError:
+        room = Room.OTHER  # an unusual room still gets its readings; only its label is lost
+    resident = _text(record, "resident", required=False) or "resident"
+    role = _text(record, "role", required=False)
+    options = {k: v for k, v in record.items() if k not in ("type", "id", "kind", "room", "role")}
+    assert device_id is not None
+    return Device(device_id, kind, resident, room, role, options)
+
+
+def parse_resident(record: dict[str, Any]) -> Resident:
+    resident_id = _text(record, "id")
+    assert resident_id is not None
+    fields: dict[str, Any] = {}
+    for key in ("night_start", "night_end"):
+        if key in record:
+            value = record[key]
+            if not isinstance(value, str) or len(value) != 5 or value[2] != ":":
+                raise RecordError(f"{key}: expected 'HH:MM', got {value!r}")
+            fields[key] = value
+    if "wander_risk" in record:
+        fields["wander_risk"] = bool(record["wander_risk"])
+    known = ("type", "id", "night_start", "night_end", "wander_risk")
+    settings = {k: v for k, v in record.items() if k not in known}
+    return Resident(resident_id, settings=settings, **fields)
+
+
+def parse_reading(record: dict[str, Any], times: TimeFormat) -> Reading:
+    if "t" not in record:
+        raise RecordError("t: required")
+    t = times.parse(record["t"])
+    device = _text(record, "device")
+    assert device is not None
+    values = {k: v for k, v in record.items() if k not in RESERVED_READING_KEYS}
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RecordError(f"{key}: expected a finite number, got {value}")
+    return Reading(t, device, values)
+
+
+def parse_line(line: str, times: TimeFormat) -> Device | Resident | Reading | None:
+    """None for blank lines and comments."""
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return None
+    if len(stripped) > MAX_LINE_BYTES:
+        raise RecordError(f"line too long ({len(stripped)} bytes, limit {MAX_LINE_BYTES})")
+    try:
+        record = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise RecordError("not JSON: nested too deeply") from None
+    if not isinstance(record, dict):
+        raise RecordError(f"expected a JSON object, got {type(record).__name__}")
+    kind = record.get("type")
+    if kind == "reading":
+        return parse_reading(record, times)
+    if kind == "device":
+        return parse_device(record)
+    if kind == "resident":
+        return parse_resident(record)
+    raise RecordError(f"type: expected 'reading', 'device' or 'resident', got {kind!r}")

@@ -1,0 +1,273 @@
+"""The gateway's settings: one TOML file, validated as a whole at start.
+
+The dataclasses below are the schema (see :mod:`gateway.schema`); every key is documented in
+``config/eldergate.example.toml``. :func:`load_settings` raises :class:`SettingsError` naming the
+file, every wrong key and what was expected; ``eldergate check-config`` prints the same list.
+Detector settings come from ``[detection.<name>]`` tables validated against each detector's own
+settings dataclass (registered in :data:`DETECTION_SETTINGS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.model import Device, DeviceKind, Resident, Room
+from gateway.schema import SchemaErrors, build
+
+CURRENT_VERSION = 1
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+# name -> "module:Class" of the detector's frozen settings dataclass. Imported lazily so that a
+# config check does not import numpy-heavy detector code it does not need.
+DETECTION_SETTINGS: dict[str, str] = {
+    "sos": "gateway.detection.sos:SosSettings",
+    "fall": "gateway.detection.fall_alerts:FallSettings",
+    "device_health": "gateway.detection.device_health:DeviceHealthSettings",
+}
+
+
+class SettingsError(Exception):
+    """Every problem of one config file, each as ``FILE: key: what is expected``."""
+
+    def __init__(self, path: str, errors: list[str]) -> None:
+        self.path = path
+        self.errors = [f"{path}: {e}" for e in errors]
+        super().__init__("\n".join(self.errors))
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    id: str = field(metadata={"doc": "unique id of this gateway on the platform"})
+    languages: list[str] = field(
+        default_factory=lambda: ["zh", "en"],
+        metadata={"doc": "languages of the alert texts, from 'zh' and 'en'"},
+    )
+    storage_path: str = field(
+        default="/var/lib/eldergate", metadata={"doc": "folder for the outbox and learned state"}
+    )
+    timezone: str = field(default="", metadata={"doc": "IANA zone; empty = system local time"})
+    heartbeat_s: float = field(default=60.0, metadata={"min": 5, "max": 3600})
+
+    def __post_init__(self) -> None:
+        if not _ID.match(self.id):
+            raise ValueError(f"id: expected letters, digits, '-_.:', got {self.id!r}")
+        bad = [lang for lang in self.languages if lang not in ("zh", "en")]
+        if bad or not self.languages:
+            raise ValueError(f"languages: expected a list from 'zh', 'en', got {bad}")
+
+
+@dataclass(frozen=True)
+class ResidentSettings:
+    id: str = field(metadata={"doc": "pseudonymous id, never a name"})
+    night_start: str = "23:00"
+    night_end: str = "06:00"
+    wander_risk: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("night_start", "night_end"):
+            if not _HHMM.match(getattr(self, name)):
+                raise ValueError(f"{name}: expected local time 'HH:MM', got {getattr(self, name)!r}")
+
+    def to_model(self) -> Resident:
+        return Resident(self.id, self.night_start, self.night_end, self.wander_risk, self.settings)
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    id: str
+    kind: DeviceKind
+    resident: str
+    room: Room = Room.OTHER
+    role: str | None = None
+    transport: str = field(
+        default="mqtt",
+        metadata={"choices": ("mqtt", "zigbee2mqtt", "ble", "emfit", "simulated")},
+    )
+    friendly_name: str | None = field(default=None, metadata={"doc": "Zigbee2MQTT name"})
+    address: str | None = field(default=None, metadata={"doc": "BLE address or Emfit host"})
+    key: str | None = field(default=None, metadata={"doc": "BTHome encryption key (hex)"})
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_model(self) -> Device:
+        options = dict(self.options)
+        for name in ("transport", "friendly_name", "address", "key"):
+            if getattr(self, name) is not None:
+                options[name] = getattr(self, name)
+        return Device(self.id, self.kind, self.resident, self.room, self.role, options)
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    host: str = "127.0.0.1"
+    port: int = field(default=1883, metadata={"min": 1, "max": 65535})
+    username: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    client_id: str | None = None
+    keepalive_s: int = field(default=30, metadata={"min": 5, "max": 3600})
+
+
+@dataclass(frozen=True)
+class LocalBrokerSettings(BrokerSettings):
+    device_topic: str = field(
+        default="eldergate/devices",
+        metadata={"doc": "JSON readings on <device_topic>/<device id>"},
+    )
+    zigbee2mqtt_base_topic: str | None = field(
+        default="zigbee2mqtt", metadata={"doc": "Zigbee2MQTT base topic; empty to disable"}
+    )
+
+
+@dataclass(frozen=True)
+class PlatformSettings(BrokerSettings):
+    enabled: bool = True
+    port: int = field(default=8883, metadata={"min": 1, "max": 65535})
+    topic_prefix: str = "eldergate"
+    session_expiry_s: int = field(default=7 * 24 * 3600, metadata={"min": 0})
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    max_other_rows: int = field(default=10_000, metadata={"min": 10})
+    max_other_age_h: float = field(default=72.0, metadata={"min": 1})
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    repeat_window_s: float = field(
+        default=60.0, metadata={"min": 0, "doc": "repeated presses within it are one alert"}
+    )
+    escalate_critical_after_s: float = field(default=300.0, metadata={"min": 30})
+    escalate_high_after_s: float = field(default=900.0, metadata={"min": 30})
+    visit_max_h: float = field(default=3.0, metadata={"min": 0.1, "max": 24})
+    summary_time: str = field(default="08:00", metadata={"doc": "local time of the daily summary"})
+
+    def __post_init__(self) -> None:
+        if not _HHMM.match(self.summary_time):
+            raise ValueError(f"summary_time: expected 'HH:MM', got {self.summary_time!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    gateway: GatewaySettings
+    version: int = CURRENT_VERSION
+    residents: list[ResidentSettings] = field(default_factory=list)
+    devices: list[DeviceSettings] = field(default_factory=list)
+    local_broker: LocalBrokerSettings | None = None
+    platform: PlatformSettings | None = None
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    ble: dict[str, Any] = field(default_factory=dict)
+    detection: dict[str, Any] = field(default_factory=dict)
+
+    def residents_model(self) -> list[Resident]:
+        return [r.to_model() for r in self.residents]
+
+    def devices_model(self) -> list[Device]:
+        return [d.to_model() for d in self.devices]
+
+    def detector_settings(self, name: str) -> Any:
+        """The validated settings object of detector ``name`` (its defaults if not configured)."""
+        return self.detection.get(name) or _settings_class(name)()
+
+
+def _settings_class(name: str) -> Any:
+    module, _, cls = DETECTION_SETTINGS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def _cross_checks(settings: Settings) -> list[str]:
+    errors: list[str] = []
+    resident_ids = [r.id for r in settings.residents]
+    for i, rid in enumerate(resident_ids):
+        if not _ID.match(rid):
+            errors.append(f"residents[{i}].id: expected a short pseudonymous id, got {rid!r}")
+        if resident_ids.count(rid) > 1 and resident_ids.index(rid) != i:
+            errors.append(f"residents[{i}].id: duplicate resident id {rid!r}")
+    device_ids = [d.id for d in settings.devices]
+    for i, dev in enumerate(settings.devices):
+        if device_ids.index(dev.id) != i:
+            errors.append(f"devices[{i}].id: duplicate device id {dev.id!r}")
+        if dev.resident not in resident_ids:
+            errors.append(
+                f"devices[{i}].resident: expected one of the residents' ids "
+                f"({', '.join(resident_ids) or 'none defined'}), got {dev.resident!r}"
+            )
+        if dev.transport == "ble" and not dev.address:
+            errors.append(f"devices[{i}].address: required for transport 'ble'")
+        if dev.transport == "zigbee2mqtt" and not dev.friendly_name:
+            errors.append(f"devices[{i}].friendly_name: required for transport 'zigbee2mqtt'")
+    for section in ("local_broker", "platform"):
+        broker = getattr(settings, section)
+        if broker is None:
+            continue
+        for key in ("password_file", "ca_file", "cert_file", "key_file"):
+            value = getattr(broker, key)
+            if value and not Path(value).is_file():
+                errors.append(f"{section}.{key}: expected a readable file, {value!r} not found")
+        if broker.password_file and not broker.username:
+            errors.append(f"{section}.username: required when password_file is set")
+        if bool(broker.cert_file) != bool(broker.key_file):
+            errors.append(f"{section}.cert_file/key_file: expected both or neither")
+    return errors
+
+
+def parse_settings(data: dict[str, Any], path: str = "<config>") -> Settings:
+    """Validate an already-parsed TOML document. Raises :class:`SettingsError`."""
+    errors: list[str] = []
+    version = data.get("version", CURRENT_VERSION)
+    if version != CURRENT_VERSION:
+        raise SettingsError(path, [f"version: expected {CURRENT_VERSION}, got {version!r}"])
+    raw_detection = data.get("detection", {})
+    detection: dict[str, Any] = {}
+    if not isinstance(raw_detection, dict):
+        errors.append(f"detection: expected a table, got {type(raw_detection).__name__}")
+        raw_detection = {}
+    for name, table in raw_detection.items():
+        if name not in DETECTION_SETTINGS:
+            known = ", ".join(sorted(DETECTION_SETTINGS))
+            errors.append(f"detection.{name}: unknown detector (expected one of: {known})")
+            continue
+        try:
+            detection[name] = build(_settings_class(name), table, f"detection.{name}")
+        except SchemaErrors as exc:
+            errors.extend(exc.errors)
+    try:
+        settings = build(Settings, {**data, "detection": {}}, "")
+    except SchemaErrors as exc:
+        raise SettingsError(path, exc.errors + errors) from None
+    errors.extend(_cross_checks(settings))
+    if errors:
+        raise SettingsError(path, errors)
+    return dataclasses.replace(settings, detection=detection)
+
+
+def load_settings(path: str | Path) -> Settings:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsError(str(path), [f"not UTF-8 text: {exc.reason}"]) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(str(path), [f"not valid TOML: {exc}"]) from exc
+    return parse_settings(data, str(path))
+
+
+def read_password(password_file: str | None) -> str | None:
+    if not password_file:
+        return None
+    return Path(password_file).read_text(encoding="utf-8").strip()
