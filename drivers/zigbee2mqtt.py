@@ -1,0 +1,138 @@
+"""Zigbee2MQTT as a topic codec for the local-broker driver (:mod:`drivers.local_mqtt`).
+
+The driver owns the connection to the home's mosquitto; this codec says what to subscribe to and
+turns each message into readings for the configured devices:
+
+- ``<base>/<friendly name>``: state → readings (see :mod:`drivers.decoders.zigbee2mqtt`).
+- ``<base>/<friendly name>/action``: the same press again. Collapsed with the state message: a
+  press seen on either topic is kept once; the copy arriving within ``action_window_s`` (same
+  device, same action) is dropped.
+- ``<base>/<friendly name>/availability``: ``online: true|false``.
+- ``<base>/bridge/state``: sets :attr:`Zigbee2MqttCodec.bridge_online`; when ``bridge_device``
+  is configured (a device of the home standing for the coordinator), also an ``online`` reading
+  on it, so that device health reports a dead bridge.
+- other ``<base>/bridge/...`` topics and ``/set``/``/get`` commands: ignored (``[]``).
+
+Unknown friendly names raise ``DecodeError("unknown device")`` so that the driver counts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from drivers.decoders import DecodeError
+from drivers.decoders.advertisements import dicts_to_reading
+from drivers.decoders.zigbee2mqtt import (
+    action_readings,
+    parse_online,
+    parse_state_payload,
+    split_topic,
+    state_readings,
+)
+from gateway.model import Reading
+
+DEFAULT_BASE_TOPIC = "zigbee2mqtt"
+
+
+class Zigbee2MqttCodec:
+    def __init__(
+        self,
+        base_topic: str = DEFAULT_BASE_TOPIC,
+        devices: Mapping[str, str] | None = None,
+        *,
+        action_window_s: float = 2.0,
+        bridge_device: str | None = None,
+    ) -> None:
+        """``devices`` maps friendly name → configured device id. A multi-button device's
+        second button reaches the id ``<device id>:2`` (configure it as its own device)."""
+        self.base_topic = base_topic.rstrip("/")
+        self.devices = dict(devices or {})
+        self.action_window_s = action_window_s
+        self.bridge_device = bridge_device
+        self.bridge_online: bool | None = None
+        self._recent_actions: dict[tuple[str, str], float] = {}
+        self.counters: dict[str, int] = {
+            "messages": 0,
+            "readings": 0,
+            "duplicate_actions": 0,
+            "ignored": 0,
+        }
+
+    def subscriptions(self) -> list[str]:
+        return [f"{self.base_topic}/#"]
+
+    def _device_id(self, friendly_name: str) -> str:
+        device = self.devices.get(friendly_name)
+        if device is None:
+            raise DecodeError("unknown device")
+        return device
+
+    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
+        self.counters["messages"] += 1
+        name, kind = split_topic(topic, self.base_topic)
+        if kind == "bridge_state":
+            self.bridge_online = parse_online(payload)
+            if self.bridge_device is None:
+                return []
+            return [Reading(t=t, device=self.bridge_device,
+                            values={"online": self.bridge_online})]
+        if kind in ("bridge", "ignored"):
+            self.counters["ignored"] += 1
+            return []
+        device = self._device_id(name)
+        fields: list[dict[str, Any]]
+        if kind == "availability":
+            fields = [{"device": device, "online": parse_online(payload)}]
+        elif kind == "action":
+            fields = action_readings(device, payload)
+        else:
+            fields = state_readings(device, parse_state_payload(payload))
+        readings = [dicts_to_reading(f, t) for f in self._collapse_actions(fields, t)]
+        self.counters["readings"] += len(readings)
+        return readings
+
+    def _collapse_actions(self, fields: list[dict[str, Any]], t: float) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for reading in fields:
+            action = reading.get("action")
+            if isinstance(action, str):
+                key = (reading["device"], action)
+                last = self._recent_actions.get(key)
+                if last is not None and abs(t - last) <= self.action_window_s:
+                    self.counters["duplicate_actions"] += 1
+                    reading = {k: v for k, v in reading.items() if k != "action"}
+                    if len(reading) == 1:  # only "device" left
+                        continue
+                else:
+                    self._remember(key, t)
+            out.append(reading)
+        return out
+
+    def _remember(self, key: tuple[str, str], t: float) -> None:
+        if len(self._recent_actions) > 256:
+            horizon = t - self.action_window_s
+            self._recent_actions = {
+                k: v for k, v in self._recent_actions.items() if v >= horizon
+            }
+        self._recent_actions[key] = t
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {"base_topic": self.base_topic, "bridge_online": self.bridge_online,
+                "devices": len(self.devices), **self.counters}
+
+
+def codec_from_devices(base_topic: str, devices: Any, bridge_device: str | None = None,
+                       ) -> Zigbee2MqttCodec:
+    """Build the codec from configured :class:`gateway.model.Device` objects: those whose
+    ``options["transport"]`` is ``zigbee2mqtt``, named by ``options["friendly_name"]``
+    (default: the device id)."""
+    mapping: dict[str, str] = {}
+    for device in devices:
+        options = getattr(device, "options", {}) or {}
+        if options.get("transport") == "zigbee2mqtt":
+            mapping[str(options.get("friendly_name") or device.id)] = device.id
+    return Zigbee2MqttCodec(base_topic, mapping, bridge_device=bridge_device)
+
+
+__all__ = ["DEFAULT_BASE_TOPIC", "Zigbee2MqttCodec", "codec_from_devices"]

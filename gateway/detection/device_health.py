@@ -1,0 +1,252 @@
+"""Device health: offline, battery low, tamper, untested alarm buttons, and the smoke, gas and
+water-leak alarms that devices pass through.
+
+Per device it keeps when it was last heard (the clock's monotonic time, so an NTP jump on a
+Pi without a real-time clock never makes every device look dead), its battery and its signal.
+
+- ``device_offline`` (WARNING, key = device id): silent for longer than its kind allows
+  (``stale_after_s``; a device's own ``options["offline_after_s"]`` wins), or ``online: false``
+  from an availability message. CLEAR when the device is heard again.
+- ``battery_low`` (WARNING): battery below ``battery_low_pct`` or ``battery_low: true``; CLEAR
+  only at ``battery_ok_pct`` or above (or ``battery_low: false`` with no percentage), so that a
+  battery hovering at the threshold does not flap.
+- ``tamper`` (WARNING): ``tamper: true``; CLEAR on ``false``.
+- ``button_untested`` (WARNING): an SOS button (kind ``button``) not pressed for
+  ``button_test_interval_s`` (weekly tests are required practice, e.g. JGJ/T 484); CLEAR on the
+  next press. A device with ``options["weekly_test"] = false`` is exempt.
+- ``smoke``, ``gas`` (CRITICAL) and ``water_leak`` (HIGH): raised while the device reports
+  ``true``; CLEAR on ``false``.
+
+At start every device counts as just heard and just pressed: a restart does not raise a
+flood of alerts, it only restarts the timers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.clock import Clock
+from gateway.detection.base import Home
+from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity
+
+HOUR_S = 3600.0
+DAY_S = 24 * HOUR_S
+
+_DEFAULT_STALE_S: dict[str, float] = {
+    DeviceKind.WRISTBAND.value: 5 * 60.0,
+    DeviceKind.BED.value: 10 * 60.0,
+    DeviceKind.DOOR.value: 25 * HOUR_S,
+    DeviceKind.MOTION.value: 25 * HOUR_S,
+    DeviceKind.BUTTON.value: 25 * HOUR_S,
+    DeviceKind.SMOKE.value: 25 * HOUR_S,
+    DeviceKind.GAS.value: 25 * HOUR_S,
+    DeviceKind.WATER_LEAK.value: 25 * HOUR_S,
+}
+_ALARMS: dict[str, Severity] = {
+    "smoke": Severity.CRITICAL,
+    "gas": Severity.CRITICAL,
+    "water_leak": Severity.HIGH,
+}
+_SIGNAL_KEYS = ("rssi", "linkquality")
+
+
+@dataclass(frozen=True)
+class DeviceHealthSettings:
+    stale_after_s: dict[str, float] = field(
+        default_factory=lambda: dict(_DEFAULT_STALE_S),
+        metadata={"doc": "silence (s) after which a device of this kind is offline; merged "
+                         "over the defaults; 0 = do not watch that kind"},
+    )
+    battery_low_pct: float = field(default=15.0, metadata={"min": 0, "max": 100})
+    battery_ok_pct: float = field(
+        default=20.0, metadata={"min": 0, "max": 100, "doc": "battery_low clears at or above"}
+    )
+    button_test_interval_s: float = field(
+        default=7 * DAY_S, metadata={"min": 0, "doc": "0 disables button_untested"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.battery_ok_pct < self.battery_low_pct:
+            raise ValueError("battery_ok_pct: must not be below battery_low_pct")
+        bad = [k for k, v in self.stale_after_s.items() if v < 0]
+        if bad:
+            raise ValueError(f"stale_after_s: must be seconds >= 0, got {bad}")
+        object.__setattr__(self, "stale_after_s", {**_DEFAULT_STALE_S, **self.stale_after_s})
+
+
+@dataclass(slots=True)
+class _DeviceState:
+    last_seen: float  # monotonic
+    last_press: float  # monotonic
+    heard: bool = False  # anything received since start
+    battery: float | None = None
+    signal: dict[str, float] = field(default_factory=dict)
+    offline: str | None = None  # None, "silent" or "unavailable"
+    raised: set[str] = field(default_factory=set)  # battery_low, tamper, smoke, ...
+    untested: bool = False
+
+
+class DeviceHealth:
+    name = "device_health"
+
+    def __init__(self, clock: Clock, home: Home,
+                 settings: DeviceHealthSettings | None = None) -> None:
+        self.clock = clock
+        self.home = home
+        self.settings = settings or DeviceHealthSettings()
+        self._states: dict[str, _DeviceState] = {}
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _state(self, device: Device) -> _DeviceState:
+        state = self._states.get(device.id)
+        if state is None:
+            now = self.clock.monotonic()
+            state = _DeviceState(last_seen=now, last_press=now)
+            self._states[device.id] = state
+        return state
+
+    def _stale_after(self, device: Device) -> float | None:
+        override = device.options.get("offline_after_s") if device.options else None
+        if isinstance(override, int | float) and not isinstance(override, bool) and override > 0:
+            return float(override)
+        stale = self.settings.stale_after_s.get(device.kind.value)
+        return stale if stale else None
+
+    def _watches_button(self, device: Device) -> bool:
+        if device.kind is not DeviceKind.BUTTON or self.settings.button_test_interval_s <= 0:
+            return False
+        if device.role == "visit":
+            return False
+        return not (device.options and device.options.get("weekly_test") is False)
+
+    def _event(self, device: Device, type_: str, severity: Severity, t: float,
+               action: EventAction = EventAction.RAISE, **details: Any) -> Event:
+        return Event(type=type_, resident=device.resident, t=t, severity=severity, action=action,
+                     device=device.id, key=device.id,
+                     details={"kind": device.kind.value, "room": device.room.value, **details})
+
+    # -- detector protocol -------------------------------------------------------------------
+
+    def on_reading(self, reading: Reading, device: Device) -> list[Event]:
+        state = self._state(device)
+        now = self.clock.monotonic()
+        events: list[Event] = []
+        online = reading.get("online")
+        state.last_seen = now
+        state.heard = True
+        if online is False:
+            if state.offline is None:
+                events.append(self._event(device, "device_offline", Severity.WARNING, reading.t,
+                                          reason="unavailable"))
+            state.offline = "unavailable"
+        elif state.offline is not None:
+            events.append(self._event(device, "device_offline", Severity.WARNING, reading.t,
+                                      EventAction.CLEAR))
+            state.offline = None
+        for key in _SIGNAL_KEYS:
+            value = reading.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                state.signal[key] = float(value)
+        events.extend(self._battery(reading, device, state))
+        events.extend(self._flag(reading, device, state, "tamper", Severity.WARNING))
+        for alarm, severity in _ALARMS.items():
+            events.extend(self._flag(reading, device, state, alarm, severity))
+        action = reading.get("action")
+        if isinstance(action, str) and action and action not in ("release", "cancel"):
+            state.last_press = now
+            if state.untested:
+                state.untested = False
+                events.append(self._event(device, "button_untested", Severity.WARNING,
+                                          reading.t, EventAction.CLEAR))
+        return events
+
+    def _battery(self, reading: Reading, device: Device, state: _DeviceState) -> list[Event]:
+        pct = reading.get("battery")
+        if isinstance(pct, bool) or not isinstance(pct, int | float):
+            pct = None
+        else:
+            state.battery = float(pct)
+        flag = reading.get("battery_low")
+        flag = flag if isinstance(flag, bool) else None
+        if pct is None and flag is None:
+            return []
+        raised = "battery_low" in state.raised
+        low = flag is True or (pct is not None and pct < self.settings.battery_low_pct)
+        if not raised and low:
+            state.raised.add("battery_low")
+            return [self._event(device, "battery_low", Severity.WARNING, reading.t, battery=pct)]
+        recovered = flag is not True and (
+            (pct is not None and pct >= self.settings.battery_ok_pct)
+            or (pct is None and flag is False)
+        )
+        if raised and recovered:
+            state.raised.discard("battery_low")
+            return [self._event(device, "battery_low", Severity.WARNING, reading.t,
+                                EventAction.CLEAR, battery=pct)]
+        return []
+
+    def _flag(self, reading: Reading, device: Device, state: _DeviceState, name: str,
+              severity: Severity) -> list[Event]:
+        value = reading.get(name)
+        if not isinstance(value, bool):
+            return []
+        if value and name not in state.raised:
+            state.raised.add(name)
+            return [self._event(device, name, severity, reading.t)]
+        if not value and name in state.raised:
+            state.raised.discard(name)
+            return [self._event(device, name, severity, reading.t, EventAction.CLEAR)]
+        return []
+
+    def on_tick(self) -> list[Event]:
+        now = self.clock.monotonic()
+        wall = self.clock.wall()
+        events: list[Event] = []
+        for device in self.home.devices.values():
+            state = self._state(device)
+            stale_after = self._stale_after(device)
+            if (stale_after is not None and state.offline is None
+                    and now - state.last_seen >= stale_after):
+                state.offline = "silent"
+                events.append(self._event(device, "device_offline", Severity.WARNING, wall,
+                                          reason="silent", silent_s=round(now - state.last_seen)))
+            if (self._watches_button(device) and not state.untested
+                    and now - state.last_press >= self.settings.button_test_interval_s):
+                state.untested = True
+                events.append(self._event(device, "button_untested", Severity.WARNING, wall,
+                                          untested_s=round(now - state.last_press)))
+        return events
+
+    def next_deadline(self) -> float | None:
+        deadlines: list[float] = []
+        for device in self.home.devices.values():
+            state = self._state(device)
+            stale_after = self._stale_after(device)
+            if stale_after is not None and state.offline is None:
+                deadlines.append(state.last_seen + stale_after)
+            if self._watches_button(device) and not state.untested:
+                deadlines.append(state.last_press + self.settings.button_test_interval_s)
+        return min(deadlines) if deadlines else None
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Per device: seconds since last heard (None if never since start), battery, signal,
+        and which conditions are open. No names, no health values."""
+        now = self.clock.monotonic()
+        out: dict[str, Any] = {}
+        for device in self.home.devices.values():
+            state = self._state(device)
+            out[device.id] = {
+                "kind": device.kind.value,
+                "last_seen_s_ago": round(now - state.last_seen, 1) if state.heard else None,
+                "battery": state.battery,
+                "signal": dict(state.signal),
+                "offline": state.offline,
+                "open_conditions": sorted(state.raised | ({"button_untested"}
+                                                         if state.untested else set())),
+            }
+        return out
+
+
+__all__ = ["DeviceHealth", "DeviceHealthSettings"]
