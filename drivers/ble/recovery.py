@@ -10,13 +10,13 @@ Degraded is not an exit: the driver keeps trying an adapter reset every
 platform see a gateway that cannot hear its BLE devices. One success (an advertisement heard, a
 scan started cleanly) climbs back down to the first rung.
 
-Pure state; time comes from the injected clock, randomness from an injected ``random.Random``.
+Pure state; time comes from the injected clock. Reconnect delays use the gateway's one backoff
+policy, :class:`gateway.backoff.Backoff`.
 """
 
 from __future__ import annotations
 
 import enum
-import random
 from typing import Any, Final
 
 from drivers.ble.base import BleErrorKind
@@ -115,38 +115,9 @@ class RecoveryLadder:
         }
 
 
-class ReconnectBackoff:
-    """Exponential backoff with full jitter, capped: delay n is uniform in
-    [initial * factor**n / 2, initial * factor**n], never above ``cap_s``. Jitter keeps several
-    bands that dropped together (the resident walked out of range) from retrying in lockstep."""
-
-    def __init__(
-        self,
-        *,
-        initial_s: float = 1.0,
-        factor: float = 2.0,
-        cap_s: float = 60.0,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._initial = initial_s
-        self._factor = factor
-        self._cap = cap_s
-        self._rng = rng or random.Random()
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self._cap, self._initial * self._factor**self.attempt)
-        self.attempt += 1
-        return self._rng.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-
 __all__ = [
     "SCANNER_WATCHDOG_CHECK_S",
     "SCANNER_WATCHDOG_TIMEOUT_S",
-    "ReconnectBackoff",
     "RecoveryLadder",
     "RecoveryStep",
 ]

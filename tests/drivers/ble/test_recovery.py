@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import random
-
 from drivers.ble.base import BleErrorKind
-from drivers.ble.recovery import ReconnectBackoff, RecoveryLadder, RecoveryStep
+from drivers.ble.recovery import RecoveryLadder, RecoveryStep
 from gateway.clock import SimClock
 
 
@@ -51,14 +49,3 @@ def test_success_climbs_back_down() -> None:
     ladder.succeeded()
     assert not ladder.degraded
     assert ladder.failed(BleErrorKind.OTHER)[0] is RecoveryStep.RESTART_SCAN
-
-
-def test_backoff_grows_with_jitter_capped_and_resets() -> None:
-    backoff = ReconnectBackoff(initial_s=1, factor=2, cap_s=10, rng=random.Random(1))
-    delays = [backoff.next_delay() for _ in range(8)]
-    for n, delay in enumerate(delays):
-        ceiling = min(10, 2**n)
-        assert ceiling / 2 <= delay <= ceiling
-    assert len(set(delays)) == len(delays)  # jittered, not lockstep
-    backoff.reset()
-    assert backoff.next_delay() <= 1

@@ -1,0 +1,190 @@
+"""GATT profiles: which characteristics the driver reads and subscribes to on each kind of
+connected device, and how each value becomes reading values.
+
+* ``wristband``: the eldergate wristband profile (:mod:`drivers.decoders.wristband`).
+* ``heart_rate``: a standard Heart Rate sensor, 0x180D/0x2A37, with Battery 0x180F/0x2A19
+  (decoded by :mod:`drivers.decoders.gatt`).
+* ``bed``: the eldergate bed sensor profile below (``docs/devices/bed_gatt.md``).
+
+A profile object lives as long as the driver (not one connection), so that sample counters and
+button event ids carry across reconnections: samples lost while the band was away show up as a
+``gap``, and a press the band re-sends after reconnecting is not a second press.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from drivers.decoders import DecodeError
+from drivers.decoders import wristband as wb
+
+# --- the bed sensor GATT profile (pure codec) ---
+
+BED_SERVICE_UUID: Final = "e1de0101-5a8b-4c1e-9f00-6a7e5d0c0001"
+BED_VITALS_UUID: Final = "e1de0102-5a8b-4c1e-9f00-6a7e5d0c0001"
+BED_FORMAT: Final = struct.Struct("<BBHB")
+BED_OCCUPIED: Final = 0x01
+BED_HR_VALID: Final = 0x02
+BED_RR_VALID: Final = 0x04
+BED_FLAGS: Final = BED_OCCUPIED | BED_HR_VALID | BED_RR_VALID
+
+HEART_RATE_SERVICE_UUID: Final = "0000180d-0000-1000-8000-00805f9b34fb"
+HEART_RATE_MEASUREMENT_UUID: Final = "00002a37-0000-1000-8000-00805f9b34fb"
+BATTERY_LEVEL_UUID: Final = "00002a19-0000-1000-8000-00805f9b34fb"
+
+
+def encode_bed(occupied: bool, hr: float | None, rr: float | None, movement: int) -> bytes:
+    """``u8 flags | u8 hr bpm | u16 rr in 0.01 breaths/min | u8 movement 0..100``."""
+    flags = BED_OCCUPIED if occupied else 0
+    if hr is not None:
+        flags |= BED_HR_VALID
+    if rr is not None:
+        flags |= BED_RR_VALID
+    hr_byte = 0 if hr is None else max(0, min(255, round(hr)))
+    rr_centi = 0 if rr is None else max(0, min(0xFFFF, round(rr * 100)))
+    return BED_FORMAT.pack(flags, hr_byte, rr_centi, max(0, min(100, movement)))
+
+
+def decode_bed(value: bytes) -> dict[str, Any]:
+    if len(value) != BED_FORMAT.size:
+        raise DecodeError(f"bed: expected {BED_FORMAT.size} bytes, got {len(value)}")
+    flags, hr, rr_centi, movement = BED_FORMAT.unpack(value)
+    if flags & ~BED_FLAGS:
+        raise DecodeError(f"bed: reserved flag bits set (0x{flags:02x})")
+    if movement > 100:
+        raise DecodeError(f"bed: movement {movement} out of 0..100")
+    out: dict[str, Any] = {"occupied": bool(flags & BED_OCCUPIED), "movement": movement}
+    if flags & BED_HR_VALID:
+        out["hr"] = hr
+    if flags & BED_RR_VALID:
+        out["rr"] = rr_centi / 100.0
+    return out
+
+
+# --- profiles used by the driver ---
+
+ValueHandler = Callable[[bytes], "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class CharacteristicUse:
+    uuid: str
+    handle: ValueHandler  # bytes -> reading values, None to drop; raises DecodeError
+    notify: bool = True
+    read_on_connect: bool = False
+    required: bool = True  # a device without it is misconfigured (counted, retried later)
+
+
+class WristbandProfile:
+    name = "wristband"
+
+    def __init__(self) -> None:
+        self.tracker = wb.SampleCounterTracker()
+        self._last_button_id: int | None = None
+        self.duplicate_presses = 0
+
+    def characteristics(self) -> list[CharacteristicUse]:
+        return [
+            CharacteristicUse(wb.STATUS_UUID, self.on_status, read_on_connect=True),
+            CharacteristicUse(wb.BUTTON_UUID, self.on_button),
+            CharacteristicUse(wb.MOTION_UUID, self.on_motion),
+        ]
+
+    def on_motion(self, value: bytes) -> dict[str, Any] | None:
+        batch = wb.decode_motion(value)
+        if batch.n == 0:
+            return None
+        gap = self.tracker.update(batch.counter, batch.n)
+        if gap is None:
+            return None
+        return wb.motion_values(batch, gap)
+
+    def on_button(self, value: bytes) -> dict[str, Any] | None:
+        event = wb.decode_button(value)
+        if event.event_id == self._last_button_id:
+            self.duplicate_presses += 1
+            return None
+        self._last_button_id = event.event_id
+        return {"action": event.action}
+
+    def on_status(self, value: bytes) -> dict[str, Any] | None:
+        status = wb.decode_status(value)
+        out: dict[str, Any] = {"worn": status.worn}
+        if status.battery is not None:
+            out["battery"] = status.battery
+        return out
+
+    def diagnostics(self) -> dict[str, Any]:
+        tracker = self.tracker
+        return {
+            "gaps": tracker.gaps,
+            "samples_missed": tracker.samples_missed,
+            "band_restarts": tracker.restarts,
+            "duplicate_batches": tracker.duplicates,
+            "duplicate_presses": self.duplicate_presses,
+        }
+
+
+class HeartRateProfile:
+    name = "heart_rate"
+
+    def characteristics(self) -> list[CharacteristicUse]:
+        return [
+            CharacteristicUse(
+                BATTERY_LEVEL_UUID, self.on_battery, notify=False, read_on_connect=True,
+                required=False,
+            ),
+            CharacteristicUse(HEART_RATE_MEASUREMENT_UUID, self.on_heart_rate),
+        ]
+
+    @staticmethod
+    def on_heart_rate(value: bytes) -> dict[str, Any] | None:
+        from drivers.decoders.gatt import decode_gatt
+
+        fields = decode_gatt("2a37", value)
+        fields.pop("energy_kj", None)
+        return fields
+
+    @staticmethod
+    def on_battery(value: bytes) -> dict[str, Any] | None:
+        from drivers.decoders.gatt import decode_gatt
+
+        return decode_gatt("2a19", value)
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {}
+
+
+class BedProfile:
+    name = "bed"
+
+    def characteristics(self) -> list[CharacteristicUse]:
+        return [CharacteristicUse(BED_VITALS_UUID, decode_bed)]
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {}
+
+
+GattProfile = WristbandProfile | HeartRateProfile | BedProfile
+PROFILES: Final[dict[str, Callable[[], GattProfile]]] = {
+    "wristband": WristbandProfile,
+    "heart_rate": HeartRateProfile,
+    "bed": BedProfile,
+}
+
+
+__all__ = [
+    "BED_SERVICE_UUID",
+    "BED_VITALS_UUID",
+    "PROFILES",
+    "BedProfile",
+    "CharacteristicUse",
+    "GattProfile",
+    "HeartRateProfile",
+    "WristbandProfile",
+    "decode_bed",
+    "encode_bed",
+]
