@@ -107,6 +107,30 @@ def parse_resident(record: dict[str, Any]) -> Resident:
     return Resident(resident_id, settings=settings, **fields)
 
 
+BOOL_FIELDS = frozenset(
+    {"open", "motion", "occupied", "worn", "online", "battery_low", "tamper", "water_leak",
+     "smoke", "gas"}
+)
+NUMBER_FIELDS = frozenset({"hr", "rr", "battery", "fs", "movement", "rssi", "linkquality"})
+
+
+def validate_values(values: dict[str, Any]) -> None:
+    """Type-check the fields the detectors rely on; others pass through untouched."""
+    for key, value in values.items():
+        if key in BOOL_FIELDS:
+            if not isinstance(value, bool):
+                raise RecordError(f"{key}: expected true or false, got {value!r:.40}")
+        elif key in NUMBER_FIELDS:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise RecordError(f"{key}: expected a number, got {value!r:.40}")
+            if not math.isfinite(value):
+                raise RecordError(f"{key}: expected a finite number, got {value}")
+        elif key == "action" and not isinstance(value, str):
+            raise RecordError(f"action: expected a string, got {value!r:.40}")
+        elif key in ("acc", "ts") and not isinstance(value, list):
+            raise RecordError(f"{key}: expected a list, got {type(value).__name__}")
+
+
 def parse_reading(record: dict[str, Any], times: TimeFormat) -> Reading:
     if "t" not in record:
         raise RecordError("t: required")
@@ -114,9 +138,7 @@ def parse_reading(record: dict[str, Any], times: TimeFormat) -> Reading:
     device = _text(record, "device")
     assert device is not None
     values = {k: v for k, v in record.items() if k not in RESERVED_READING_KEYS}
-    for key, value in values.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise RecordError(f"{key}: expected a finite number, got {value}")
+    validate_values(values)
     return Reading(t, device, values)
 
 

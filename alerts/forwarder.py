@@ -1,0 +1,123 @@
+"""Drains the outbox to the platform, one message at a time in order, forever.
+
+Connect → publish every pending item (each removed from the outbox only after its PUBACK) →
+wait for new items, the heartbeat, or a command. Any uplink failure: log the reason once per
+change of reason, back off (exponential, jitter, capped), reconnect. Never gives up, never
+busy-loops, never drops an item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from alerts.forwarders.base import PlatformLink, PlatformSession
+from alerts.outbox import AsyncOutbox
+from alerts.protocol import Topics, encode
+from gateway.backoff import Backoff
+from gateway.clock import Clock
+from gateway.errors import UplinkError
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[bytes], Awaitable[None]]
+HealthSource = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class Forwarder:
+    def __init__(
+        self,
+        outbox: AsyncOutbox,
+        link: PlatformLink,
+        topics: Topics,
+        clock: Clock,
+        on_command: CommandHandler,
+        health: HealthSource,
+        heartbeat_s: float = 60.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.link = link
+        self.topics = topics
+        self.clock = clock
+        self.on_command = on_command
+        self.health = health
+        self.heartbeat_s = heartbeat_s
+        self.backoff = backoff or Backoff(initial_s=1.0, maximum_s=300.0)
+        self.connected = asyncio.Event()
+        self.last_error: str | None = None
+        self.counters = {"sent": 0, "connects": 0, "failures": 0, "heartbeats": 0, "commands": 0}
+
+    async def run(self) -> None:
+        while True:
+            try:
+                async with self.link.session() as session:
+                    self.counters["connects"] += 1
+                    if self.last_error:
+                        log.warning("uplink restored after: %s", self.last_error)
+                    else:
+                        log.info("uplink connected (%s)", self.link.name)
+                    self.last_error = None
+                    self.connected.set()
+                    await self._serve(session)
+            except UplinkError as exc:
+                self.connected.clear()
+                self.counters["failures"] += 1
+                delay = self.backoff.next_delay()
+                if exc.reason != self.last_error:
+                    log.error("uplink down: %s; retrying with backoff", exc.reason)
+                self.last_error = exc.reason
+                log.debug("uplink retry in %.1f s", delay)
+                await self.clock.sleep(delay)
+
+    async def _serve(self, session: PlatformSession) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._drain(session), name="eldergate[uplink].drain")
+                tg.create_task(self._heartbeat(session), name="eldergate[uplink].heartbeat")
+                tg.create_task(self._commands(session), name="eldergate[uplink].commands")
+        except ExceptionGroup as group:
+            uplink, other = group.split(UplinkError)
+            if uplink is not None and other is None:
+                raise _leaf(uplink) from group
+            raise
+
+    async def _drain(self, session: PlatformSession) -> None:
+        while True:
+            self.outbox.new_item.clear()
+            items = await self.outbox.pending(100)
+            for item in items:
+                await session.publish(item.topic, item.payload)
+                await self.outbox.ack(item.seq)
+                self.counters["sent"] += 1
+                self.backoff.reset()  # a delivery proves the link works
+            if not items:
+                await self.outbox.retry_unsaved()
+                await self.outbox.new_item.wait()
+
+    async def _heartbeat(self, session: PlatformSession) -> None:
+        while True:
+            payload = encode(await self.health())
+            await session.publish(self.topics.health, payload, retain=True)
+            self.counters["heartbeats"] += 1
+            await self.clock.sleep(self.heartbeat_s)
+
+    async def _commands(self, session: PlatformSession) -> None:
+        async for payload in session.commands():
+            self.counters["commands"] += 1
+            await self.on_command(payload)
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {
+            "link": self.link.name,
+            "connected": self.connected.is_set(),
+            "last_error": self.last_error,
+            **self.counters,
+        }
+
+
+def _leaf(group: BaseExceptionGroup[UplinkError]) -> UplinkError:
+    first = group.exceptions[0]
+    return _leaf(first) if isinstance(first, BaseExceptionGroup) else first

@@ -1,0 +1,195 @@
+"""The durable outbox: every message for the platform is committed here before it is sent, and
+removed only after the platform's broker confirmed it (PUBACK).
+
+* SQLite (standard library), WAL journal, ``synchronous=FULL``: a committed alert survives
+  kill -9 and power loss.
+* Order: items are delivered in insertion order (``seq``), which keeps each resident's alerts in
+  order; the forwarder sends one at a time.
+* Bounds: non-alert messages (summaries) are pruned by count and age; alerts are never dropped.
+* A full or failing SD card: the alert is kept in memory (and logged loudly), delivered from
+  there, and written to disk as soon as the disk accepts it again.
+
+All methods are blocking; the async shell runs them on one dedicated thread
+(:class:`AsyncOutbox`) so SQLite never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gateway.clock import Clock
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ALERT = "alert"
+SUMMARY = "summary"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq      INTEGER PRIMARY KEY,
+    kind     TEXT NOT NULL,
+    resident TEXT NOT NULL,
+    topic    TEXT NOT NULL,
+    payload  BLOB NOT NULL,
+    created  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, seq);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    seq: int
+    kind: str
+    resident: str
+    topic: str
+    payload: bytes
+    created: float
+
+
+class Outbox:
+    def __init__(
+        self,
+        path: str | Path,
+        clock: Clock,
+        max_other_rows: int = 10_000,
+        max_other_age_s: float = 72 * 3600.0,
+    ) -> None:
+        self.path = str(path)
+        self.clock = clock
+        self.max_other_rows = max_other_rows
+        self.max_other_age_s = max_other_age_s
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()
+        self._next_seq = int(row[0]) + 1
+        self._unsaved: dict[int, OutboxItem] = {}  # alerts the disk refused, kept in memory
+        self.counters = {"put": 0, "acked": 0, "disk_errors": 0, "dropped_other": 0}
+
+    def put(self, kind: str, resident: str, topic: str, payload: bytes) -> int:
+        """Commit one message; returns its sequence number once it is durable (or, for an
+        alert the disk refused, once it is held in memory)."""
+        item = OutboxItem(self._next_seq, kind, resident, topic, payload, self.clock.wall())
+        self._next_seq += 1
+        self.counters["put"] += 1
+        try:
+            self._insert(item)
+            if kind != ALERT:
+                self._prune_other()
+        except sqlite3.Error as exc:
+            self.counters["disk_errors"] += 1
+            if kind == ALERT:
+                self._unsaved[item.seq] = item
+                log.critical(
+                    "OUTBOX DISK ERROR (%s): alert %d kept in memory only, %d unsaved; "
+                    "free space on the SD card",
+                    exc,
+                    item.seq,
+                    len(self._unsaved),
+                )
+            else:
+                self.counters["dropped_other"] += 1
+                log.error("outbox disk error (%s): %s message dropped", exc, kind)
+        return item.seq
+
+    def _insert(self, item: OutboxItem) -> None:
+        self._db.execute(
+            "INSERT INTO outbox(seq, kind, resident, topic, payload, created) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (item.seq, item.kind, item.resident, item.topic, item.payload, item.created),
+        )
+
+    def _prune_other(self) -> None:
+        cutoff = self.clock.wall() - self.max_other_age_s
+        cur = self._db.execute("DELETE FROM outbox WHERE kind != ? AND created < ?", (ALERT, cutoff))
+        dropped = cur.rowcount
+        cur = self._db.execute(
+            "DELETE FROM outbox WHERE kind != ? AND seq NOT IN "
+            "(SELECT seq FROM outbox WHERE kind != ? ORDER BY seq DESC LIMIT ?)",
+            (ALERT, ALERT, self.max_other_rows),
+        )
+        dropped += cur.rowcount
+        if dropped:
+            self.counters["dropped_other"] += dropped
+            log.warning("outbox bound reached: %d old non-alert messages dropped", dropped)
+
+    def retry_unsaved(self) -> int:
+        """Try to write memory-only alerts to disk; returns how many are still unsaved."""
+        for seq, item in sorted(self._unsaved.items()):
+            try:
+                self._insert(item)
+            except sqlite3.Error:
+                break
+            del self._unsaved[seq]
+            log.warning("outbox: alert %d written to disk after an earlier disk error", seq)
+        return len(self._unsaved)
+
+    def pending(self, limit: int = 100) -> list[OutboxItem]:
+        rows = self._db.execute(
+            "SELECT seq, kind, resident, topic, payload, created FROM outbox ORDER BY seq LIMIT ?",
+            (limit,),
+        ).fetchall()
+        items = [OutboxItem(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
+        if self._unsaved:
+            items = sorted([*items, *self._unsaved.values()], key=lambda i: i.seq)[:limit]
+        return items
+
+    def ack(self, seq: int) -> None:
+        """The platform has it: forget it. Never called before the broker's PUBACK."""
+        if self._unsaved.pop(seq, None) is None:
+            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+        self.counters["acked"] += 1
+
+    def depth(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT kind, COUNT(*) FROM outbox GROUP BY kind").fetchall()
+        out = {str(kind): int(n) for kind, n in rows}
+        if self._unsaved:
+            out["alert_unsaved"] = len(self._unsaved)
+        return out
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class AsyncOutbox:
+    """Runs every outbox call on one dedicated thread, and wakes the forwarder on new items."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eldergate-outbox")
+        self.new_item = asyncio.Event()
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def put(self, kind: str, resident: str, topic: str, payload: bytes) -> int:
+        seq = await self._call(self.outbox.put, kind, resident, topic, payload)
+        self.new_item.set()
+        return seq
+
+    async def pending(self, limit: int = 100) -> list[OutboxItem]:
+        return await self._call(self.outbox.pending, limit)
+
+    async def ack(self, seq: int) -> None:
+        await self._call(self.outbox.ack, seq)
+
+    async def retry_unsaved(self) -> int:
+        return await self._call(self.outbox.retry_unsaved)
+
+    async def depth(self) -> dict[str, int]:
+        return await self._call(self.outbox.depth)
+
+    async def close(self) -> None:
+        await self._call(self.outbox.close)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,85 @@
+"""The uplink topic tree and message envelopes (documented in docs/protocol.md).
+
+    <prefix>/<gateway>/state              retained, {"v":1,"state":"online"|"offline"} (LWT)
+    <prefix>/<gateway>/alert/<resident>   QoS 1, alert changes (raised, repeated, escalated, ...)
+    <prefix>/<gateway>/health             retained, heartbeat every ``heartbeat_s``
+    <prefix>/<gateway>/summary/<resident> QoS 1, the daily well-being summary
+    <prefix>/<gateway>/command            platform → gateway: ack / resolve / visit_start / visit_end
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+PROTOCOL_VERSION = 1
+COMMANDS = frozenset({"ack", "resolve", "visit_start", "visit_end"})
+MAX_COMMAND_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+    gateway: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.gateway}"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/state"
+
+    @property
+    def health(self) -> str:
+        return f"{self.base}/health"
+
+    @property
+    def command(self) -> str:
+        return f"{self.base}/command"
+
+    def alert(self, resident: str) -> str:
+        return f"{self.base}/alert/{resident}"
+
+    def summary(self, resident: str) -> str:
+        return f"{self.base}/summary/{resident}"
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps({"v": PROTOCOL_VERSION, **message}, ensure_ascii=False).encode()
+
+
+def state_payload(state: str) -> bytes:
+    return encode({"state": state})
+
+
+class CommandError(ValueError):
+    pass
+
+
+def parse_command(payload: bytes) -> dict[str, Any]:
+    """Validate a platform command; raise :class:`CommandError` with the reason."""
+    if len(payload) > MAX_COMMAND_BYTES:
+        raise CommandError(f"command too large ({len(payload)} bytes)")
+    try:
+        message = json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise CommandError("command is not JSON") from None
+    if not isinstance(message, dict):
+        raise CommandError("command is not a JSON object")
+    command = message.get("command")
+    if command not in COMMANDS:
+        raise CommandError(f"command: expected one of {sorted(COMMANDS)}, got {command!r}")
+    if command in ("ack", "resolve") and not isinstance(message.get("alert_id"), str):
+        raise CommandError("alert_id: expected a string")
+    if command.startswith("visit") and not isinstance(message.get("resident"), str):
+        raise CommandError("resident: expected a string")
+    hours = message.get("hours")
+    if hours is not None and (
+        isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= 24
+    ):
+        raise CommandError("hours: expected a number of hours between 0 and 24")
+    by = message.get("by", "staff")
+    message["by"] = by if isinstance(by, str) and len(by) <= 64 else "staff"
+    return message

@@ -1,0 +1,136 @@
+"""The home's own mosquitto: one connection (this driver owns it), many topic codecs.
+
+Each codec claims topic filters and turns a message into readings (Zigbee2MQTT, the bed
+profile, and eldergate's own JSON device topic below). A message no codec can read is counted
+and logged with its reason, never fatal; nothing already accepted is lost.
+
+The JSON device topic (docs/protocol.md): ``<device_topic>/<device id>`` with a JSON object of
+reading fields, e.g. ``{"action": "sos"}`` or ``{"open": true, "t": 1700000000.0}``; ``t`` is
+optional (the gateway stamps the time of arrival).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Collection
+from typing import Any, Protocol
+
+import aiomqtt
+
+from drivers.base import ReadingSink
+from drivers.decoders import DecodeError
+from gateway.clock import Clock
+from gateway.mqtt import make_client, translated_errors
+from gateway.model import Reading
+from gateway.recording import RecordError, TimeFormat, parse_reading
+from gateway.settings import LocalBrokerSettings
+
+log = logging.getLogger(__name__)
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+class TopicCodec(Protocol):
+    name: str
+
+    def subscriptions(self) -> list[str]: ...
+
+    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]: ...
+
+
+class DeviceJsonCodec:
+    name = "device-json"
+
+    def __init__(self, device_topic: str, devices: Collection[str]) -> None:
+        self.prefix = device_topic.rstrip("/")
+        self.devices = devices
+
+    def subscriptions(self) -> list[str]:
+        return [f"{self.prefix}/+"]
+
+    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
+        device = topic[len(self.prefix) + 1 :]
+        if device not in self.devices:
+            raise DecodeError(f"unknown device {device!r}")
+        try:
+            body = json.loads(payload)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            raise DecodeError("payload is not JSON") from None
+        if not isinstance(body, dict):
+            raise DecodeError(f"expected a JSON object, got {type(body).__name__}")
+        record: dict[str, Any] = {**body, "device": device, "t": body.get("t", t)}
+        try:
+            return [parse_reading(record, TimeFormat())]
+        except RecordError as exc:
+            raise DecodeError(str(exc)) from None
+
+
+class LocalMqttDriver:
+    name = "local_mqtt"
+
+    def __init__(
+        self,
+        settings: LocalBrokerSettings,
+        codecs: list[TopicCodec],
+        clock: Clock,
+        client_id: str = "eldergate-gateway",
+    ) -> None:
+        self.settings = settings
+        self.codecs = codecs
+        self.clock = clock
+        self.client_id = client_id
+        self.counters: dict[str, int] = {"messages": 0, "readings": 0, "rejected": 0}
+        self.rejected_by_reason: dict[str, int] = {}
+
+    def _codec_for(self, topic: aiomqtt.Topic) -> TopicCodec | None:
+        for codec in self.codecs:
+            if any(topic.matches(f) for f in codec.subscriptions()):
+                return codec
+        return None
+
+    def _reject(self, topic: str, reason: str) -> None:
+        self.counters["rejected"] += 1
+        key = reason.split(":")[0][:60]
+        self.rejected_by_reason[key] = self.rejected_by_reason.get(key, 0) + 1
+        log.warning("local broker: message on %s rejected: %s", topic, reason)
+
+    async def run(self, sink: ReadingSink) -> None:
+        client = make_client(self.settings, self.client_id)
+        where = f"local broker {self.settings.host}:{self.settings.port}"
+        with translated_errors(where):
+            async with client:
+                for codec in self.codecs:
+                    for topic_filter in codec.subscriptions():
+                        await client.subscribe(topic_filter, qos=1)
+                log.info("local broker connected: %d codecs", len(self.codecs))
+                async for message in client.messages:
+                    await self._handle(message, sink)
+
+    async def _handle(self, message: aiomqtt.Message, sink: ReadingSink) -> None:
+        self.counters["messages"] += 1
+        topic = str(message.topic)
+        payload = message.payload
+        if isinstance(payload, str):
+            payload = payload.encode()
+        elif payload is None:
+            payload = b""
+        if not isinstance(payload, (bytes, bytearray)):
+            payload = str(payload).encode()
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            self._reject(topic, f"payload too large: {len(payload)} bytes")
+            return
+        codec = self._codec_for(message.topic)
+        if codec is None:
+            self._reject(topic, "no codec for this topic")
+            return
+        try:
+            readings = codec.decode(topic, bytes(payload), self.clock.wall())
+        except DecodeError as exc:
+            self._reject(topic, f"{codec.name}: {exc}")
+            return
+        for reading in readings:
+            self.counters["readings"] += 1
+            await sink(reading)
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {**self.counters, "rejected_by_reason": dict(self.rejected_by_reason)}

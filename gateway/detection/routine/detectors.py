@@ -1,0 +1,73 @@
+"""All routine detectors of one home behind one Detector: one live picture, fed once per
+reading, shared by every detector (so that one silence raises one alert, not two)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.clock import Clock
+from gateway.detection.base import Home
+from gateway.detection.routine.inactivity import InactivityDetector, InactivitySettings
+from gateway.detection.routine.learning import LearnedStore, MemoryLearnedStore
+from gateway.detection.routine.not_up import NotUpDetector, NotUpSettings
+from gateway.detection.routine.presence import DEFAULT_LEAVE_GRACE_S, Presence
+from gateway.detection.routine.shell import RoutineDetector
+from gateway.model import Device, Event, Reading
+
+
+@dataclass(frozen=True)
+class RoutineSettings:
+    leave_grace_s: float = DEFAULT_LEAVE_GRACE_S
+    inactivity: InactivitySettings = field(default_factory=InactivitySettings)
+    not_up: NotUpSettings = field(default_factory=NotUpSettings)
+
+
+class RoutineDetectors:
+    name = "routine"
+
+    def __init__(
+        self,
+        clock: Clock,
+        home: Home,
+        settings: RoutineSettings | None = None,
+        store: LearnedStore | None = None,
+    ) -> None:
+        settings = settings or RoutineSettings()
+        self.store: LearnedStore = store if store is not None else MemoryLearnedStore()
+        self.presence = Presence(clock, home, settings.leave_grace_s)
+        self.detectors: list[RoutineDetector] = [
+            InactivityDetector(clock, home, settings.inactivity, self.store, self.presence),
+            NotUpDetector(clock, home, settings.not_up, self.store, self.presence),
+        ]
+
+    def on_reading(self, reading: Reading, device: Device) -> list[Event]:
+        events: list[Event] = []
+        for detector in self.detectors:
+            events.extend(detector.on_any_reading(reading, device))
+        observation = self.presence.observe(reading, device)
+        if observation is not None:
+            for detector in self.detectors:
+                events.extend(detector.observe(observation))
+        return events
+
+    def on_tick(self) -> list[Event]:
+        events: list[Event] = []
+        for detector in self.detectors:
+            events.extend(detector.on_tick())
+        return events
+
+    def next_deadline(self) -> float | None:
+        deadlines = [d for d in (x.next_deadline() for x in self.detectors) if d is not None]
+        return min(deadlines) if deadlines else None
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_routine_detector(
+    clock: Clock,
+    home: Home,
+    settings: RoutineSettings | None = None,
+    store: LearnedStore | None = None,
+) -> RoutineDetectors:
+    return RoutineDetectors(clock, home, settings, store)

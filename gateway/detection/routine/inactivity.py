@@ -1,0 +1,250 @@
+"""``inactivity``: no sign of life at home for longer than is usual for this person, for a
+quiet that started at this time of day in this room.
+
+Method (see docs/DETECTION.md, "Silent emergencies"): every quiet period the person has had at
+home (between two signs of life, not away) of at least ``learn_min_s`` is remembered with its
+local start time, its start room and its length, for ``history_days``. When a new quiet starts,
+its alarm threshold is the longest remembered quiet that started within ``window_min`` of the
+same time of day (in the same room when enough are known), times ``1 + margin`` plus
+``buffer_s``, within [``floor_s``, ``ceiling_s``]. Unlike Cuddihy 2007 or Floeck & Litz 2009 the
+threshold is indexed by when and where the quiet *began*, not by the current hour, and quiet
+periods longer than ``learn_max_s`` (absences without a door event, data outages) and away
+periods are never learned, so a multi-day outage cannot teach a threshold of days.
+
+Until ``min_learned_days`` of the person's days are known, a safe default applies: a quiet that
+starts in the daytime alarms after ``default_day_s``; one that starts in the evening or night
+(from ``night_start`` less ``evening_lead_s``) is left to ``not_up`` the next morning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.clock import Clock
+from gateway.detection.base import Home
+from gateway.detection.routine.learning import LearnedStore
+from gateway.detection.routine.localtime import in_window, parse_hhmm
+from gateway.detection.routine.maths import quiet_threshold_s, usual_longest_quiet
+from gateway.detection.routine.presence import Observation, Presence, ResidentPresence
+from gateway.detection.routine.shell import RoutineDetector
+from gateway.model import Event, EventAction, Room, Severity
+
+ROOM_CODES = {Room.BEDROOM: 1, Room.BATHROOM: 2}  # every other room (or unknown) is 0
+
+
+@dataclass(frozen=True)
+class InactivitySettings:
+    enabled: bool = True
+    window_min: float = 60.0  # quiet periods starting within ± this many minutes are "similar"
+    min_same_room: int = 5  # fewer similar ones from the same room: compare with all rooms
+    margin: float = 0.2
+    buffer_s: float = 1800.0
+    floor_s: float = 5400.0  # never alarm on less than 1.5 h of quiet
+    ceiling_s: float = 14 * 3600.0  # nor wait longer than 14 h
+    learn_min_s: float = 900.0
+    learn_max_s: float = 16 * 3600.0
+    history_days: int = 60
+    min_learned_days: int = 7
+    default_day_s: float = 4 * 3600.0
+    evening_lead_s: float = 3 * 3600.0
+    check_after_s: float = 900.0  # compute the threshold once a quiet is this old
+    severity: str = "high"
+    tz: str | None = None
+
+
+class QuietHistory:
+    """Rolling memory of one resident's quiet periods (numpy columns, JSON in the store)."""
+
+    def __init__(self, data: dict | None = None) -> None:
+        data = data or {}
+        self.start_min = np.asarray(data.get("start_min", []), dtype=float)
+        self.duration_s = np.asarray(data.get("duration_s", []), dtype=float)
+        self.room = np.asarray(data.get("room", []), dtype=np.int64)
+        self.day = np.asarray(data.get("day", []), dtype=np.int64)
+        self.days: set[int] = {int(d) for d in data.get("days", [])}
+
+    def add(self, start_min: float, duration_s: float, room: int, day: int) -> None:
+        self.start_min = np.append(self.start_min, start_min)
+        self.duration_s = np.append(self.duration_s, duration_s)
+        self.room = np.append(self.room, room)
+        self.day = np.append(self.day, day)
+
+    def prune(self, today: int, history_days: int) -> None:
+        keep = self.day > today - history_days
+        if not keep.all():
+            self.start_min = self.start_min[keep]
+            self.duration_s = self.duration_s[keep]
+            self.room = self.room[keep]
+            self.day = self.day[keep]
+        self.days = {d for d in self.days if d > today - history_days}
+
+    def to_json(self) -> dict:
+        return {
+            "start_min": self.start_min.round(2).tolist(),
+            "duration_s": self.duration_s.round(0).tolist(),
+            "room": self.room.tolist(),
+            "day": self.day.tolist(),
+            "days": sorted(self.days),
+        }
+
+
+class InactivityDetector(RoutineDetector[InactivitySettings]):
+    name = "inactivity"
+
+    def __init__(
+        self,
+        clock: Clock,
+        home: Home,
+        settings: InactivitySettings | None = None,
+        store: LearnedStore | None = None,
+        presence: Presence | None = None,
+    ) -> None:
+        super().__init__(clock, home, settings or InactivitySettings(), store, presence)
+        self._history: dict[str, QuietHistory] = {}
+        self._threshold: dict[str, tuple[float, float]] = {}  # resident → (quiet start, s)
+        self._raised: dict[str, float] = {}  # resident → quiet start mono of the open alert
+
+    def history(self, resident: str) -> QuietHistory:
+        found = self._history.get(resident)
+        if found is None:
+            found = QuietHistory(self.store.get(f"{self.name}/{resident}"))
+            self._history[resident] = found
+        return found
+
+    def observe(self, observation: Observation) -> list[Event]:
+        resident = observation.resident
+        events: list[Event] = []
+        if resident in self._raised:
+            del self._raised[resident]
+            events.append(self._event(resident, observation.t, EventAction.CLEAR, {}))
+        self._threshold.pop(resident, None)
+        settings = self.settings_for(resident)
+        local = self.local_time(resident)
+        if not local.plausible(observation.wall):
+            return events
+        history = self.history(resident)
+        day = local.day(observation.wall)
+        changed = False
+        if day not in history.days:
+            history.days.add(day)
+            history.prune(day, settings.history_days)
+            changed = True
+        quiet = observation.ended
+        if (
+            quiet is not None
+            and not quiet.away
+            and settings.learn_min_s <= quiet.duration_s <= settings.learn_max_s
+            and local.plausible(quiet.start_wall)
+        ):
+            history.add(
+                local.minute_of_day(quiet.start_wall),
+                quiet.duration_s,
+                ROOM_CODES.get(quiet.room, 0) if quiet.room is not None else 0,
+                local.day(quiet.start_wall),
+            )
+            changed = True
+        if changed:
+            self.store.put(f"{self.name}/{resident}", history.to_json())
+        return events
+
+    def threshold_s(self, resident: str, state: ResidentPresence) -> float | None:
+        """The alarm threshold for the resident's current quiet (None: leave it to not_up)."""
+        assert state.last_sign_mono is not None
+        cached = self._threshold.get(resident)
+        if cached is not None and cached[0] == state.last_sign_mono:
+            return cached[1]
+        settings = self.settings_for(resident)
+        local = self.local_time(resident)
+        start_wall = self.wall_of(state.last_sign_mono)
+        if not local.plausible(start_wall):
+            value: float | None = settings.default_day_s
+        else:
+            value = self._learned_threshold(resident, settings, start_wall, state.room)
+        self._threshold[resident] = (state.last_sign_mono, value if value is not None else -1.0)
+        return value
+
+    def _learned_threshold(
+        self, resident: str, settings: InactivitySettings, start_wall: float, room: Room | None
+    ) -> float | None:
+        local = self.local_time(resident)
+        history = self.history(resident)
+        start_min = local.minute_of_day(start_wall)
+        learned = len(history.days) >= settings.min_learned_days
+        if not learned:
+            person = self.home.residents.get(resident)
+            night_start = parse_hhmm(person.night_start) if person else 23 * 60.0
+            morning = parse_hhmm(person.night_end) if person else 6 * 60.0
+            evening = (night_start - settings.evening_lead_s / 60.0) % 1440.0
+            if in_window(start_min, evening, morning):
+                return None
+            return settings.default_day_s
+        longest = usual_longest_quiet(
+            history.start_min,
+            history.duration_s,
+            history.room,
+            start_min,
+            ROOM_CODES.get(room, 0) if room is not None else 0,
+            settings.window_min,
+            settings.min_same_room,
+        )
+        return quiet_threshold_s(
+            longest, settings.margin, settings.buffer_s, settings.floor_s, settings.ceiling_s
+        )
+
+    def on_tick(self) -> list[Event]:
+        now = self.clock.monotonic()
+        events: list[Event] = []
+        for resident, state in self.presence.residents.items():
+            settings = self.settings_for(resident)
+            if not settings.enabled or resident in self._raised:
+                continue
+            quiet = state.quiet_s(now)
+            if quiet is None or quiet < settings.check_after_s:
+                continue
+            if state.away(now, self.presence.leave_grace_s) or state.silence_alerted():
+                continue
+            threshold = self.threshold_s(resident, state)
+            if threshold is None or threshold < 0 or quiet < threshold:
+                continue
+            assert state.last_sign_mono is not None
+            state.mark_silence_alerted()
+            self._raised[resident] = state.last_sign_mono
+            crossed = self.wall_of(state.last_sign_mono + threshold)
+            details = {"quiet_s": round(quiet), "threshold_s": round(threshold)}
+            if state.room is not None:
+                details["room"] = state.room.value  # type: ignore[assignment]
+            events.append(self._event(resident, crossed, EventAction.RAISE, details))
+        return events
+
+    def next_deadline(self) -> float | None:
+        now = self.clock.monotonic()
+        soonest: float | None = None
+        for resident, state in self.presence.residents.items():
+            if state.last_sign_mono is None or resident in self._raised:
+                continue
+            settings = self.settings_for(resident)
+            due = state.last_sign_mono + settings.check_after_s
+            if due <= now:
+                cached = self._threshold.get(resident)
+                if cached is None or cached[0] != state.last_sign_mono:
+                    due = now
+                elif cached[1] < 0:
+                    continue
+                else:
+                    due = state.last_sign_mono + cached[1]
+            soonest = due if soonest is None else min(soonest, due)
+        return soonest
+
+    def _event(
+        self, resident: str, t: float, action: EventAction, details: dict[str, object]
+    ) -> Event:
+        return Event(
+            type="inactivity",
+            resident=resident,
+            t=t,
+            severity=Severity.parse(self.settings_for(resident).severity),
+            action=action,
+            details=details,
+        )

@@ -1,0 +1,191 @@
+"""``not_up``: the person is home but shows no sign of being up (a sign outside the bedroom and
+bathroom) by their learned wake-up time plus a margin.
+
+Each morning the first "up" sign after ``wake_window_start`` (local) is the day's wake-up time,
+remembered for ``history_days`` unless the person was coming home from away or the night was a
+data gap (quiet longer than ``max_night_s``). The deadline is the ``quantile`` of recent wake-ups
+plus ``margin_s`` (``weekend_extra_s`` more on Saturdays and Sundays), within
+[``earliest_deadline``, ``latest_deadline``]; ``default_deadline`` until ``min_learned_days``
+mornings are known. The deadline is a local time of day (zoneinfo), so a daylight-saving change
+moves it with the person; whether the person was up is judged on the monotonic clock, so a wall
+clock jump cannot invent or hide a morning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.clock import Clock
+from gateway.detection.base import Home
+from gateway.detection.routine.learning import LearnedStore
+from gateway.detection.routine.localtime import parse_hhmm
+from gateway.detection.routine.maths import wake_deadline_minute
+from gateway.detection.routine.presence import Observation, Presence
+from gateway.detection.routine.shell import RoutineDetector
+from gateway.model import Event, EventAction, Severity
+
+
+@dataclass(frozen=True)
+class NotUpSettings:
+    enabled: bool = True
+    wake_window_start: str = "04:00"
+    earliest_deadline: str = "06:30"
+    latest_deadline: str = "13:00"
+    default_deadline: str = "10:30"
+    quantile: float = 0.9
+    margin_s: float = 5400.0
+    weekend_extra_s: float = 1800.0
+    history_days: int = 30
+    min_learned_days: int = 7
+    max_night_s: float = 16 * 3600.0
+    severity: str = "high"
+    tz: str | None = None
+
+
+class NotUpDetector(RoutineDetector[NotUpSettings]):
+    name = "not_up"
+
+    def __init__(
+        self,
+        clock: Clock,
+        home: Home,
+        settings: NotUpSettings | None = None,
+        store: LearnedStore | None = None,
+        presence: Presence | None = None,
+    ) -> None:
+        super().__init__(clock, home, settings or NotUpSettings(), store, presence)
+        self._wakes: dict[str, dict[int, float]] = {}  # resident → {local day: wake minute}
+        self._checked: dict[str, int] = {}  # resident → last local day whose deadline passed
+        self._raised: dict[str, bool] = {}
+        self._up_day: dict[str, int] = {}  # resident → local day of the last up sign seen
+        self._deadline_cache: dict[str, tuple[int, float]] = {}
+
+    def wakes(self, resident: str) -> dict[int, float]:
+        found = self._wakes.get(resident)
+        if found is None:
+            stored = self.store.get(f"{self.name}/{resident}") or {}
+            found = {int(day): float(minute) for day, minute in stored.items()}
+            self._wakes[resident] = found
+        return found
+
+    def deadline_minute(self, resident: str, day: int) -> float:
+        cached = self._deadline_cache.get(resident)
+        if cached is not None and cached[0] == day:
+            return cached[1]
+        value = self._deadline_minute(resident, day)
+        self._deadline_cache[resident] = (day, value)
+        return value
+
+    def _deadline_minute(self, resident: str, day: int) -> float:
+        settings = self.settings_for(resident)
+        local = self.local_time(resident)
+        wakes = self.wakes(resident)
+        recent = [m for d, m in wakes.items() if day - settings.history_days <= d < day]
+        if len(recent) < settings.min_learned_days:
+            deadline = parse_hhmm(settings.default_deadline)
+        else:
+            deadline = wake_deadline_minute(
+                np.asarray(recent, dtype=float),
+                settings.quantile,
+                settings.margin_s / 60.0,
+                parse_hhmm(settings.earliest_deadline),
+                parse_hhmm(settings.latest_deadline),
+            )
+        if local.weekday(day) >= 5:
+            deadline = min(
+                deadline + settings.weekend_extra_s / 60.0, parse_hhmm(settings.latest_deadline)
+            )
+        return deadline
+
+    def observe(self, observation: Observation) -> list[Event]:
+        if not observation.up:
+            return []
+        resident = observation.resident
+        events: list[Event] = []
+        if self._raised.pop(resident, False):
+            events.append(self._event(resident, observation.t, EventAction.CLEAR, {}))
+        settings = self.settings_for(resident)
+        local = self.local_time(resident)
+        if not local.plausible(observation.wall):
+            return events
+        day = local.day(observation.wall)
+        wakes = self.wakes(resident)
+        minute = local.minute_of_day(observation.wall)
+        if minute < parse_hhmm(settings.wake_window_start) or self._up_day.get(resident) == day:
+            return events
+        self._up_day[resident] = day  # only the first up sign of a morning is a wake-up
+        if minute >= parse_hhmm(settings.latest_deadline) or day in wakes:
+            return events
+        quiet = observation.ended
+        wake_like = not observation.returned and observation.sign.kind != "exit"
+        if quiet is not None and (quiet.away or quiet.duration_s > settings.max_night_s):
+            wake_like = False
+        if wake_like:
+            wakes[day] = minute
+            for old in [d for d in wakes if d <= day - settings.history_days]:
+                del wakes[old]
+            self._deadline_cache.pop(resident, None)
+            self.store.put(f"{self.name}/{resident}", {str(d): m for d, m in wakes.items()})
+        return events
+
+    def on_tick(self) -> list[Event]:
+        now_mono = self.clock.monotonic()
+        now_wall = self.clock.wall()
+        events: list[Event] = []
+        for resident, state in self.presence.residents.items():
+            settings = self.settings_for(resident)
+            local = self.local_time(resident)
+            if not settings.enabled or not local.plausible(now_wall):
+                continue
+            day = local.day(now_wall)
+            if self._checked.get(resident, day - 1) >= day:
+                continue
+            deadline_wall = local.at(day, self.deadline_minute(resident, day))
+            if now_wall < deadline_wall:
+                continue
+            self._checked[resident] = day
+            window_wall = local.at(day, parse_hhmm(settings.wake_window_start))
+            window_mono = now_mono - (now_wall - window_wall)
+            if window_mono < self.started_mono:
+                continue  # the gateway was not watching the whole morning
+            if state.last_sign_mono is None or resident in self._raised:
+                continue
+            if state.last_up_mono is not None and state.last_up_mono >= window_mono:
+                continue
+            if state.away(now_mono, self.presence.leave_grace_s) or state.silence_alerted():
+                continue
+            state.mark_silence_alerted()
+            self._raised[resident] = True
+            details = {"deadline_min": round(self.deadline_minute(resident, day))}
+            events.append(self._event(resident, deadline_wall, EventAction.RAISE, details))
+        return events
+
+    def next_deadline(self) -> float | None:
+        now_mono = self.clock.monotonic()
+        now_wall = self.clock.wall()
+        soonest: float | None = None
+        for resident in self.presence.residents:
+            local = self.local_time(resident)
+            if not local.plausible(now_wall):
+                continue
+            day = local.day(now_wall)
+            if self._checked.get(resident, day - 1) >= day:
+                day += 1
+            due = local.at(day, self.deadline_minute(resident, day))
+            due_mono = now_mono + max(0.0, due - now_wall)
+            soonest = due_mono if soonest is None else min(soonest, due_mono)
+        return soonest
+
+    def _event(
+        self, resident: str, t: float, action: EventAction, details: dict[str, object]
+    ) -> Event:
+        return Event(
+            type="not_up",
+            resident=resident,
+            t=t,
+            severity=Severity.parse(self.settings_for(resident).severity),
+            action=action,
+            details=details,
+        )

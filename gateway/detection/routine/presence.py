@@ -1,0 +1,237 @@
+"""The live picture of each resident: last sign of life, probable room, home or away, in bed.
+
+Every routine detector reads this picture. A *sign of life* is anything only a living person
+inside the home causes: a motion sensor firing, an inner door or the fridge being opened, getting
+into or out of bed, a wristband moving, a button press. Heart rate alone is not one (a person who
+collapsed in bed still has a pulse), nor is a battery report.
+
+Home or away: an exit door opening followed by no sign of life inside means away until the next
+sign inside. The hallway and entrance sensors fire as a person walks out, so for
+``leave_grace_s`` after the door only signs from other rooms prove the person stayed in.
+
+Times: each sign is placed on the monotonic clock (``clock.monotonic()`` less how long ago the
+reading says it happened, capped), so quiet durations survive wall-clock jumps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.clock import Clock
+from gateway.detection.base import Home
+from gateway.model import Device, DeviceKind, Reading, Room
+
+DEFAULT_LEAVE_GRACE_S = 120.0
+MAX_READING_LAG_S = 600.0  # a reading older than this is placed at "now" (wall clock unreliable)
+WRIST_MOVING_STD_G = 0.03  # std of |acc| above this is movement, below it a band on a table
+NEAR_DOOR_ROOMS = frozenset({Room.ENTRANCE, Room.HALLWAY})
+UP_ROOMS = frozenset({Room.KITCHEN, Room.LOUNGE, Room.OTHER, Room.ENTRANCE})
+
+INSIDE = "inside"
+EXIT = "exit"
+
+
+@dataclass(frozen=True, slots=True)
+class Sign:
+    kind: str  # INSIDE or EXIT
+    room: Room | None  # None: a sign that says nothing about the room (a wristband)
+    bed: bool | None = None  # True: got into bed; False: got out; None: no bed change
+
+
+def classify(reading: Reading, device: Device) -> Sign | None:
+    """What a reading says about the person's presence, or None when it says nothing."""
+    values = reading.values
+    kind = device.kind
+    if kind is DeviceKind.MOTION:
+        return Sign(INSIDE, device.room) if values.get("motion") is True else None
+    if kind is DeviceKind.DOOR:
+        if not isinstance(values.get("open"), bool):
+            return None
+        if device.is_exit:
+            return Sign(EXIT, device.room) if values["open"] else None
+        return Sign(INSIDE, device.room)
+    if kind is DeviceKind.BED:
+        occupied = values.get("occupied")
+        if isinstance(occupied, bool):
+            return Sign(INSIDE, Room.BEDROOM, bed=occupied)
+        movement = values.get("movement")
+        if isinstance(movement, (int, float)) and not isinstance(movement, bool) and movement > 0:
+            return Sign(INSIDE, Room.BEDROOM)
+        return None
+    if kind is DeviceKind.BUTTON:
+        return Sign(INSIDE, device.room) if values.get("action") else None
+    if kind is DeviceKind.WRISTBAND:
+        if values.get("worn") is False:
+            return None
+        return Sign(INSIDE, None) if _wrist_moving(values.get("acc")) else None
+    return None
+
+
+def _wrist_moving(acc: object) -> bool:
+    if acc is None:
+        return False
+    try:
+        samples = np.asarray(acc, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    if samples.ndim != 2 or samples.shape[1] != 3 or samples.shape[0] < 2:
+        return False
+    magnitude = np.sqrt(np.einsum("ij,ij->i", samples, samples))
+    spread = float(np.std(magnitude))
+    return math.isfinite(spread) and spread > WRIST_MOVING_STD_G
+
+
+@dataclass(slots=True)
+class Quiet:
+    """A quiet period that a sign of life just ended."""
+
+    start_mono: float
+    start_wall: float
+    duration_s: float
+    room: Room | None
+    away: bool
+    in_bed: bool | None
+
+
+@dataclass(slots=True)
+class Observation:
+    """One sign of life, with what it ended."""
+
+    resident: str
+    sign: Sign
+    t: float
+    mono: float
+    wall: float  # wall time of the sign on the gateway's clock
+    ended: Quiet | None  # the quiet period before this sign (None for the first sign)
+    returned: bool  # this sign proved the person is inside after an exit door
+    up: bool  # a sign of being up and about (outside bedroom and bathroom)
+    device: Device
+
+
+class ResidentPresence:
+    def __init__(self, resident: str, up_rooms: frozenset[Room]) -> None:
+        self.resident = resident
+        self.up_rooms = up_rooms
+        self.last_sign_mono: float | None = None
+        self.last_sign_wall: float | None = None
+        self.room: Room | None = None
+        self.room_since_mono: float | None = None
+        self.exit_mono: float | None = None  # last exit door opening not yet followed by inside
+        self.exit_wall: float | None = None
+        self.in_bed: bool | None = None  # from a bed sensor; None when there is none
+        self.bed_since_mono: float | None = None
+        self.last_up_mono: float | None = None
+        self.last_up_wall: float | None = None
+        # The last_sign_mono for which a silence alert (inactivity or not_up) is open, so that one
+        # silence raises one alert even though two detectors watch it.
+        self.silence_alerted_for: float | None = None
+
+    def away(self, now_mono: float, leave_grace_s: float = DEFAULT_LEAVE_GRACE_S) -> bool:
+        return self.exit_mono is not None and now_mono - self.exit_mono >= leave_grace_s
+
+    def quiet_s(self, now_mono: float) -> float | None:
+        if self.last_sign_mono is None:
+            return None
+        return max(0.0, now_mono - self.last_sign_mono)
+
+    def silence_alerted(self) -> bool:
+        return (
+            self.last_sign_mono is not None and self.silence_alerted_for == self.last_sign_mono
+        )
+
+    def mark_silence_alerted(self) -> None:
+        self.silence_alerted_for = self.last_sign_mono
+
+
+class Presence:
+    """The picture for every resident of one home; fed every reading once."""
+
+    def __init__(
+        self, clock: Clock, home: Home, leave_grace_s: float = DEFAULT_LEAVE_GRACE_S
+    ) -> None:
+        self._clock = clock
+        self._home = home
+        self.leave_grace_s = leave_grace_s
+        self.residents: dict[str, ResidentPresence] = {}
+
+    def resident(self, resident: str) -> ResidentPresence:
+        found = self.residents.get(resident)
+        if found is None:
+            found = ResidentPresence(resident, _up_rooms(self._home, resident))
+            self.residents[resident] = found
+        return found
+
+    def observe(self, reading: Reading, device: Device) -> Observation | None:
+        sign = classify(reading, device)
+        if sign is None:
+            return None
+        state = self.resident(device.resident)
+        now_mono = self._clock.monotonic()
+        now_wall = self._clock.wall()
+        lag = now_wall - reading.t
+        lag = lag if 0.0 <= lag <= MAX_READING_LAG_S else 0.0
+        mono = now_mono - lag
+        if state.last_sign_mono is not None:
+            mono = max(mono, state.last_sign_mono)  # out-of-order readings never go back
+        wall = now_wall - (now_mono - mono)
+
+        ended = None
+        if state.last_sign_mono is not None and state.last_sign_wall is not None:
+            ended = Quiet(
+                start_mono=state.last_sign_mono,
+                start_wall=now_wall - (now_mono - state.last_sign_mono),
+                duration_s=mono - state.last_sign_mono,
+                room=state.room,
+                away=state.away(mono, self.leave_grace_s),
+                in_bed=state.in_bed,
+            )
+        returned = False
+        if sign.kind == EXIT:
+            state.exit_mono = mono
+            state.exit_wall = wall
+        elif state.exit_mono is not None and (
+            (sign.room is not None and sign.room not in NEAR_DOOR_ROOMS)
+            or mono - state.exit_mono > self.leave_grace_s
+        ):
+            returned = mono - state.exit_mono > self.leave_grace_s
+            state.exit_mono = None
+            state.exit_wall = None
+
+        if sign.room is not None and sign.room != state.room:
+            state.room = sign.room
+            state.room_since_mono = mono
+        if sign.bed is not None:
+            state.in_bed = sign.bed
+            state.bed_since_mono = mono
+        state.last_sign_mono = mono
+        state.last_sign_wall = wall
+        up = sign.kind == EXIT or (sign.room is not None and sign.room in state.up_rooms)
+        if up:
+            state.last_up_mono = mono
+            state.last_up_wall = wall
+        return Observation(
+            resident=device.resident,
+            sign=sign,
+            t=reading.t,
+            mono=mono,
+            wall=wall,
+            ended=ended,
+            returned=returned,
+            up=up,
+            device=device,
+        )
+
+
+def _up_rooms(home: Home, resident: str) -> frozenset[Room]:
+    """Rooms whose signs mean "up and about". A home with no kitchen, lounge or other room
+    sensor counts the hallway too."""
+    rooms = {d.room for d in home.devices_of(resident) if d.kind in _ROOM_KINDS}
+    if rooms & {Room.KITCHEN, Room.LOUNGE, Room.OTHER}:
+        return UP_ROOMS
+    return UP_ROOMS | {Room.HALLWAY}
+
+
+_ROOM_KINDS = frozenset({DeviceKind.MOTION, DeviceKind.DOOR})

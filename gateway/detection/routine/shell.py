@@ -1,0 +1,118 @@
+"""What every routine detector shares: the clock, the home, the live picture, per-resident
+settings, and learned state. Detectors subclass :class:`RoutineDetector` and implement
+:meth:`observe` (one sign of life) and :meth:`on_tick`.
+
+A detector built alone keeps its own :class:`Presence` and feeds it; inside
+:class:`~gateway.detection.routine.RoutineDetectors` all detectors share one picture, fed once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
+
+from gateway.clock import Clock
+from gateway.detection.base import Home
+from gateway.detection.routine.learning import LearnedStore, MemoryLearnedStore
+from gateway.detection.routine.localtime import LocalTime
+from gateway.detection.routine.presence import Observation, Presence
+from gateway.model import Device, Event, Reading, Resident
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S")
+
+
+def resident_settings(base: S, resident: Resident | None, name: str) -> S:
+    """``base`` with the fields a resident's config overrides under ``settings[name]``.
+    Unknown or mistyped fields are ignored with a warning (a bad value must not stop alerts)."""
+    if resident is None:
+        return base
+    overrides = resident.settings.get(name)
+    if not isinstance(overrides, Mapping) or not dataclasses.is_dataclass(base):
+        return base
+    fields = {f.name: f for f in dataclasses.fields(base)}
+    chosen: dict[str, Any] = {}
+    for key, value in overrides.items():
+        current = getattr(base, key, None) if key in fields else None
+        if key not in fields or (
+            current is not None
+            and not isinstance(value, type(current))
+            and not (isinstance(current, float) and isinstance(value, int))
+        ):
+            log.warning("ignoring %s setting %r for one resident: unknown or wrong type", name, key)
+            continue
+        chosen[key] = float(value) if isinstance(current, float) else value
+    return dataclasses.replace(base, **chosen)  # type: ignore[type-var]
+
+
+class RoutineDetector(Generic[S]):
+    name = "routine"
+
+    def __init__(
+        self,
+        clock: Clock,
+        home: Home,
+        settings: S,
+        store: LearnedStore | None = None,
+        presence: Presence | None = None,
+    ) -> None:
+        self.clock = clock
+        self.home = home
+        self.settings = settings
+        self.store: LearnedStore = store if store is not None else MemoryLearnedStore()
+        self._owns_presence = presence is None
+        self.presence = presence if presence is not None else Presence(clock, home)
+        self._per_resident: dict[str, S] = {}
+        self._local: dict[str, LocalTime] = {}
+        self.started_mono = clock.monotonic()
+
+    # -- the Detector protocol -------------------------------------------------------------
+    def on_reading(self, reading: Reading, device: Device) -> list[Event]:
+        events = self.on_any_reading(reading, device)
+        if self._owns_presence:
+            observation = self.presence.observe(reading, device)
+            if observation is not None:
+                events.extend(self.observe(observation))
+        return events
+
+    def on_tick(self) -> list[Event]:
+        return []
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    # -- for subclasses --------------------------------------------------------------------
+    def observe(self, observation: Observation) -> list[Event]:
+        return []
+
+    def on_any_reading(self, reading: Reading, device: Device) -> list[Event]:
+        """Every reading, sign of life or not (vitals use heart rate and breathing)."""
+        return []
+
+    def settings_for(self, resident: str) -> S:
+        found = self._per_resident.get(resident)
+        if found is None:
+            found = resident_settings(self.settings, self.home.residents.get(resident), self.name)
+            self._per_resident[resident] = found
+        return found
+
+    def local_time(self, resident: str) -> LocalTime:
+        found = self._local.get(resident)
+        if found is None:
+            person = self.home.residents.get(resident)
+            tz = person.settings.get("tz") if person is not None else None
+            if not isinstance(tz, str):
+                tz = getattr(self.settings, "tz", None)
+            found = LocalTime(tz)
+            self._local[resident] = found
+        return found
+
+    def resident_ids(self) -> list[str]:
+        return list(self.presence.residents)
+
+    def wall_of(self, mono: float) -> float:
+        """Wall time of a monotonic instant, on today's wall/monotonic offset."""
+        return self.clock.wall() - (self.clock.monotonic() - mono)

@@ -1,0 +1,230 @@
+"""Wiring and supervision, nothing else.
+
+    drivers ──► bounded reading queue ──► pipeline (detectors → alert manager)
+                                              │ alert changes, committed first
+                                              ▼
+    platform ◄── forwarder ◄──────────── durable outbox
+        └──────── commands (ack, resolve, visit) ──► alert manager ──► outbox
+
+Each driver runs under a supervisor: an exception is logged with its traceback, counted, and the
+driver restarted with backoff; a driver never takes the gateway down. The processing loop waits
+on the injected clock, so tests drive it with a :class:`SimClock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from alerts.forwarder import Forwarder
+from alerts.forwarders.base import PlatformLink
+from alerts.manager import AlertChange, AlertManager
+from alerts.outbox import ALERT, AsyncOutbox, Outbox
+from alerts.protocol import CommandError, Topics, encode, parse_command
+from drivers.base import Driver
+from gateway import systemd
+from gateway.backoff import Backoff
+from gateway.clock import Clock
+from gateway.detection.base import Home
+from gateway.detectors import build_detectors
+from gateway.errors import EldergateError
+from gateway.model import Reading, Severity
+from gateway.pipeline import Pipeline
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+READING_QUEUE_SIZE = 10_000
+# A driver that ran this long before failing was healthy: restart it without the long backoff.
+DRIVER_HEALTHY_AFTER_S = 60.0
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        link: PlatformLink | None,
+        drivers: Sequence[Driver] = (),
+        state_dir: Path | None = None,
+        backoff_factory: Callable[[], Backoff] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.link = link
+        self.drivers = list(drivers)
+        self.state_dir = Path(state_dir or settings.gateway.storage_path)
+        self.backoff_factory = backoff_factory or (lambda: Backoff(1.0, 300.0))
+        gw = settings.gateway
+        self.topics = Topics(
+            settings.platform.topic_prefix if settings.platform else "eldergate", gw.id
+        )
+        self.home = Home(settings.residents_model(), settings.devices_model())
+        self.manager = AlertManager(
+            gw.id,
+            clock,
+            gw.languages,
+            settings.alerts.repeat_window_s,
+            {
+                Severity.CRITICAL: settings.alerts.escalate_critical_after_s,
+                Severity.HIGH: settings.alerts.escalate_high_after_s,
+            },
+            settings.alerts.visit_max_h * 3600.0,
+        )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        detectors = build_detectors(clock, self.home, settings.detection, self.state_dir)
+        self.pipeline = Pipeline(self.home, detectors, self.manager, clock)
+        self.outbox = AsyncOutbox(
+            Outbox(
+                self.state_dir / "outbox.sqlite3",
+                clock,
+                settings.outbox.max_other_rows,
+                settings.outbox.max_other_age_h * 3600.0,
+            )
+        )
+        self.queue: asyncio.Queue[Reading] = asyncio.Queue(maxsize=READING_QUEUE_SIZE)
+        self.forwarder: Forwarder | None = None
+        if link is not None:
+            self.forwarder = Forwarder(
+                self.outbox,
+                link,
+                self.topics,
+                clock,
+                self.handle_command,
+                self.health,
+                gw.heartbeat_s,
+                self.backoff_factory(),
+            )
+        self.started_mono = clock.monotonic()
+        self.ready = asyncio.Event()
+        self.driver_failures: dict[str, int] = {}
+        self.counters = {"commands_rejected": 0}
+
+    # -- the main loop ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._process(), name="eldergate[pipeline]")
+            if self.forwarder is not None:
+                tg.create_task(self.forwarder.run(), name="eldergate[uplink]")
+            for driver in self.drivers:
+                tg.create_task(
+                    self._supervise(driver.name, lambda d=driver: d.run(self.put_reading)),
+                    name=f"eldergate[driver:{driver.name}]",
+                )
+            self.ready.set()
+            systemd.notify("READY=1")
+            log.info(
+                "gateway %s running: %d residents, %d devices, %d drivers",
+                self.settings.gateway.id,
+                len(self.home.residents),
+                len(self.home.devices),
+                len(self.drivers),
+            )
+
+    async def put_reading(self, reading: Reading) -> None:
+        """The drivers' sink. Bounded: a flood waits here instead of eating the Pi's memory."""
+        await self.queue.put(reading)
+
+    async def _process(self) -> None:
+        pending_get: asyncio.Task[Reading] | None = None
+        while True:
+            timeout = self.pipeline.next_deadline() - self.clock.monotonic()
+            if pending_get is None:
+                pending_get = asyncio.ensure_future(self.queue.get())
+            sleeper = asyncio.ensure_future(self.clock.sleep(max(0.0, timeout)))
+            done, _ = await asyncio.wait(
+                {pending_get, sleeper}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if pending_get in done:
+                sleeper.cancel()
+                reading = pending_get.result()
+                pending_get = None
+                await self._commit(self.pipeline.feed(reading))
+                while not self.queue.empty():
+                    await self._commit(self.pipeline.feed(self.queue.get_nowait()))
+            if self.clock.monotonic() >= self.pipeline.next_deadline():
+                await self._commit(self.pipeline.tick())
+            systemd.watchdog_ping(self.clock.monotonic())
+
+    async def _commit(self, changes: list[AlertChange]) -> None:
+        """Every alert change is durable in the outbox before anything else happens to it."""
+        for change in changes:
+            alert = change.alert
+            message = change.to_message(self.settings.gateway.id)
+            await self.outbox.put(ALERT, alert.resident, self.topics.alert(alert.resident),
+                                  encode(message))
+            log.info("alert %s: %s (%s) resident=%s id=%s", change.change, alert.type,
+                     alert.severity.label, alert.resident, alert.id)
+
+    async def _supervise(self, name: str, start: Callable[[], Awaitable[None]]) -> None:
+        backoff = self.backoff_factory()
+        while True:
+            began = self.clock.monotonic()
+            try:
+                await start()
+                log.warning("driver %s returned; restarting it", name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the supervisor boundary: log, count, restart
+                self.driver_failures[name] = self.driver_failures.get(name, 0) + 1
+                log.error("driver %s failed: %s; restarting with backoff", name, exc,
+                          exc_info=not isinstance(exc, (EldergateError, OSError)))
+            if self.clock.monotonic() - began > DRIVER_HEALTHY_AFTER_S:
+                backoff.reset()
+            await self.clock.sleep(backoff.next_delay())
+
+    # -- the platform's commands --------------------------------------------------------------
+
+    async def handle_command(self, payload: bytes) -> None:
+        try:
+            command = parse_command(payload)
+        except CommandError as exc:
+            self.counters["commands_rejected"] += 1
+            log.warning("platform command rejected: %s", exc)
+            return
+        name, by = command["command"], command["by"]
+        changes: list[AlertChange] = []
+        if name == "ack":
+            changes = self.manager.acknowledge(command["alert_id"], by)
+        elif name == "resolve":
+            changes = self.manager.resolve(command["alert_id"], by)
+        elif name == "visit_start":
+            self.manager.start_visit(command["resident"], by, command.get("hours"))
+        elif name == "visit_end":
+            self.manager.end_visit(command["resident"])
+        await self._commit(changes)
+
+    # -- health -------------------------------------------------------------------------------
+
+    async def health(self) -> dict[str, Any]:
+        kinds: dict[str, int] = {}
+        for device in self.home.devices.values():
+            kinds[device.kind.value] = kinds.get(device.kind.value, 0) + 1
+        return {
+            "state": "online",
+            "t": self.clock.wall(),
+            "uptime_s": round(self.clock.monotonic() - self.started_mono, 1),
+            "outbox": await self.outbox.depth(),
+            "devices": {"total": len(self.home.devices), "by_kind": kinds},
+            "residents": len(self.home.residents),
+            "queue": self.queue.qsize(),
+            "driver_failures": dict(self.driver_failures),
+            "pipeline": self.pipeline.diagnostics(),
+        }
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline.diagnostics(),
+            "uplink": self.forwarder.diagnostics() if self.forwarder else None,
+            "drivers": {d.name: d.diagnostics() for d in self.drivers},
+            "driver_failures": dict(self.driver_failures),
+            **self.counters,
+        }
+
+    async def close(self) -> None:
+        await self.outbox.close()
+

@@ -1,0 +1,143 @@
+"""A real mosquitto for tests: TLS and passwords like production, on a free loopback port,
+started as a child process and stopped by its PID."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.settings import BrokerSettings
+
+USER = "eldergate"
+PASSWORD = "correct-horse-battery"
+
+
+def free_ports(n: int) -> list[int]:
+    """Hold every socket until all are chosen, so the same port cannot come back twice."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    other_ca: Path  # a CA that did not sign the server: "wrong CA"
+
+
+def make_pki(folder: Path) -> Pki:
+    folder.mkdir(parents=True, exist_ok=True)
+    days = "2"
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+             "ca.pem", "-days", days, "-subj", "/CN=eldergate test CA", cwd=folder)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out",
+             "other.pem", "-days", days, "-subj", "/CN=someone else", cwd=folder)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+             "server.csr", "-subj", "/CN=localhost", cwd=folder)
+    (folder / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.pem", "-days", days, "-extfile", "san.ext",
+             cwd=folder)
+    return Pki(folder / "ca.pem", folder / "server.pem", folder / "server.key",
+               folder / "other.pem")
+
+
+class Mosquitto:
+    def __init__(self, folder: Path, pki: Pki | None, port: int | None = None) -> None:
+        if shutil.which("mosquitto") is None:
+            raise RuntimeError("mosquitto is not installed: run ./scripts/setup")
+        self.folder = folder
+        self.pki = pki
+        self.port = port or free_ports(1)[0]
+        self.proc: subprocess.Popen[bytes] | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+        self.password_file = folder / "password.txt"  # the client's secret, as in production
+        self.password_file.write_text(PASSWORD + "\n")
+        passwd = folder / "passwd"
+        subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), USER, PASSWORD], check=True,
+                       capture_output=True)
+        lines = [
+            "user root",
+            "per_listener_settings false",
+            "allow_anonymous false",
+            f"password_file {passwd}",
+            "persistence true",
+            f"persistence_location {folder}/",
+            "autosave_interval 1",
+            "autosave_on_changes true",
+            f"log_dest file {folder}/mosquitto.log",
+            "max_queued_messages 100000",
+            f"listener {self.port} 127.0.0.1",
+        ]
+        if pki is not None:
+            lines += [f"cafile {pki.ca}", f"certfile {pki.server_cert}", f"keyfile {pki.server_key}"]
+        (folder / "mosquitto.conf").write_text("\n".join(lines) + "\n")
+
+    def settings(self, **overrides: object) -> dict[str, object]:
+        base: dict[str, object] = {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "username": USER,
+            "password_file": str(self.password_file),
+        }
+        if self.pki is not None:
+            base["ca_file"] = str(self.pki.ca)
+        base.update(overrides)
+        return base
+
+    def broker_settings(self, **overrides: object) -> BrokerSettings:
+        return BrokerSettings(**self.settings(**overrides))  # type: ignore[arg-type]
+
+    def start(self) -> Mosquitto:
+        self.proc = subprocess.Popen(
+            ["mosquitto", "-c", str(self.folder / "mosquitto.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"mosquitto exited: {err} {self.log()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.005)  # waiting for a child process to bind, not for simulated time
+        raise RuntimeError("mosquitto did not start listening")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.kill(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def log(self) -> str:
+        path = self.folder / "mosquitto.log"
+        return path.read_text(errors="replace") if path.exists() else ""

@@ -1,0 +1,57 @@
+"""The whole live path on real brokers: local mosquitto → gateway → TLS uplink → platform."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.harness import (
+    gateway_config,
+    publish_readings,
+    running,
+    running_platform,
+    runtime_for,
+    wait_until,
+)
+from tests.support.mosquitto import Mosquitto
+
+pytestmark = pytest.mark.broker
+
+
+async def test_sos_arrives_once_with_resident_and_type(
+    tmp_path: Path, local_broker: Mosquitto, platform_broker: Mosquitto
+) -> None:
+    runtime = runtime_for(gateway_config(tmp_path, local_broker, platform_broker))
+    async with running_platform(platform_broker) as platform, running(runtime):
+        await wait_until(lambda: runtime.forwarder is not None and runtime.forwarder.connected.is_set())
+        await wait_until(lambda: runtime.drivers[0].counters["messages"] >= 0)
+        await publish_readings(local_broker, [("sos-r2", {"action": "sos"})])
+        received = await platform.wait_for_alerts(1)
+        # Two more presses within the repeat window join the same alert.
+        await publish_readings(local_broker, [("sos-r2", {"action": "sos"})] * 2)
+        await wait_until(lambda: platform.platform.store.alerts()[0]["count"] == 3)
+        await wait_until(lambda: runtime.outbox.outbox.depth() == {})
+    assert [(a["type"], a["resident"], a["severity"]) for a in received] == [
+        ("sos", "r2", "critical")
+    ]
+    stored = platform.platform.store.alerts()
+    assert len(stored) == 1 and stored[0]["state"] == "open"
+    assert stored[0]["text"]["zh"] and stored[0]["text"]["en"]
+
+
+async def test_staff_acknowledge_reaches_the_gateway(
+    tmp_path: Path, local_broker: Mosquitto, platform_broker: Mosquitto
+) -> None:
+    runtime = runtime_for(gateway_config(tmp_path, local_broker, platform_broker))
+    async with running_platform(platform_broker) as platform, running(runtime):
+        await wait_until(lambda: runtime.forwarder.connected.is_set())
+        await publish_readings(local_broker, [("sos-r1", {"action": "sos"})])
+        (alert,) = await platform.wait_for_alerts(1)
+        assert await platform.platform.acknowledge(alert["id"], by="nurse-7")
+        await wait_until(lambda: runtime.manager.counters["acknowledged"] == 1)
+        assert runtime.manager.active[alert["id"]].state.value == "acknowledged"
+        # The gateway confirms on the uplink, and the platform keeps the acknowledged state.
+        await wait_until(lambda: runtime.outbox.outbox.depth() == {})
+        await wait_until(lambda: platform.platform.store.alert(alert["id"])["by"] == "nurse-7")
+        assert platform.platform.store.alert(alert["id"])["state"] == "acknowledged"
