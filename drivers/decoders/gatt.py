@@ -31,6 +31,7 @@ class HeartRateMeasurement:
     contact_detected: bool | None  # None when the sensor cannot tell
     energy_expended_kj: int | None
     rr_raw: tuple[int, ...] = field(default_factory=tuple)  # in 1/1024 s
+    trailing_bytes: int = 0  # bytes after the last whole field (ignored)
 
     @property
     def rr_seconds(self) -> list[float]:
@@ -38,7 +39,8 @@ class HeartRateMeasurement:
 
 
 def parse_heart_rate_measurement(data: bytes) -> HeartRateMeasurement:
-    """Decode one 0x2A37 notification; raises :class:`DecodeError` on a short or ragged value."""
+    """Decode one 0x2A37 notification; raises :class:`DecodeError` when it is too short for
+    the fields its flags announce. Bytes after the last whole field are counted, not fatal."""
     if len(data) < 2:
         raise DecodeError(f"heart rate measurement too short: {len(data)} bytes")
     flags = data[0]
@@ -61,14 +63,13 @@ def parse_heart_rate_measurement(data: bytes) -> HeartRateMeasurement:
         energy = int.from_bytes(data[pos : pos + 2], "little")
         pos += 2
     rr: tuple[int, ...] = ()
+    rest = data[pos:]
     if flags & 0x10:
-        rest = data[pos:]
-        if not rest or len(rest) % 2:
-            raise DecodeError(f"RR-interval field has a bad length: {len(rest)} bytes")
-        rr = tuple(int.from_bytes(rest[i : i + 2], "little") for i in range(0, len(rest), 2))
-    elif len(data) > pos:
-        raise DecodeError(f"heart rate measurement has {len(data) - pos} unexpected trailing bytes")
-    return HeartRateMeasurement(hr, supported, detected, energy, rr)
+        # The flag may be set with no interval this time (no beat since the last one).
+        whole = len(rest) - len(rest) % 2
+        rr = tuple(int.from_bytes(rest[i : i + 2], "little") for i in range(0, whole, 2))
+        rest = rest[whole:]
+    return HeartRateMeasurement(hr, supported, detected, energy, rr, len(rest))
 
 
 def heart_rate_fields(m: HeartRateMeasurement) -> dict[str, Any]:
