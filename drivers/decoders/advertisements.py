@@ -262,13 +262,15 @@ def parse_advertisement_json(obj: Mapping[str, Any], keys: Mapping[str, bytes] |
     if name is not None and not isinstance(name, str):
         raise DecodeError("name must be a string")
     manufacturer: dict[int, bytes] = {}
-    raw_mfd = obj.get("manufacturer_data") or {}
+    raw_mfd = obj.get("manufacturer_data")
+    raw_mfd = {} if raw_mfd is None else raw_mfd
     if not isinstance(raw_mfd, Mapping):
         raise DecodeError("manufacturer_data must be an object")
     for key, value in raw_mfd.items():
         manufacturer[_company_id(key)] = _hex(value, "manufacturer data")
     services: dict[int | str, bytes] = {}
-    raw_svc = obj.get("service_data") or {}
+    raw_svc = obj.get("service_data")
+    raw_svc = {} if raw_svc is None else raw_svc
     if not isinstance(raw_svc, Mapping):
         raise DecodeError("service_data must be an object")
     for key, value in raw_svc.items():

@@ -1,0 +1,148 @@
+"""Zigbee2MQTT payload rules and the topic codec (no broker: see test_zigbee2mqtt_broker)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from drivers.decoders import DecodeError
+from drivers.decoders.encoders import z2m_availability, z2m_bridge_state, z2m_messages
+from drivers.decoders.zigbee2mqtt import decode_message, split_action
+from drivers.zigbee2mqtt import Zigbee2MqttCodec
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("single", ("press", 1)),
+        ("emergency", ("sos", 1)),
+        ("hold", ("hold", 1)),
+        ("button_2_double", ("double", 2)),
+        ("3_single", ("press", 3)),
+        ("single_right", ("press", 2)),
+        ("double_left", ("double", 1)),
+        ("brightness_up", ("brightness_up", 1)),
+    ],
+)
+def test_action_names(raw: str, expected: tuple[str, int]) -> None:
+    assert split_action(raw) == expected
+
+
+@pytest.mark.parametrize("battery", [55, "55", 55.0, "55%"])
+def test_battery_number_or_string(battery) -> None:
+    [reading] = decode_message("zigbee2mqtt/d", json.dumps({"battery": battery}))
+    assert reading["battery"] == 55
+
+
+@pytest.mark.parametrize("battery", [None, "n/a", True, -5, 250, "nan"])
+def test_battery_absent_or_nonsense_is_left_out(battery) -> None:
+    readings = decode_message("zigbee2mqtt/d", {"battery": battery, "contact": True})
+    assert readings == [{"device": "d", "open": False}]
+
+
+@pytest.mark.parametrize("action", ["", None, "   "])
+def test_empty_action_is_not_a_press(action) -> None:
+    readings = decode_message("zigbee2mqtt/b", {"action": action, "battery": 90})
+    assert all("action" not in r for r in readings)
+
+
+def test_second_button_gets_suffix() -> None:
+    readings = decode_message("zigbee2mqtt/wall", {"action": "button_2_single", "battery": 80})
+    assert readings == [{"device": "wall", "battery": 80}, {"device": "wall:2", "action": "press"}]
+    assert decode_message("zigbee2mqtt/wall/action", "2_double") == [
+        {"device": "wall:2", "action": "double"}]
+
+
+def test_alarms_pass_through() -> None:
+    [r] = decode_message("zigbee2mqtt/s", {"smoke": True, "gas": False, "tamper": True})
+    assert (r["smoke"], r["gas"], r["tamper"]) == (True, False, True)
+
+
+@pytest.mark.parametrize("payload", ['{"state":"online"}', "online", '"online"', b"online"])
+def test_availability_forms(payload) -> None:
+    assert decode_message("zigbee2mqtt/Hall door/availability", payload) == [
+        {"device": "Hall door", "online": True}]
+
+
+def test_friendly_names_with_slashes_and_ignored_topics() -> None:
+    assert decode_message("zigbee2mqtt/flat/hall door", {"contact": False}) == [
+        {"device": "flat/hall door", "open": True}]
+    assert decode_message("zigbee2mqtt/d/set", {"state": "ON"}) == []
+    assert decode_message("zigbee2mqtt/d/set/state", "ON") == []
+    assert decode_message("zigbee2mqtt/bridge/devices", "[]") == []
+    assert decode_message("zigbee2mqtt/x", {"linkquality_x": 1}) == []  # nothing we know
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload"),
+    [
+        ("zigbee2mqtt/d", "not json"),
+        ("zigbee2mqtt/d", "[1, 2]"),
+        ("zigbee2mqtt/d", b"\xff\xfe"),
+        ("zigbee2mqtt/d/availability", "maybe"),
+        ("zigbee2mqtt/bridge/state", '{"state": 1}'),
+        ("other/d", "{}"),
+        ("zigbee2mqtt/", "{}"),
+    ],
+)
+def test_malformed_messages_raise_decode_error(topic, payload) -> None:
+    with pytest.raises(DecodeError):
+        decode_message(topic, payload)
+
+
+def _codec() -> Zigbee2MqttCodec:
+    return Zigbee2MqttCodec("zigbee2mqtt", {"SOS button": "sos-1", "Front door": "front-door"},
+                            bridge_device="z2m-bridge")
+
+
+def test_codec_collapses_state_and_action_topic_copies_of_one_press() -> None:
+    codec = _codec()
+    readings = []
+    for i, (topic, payload) in enumerate(
+        z2m_messages("zigbee2mqtt", "SOS button", {"action": "sos", "battery": 70})
+    ):
+        readings += codec.decode(topic, payload, t=100.0 + i * 0.01)
+    actions = [r.values["action"] for r in readings if "action" in r.values]
+    assert actions == ["sos"]
+    assert all(r.device == "sos-1" for r in readings)
+    assert codec.counters["duplicate_actions"] == 1
+    # The next press, seconds later, is a new press.
+    later = codec.decode("zigbee2mqtt/SOS button/action", b"emergency", t=110.0)
+    assert [r.values for r in later] == [{"action": "sos"}]
+
+
+def test_codec_action_topic_first_then_state() -> None:
+    codec = _codec()
+    first = codec.decode("zigbee2mqtt/SOS button/action", b"single", t=5.0)
+    second = codec.decode("zigbee2mqtt/SOS button",
+                          json.dumps({"action": "single", "battery": 60}).encode(), t=5.05)
+    assert [r.values for r in first] == [{"action": "press"}]
+    assert [r.values for r in second] == [{"battery": 60}]  # press kept once, battery kept
+
+
+def test_codec_unknown_device_is_a_counted_reason() -> None:
+    codec = _codec()
+    with pytest.raises(DecodeError, match="unknown device"):
+        codec.decode("zigbee2mqtt/Neighbour's lamp", b'{"state":"ON"}', t=1.0)
+
+
+def test_codec_availability_and_bridge_state() -> None:
+    codec = _codec()
+    topic, payload = z2m_availability("zigbee2mqtt", "Front door", False, legacy=True)
+    [r] = codec.decode(topic, payload, t=3.0)
+    assert (r.device, r.values, r.t) == ("front-door", {"online": False}, 3.0)
+    topic, payload = z2m_bridge_state("zigbee2mqtt", False)
+    [b] = codec.decode(topic, payload, t=4.0)
+    assert codec.bridge_online is False
+    assert (b.device, b.values) == ("z2m-bridge", {"online": False})
+    assert Zigbee2MqttCodec("zigbee2mqtt", {}).decode(topic, payload, t=4.0) == []
+    assert codec.subscriptions() == ["zigbee2mqtt/#"]
+    assert codec.diagnostics()["bridge_online"] is False
+
+
+def test_codec_custom_base_topic() -> None:
+    codec = Zigbee2MqttCodec("home/z2m/", {"d": "door-1"})
+    assert codec.subscriptions() == ["home/z2m/#"]
+    [r] = codec.decode("home/z2m/d", b'{"contact": true}', t=1.0)
+    assert r.values == {"open": False}
