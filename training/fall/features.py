@@ -1,0 +1,90 @@
+"""Candidates and features of the shared recordings, with augmentation (offline only).
+
+Uses :mod:`gateway.detection.fall` itself, so training sees exactly what the live detector
+computes. Augmentations imitate other wrist devices: random axis rotation (the features are
+rotation-invariant, but clipping per axis is not), clipping at 4 g, a lower sampling rate with
+jitter, sensor noise, and a stream that stops early after an impact (so the model cannot learn
+that a short post-impact window means "a daily activity that ended the clip").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.detection import fall
+from training.fall.dataset import Recording
+
+
+@dataclass
+class Candidate:
+    rec: int  # index of the recording
+    variant: int
+    impact_s: float
+    features: np.ndarray
+    target: int  # 1 fall impact, 0 daily activity, -1 other candidate in a fall recording
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q *= np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] *= -1
+    return q
+
+
+def variant(rec: Recording, kind: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(t, xyz) of one augmented copy. kind 0 is the recording as it is."""
+    t, xyz = rec.t.copy(), rec.xyz.copy()
+    if kind == 0:
+        return t, xyz
+    xyz = xyz @ random_rotation(rng).T
+    if kind == 2:  # a slower device: 20-30 Hz with jittered sample times
+        rate = rng.uniform(20.0, 30.0)
+        new_t = np.arange(t[0], t[-1], 1.0 / rate)
+        new_t = np.clip(new_t + rng.normal(0, 0.1 / rate, new_t.size), t[0], t[-1])
+        new_t.sort()
+        xyz = np.stack([np.interp(new_t, t, xyz[:, a]) for a in range(3)], axis=1)
+        t = new_t
+    xyz = xyz + rng.normal(0, 0.01, xyz.shape)
+    clip = 4.0 if kind == 1 or rng.random() < 0.6 else 8.0
+    return t, np.clip(xyz, -clip, clip)
+
+
+def fall_region(rec: Recording) -> tuple[float, float]:
+    if rec.fall_start_s is not None and rec.fall_end_s is not None:
+        return rec.fall_start_s - 1.0, rec.fall_end_s + 2.0
+    if rec.dataset == "FallAllD":
+        return 6.0, 15.0  # "impact near 10 s"
+    return 0.0, float(rec.t[-1] - rec.t[0])
+
+
+def candidates(
+    rec: Recording, index: int, variants: int, rng: np.random.Generator, truncate: bool
+) -> list[Candidate]:
+    out: list[Candidate] = []
+    for kind in range(variants):
+        t, xyz = variant(rec, kind, rng)
+        grid = fall.resample_recording(t - t[0], xyz)
+        found = fall.recording_candidates(grid)
+        targets = [0] * len(found)
+        if rec.label == "fall" and found:
+            lo, hi = fall_region(rec)
+            inside = [
+                (feat[0], i) for i, (imp, feat) in enumerate(found) if lo <= imp / fall.GRID_HZ <= hi
+            ]
+            targets = [-1] * len(found)
+            if inside:
+                targets[max(inside)[1]] = 1
+        mag = np.linalg.norm(grid, axis=1)
+        for (impact, feats), target in zip(found, targets, strict=True):
+            out.append(Candidate(index, kind, impact / fall.GRID_HZ, feats, target))
+            if truncate and target >= 0 and kind > 0:
+                # the same impact with the stream stopping early
+                stop = impact + int(rng.integers(fall.MIN_POST, fall.POST))
+                if stop < mag.size:
+                    start = max(0, impact - fall.PRE)
+                    feats_cut = fall.impact_features(grid[start:stop], impact - start)
+                    out.append(Candidate(index, kind + 10, impact / fall.GRID_HZ, feats_cut, target))
+    return out

@@ -1,0 +1,160 @@
+"""Train the fall model and measure it with subject-wise cross-validation (offline only).
+
+    nice .venv/bin/python -m training.fall.train --data ../shared/data/fall \
+        --cv-report docs/fall_cv.json --out gateway/detection/fall_model.npz
+
+Needs scikit-learn (offline only: the gateway runs the exported arrays with numpy alone).
+Cross-validation leaves one subject out at a time: the model scoring a subject never saw any
+recording of that subject. A recording counts as detected when any of its candidates scores
+above the threshold, exactly as the live detector decides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import GradientBoostingClassifier
+
+from gateway.detection import fall
+from training.fall.export import export_gbm
+from training.fall.dataset import Recording, load
+from training.fall.features import Candidate, candidates
+
+VARIANTS = 3
+PARAMS = dict(n_estimators=200, max_depth=3, learning_rate=0.08, subsample=0.8, random_state=0)
+
+
+def build(recs: list[Recording], seed: int = 0) -> list[Candidate]:
+    rng = np.random.default_rng(seed)
+    out: list[Candidate] = []
+    for i, rec in enumerate(recs):
+        out.extend(candidates(rec, i, VARIANTS, rng, truncate=True))
+    return out
+
+
+def fit(cands: list[Candidate], recs: list[Recording]) -> GradientBoostingClassifier:
+    train = [c for c in cands if c.target >= 0]
+    x = np.array([c.features for c in train])
+    y = np.array([c.target for c in train])
+    # each dataset and class weighs the same in total
+    groups = [(recs[c.rec].dataset, c.target) for c in train]
+    counts: dict[tuple[str, int], int] = defaultdict(int)
+    for g in groups:
+        counts[g] += 1
+    w = np.array([1.0 / counts[g] for g in groups])
+    w = w / w.mean()
+    # false alarms cost more than the class balance says
+    w[y == 0] *= 2.0
+    clf = GradientBoostingClassifier(**PARAMS)
+    clf.fit(x, y, sample_weight=w)
+    return clf
+
+
+def recording_scores(
+    clf: GradientBoostingClassifier, cands: list[Candidate], n: int, variant: int = 0
+) -> np.ndarray:
+    """Max score over each recording's candidates of one variant (0 when it has none)."""
+    scores = np.zeros(n)
+    mine = [c for c in cands if c.variant == variant]
+    if mine:
+        p = clf.predict_proba(np.array([c.features for c in mine]))[:, 1]
+        for c, s in zip(mine, p, strict=True):
+            scores[c.rec] = max(scores[c.rec], s)
+    return scores
+
+
+def cross_validate(recs: list[Recording], cands: list[Candidate]) -> dict[int, np.ndarray]:
+    subjects = sorted({r.subject for r in recs})
+    scores = {v: np.zeros(len(recs)) for v in range(VARIANTS)}
+    for subject in subjects:
+        test = {i for i, r in enumerate(recs) if r.subject == subject}
+        clf = fit([c for c in cands if c.rec not in test], recs)
+        held = [c for c in cands if c.rec in test]
+        for v in range(VARIANTS):
+            s = recording_scores(clf, held, len(recs), v)
+            idx = np.array(sorted(test))
+            scores[v][idx] = s[idx]
+        print(f"fold {subject}: done", flush=True)
+    return scores
+
+
+def summarise(recs: list[Recording], scores: np.ndarray, threshold: float) -> dict:
+    def block(idx: list[int]) -> dict:
+        y = np.array([recs[i].label == "fall" for i in idx])
+        d = scores[idx] >= threshold
+        tp, fn = int((d & y).sum()), int((~d & y).sum())
+        fp, tn = int((d & ~y).sum()), int((~d & ~y).sum())
+        return {
+            "recordings": len(idx), "tp": tp, "fn": fn, "fp": fp, "tn": tn,
+            "sensitivity": round(tp / max(1, tp + fn), 4),
+            "specificity": round(tn / max(1, tn + fp), 4),
+        }
+
+    out = {"threshold": threshold, "all": block(list(range(len(recs))))}
+    for ds in sorted({r.dataset for r in recs}):
+        out[ds] = block([i for i, r in enumerate(recs) if r.dataset == ds])
+        acts: dict[str, dict] = {}
+        for act in sorted({r.activity for r in recs if r.dataset == ds}):
+            idx = [i for i, r in enumerate(recs) if r.dataset == ds and r.activity == act]
+            b = block(idx)
+            label = recs[idx[0]].label
+            rate = b["tp"] / b["recordings"] if label == "fall" else b["fp"] / b["recordings"]
+            acts[act] = {"label": label, "n": b["recordings"], "alarm_rate": round(rate, 4)}
+        out[ds + "_activities"] = acts
+    return out
+
+
+def curve(recs: list[Recording], scores: np.ndarray) -> list[dict]:
+    rows = []
+    for thr in np.round(np.arange(0.05, 1.0, 0.05), 2):
+        s = summarise(recs, scores, float(thr))
+        rows.append({"threshold": float(thr)} | {
+            f"{ds}_{k}": s[ds][k]
+            for ds in sorted({r.dataset for r in recs}) for k in ("sensitivity", "specificity")
+        })
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/fall"))
+    ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=None, help="write the model trained on all data")
+    ap.add_argument("--cv-report", type=Path, default=None)
+    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--no-cv", action="store_true")
+    args = ap.parse_args()
+    recs = load(args.data, args.cache)
+    cands = build(recs)
+    print(f"{len(recs)} recordings, {len(cands)} candidates", flush=True)
+    if not args.no_cv:
+        scores = cross_validate(recs, cands)
+        report = {
+            "method": "leave-one-subject-out",
+            "model": {"kind": "GradientBoostingClassifier", **PARAMS},
+            "features": list(fall.FEATURE_NAMES),
+            "at_threshold": summarise(recs, scores[0], args.threshold),
+            "augmented_4g_rotated": summarise(recs, scores[1], args.threshold),
+            "augmented_low_rate": summarise(recs, scores[2], args.threshold),
+            "curve": curve(recs, scores[0]),
+            "curve_low_rate": curve(recs, scores[2]),
+        }
+        print(json.dumps({k: report["at_threshold"][k] for k in report["at_threshold"]
+                          if not k.endswith("activities")}))
+        print(json.dumps({k: v for k, v in report["augmented_low_rate"].items()
+                          if not k.endswith("activities")}))
+        if args.cv_report:
+            args.cv_report.write_text(json.dumps(report, indent=1))
+        np.save("/tmp/fallA_cv_scores.npy", np.stack([scores[v] for v in range(VARIANTS)]))
+    if args.out:
+        clf = fit(cands, recs)
+        export_gbm(clf, args.out, threshold=args.threshold)
+        print(f"model written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
