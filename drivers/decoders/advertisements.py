@@ -257,6 +257,8 @@ def parse_advertisement_json(obj: Mapping[str, Any], keys: Mapping[str, bytes] |
     """The contract-3 ``ble-adv`` object (also accepts the TheengsDecoder-style keys
     ``id``/``manufacturerdata``/``servicedata``/``servicedatauuid``, where manufacturer data
     starts with the little-endian company id)."""
+    if not isinstance(obj, Mapping):
+        raise DecodeError("advertisement is not a JSON object")
     address = obj.get("address", obj.get("id"))
     name = obj.get("name")
     if name is not None and not isinstance(name, str):
