@@ -123,6 +123,8 @@ def _convert(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
         if value is None and type(None) in args:
             return None
         options = [a for a in args if a is not type(None)]
+        if len(options) == 1:  # Optional[X]: X's own, precise errors
+            return _convert(options[0], value, path, errors)
         for option in options:
             trial: list[str] = []
             converted = _convert(option, value, path, trial)

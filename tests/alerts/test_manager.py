@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from alerts.manager import MAX_ESCALATIONS, AlertManager
+from gateway.clock import SimClock
+from gateway.model import AlertState, Event, EventAction, Severity
+
+T0 = 1_700_000_000.0
+
+
+def sos(t: float, action: EventAction = EventAction.RAISE, resident: str = "r1") -> Event:
+    return Event("sos", resident, t, Severity.CRITICAL, action, device="btn")
+
+
+def test_presses_within_the_window_are_one_alert_with_a_count() -> None:
+    clock = SimClock(T0)
+    manager = AlertManager("gw", clock)
+    first = manager.handle(sos(T0))
+    again = manager.handle(sos(T0 + 30))
+    later = manager.handle(sos(T0 + 30 + 61))
+    assert [c.change for c in first + again + later] == ["raised", "repeated", "raised"]
+    assert again[0].alert.id == first[0].alert.id and again[0].alert.count == 2
+    assert later[0].alert.id != first[0].alert.id
+    # Snapshots: the first change still says count 1.
+    assert first[0].alert.count == 1
+
+
+def test_condition_alerts_join_while_open_and_clear_resolves() -> None:
+    clock = SimClock(T0)
+    manager = AlertManager("gw", clock)
+    ev = Event("device_offline", "r1", T0, Severity.WARNING, key="door")
+    assert manager.handle(ev)[0].change == "raised"
+    assert manager.handle(ev)[0].change == "repeated"
+    other = Event("device_offline", "r1", T0, Severity.WARNING, key="bed")
+    assert manager.handle(other)[0].change == "raised"
+    (cleared,) = manager.handle(Event("device_offline", "r1", T0 + 9, Severity.WARNING,
+                                      EventAction.CLEAR, key="door"))
+    assert cleared.change == "resolved" and cleared.alert.state is AlertState.RESOLVED
+    assert manager.handle(Event("device_offline", "r1", T0, Severity.WARNING, EventAction.CLEAR,
+                                key="door")) == []
+    assert len(manager.active) == 1
+
+
+def test_resident_cancel_and_staff_ack() -> None:
+    clock = SimClock(T0)
+    manager = AlertManager("gw", clock, languages=["en"])
+    (raised,) = manager.handle(sos(T0))
+    (cancelled,) = manager.handle(sos(T0 + 5, EventAction.CANCEL))
+    assert cancelled.alert.state is AlertState.CANCELLED and cancelled.alert.changed_by == "resident"
+    assert "cancelled by the resident" in cancelled.alert.text["en"]
+    assert manager.counters["cancelled_by_resident"] == 1
+    (raised,) = manager.handle(sos(T0 + 100))
+    (acked,) = manager.acknowledge(raised.alert.id, by="nurse")
+    assert acked.alert.state is AlertState.ACKNOWLEDGED and acked.alert.changed_by == "nurse"
+    assert manager.acknowledge(raised.alert.id) == []  # idempotent
+    assert manager.acknowledge("nope") == [] and manager.counters["unknown_alert_commands"] == 1
+    (resolved,) = manager.resolve(raised.alert.id)
+    assert resolved.alert.state is AlertState.RESOLVED and not manager.active
+
+
+def test_unacknowledged_critical_alert_escalates_on_the_clock_until_acknowledged() -> None:
+    clock = SimClock(T0)
+    manager = AlertManager("gw", clock, escalate_after_s={Severity.CRITICAL: 300.0})
+    (raised,) = manager.handle(sos(T0))
+    clock.advance(299)
+    assert manager.on_tick() == []
+    clock.advance(1)
+    (esc,) = manager.on_tick()
+    assert esc.change == "escalated" and esc.alert.state is AlertState.ESCALATED
+    for _ in range(MAX_ESCALATIONS + 2):
+        clock.advance(300)
+        manager.on_tick()
+    assert manager.active[raised.alert.id].details["escalations"] == MAX_ESCALATIONS
+    assert manager.next_deadline() is None
+    (raised2,) = manager.handle(sos(T0 + 10_000))
+    manager.acknowledge(raised2.alert.id)
+    clock.advance(10_000)
+    assert manager.on_tick() == []
+
+
+def test_visit_mode_pauses_behaviour_alerts_only_and_ends_by_itself() -> None:
+    clock = SimClock(T0)
+    manager = AlertManager("gw", clock, visit_max_s=3600)
+    manager.start_visit("r1", by="nurse")
+    behaviour = Event("inactivity", "r1", T0, Severity.HIGH)
+    assert manager.handle(behaviour) == []
+    assert manager.handle(Event("inactivity", "r2", T0, Severity.HIGH))[0].change == "raised"
+    assert manager.handle(sos(T0))[0].change == "raised"
+    assert manager.handle(Event("fall", "r1", T0, Severity.CRITICAL))[0].change == "raised"
+    assert manager.counters["held_during_visit"] == 1
+    clock.advance(3600)
+    assert manager.handle(behaviour)[0].change == "raised"
+
+
+def test_alert_ids_are_stable_and_texts_bilingual() -> None:
+    a = AlertManager("gw", SimClock(T0)).handle(sos(T0))[0].alert
+    b = AlertManager("gw", SimClock(T0 + 5)).handle(sos(T0))[0].alert
+    c = AlertManager("gw2", SimClock(T0)).handle(sos(T0))[0].alert
+    assert a.id == b.id != c.id
+    assert set(a.text) == {"zh", "en"} and "紧急" in a.text["zh"]

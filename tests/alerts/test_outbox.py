@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from alerts.outbox import ALERT, SUMMARY, Outbox
+from gateway.clock import SimClock
+
+
+def test_items_survive_reopen_in_order_and_leave_only_when_acked(tmp_path: Path) -> None:
+    clock = SimClock()
+    box = Outbox(tmp_path / "o.db", clock)
+    seqs = [box.put(ALERT, f"r{i % 2}", "t", f"m{i}".encode()) for i in range(5)]
+    box.close()
+    box = Outbox(tmp_path / "o.db", clock)  # as after a restart
+    assert [i.payload for i in box.pending()] == [b"m0", b"m1", b"m2", b"m3", b"m4"]
+    box.ack(seqs[0])
+    assert [i.seq for i in box.pending()] == seqs[1:]
+    assert box.put(ALERT, "r0", "t", b"m5") > seqs[-1]  # sequence continues after reopen
+    assert box.depth() == {"alert": 5}
+
+
+def test_non_alert_messages_are_bounded_alerts_never(tmp_path: Path) -> None:
+    clock = SimClock()
+    box = Outbox(tmp_path / "o.db", clock, max_other_rows=10, max_other_age_s=3600)
+    for i in range(30):
+        box.put(ALERT, "r", "t", b"a")
+        box.put(SUMMARY, "r", "t", f"s{i}".encode())
+    assert box.depth() == {"alert": 30, "summary": 10}
+    assert [i.payload for i in box.pending(100) if i.kind == SUMMARY][0] == b"s20"
+    clock.advance(7200)
+    box.put(SUMMARY, "r", "t", b"new")
+    assert box.depth() == {"alert": 30, "summary": 1}
+
+
+def test_full_disk_keeps_alerts_in_memory_and_writes_them_later(tmp_path: Path) -> None:
+    clock = SimClock()
+    box = Outbox(tmp_path / "o.db", clock)
+    box.put(ALERT, "r", "t", b"before")
+    # Make the database unable to grow: SQLite reports SQLITE_FULL, as on a full SD card.
+    pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+    box._db.execute(f"PRAGMA max_page_count = {pages}")
+    big = b"x" * 200_000
+    full_seq = box.put(ALERT, "r", "t", big)
+    assert box.counters["disk_errors"] == 1
+    assert box.depth() == {"alert": 1, "alert_unsaved": 1}
+    assert [i.seq for i in box.pending()][-1] == full_seq
+    assert box.retry_unsaved() == 1  # still full
+    box._db.execute("PRAGMA max_page_count = 1073741823")
+    assert box.retry_unsaved() == 0
+    assert box.depth() == {"alert": 2}
+    box.close()
+    with sqlite3.connect(tmp_path / "o.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM outbox WHERE payload = ?", (big,)).fetchone() == (1,)
+
+
+def test_ack_of_memory_only_alert(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db", SimClock())
+    pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+    box._db.execute(f"PRAGMA max_page_count = {pages}")
+    seq = box.put(ALERT, "r", "t", b"y" * 100_000)
+    box.ack(seq)
+    assert box.depth() == {} and box.pending() == []

@@ -1,0 +1,216 @@
+"""The BLE driver against simulated peripherals on bumble's virtual controller, through bleak
+with the bumble backend classes: the same driver and bleak code path as on the Pi."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bleak.exc import BleakDBusError
+
+from drivers.ble.driver import BleDeviceSpec, specs_from_devices
+from gateway.model import Device, DeviceKind
+from tests.drivers.ble.conftest import BAND, BED, BUTTON, DOOR, HR_BAND, running_rig
+
+pytestmark = pytest.mark.ble
+
+ALL = [
+    ("wristband", BAND),
+    ("heart_rate", HR_BAND),
+    ("bed", BED),
+    ("door", DOOR),
+    ("button", BUTTON),
+]
+
+
+async def test_every_kind_of_device_reaches_the_sink(specs) -> None:
+    async with running_rig(ALL, specs) as rig:
+        band, hr, bed, door, button = (rig.world[a] for _, a in ALL)
+        status = await rig.next_reading(lambda r: r.device == "band-1")
+        assert status.values == {"worn": True, "battery": 87}  # read on connect
+        battery = await rig.next_reading(lambda r: r.device == "hr-1")
+        assert battery.values == {"battery": 90}
+
+        await rig.until(lambda: all(
+            link["connected"] for link in rig.driver.diagnostics()["links"].values()
+        ))
+        samples = np.linspace(-2, 2, 75).reshape(25, 3)
+        await band.send_motion(samples)
+        motion = await rig.next_reading(lambda r: "acc" in r.values)
+        assert motion.device == "band-1"
+        np.testing.assert_allclose(motion.values["acc"], samples, atol=8 / 32768)
+        assert (motion.values["fs"], motion.values["seq"], motion.values["gap"]) == (50.0, 0, 0)
+        assert motion.t == pytest.approx(rig.clock.wall() - 24 / 50)  # first sample's time
+
+        await band.press("sos")
+        assert (await rig.next_reading(lambda r: "action" in r.values)).values == {
+            "action": "sos"
+        }
+        await hr.send_heart_rate(72, rr_intervals_s=[0.8, 0.82], contact=False)
+        beat = await rig.next_reading(lambda r: r.device == "hr-1")
+        assert beat.values["hr"] == 72 and beat.values["worn"] is False
+        assert beat.values["rr_intervals"] == pytest.approx([0.8, 0.82], abs=1e-3)
+        await bed.send(True, hr=58, rr=14.5, movement=3)
+        assert (await rig.next_reading(lambda r: r.device == "bed-1")).values == {
+            "occupied": True, "hr": 58, "rr": 14.5, "movement": 3,
+        }
+
+        await door.set_open(True)
+        opened = await rig.next_reading(lambda r: r.device == "front-door" and r.get("open"))
+        assert opened.values["battery"] == 100
+        await button.press("double")
+        pressed = await rig.next_reading(lambda r: r.device == "sos-button" and "action" in r.values)
+        assert pressed.values["action"] == "double"
+
+
+async def test_second_button_gets_its_suffix_and_repeats_are_dropped() -> None:
+    specs = [BleDeviceSpec(BUTTON, "remote")]
+    async with running_rig([], specs) as rig:
+        remote = rig.world.add("button", BUTTON, buttons=2)
+        await remote.start()
+        await remote.press("long", button=2)
+        reading = await rig.next_reading(lambda r: "action" in r.values)
+        assert (reading.device, reading.values["action"]) == ("remote:2", "long")
+        # the sensor keeps re-advertising the same packet: no second reading
+        before = rig.driver.counters["advertisements"]
+        await rig.until(lambda: rig.driver.counters["advertisements"] > before + 20)
+        assert all("action" not in r.values for r in drain(rig.readings))
+
+
+async def test_encrypted_bthome_needs_its_key() -> None:
+    key = bytes(range(16))
+    specs = [BleDeviceSpec(DOOR, "door-ok", bthome_key=key), BleDeviceSpec(BUTTON, "no-key")]
+    async with running_rig([], specs) as rig:
+        keyed = rig.world.add("door", DOOR, key=key)
+        unkeyed = rig.world.add("door", BUTTON, key=bytes(16))
+        await keyed.start()
+        await unkeyed.start()
+        await keyed.set_open(True)
+        assert (await rig.next_reading(lambda r: r.get("open"))).device == "door-ok"
+        await rig.until(lambda: rig.driver.counters["decode_errors"] > 0)
+
+
+async def test_unknown_addresses_are_counted_and_ignored() -> None:
+    async with running_rig([("door", DOOR)], [BleDeviceSpec(BAND, "band-1", "wristband")]) as rig:
+        await rig.until(lambda: rig.driver.counters["advertisements_unknown"] >= 5)
+        assert rig.driver.diagnostics()["unknown_addresses"] == 1
+        assert rig.readings.empty()
+
+
+async def test_peripheral_dropping_mid_stream_reconnects_and_reports_the_gap() -> None:
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs) as rig:
+        band = rig.world[BAND]
+        await rig.next_reading()  # status on connect
+        await band.send_motion(np.zeros((25, 3)))
+        first = await rig.next_reading(lambda r: "acc" in r.values)
+        assert (first.values["seq"], first.values["gap"]) == (0, 0)
+
+        await band.drop_connection()
+        band.lose_samples(40)  # sampled while the link was down
+        await rig.until(lambda: rig.driver.diagnostics()["links"]["band-1"]["drops"] == 1)
+        # the backoff runs on the SimClock
+        await rig.until(lambda: rig.driver.diagnostics()["links"]["band-1"]["connects"] == 2,
+                        advance_s=1.0)
+        await rig.next_reading(lambda r: r.values.get("worn") is True)  # re-read on reconnect
+
+        await band.send_motion(np.zeros((25, 3)))
+        after = await rig.next_reading(lambda r: "acc" in r.values)
+        assert (after.values["seq"], after.values["gap"]) == (65, 40)
+        link = rig.driver.diagnostics()["links"]["band-1"]
+        assert (link["connects"], link["drops"], link["samples_missed"]) == (2, 1, 40)
+
+        await band.resend_last_press()  # nothing pressed yet: an empty value, decode error
+        await band.press("sos")
+        await band.resend_last_press()  # the band re-sends: not a second press
+        await band.press("cancel")
+        actions = [
+            (await rig.next_reading(lambda r: "action" in r.values)).values["action"]
+            for _ in range(2)
+        ]
+        assert actions == ["sos", "cancel"]
+        assert rig.driver.diagnostics()["links"]["band-1"]["duplicate_presses"] == 1
+
+
+async def test_a_device_missing_its_characteristics_is_counted_and_retried() -> None:
+    # a heart-rate band configured as a wristband: no wristband service
+    specs = [BleDeviceSpec(HR_BAND, "band-1", "wristband")]
+    async with running_rig([("heart_rate", HR_BAND)], specs) as rig:
+        await rig.until(lambda: rig.driver.connection_failures.get("gatt", 0) >= 2, advance_s=5)
+        assert rig.driver.diagnostics()["links"]["band-1"]["connected"] is False
+
+
+async def test_watchdog_restarts_a_silent_scanner() -> None:
+    async with running_rig([("door", DOOR)], [BleDeviceSpec(DOOR, "front-door")]) as rig:
+        door = rig.world[DOOR]
+        await rig.next_reading()
+        await door.stop_advertising()
+        rig.clock.advance(60)
+        await rig.until(lambda: rig.driver.counters["watchdog_restarts"] == 0 and True)
+        await door.advertise()
+        await door.stop_advertising()
+        await rig.until(lambda: rig.driver.counters["watchdog_restarts"] >= 1, advance_s=10)
+        assert rig.driver.counters["scan_starts"] >= 2
+        await door.advertise()
+        await rig.until(lambda: not rig.driver.diagnostics()["recovery"]["consecutive_restarts"])
+        assert rig.driver.diagnostics()["recovery"]["failures"]["silent"] >= 1
+
+
+async def test_connected_gatt_devices_do_not_trip_the_watchdog() -> None:
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs) as rig:
+        await rig.next_reading()
+        await rig.until(lambda: rig.driver.diagnostics()["links"]["band-1"]["connected"])
+        for _ in range(10):
+            rig.clock.advance(60)  # the band is connected, so it does not advertise
+            await rig.until(lambda: True)
+        assert rig.driver.counters["watchdog_restarts"] == 0
+
+
+async def test_bluez_errors_climb_the_recovery_ladder() -> None:
+    async with running_rig([("door", DOOR)], [BleDeviceSpec(DOOR, "front-door")]) as rig:
+        adapter = rig.world.adapter
+        await rig.next_reading()
+        for _ in range(3):
+            adapter.fail_next("scan_start", BleakDBusError("org.bluez.Error.InProgress", []))
+        adapter.unplug()  # the scan goes quiet; the first restart finds the adapter gone
+        await rig.until(lambda: adapter.resets >= 1, advance_s=10)
+        await rig.until(lambda: rig.driver.scanning, advance_s=1)
+        await rig.next_reading(lambda r: r.device == "front-door")
+        failures = rig.driver.diagnostics()["recovery"]["failures"]
+        assert failures["silent"] == 1 and failures["adapter_gone"] >= 1
+        assert rig.driver.counters["adapter_resets"] >= 1
+        assert not rig.driver.diagnostics()["degraded"]
+
+
+async def test_an_adapter_that_stays_gone_is_degraded_then_recovers() -> None:
+    async with running_rig([("door", DOOR)], [BleDeviceSpec(DOOR, "front-door")]) as rig:
+        adapter = rig.world.adapter
+        await rig.next_reading()
+        adapter.reset_revives = False
+        adapter.unplug()
+        await rig.until(lambda: rig.driver.diagnostics()["degraded"], advance_s=10)
+        assert rig.driver.counters["adapter_reset_failures"] >= 2
+        adapter.reset_revives = True  # someone replugged the dongle
+        await rig.until(lambda: rig.driver.scanning, advance_s=30)
+        await rig.next_reading(lambda r: r.device == "front-door")
+        assert not rig.driver.diagnostics()["degraded"]
+
+
+def test_specs_from_configured_devices() -> None:
+    devices = [
+        Device("band-1", DeviceKind.WRISTBAND, "p1", options={"ble_address": "c0:00:00:00:00:01"}),
+        Device("door", DeviceKind.DOOR, "p1", options={"ble_address": DOOR, "bthome_key": "00" * 16}),
+        Device("bed-mqtt", DeviceKind.BED, "p1"),
+    ]
+    specs = specs_from_devices(devices)
+    assert specs == [
+        BleDeviceSpec(BAND, "band-1", "wristband"),
+        BleDeviceSpec(DOOR, "door", None, bytes(16)),
+    ]
+
+
+def drain(queue):
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items

@@ -1,0 +1,51 @@
+"""Malformed MQTT payloads on the home broker: counted, logged with the reason, skipped; the
+gateway keeps working and nothing already accepted is lost."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from tests.support.harness import (
+    gateway_config,
+    publish_raw,
+    publish_readings,
+    running,
+    runtime_for,
+    wait_until,
+)
+from tests.support.mosquitto import Mosquitto
+
+pytestmark = pytest.mark.broker
+
+
+async def test_malformed_payloads_are_counted_and_skipped(
+    tmp_path: Path, local_broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime = runtime_for(gateway_config(tmp_path, local_broker, None))
+    bad = [
+        ("eldergate/devices/sos-r1", b"{not json"),
+        ("eldergate/devices/sos-r1", b"[1, 2, 3]"),
+        ("eldergate/devices/sos-r1", json.dumps({"action": 7}).encode()),
+        ("eldergate/devices/sos-r1", json.dumps({"battery": float("nan")}).encode()),
+        ("eldergate/devices/sos-r1", b"\xff\xfe"),
+        ("eldergate/devices/ghost", json.dumps({"action": "sos"}).encode()),
+        ("eldergate/devices/sos-r1", b"{" + b'"a":' * 10 + b"x" * 300_000 + b"}"),
+    ]
+    caplog.set_level(logging.WARNING)
+    async with running(runtime):
+        driver = runtime.drivers[0]
+        await publish_readings(local_broker, [("sos-r1", {"action": "sos"})])
+        await wait_until(lambda: runtime.manager.counters["raised"] == 1)
+        for topic, payload in bad:
+            await publish_raw(local_broker, topic, payload)
+        await wait_until(lambda: driver.counters["rejected"] == len(bad))
+        await publish_readings(local_broker, [("sos-r2", {"action": "sos"})])
+        await wait_until(lambda: runtime.manager.counters["raised"] == 2)
+        reasons = driver.diagnostics()["rejected_by_reason"]
+    assert sum(reasons.values()) == len(bad)
+    assert any("payload too large" in k for k in reasons)
+    assert any("unknown device" in r.getMessage() for r in caplog.records)

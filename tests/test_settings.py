@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import SettingsError, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "eldergate.example.toml"
+
+
+def _example_with_files(tmp_path: Path) -> Path:
+    """The example references /etc files; point them at real files in tmp_path."""
+    text = EXAMPLE.read_text()
+    for name in ("local-broker.password", "platform-ca.pem", "platform.password"):
+        (tmp_path / name).write_text("x\n")
+        text = text.replace(f"/etc/eldergate/{name}", str(tmp_path / name))
+    out = tmp_path / "eldergate.toml"
+    out.write_text(text)
+    return out
+
+
+def test_example_config_is_valid(tmp_path: Path) -> None:
+    settings = load_settings(_example_with_files(tmp_path))
+    assert settings.gateway.id == "gw-0001"
+    assert [d.id for d in settings.devices][:2] == ["front-door", "sos-button"]
+    assert settings.devices_model()[0].is_exit
+
+
+def test_example_config_names_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(EXAMPLE)
+    assert any("platform.ca_file: expected a readable file" in e for e in err.value.errors)
+
+
+def _errors(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(SettingsError) as err:
+        load_settings(path)
+    assert all(e.startswith(f"{path}: ") for e in err.value.errors)
+    return [e.split(": ", 1)[1] for e in err.value.errors]
+
+
+def test_every_error_is_named_with_its_key(tmp_path: Path) -> None:
+    errors = _errors(
+        tmp_path,
+        """
+[gateway]
+id = "gw 1"
+heartbeat_s = "often"
+colour = "blue"
+[[residents]]
+id = "r1"
+night_start = "25:00"
+[[devices]]
+id = "d1"
+kind = "toaster"
+resident = "r1"
+[[devices]]
+id = "d2"
+kind = "door"
+resident = "nobody"
+transport = "ble"
+[platform]
+port = 99999
+[detection.sos]
+cancel_window_s = "x"
+[detection.teleport]
+""",
+    )
+    text = "\n".join(errors)
+    assert "gateway.heartbeat_s: expected a number, got str 'often'" in text
+    assert "gateway.colour: unknown key" in text
+    assert "residents[0].night_start: expected local time 'HH:MM', got '25:00'" in text
+    assert "devices[0].kind: expected one of 'door'" in text
+    assert "platform.port: expected at most 65535, got 99999" in text
+    assert "detection.teleport: unknown detector" in text
+    assert "detection.sos.cancel_window_s: expected a number, got str 'x'" in errors
+    # cross-field checks run only once the shapes are right; fix shapes and see them
+    errors = _errors(
+        tmp_path,
+        """
+[gateway]
+id = "gw1"
+[[residents]]
+id = "r1"
+[[devices]]
+id = "d2"
+kind = "door"
+resident = "nobody"
+transport = "ble"
+[[devices]]
+id = "d2"
+kind = "motion"
+resident = "r1"
+""",
+    )
+    assert "devices[0].resident: expected one of the residents' ids (r1), got 'nobody'" in errors
+    assert "devices[0].address: required for transport 'ble'" in errors
+    assert "devices[1].id: duplicate device id 'd2'" in errors
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"[gateway\nid=1", "not valid TOML"),
+        (b"\xff\xfe\x00garbage", "not UTF-8 text"),
+        (b"", "gateway: required"),
+        (b"version = 7\n[gateway]\nid='g'", "version: expected 1, got 7"),
+    ],
+)
+def test_corrupt_config_files(tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_bytes(content)
+    with pytest.raises(SettingsError) as err:
+        load_settings(path)
+    assert any(expected in e for e in err.value.errors), err.value.errors
+
+
+def test_check_config_command_prints_every_error_and_exits_nonzero(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[gateway]\nid = "ok"\nheartbeat_s = 1\nlanguages = ["fr"]\n')
+    exe = shutil.which("eldergate") or sys.executable
+    args = [exe] if exe.endswith("eldergate") else [exe, "-m", "gateway.cli"]
+    proc = subprocess.run([*args, "check-config", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert f"{path}: gateway.heartbeat_s: expected at least 5, got 1" in proc.stderr
+    assert "languages" in proc.stderr
+    good = _example_with_files(tmp_path)
+    proc = subprocess.run([*args, "check-config", str(good)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
