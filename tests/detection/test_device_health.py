@@ -1,0 +1,158 @@
+"""Device health on the injected clock: offline and back, battery hysteresis, tamper, alarms,
+untested buttons, wall-clock jumps."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.clock import SimClock
+from gateway.detection.base import Home
+from gateway.detection.device_health import DeviceHealth, DeviceHealthSettings
+from gateway.model import Device, DeviceKind, EventAction, Reading, Resident, Room, Severity
+
+MIN = 60.0
+HOUR = 3600.0
+DAY = 24 * HOUR
+
+
+def make(settings: DeviceHealthSettings | None = None, *devices: Device):
+    clock = SimClock()
+    devices = devices or (
+        Device("band", DeviceKind.WRISTBAND, "p1"),
+        Device("bed", DeviceKind.BED, "p1", Room.BEDROOM),
+        Device("door", DeviceKind.DOOR, "p1", Room.ENTRANCE, role="exit"),
+        Device("sos", DeviceKind.BUTTON, "p1", Room.BEDROOM),
+        Device("leak", DeviceKind.WATER_LEAK, "p1", Room.BATHROOM),
+    )
+    home = Home([Resident("p1")], list(devices))
+    return clock, home, DeviceHealth(clock, home, settings or DeviceHealthSettings())
+
+
+def run_until(clock: SimClock, health: DeviceHealth, seconds: float):
+    """Advance the clock to each deadline (as the pipeline does) and collect events."""
+    end = clock.monotonic() + seconds
+    events = []
+    while True:
+        deadline = health.next_deadline()
+        if deadline is None or deadline > end:
+            clock.advance(end - clock.monotonic())
+            events += health.on_tick()
+            return events
+        clock.advance(max(0.0, deadline - clock.monotonic()))
+        events += health.on_tick()
+
+
+def feed(clock: SimClock, health: DeviceHealth, home: Home, device: str, **values):
+    return health.on_reading(Reading(clock.wall(), device, values), home.devices[device])
+
+
+def types(events, action=EventAction.RAISE):
+    return sorted((e.type, e.key) for e in events if e.action is action)
+
+
+def test_silence_per_kind_raises_offline_once_and_clears_when_back() -> None:
+    clock, home, health = make()
+    assert run_until(clock, health, 4 * MIN) == []
+    events = run_until(clock, health, 2 * MIN)  # 6 min: the wristband (5 min) is offline
+    assert types(events) == [("device_offline", "band")]
+    [event] = events
+    assert event.severity is Severity.WARNING
+    assert (event.device, event.resident, event.details["reason"]) == ("band", "p1", "silent")
+    assert event.t == clock.wall() - 1 * MIN  # raised at its deadline, 5 min after start
+    assert types(run_until(clock, health, 5 * MIN)) == [("device_offline", "bed")]
+    assert run_until(clock, health, 10 * MIN) == []  # no repeats while still offline
+    back = feed(clock, health, home, "band", hr=70)
+    assert types(back, EventAction.CLEAR) == [("device_offline", "band")]
+    assert types(run_until(clock, health, 25 * HOUR)) == [
+        ("device_offline", "band"), ("device_offline", "door"), ("device_offline", "leak"),
+        ("device_offline", "sos")]
+
+
+def test_readings_keep_a_device_online() -> None:
+    clock, home, health = make()
+    for _ in range(30):
+        clock.advance(4 * MIN)
+        feed(clock, health, home, "band", hr=60)
+        assert all(e.key != "band" for e in health.on_tick())
+
+
+def test_availability_offline_and_online() -> None:
+    clock, home, health = make()
+    events = feed(clock, health, home, "door", online=False)
+    assert types(events) == [("device_offline", "door")]
+    assert events[0].details["reason"] == "unavailable"
+    assert feed(clock, health, home, "door", online=False) == []
+    assert types(feed(clock, health, home, "door", online=True), EventAction.CLEAR) == [
+        ("device_offline", "door")]
+
+
+def test_battery_low_with_hysteresis_and_flag() -> None:
+    clock, home, health = make()
+    assert types(feed(clock, health, home, "door", battery=14)) == [("battery_low", "door")]
+    assert feed(clock, health, home, "door", battery=16) == []  # still low: no flapping
+    assert feed(clock, health, home, "door", battery=14) == []  # no second raise
+    assert types(feed(clock, health, home, "door", battery=21), EventAction.CLEAR) == [
+        ("battery_low", "door")]
+    assert types(feed(clock, health, home, "sos", battery_low=True, battery=80)) == [
+        ("battery_low", "sos")]
+    assert feed(clock, health, home, "sos", battery_low=True, battery=90) == []
+    assert types(feed(clock, health, home, "sos", battery_low=False), EventAction.CLEAR) == [
+        ("battery_low", "sos")]
+
+
+def test_tamper_and_pass_through_alarms() -> None:
+    clock, home, health = make()
+    assert types(feed(clock, health, home, "door", tamper=True)) == [("tamper", "door")]
+    assert types(feed(clock, health, home, "door", tamper=False), EventAction.CLEAR) == [
+        ("tamper", "door")]
+    [leak] = feed(clock, health, home, "leak", water_leak=True)
+    assert (leak.type, leak.severity) == ("water_leak", Severity.HIGH)
+    assert feed(clock, health, home, "leak", water_leak=True) == []
+    [smoke] = feed(clock, health, home, "leak", smoke=True)
+    assert smoke.severity is Severity.CRITICAL
+    cleared = feed(clock, health, home, "leak", water_leak=False, smoke=False)
+    assert types(cleared, EventAction.CLEAR) == [("smoke", "leak"), ("water_leak", "leak")]
+
+
+def test_button_untested_after_a_week_cleared_by_a_press() -> None:
+    settings = DeviceHealthSettings(stale_after_s={"button": 0})
+    clock, home, health = make(settings, Device("sos", DeviceKind.BUTTON, "p1"),
+                               Device("visit", DeviceKind.BUTTON, "p1", role="visit"))
+    assert run_until(clock, health, 6 * DAY) == []
+    feed(clock, health, home, "sos", battery=90)  # a check-in is not a test press
+    assert types(run_until(clock, health, 1.5 * DAY)) == [("button_untested", "sos")]
+    assert types(feed(clock, health, home, "sos", action="press"), EventAction.CLEAR) == [
+        ("button_untested", "sos")]
+    assert run_until(clock, health, 6.9 * DAY) == []
+    assert types(run_until(clock, health, 0.2 * DAY)) == [("button_untested", "sos")]
+
+
+def test_staleness_uses_monotonic_time_not_wall() -> None:
+    clock, _home, health = make()
+    clock.jump_wall(+3 * DAY)  # NTP sync on a Pi that booted with an old date
+    assert health.on_tick() == []
+    clock.jump_wall(-5 * DAY)
+    assert health.on_tick() == []
+
+
+def test_settings_merge_and_per_device_override() -> None:
+    settings = DeviceHealthSettings(stale_after_s={"door": 2 * HOUR, "wristband": 0})
+    assert settings.stale_after_s["bed"] == 10 * MIN  # defaults kept
+    clock, _home, health = make(
+        settings, Device("band", DeviceKind.WRISTBAND, "p1"), Device("door", DeviceKind.DOOR, "p1"),
+        Device("fridge", DeviceKind.DOOR, "p1", options={"offline_after_s": 30 * MIN}))
+    assert types(run_until(clock, health, 31 * MIN)) == [("device_offline", "fridge")]
+    assert types(run_until(clock, health, 2 * HOUR)) == [("device_offline", "door")]
+    with pytest.raises(ValueError):
+        DeviceHealthSettings(battery_low_pct=30, battery_ok_pct=20)
+
+
+def test_diagnostics_show_age_battery_signal() -> None:
+    clock, home, health = make()
+    feed(clock, health, home, "door", battery=77, linkquality=120)
+    clock.advance(30)
+    diag = health.diagnostics()
+    assert diag["door"]["last_seen_s_ago"] == 30.0
+    assert diag["door"]["battery"] == 77
+    assert diag["door"]["signal"] == {"linkquality": 120.0}
+    assert diag["bed"]["last_seen_s_ago"] is None
