@@ -36,6 +36,8 @@ DEFAULT_BASE_TOPIC = "zigbee2mqtt"
 
 
 class Zigbee2MqttCodec:
+    name = "zigbee2mqtt"
+
     def __init__(
         self,
         base_topic: str = DEFAULT_BASE_TOPIC,

@@ -140,6 +140,8 @@ class BedProfileCodec:
     segment is the device id. Unknown devices raise ``DecodeError("unknown device")``.
     """
 
+    name = "bed"
+
     def __init__(self, base_topic: str = DEFAULT_BED_BASE_TOPIC,
                  devices: Mapping[str, str] | None = None) -> None:
         self.base_topic = base_topic.rstrip("/")

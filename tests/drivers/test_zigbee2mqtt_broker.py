@@ -1,0 +1,99 @@
+"""Live Zigbee2MQTT and bed-profile topics through a real mosquitto: a real aiomqtt publisher
+speaks the bridge's payloads, the lead's local-broker driver carries them to our codecs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+
+import aiomqtt
+import pytest
+
+from drivers.decoders.bed import BedProfileCodec
+from drivers.decoders.encoders import (
+    bed_profile_payload,
+    z2m_availability,
+    z2m_bridge_state,
+    z2m_messages,
+)
+from drivers.local_mqtt import LocalMqttDriver
+from drivers.zigbee2mqtt import Zigbee2MqttCodec
+from gateway.clock import SimClock
+from gateway.model import Reading
+from gateway.settings import LocalBrokerSettings
+from tests.support.mosquitto import PASSWORD, USER, Mosquitto
+
+pytestmark = pytest.mark.broker
+
+
+async def run_driver(driver: LocalMqttDriver, broker: Mosquitto, probe: tuple[str, bytes],
+                     messages: list[tuple[str, bytes]], is_last: Callable[[Reading], bool],
+                     limit_s: float = 10.0) -> list[Reading]:
+    """Run the driver; publish ``probe`` until it comes through (the subscription is live),
+    then ``messages``; return every reading once ``is_last`` accepts one."""
+    readings: list[Reading] = []
+    subscribed = asyncio.Event()
+    done = asyncio.Event()
+
+    async def sink(reading: Reading) -> None:
+        readings.append(reading)
+        subscribed.set()
+        if is_last(reading):
+            done.set()
+
+    async def publisher() -> None:
+        async with aiomqtt.Client("127.0.0.1", broker.port, username=USER,
+                                  password=PASSWORD) as client:
+            while not subscribed.is_set():
+                await client.publish(*probe, qos=1)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(subscribed.wait(), 0.1)
+            for topic, payload in messages:
+                await client.publish(topic, payload, qos=1)
+
+    task = asyncio.create_task(driver.run(sink))
+    try:
+        await asyncio.wait_for(asyncio.gather(publisher(), done.wait()), limit_s)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return readings
+
+
+async def test_zigbee2mqtt_and_bed_topics_end_to_end(local_broker: Mosquitto) -> None:
+    z2m = Zigbee2MqttCodec("zigbee2mqtt", {"Front door": "front-door", "SOS": "sos-1",
+                                           "Bath leak": "leak-1"}, bridge_device="bridge")
+    bed = BedProfileCodec("eldergate/bed", {"bed1": "bed-p1"})
+    settings = LocalBrokerSettings(**local_broker.settings(), zigbee2mqtt_base_topic=None)
+    driver = LocalMqttDriver(settings, [z2m, bed], SimClock(), client_id="z2m-test")
+    messages = [
+        *z2m_messages("zigbee2mqtt", "Front door", {"open": True, "battery": 91}),
+        *z2m_messages("zigbee2mqtt", "SOS", {"action": "sos", "battery": 80}),
+        ("zigbee2mqtt/Unknown thing", b'{"state": "ON"}'),
+        ("zigbee2mqtt/Bath leak", b"not json"),
+        *z2m_messages("zigbee2mqtt", "Bath leak", {"water_leak": True}),
+        z2m_availability("zigbee2mqtt", "Front door", False),
+        ("zigbee2mqtt/bridge/devices", json.dumps([{"friendly_name": "x"}]).encode()),
+        ("eldergate/bed/bed1", bed_profile_payload({"occupied": True, "hr": 57, "rr": 13})),
+        ("eldergate/bed/bed1/availability", b"offline"),
+    ]
+    probe = z2m_bridge_state("zigbee2mqtt", True, legacy=True)
+    readings = await run_driver(driver, local_broker, probe, messages,
+                                is_last=lambda r: r.values.get("online") is False
+                                and r.device == "bed-p1")
+
+    by_device: dict[str, list[dict]] = {}
+    for r in readings:
+        by_device.setdefault(r.device, []).append(dict(r.values))
+    assert set(by_device.pop("bridge")[0].items()) == {("online", True)}
+    assert z2m.bridge_online is True
+    assert by_device["front-door"] == [{"open": True, "battery": 91, "linkquality": 120},
+                                       {"online": False}]
+    sos = by_device["sos-1"]
+    assert [v["action"] for v in sos if "action" in v] == ["sos"]  # 3 messages, one press
+    assert by_device["leak-1"] == [{"water_leak": True, "linkquality": 120}]
+    assert by_device["bed-p1"] == [{"occupied": True, "hr": 57, "rr": 13}, {"online": False}]
+    assert driver.counters["rejected"] == 2  # the unknown device and the broken payload
+    assert z2m.counters["duplicate_actions"] == 1
