@@ -85,3 +85,24 @@ class SimClock:
             else:
                 still.append((deadline, future))
         self._sleepers = still
+
+
+class AcceleratedClock:
+    """Real time, sped up: the demo lives a day in minutes. Both clocks run ``speed`` times
+    faster than the machine's monotonic clock, starting from ``start_wall``."""
+
+    def __init__(self, start_wall: float, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self._start_wall = start_wall
+        self._origin = time.monotonic()
+
+    def wall(self) -> float:
+        return self._start_wall + self.monotonic()
+
+    def monotonic(self) -> float:
+        return (time.monotonic() - self._origin) * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
