@@ -1,0 +1,487 @@
+"""The fall detector shell: wristband readings in, ``fall`` events out.
+
+Flow for one wristband (times in the device's own clock, deadlines on the injected monotonic
+clock):
+
+* acceleration batches are resampled onto the 50 Hz grid and written to the group's ring
+  buffer (:class:`gateway.detection.fall.WristRing`); every :data:`GATE_PERIOD_S` the gate scans
+  all wristbands at once for an impact candidate;
+* :data:`~gateway.detection.fall.POST_S` after a candidate's impact (or, if the stream stops,
+  ``stall_grace_s`` later with what arrived) its features are scored by the model;
+* a fall is **raised** ``confirmation_s`` after the impact (``RAISE``), unless the wearer
+  pressed cancel first; cancel within ``cancel_window_s`` of the alert withdraws it
+  (``CANCEL``); still lying after ``long_lie_s`` without having moved for ``recovery_active_s``
+  escalates it (``ESCALATE``, details ``reason: long_lie``);
+* a wristband that is not worn (``worn: false``, ``hr: 0``, or ``options["worn"] = False``)
+  raises nothing: a band dropped on the floor looks like an impact followed by stillness.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gateway.clock import Clock
+from gateway.detection import fall
+from gateway.detection.fall_model import FallModel
+from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity
+
+log = logging.getLogger(__name__)
+
+GATE_PERIOD_S = 0.2  # how often the vectorised gate runs while data is arriving
+ACTIVE_G = 0.2  # | |a| - 1 g | above this counts as the arm moving (for recovery)
+MAX_READING_SAMPLES = 10_000
+_BLOCKED = np.iinfo(np.int64).max // 2
+
+
+@dataclass(frozen=True, slots=True)
+class FallSettings:
+    """Operator settings of fall detection (defaults are the documented behaviour)."""
+
+    confirmation_s: float = 5.0
+    """Impact -> alert. The model needs ``POST_S`` (4 s) after the impact; the rest absorbs
+    late BLE batches. Must be within [POST_S, 10]."""
+    cancel_window_s: float = 30.0
+    """After the alert is raised, the wearer's cancel withdraws it for this long."""
+    long_lie_s: float = 120.0
+    """Impact -> escalation if the wearer has not got up (no sustained movement)."""
+    recovery_active_s: float = 10.0
+    """Seconds of arm movement after the impact that mean the person got up (no escalation)."""
+    stall_grace_s: float = 1.0
+    """How long past the post-impact window to wait for late data before deciding with what
+    arrived (at least ``MIN_POST_S`` after the impact is needed)."""
+    threshold: float | None = None
+    """Decision threshold on the model's probability; None keeps the model's own."""
+    model_path: str | None = None
+    """Another exported model (``fall_model.npz`` format); None uses the shipped one."""
+
+    def __post_init__(self) -> None:
+        if not fall.POST_S <= self.confirmation_s <= 10.0:
+            raise ValueError(f"confirmation_s must be within [{fall.POST_S}, 10]")
+        if self.cancel_window_s < 0 or self.long_lie_s <= self.confirmation_s:
+            raise ValueError("cancel_window_s >= 0 and long_lie_s > confirmation_s required")
+
+
+@dataclass(slots=True)
+class _Candidate:
+    impact: int  # sample index on the slot's grid
+    t: float  # impact time, epoch (device clock)
+    mono: float  # impact time on the monotonic clock
+    segment_start: int  # first sample of the segment the impact belongs to
+    segment_end: int | None = None  # the stream broke before the post window filled
+
+
+@dataclass(slots=True)
+class _Fall:
+    t: float
+    mono: float
+    impact: int
+    probability: float
+    peak_g: float
+    raised: bool = False
+    raised_mono: float = 0.0
+    cancelled: bool = False
+    escalated: bool = False
+    active_samples: int = 0
+
+
+@dataclass(slots=True)
+class _Wrist:
+    device: Device
+    slot: int
+    worn: bool = True
+    origin_t: float = 0.0  # epoch time of grid sample 0: sample k is at origin_t + k * GRID_DT
+    next_grid_t: float | None = None
+    last_t: float | None = None
+    last_xyz: np.ndarray | None = None
+    mono_offset: float = 0.0  # monotonic - device time, from the latest batch
+    segment_start: int = 0
+    crossing: int | None = None
+    candidates: list[_Candidate] = field(default_factory=list)
+    fall: _Fall | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.crossing is not None or bool(self.candidates) or self.fall is not None
+
+
+class FallAlerts:
+    """Detector ``fall``: see the module docstring for the flow."""
+
+    name = "fall"
+
+    def __init__(
+        self, clock: Clock, settings: FallSettings | None = None, model: FallModel | None = None
+    ) -> None:
+        self.clock = clock
+        self.settings = settings or FallSettings()
+        self.model = model or load_model(self.settings.model_path)
+        self.threshold = (
+            self.settings.threshold
+            if self.settings.threshold is not None
+            else self.model.decision_threshold
+        )
+        self.ring = fall.WristRing()
+        self._wrists: dict[str, _Wrist] = {}
+        self._by_slot: list[_Wrist] = []
+        self._busy: set[int] = set()
+        self._dirty = False
+        self._last_process = -math.inf
+        self.counters: Counter[str] = Counter()
+
+    # --- Detector protocol -------------------------------------------------------------------
+
+    def on_reading(self, reading: Reading, device: Device) -> list[Event]:
+        events: list[Event] = []
+        action = reading.get("action")
+        if action == "cancel":
+            events.extend(self._cancel(device))
+        if device.kind is not DeviceKind.WRISTBAND:
+            return events
+        wrist = self._wrist(device)
+        self._update_worn(wrist, reading.values)
+        if reading.get("acc") is not None:
+            self._ingest(wrist, reading)
+        if self.clock.monotonic() - self._last_process >= GATE_PERIOD_S:
+            events.extend(self._process())
+        return events
+
+    def on_tick(self) -> list[Event]:
+        return self._process()
+
+    def next_deadline(self) -> float | None:
+        deadlines: list[float] = []
+        if self._dirty:
+            deadlines.append(self._last_process + GATE_PERIOD_S)
+        s = self.settings
+        for slot in self._busy:
+            wrist = self._by_slot[slot]
+            for cand in wrist.candidates:
+                deadlines.append(cand.mono + fall.POST_S + s.stall_grace_s)
+            f = wrist.fall
+            if f is None:
+                continue
+            if not f.raised:
+                deadlines.append(f.mono + s.confirmation_s)
+            elif not f.escalated:
+                deadlines.append(f.mono + s.long_lie_s)
+        return min(deadlines) if deadlines else None
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {
+            "wristbands": len(self._wrists),
+            "not_worn": sorted(w.device.id for w in self._wrists.values() if not w.worn),
+            "counters": dict(self.counters),
+        }
+
+    def is_worn(self, device_id: str) -> bool | None:
+        wrist = self._wrists.get(device_id)
+        return None if wrist is None else wrist.worn
+
+    # --- input -------------------------------------------------------------------------------
+
+    def _wrist(self, device: Device) -> _Wrist:
+        wrist = self._wrists.get(device.id)
+        if wrist is None:
+            wrist = _Wrist(device=device, slot=self.ring.add_slot())
+            if device.options.get("worn") is False:
+                wrist.worn = False
+            self._wrists[device.id] = wrist
+            self._by_slot.append(wrist)
+        return wrist
+
+    def _update_worn(self, wrist: _Wrist, values: Mapping[str, Any]) -> None:
+        worn: bool | None = None
+        if isinstance(values.get("worn"), bool):
+            worn = values["worn"]
+        elif isinstance(values.get("hr"), int | float) and not isinstance(values["hr"], bool):
+            worn = values["hr"] > 0  # 0 bpm: the optical sensor has no skin contact
+        if worn is None or worn == wrist.worn:
+            return
+        wrist.worn = worn
+        self.counters["worn_changes"] += 1
+        if not worn:
+            # nothing stillness-based from a band that is off the wrist
+            self._drop_candidates(wrist)
+            if wrist.fall is not None and not wrist.fall.raised:
+                wrist.fall = None
+            self._refresh_busy(wrist)
+
+    def _bad(self, reason: str, device: Device) -> None:
+        self.counters[f"bad_reading:{reason}"] += 1
+        log.debug("fall: skipped a reading from %s: %s", device.id, reason)
+
+    def _sample_times(self, reading: Reading, n: int) -> np.ndarray | None:
+        ts = reading.get("ts")
+        if ts is not None:
+            try:
+                times = np.asarray(ts, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError):
+                return None
+            if times.size != n:
+                return None
+            if abs(times[0] - reading.t) > 1e5 and abs(times[0]) < 1e5:
+                times = reading.t + times  # small offsets from the reading's time
+            return times
+        fs = reading.get("fs")
+        if isinstance(fs, int | float) and not isinstance(fs, bool) and 1.0 <= fs <= 5000.0:
+            return reading.t + np.arange(n) / float(fs)
+        return None
+
+    def _ingest(self, wrist: _Wrist, reading: Reading) -> None:
+        try:
+            xyz = np.asarray(reading.get("acc"), dtype=np.float64)
+        except (TypeError, ValueError):
+            self._bad("acc_not_numeric", wrist.device)
+            return
+        if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.shape[0] == 0:
+            self._bad("acc_shape", wrist.device)
+            return
+        if xyz.shape[0] > MAX_READING_SAMPLES:
+            self._bad("acc_too_long", wrist.device)
+            return
+        if not isinstance(reading.t, int | float) or not math.isfinite(reading.t):
+            self._bad("bad_time", wrist.device)
+            return
+        times = self._sample_times(reading, xyz.shape[0])
+        if times is None:
+            self._bad("no_rate_or_ts", wrist.device)
+            return
+        times, xyz = fall.clean_times(times, xyz)
+        if times.size == 0:
+            self._bad("no_valid_samples", wrist.device)
+            return
+        self.counters["readings"] += 1
+        self.counters["samples"] += int(times.size)
+        slot = wrist.slot
+        if wrist.last_t is not None and wrist.last_xyz is not None:
+            if times[0] - wrist.last_t > fall.MAX_GAP_S or times[-1] <= wrist.last_t - 1.0:
+                self._new_segment(wrist, float(times[0]))
+            else:
+                keep = times > wrist.last_t
+                times, xyz = times[keep], xyz[keep]
+                if times.size == 0:
+                    return
+                times = np.concatenate([[wrist.last_t], times])
+                xyz = np.concatenate([wrist.last_xyz[None, :], xyz])
+        else:
+            self._new_segment(wrist, float(times[0]))
+        assert wrist.next_grid_t is not None
+        samples, wrist.next_grid_t = fall.resample_onto_grid(times, xyz, wrist.next_grid_t)
+        if wrist.fall is not None and samples.shape[0]:
+            mag = np.linalg.norm(samples, axis=1)
+            wrist.fall.active_samples += int(np.count_nonzero(np.abs(mag - 1.0) > ACTIVE_G))
+        self.ring.write(slot, samples)
+        wrist.last_t = float(times[-1])
+        wrist.last_xyz = xyz[-1].copy()
+        wrist.mono_offset = self.clock.monotonic() - wrist.last_t
+        self._dirty = True
+
+    def _new_segment(self, wrist: _Wrist, t0: float) -> None:
+        """First batch, or the stream resumed after a gap / a clock jump (reconnect): the grid
+        restarts at ``t0`` and nothing before it is used as context."""
+        written = int(self.ring.written[wrist.slot])
+        if wrist.last_t is not None:
+            self.counters["segments_restarted"] += 1
+            for cand in wrist.candidates:
+                if cand.segment_end is None:
+                    cand.segment_end = written
+            if wrist.crossing is not None:
+                self._finalise_crossing(wrist, written)
+        wrist.segment_start = written
+        wrist.origin_t = t0 - written * fall.GRID_DT
+        wrist.next_grid_t = t0
+        self.ring.scan_from[wrist.slot] = max(int(self.ring.scan_from[wrist.slot]), written)
+
+    # --- processing --------------------------------------------------------------------------
+
+    def _process(self) -> list[Event]:
+        now = self.clock.monotonic()
+        self._last_process = now
+        self._dirty = False
+        for hit in self.ring.gate():
+            wrist = self._by_slot[hit.slot]
+            if not wrist.worn:
+                continue
+            wrist.crossing = hit.crossing
+            self.ring.scan_from[hit.slot] = _BLOCKED
+            self._busy.add(hit.slot)
+        ready: list[tuple[_Wrist, _Candidate, np.ndarray]] = []
+        events: list[Event] = []
+        for slot in sorted(self._busy):
+            wrist = self._by_slot[slot]
+            written = int(self.ring.written[slot])
+            if wrist.crossing is not None and written >= wrist.crossing + fall.IMPACT_LOOK + 1:
+                self._finalise_crossing(wrist, written)
+            for cand in list(wrist.candidates):
+                end = written if cand.segment_end is None else cand.segment_end
+                complete = end >= cand.impact + fall.POST
+                stalled = now >= cand.mono + fall.POST_S + self.settings.stall_grace_s
+                if not (complete or stalled or cand.segment_end is not None):
+                    continue
+                wrist.candidates.remove(cand)
+                feats = self._features(wrist, cand, end)
+                if feats is None:
+                    self.counters["candidates_incomplete"] += 1
+                else:
+                    ready.append((wrist, cand, feats))
+        if ready:
+            probs = self.model.probability(np.stack([r[2] for r in ready]))
+            self.counters["candidates_scored"] += len(ready)
+            for (wrist, cand, feats), p in zip(ready, probs, strict=True):
+                if p >= self.threshold and wrist.worn and wrist.fall is None:
+                    self.counters["falls_detected"] += 1
+                    wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(feats[0]))
+        for slot in sorted(self._busy):
+            wrist = self._by_slot[slot]
+            events.extend(self._advance_fall(wrist, now))
+            self._refresh_busy(wrist)
+        return events
+
+    def _finalise_crossing(self, wrist: _Wrist, written: int) -> None:
+        crossing = wrist.crossing
+        assert crossing is not None
+        wrist.crossing = None
+        mag = self.ring.magnitudes(wrist.slot, crossing, crossing + fall.IMPACT_LOOK + 1)
+        slot = wrist.slot
+        if mag.size == 0:  # overwritten already (a huge batch): resume scanning
+            self.ring.scan_from[slot] = written
+            return
+        impact = crossing + int(np.argmax(mag))
+        t = wrist.origin_t + impact * fall.GRID_DT
+        wrist.candidates.append(_Candidate(impact, t, t + wrist.mono_offset, wrist.segment_start))
+        self.ring.scan_from[slot] = impact + fall.REFRACTORY
+        self.counters["candidates"] += 1
+
+    def _features(self, wrist: _Wrist, cand: _Candidate, end: int) -> np.ndarray | None:
+        stop = min(end, cand.impact + fall.POST)
+        if stop - cand.impact < fall.MIN_POST:
+            return None
+        start = max(cand.impact - fall.PRE, cand.segment_start)
+        window = self.ring.window(wrist.slot, start, stop)
+        held_from = stop - window.shape[0]
+        if window.shape[0] == 0 or held_from > cand.impact:
+            return None
+        return fall.impact_features(window, cand.impact - held_from)
+
+    def _advance_fall(self, wrist: _Wrist, now: float) -> list[Event]:
+        f = wrist.fall
+        if f is None:
+            return []
+        s = self.settings
+        events: list[Event] = []
+        if not f.raised:
+            if f.cancelled or not wrist.worn:
+                wrist.fall = None
+                return []
+            if now >= f.mono + s.confirmation_s:
+                f.raised, f.raised_mono = True, now
+                self.counters["alerts_raised"] += 1
+                events.append(
+                    self._event(
+                        wrist,
+                        EventAction.RAISE,
+                        {
+                            "probability": round(f.probability, 3),
+                            "peak_g": round(f.peak_g, 2),
+                            "confirmation_s": s.confirmation_s,
+                        },
+                    )
+                )
+        if f.raised and not f.escalated and not f.cancelled and now >= f.mono + s.long_lie_s:
+            moved_s = f.active_samples / fall.GRID_HZ
+            if wrist.worn and moved_s < s.recovery_active_s:
+                f.escalated = True
+                self.counters["alerts_escalated"] += 1
+                events.append(
+                    self._event(
+                        wrist,
+                        EventAction.ESCALATE,
+                        {"reason": "long_lie", "lying_s": round(now - f.mono, 1)},
+                        severity=Severity.CRITICAL,
+                    )
+                )
+            else:
+                f.escalated = True  # got up or took the band off: nothing to escalate
+                self.counters["long_lie_not_escalated"] += 1
+        done_cancel = f.cancelled or (f.raised and now >= f.raised_mono + s.cancel_window_s)
+        if f.raised and f.escalated and done_cancel:
+            wrist.fall = None
+        return events
+
+    def _cancel(self, device: Device) -> list[Event]:
+        """The wearer (or a button of the same resident) pressed cancel."""
+        events: list[Event] = []
+        now = self.clock.monotonic()
+        for wrist in self._wrists.values():
+            if wrist.device.id != device.id and wrist.device.resident != device.resident:
+                continue
+            self._drop_candidates(wrist)
+            f = wrist.fall
+            if f is None or f.cancelled:
+                continue
+            if not f.raised:
+                f.cancelled = True
+                self.counters["cancelled_before_alert"] += 1
+            elif now <= f.raised_mono + self.settings.cancel_window_s:
+                f.cancelled = True
+                self.counters["alerts_cancelled"] += 1
+                events.append(self._event(wrist, EventAction.CANCEL, {"by": "resident"}))
+            else:
+                self.counters["cancel_too_late"] += 1
+            self._refresh_busy(wrist)
+        return events
+
+    def _drop_candidates(self, wrist: _Wrist) -> None:
+        wrist.candidates.clear()
+        if wrist.crossing is not None:
+            wrist.crossing = None
+            self.ring.scan_from[wrist.slot] = self.ring.written[wrist.slot]
+
+    def _event(
+        self,
+        wrist: _Wrist,
+        action: EventAction,
+        details: dict[str, Any],
+        severity: Severity = Severity.CRITICAL,
+    ) -> Event:
+        assert wrist.fall is not None
+        return Event(
+            type="fall",
+            resident=wrist.device.resident,
+            t=wrist.fall.t,
+            severity=severity,
+            action=action,
+            device=wrist.device.id,
+            key=wrist.device.id,
+            details=details,
+        )
+
+    def _refresh_busy(self, wrist: _Wrist) -> None:
+        if wrist.busy:
+            self._busy.add(wrist.slot)
+        else:
+            self._busy.discard(wrist.slot)
+
+
+_MODEL_CACHE: dict[str, FallModel] = {}
+
+
+def _default_model() -> str:
+    from gateway.detection.fall_model import DEFAULT_MODEL_PATH
+
+    return str(DEFAULT_MODEL_PATH)
+
+
+def load_model(path: str | None = None) -> FallModel:
+    """The model at ``path`` (default: the shipped one), loaded once per process."""
+    key = path or _default_model()
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE[key] = FallModel.load(key)
+    return _MODEL_CACHE[key]
