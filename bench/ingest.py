@@ -16,6 +16,7 @@ import os
 import platform
 import random
 import time
+from typing import Any
 
 from drivers.decoders.encoders import z2m_availability, z2m_messages
 from drivers.zigbee2mqtt import Zigbee2MqttCodec
@@ -28,6 +29,7 @@ def message_mix(n_devices: int = 40, n: int = 5000, seed: int = 7) -> list[tuple
     while len(out) < n:
         name = rng.choice(names)
         kind = rng.random()
+        values: dict[str, Any]
         if kind < 0.45:
             values = {"open": rng.random() < 0.5, "battery": rng.randint(5, 100)}
         elif kind < 0.8:
