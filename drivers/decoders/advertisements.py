@@ -33,6 +33,7 @@ from drivers.decoders.bthome import (
     BTHOME_UUID16,
     BTHomeKeyMissing,
     PacketIdFilter,
+    normalise_keys,
     parse_bthome,
     readings_from_packet,
 )
@@ -318,9 +319,10 @@ class AdvertisementDecoder:
     ``to_readings`` never raises anything but :class:`DecodeError`; the caller counts those.
     """
 
-    def __init__(self, keys: Mapping[str, bytes] | None = None,
+    def __init__(self, keys: Mapping[str, bytes | str] | None = None,
                  packet_filter: PacketIdFilter | None = None) -> None:
-        self.keys = {a.upper(): k for a, k in (keys or {}).items()}
+        """``keys``: BLE address → BTHome key (16 bytes or 32 hex digits)."""
+        self.keys = normalise_keys(keys)
         self.packet_filter = packet_filter or PacketIdFilter()
         self.encrypted_without_key = 0
 
