@@ -11,6 +11,7 @@ optional (the gateway stamps the time of arrival).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Collection
@@ -28,6 +29,7 @@ from gateway.settings import LocalBrokerSettings
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 256 * 1024
+SESSION_EXPIRY_S = 24 * 3600
 
 
 class TopicCodec(Protocol):
@@ -79,6 +81,7 @@ class LocalMqttDriver:
         self.codecs = codecs
         self.clock = clock
         self.client_id = client_id
+        self.subscribed = asyncio.Event()
         self.counters: dict[str, int] = {"messages": 0, "readings": 0, "rejected": 0}
         self.rejected_by_reason: dict[str, int] = {}
 
@@ -95,13 +98,16 @@ class LocalMqttDriver:
         log.warning("local broker: message on %s rejected: %s", topic, reason)
 
     async def run(self, sink: ReadingSink) -> None:
-        client = make_client(self.settings, self.client_id)
+        # A persistent session: presses published while the gateway restarts are kept by the
+        # broker (QoS 1) and delivered when it is back.
+        client = make_client(self.settings, self.client_id, session_expiry_s=SESSION_EXPIRY_S)
         where = f"local broker {self.settings.host}:{self.settings.port}"
         with translated_errors(where):
             async with client:
                 for codec in self.codecs:
                     for topic_filter in codec.subscriptions():
                         await client.subscribe(topic_filter, qos=1)
+                self.subscribed.set()
                 log.info("local broker connected: %d codecs", len(self.codecs))
                 async for message in client.messages:
                     await self._handle(message, sink)

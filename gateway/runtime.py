@@ -22,8 +22,9 @@ from typing import Any
 from alerts.forwarder import Forwarder
 from alerts.forwarders.base import PlatformLink
 from alerts.manager import AlertChange, AlertManager
-from alerts.outbox import ALERT, AsyncOutbox, Outbox
+from alerts.outbox import ALERT, SUMMARY, AsyncOutbox, Outbox
 from alerts.protocol import CommandError, Topics, encode, parse_command
+from alerts.summary import DailySummary
 from drivers.base import Driver
 from gateway import systemd
 from gateway.backoff import Backoff
@@ -76,7 +77,10 @@ class Runtime:
         )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         detectors = build_detectors(clock, self.home, settings.detection, self.state_dir)
-        self.pipeline = Pipeline(self.home, detectors, self.manager, clock)
+        self.summary = DailySummary(clock, self.home, gw.timezone, settings.alerts.summary_time)
+        self.pipeline = Pipeline(
+            self.home, detectors, self.manager, clock, observers=[self.summary.observe]
+        )
         self.outbox = AsyncOutbox(
             Outbox(
                 self.state_dir / "outbox.sqlite3",
@@ -148,12 +152,18 @@ class Runtime:
                     await self._commit(self.pipeline.feed(self.queue.get_nowait()))
             if self.clock.monotonic() >= self.pipeline.next_deadline():
                 await self._commit(self.pipeline.tick())
+                for summary in self.summary.due():
+                    resident = summary["resident"]
+                    await self.outbox.put(SUMMARY, resident, self.topics.summary(resident),
+                                          encode(summary))
             systemd.watchdog_ping(self.clock.monotonic())
 
     async def _commit(self, changes: list[AlertChange]) -> None:
         """Every alert change is durable in the outbox before anything else happens to it."""
         for change in changes:
             alert = change.alert
+            if change.change == "raised":
+                self.summary.record_alert(alert.resident, alert.type, alert.t)
             message = change.to_message(self.settings.gateway.id)
             await self.outbox.put(ALERT, alert.resident, self.topics.alert(alert.resident),
                                   encode(message))

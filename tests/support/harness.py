@@ -68,6 +68,9 @@ async def running(runtime: Runtime) -> AsyncIterator[Runtime]:
     task = asyncio.create_task(runtime.run())
     try:
         await asyncio.wait_for(runtime.ready.wait(), 10)
+        for driver in runtime.drivers:
+            if hasattr(driver, "subscribed"):
+                await asyncio.wait_for(driver.subscribed.wait(), 10)
         yield runtime
     finally:
         task.cancel()

@@ -1,0 +1,99 @@
+"""The daily well-being summary: one message per resident per day, for staff who want to see how
+someone is doing before anything is wrong. Counts only — no raw streams: hours with activity,
+rooms used, times out, nights' bed exits and time in bed, alerts by type.
+
+Pure state fed by the pipeline (``observe``) and the runtime (``record_alert``); ``due()`` hands
+out the summaries of finished days once the local ``summary_time`` has passed. Kept in memory:
+a restart loses at most the day in progress (documented trade-off: no per-reading SD writes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.clock import Clock
+from gateway.detection.base import Home
+from gateway.model import DeviceKind, Reading
+
+
+@dataclass
+class _DayStats:
+    active_hours: set[int] = field(default_factory=set)
+    rooms: Counter[str] = field(default_factory=Counter)
+    exits: int = 0
+    bed_exits: int = 0
+    in_bed_s: float = 0.0  # counted on the day the resident got up
+    alerts: Counter[str] = field(default_factory=Counter)
+    readings: int = 0
+
+
+class DailySummary:
+    def __init__(self, clock: Clock, home: Home, tz: str = "", summary_time: str = "08:00") -> None:
+        self.clock = clock
+        self.home = home
+        self.zone = ZoneInfo(tz) if tz else dt.datetime.now().astimezone().tzinfo
+        hh, mm = map(int, summary_time.split(":"))
+        self.summary_time = dt.time(hh, mm)
+        self._days: dict[tuple[str, dt.date], _DayStats] = {}
+        self._bed_since: dict[str, float] = {}  # resident -> when they got into bed
+
+    def _date(self, t: float) -> dt.date:
+        return dt.datetime.fromtimestamp(t, self.zone).date()
+
+    def _stats(self, resident: str, t: float) -> _DayStats:
+        key = (resident, self._date(t))
+        if key not in self._days:
+            self._days[key] = _DayStats()
+        return self._days[key]
+
+    def observe(self, reading: Reading) -> None:
+        device = self.home.devices.get(reading.device)
+        if device is None:
+            return
+        stats = self._stats(device.resident, reading.t)
+        stats.readings += 1
+        hour = dt.datetime.fromtimestamp(reading.t, self.zone).hour
+        if reading.get("motion") is True:
+            stats.active_hours.add(hour)
+            stats.rooms[device.room.value] += 1
+        if device.is_exit and reading.get("open") is True:
+            stats.exits += 1
+        if device.kind is DeviceKind.BED and isinstance(reading.get("occupied"), bool):
+            since = self._bed_since.get(device.resident)
+            if reading.get("occupied") and since is None:
+                self._bed_since[device.resident] = reading.t
+            elif not reading.get("occupied") and since is not None:
+                stats.in_bed_s += max(0.0, reading.t - since)
+                del self._bed_since[device.resident]
+                stats.bed_exits += 1
+
+    def record_alert(self, resident: str, alert_type: str, t: float) -> None:
+        self._stats(resident, t).alerts[alert_type] += 1
+
+    def due(self) -> list[dict[str, Any]]:
+        """Summaries of every finished day whose summary time (the next morning) has passed."""
+        now = dt.datetime.fromtimestamp(self.clock.wall(), self.zone)
+        cutoff = now.date() if now.time() >= self.summary_time else now.date() - dt.timedelta(1)
+        ready = [key for key in self._days if key[1] < cutoff]
+        out = []
+        for resident, day in sorted(ready):
+            stats = self._days.pop((resident, day))
+            out.append(
+                {
+                    "kind": "daily_summary",
+                    "resident": resident,
+                    "day": day.isoformat(),
+                    "active_hours": len(stats.active_hours),
+                    "rooms": dict(stats.rooms),
+                    "exits": stats.exits,
+                    "bed_exits": stats.bed_exits,
+                    "in_bed_h": round(stats.in_bed_s / 3600.0, 1),
+                    "alerts": dict(stats.alerts),
+                    "readings": stats.readings,
+                }
+            )
+        return out

@@ -1,0 +1,88 @@
+"""SOS press → alert at the platform, through the whole live path on real brokers.
+
+1,000 presses are published one at a time on the home's mosquitto (plain, password), go through
+the gateway's local-broker driver, the SOS detector, the alert manager, the durable outbox
+(synchronous SQLite commit), the forwarder, the platform's mosquitto over TLS (QoS 1), and are
+received by the reference platform. Prints one JSON line: p50/p99/max in milliseconds.
+
+    .venv/bin/python bench/sos_latency.py [--presses N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gateway.mqtt import make_client  # noqa: E402
+from tests.support.harness import (  # noqa: E402
+    gateway_config,
+    running,
+    running_platform,
+    runtime_for,
+    wait_until,
+)
+from tests.support.mosquitto import Mosquitto, make_pki  # noqa: E402
+
+
+async def measure(presses: int, tmp: Path) -> dict[str, object]:
+    pki = make_pki(tmp / "pki")
+    local = Mosquitto(tmp / "local", None).start()
+    remote = Mosquitto(tmp / "remote", pki).start()
+    try:
+        runtime = runtime_for(gateway_config(tmp, local, remote))
+        arrived: dict[float, float] = {}
+        async with running_platform(remote) as harness, running(runtime):
+            receive = harness.platform.receive
+
+            def timed_receive(topic: str, payload: bytes):  # type: ignore[no-untyped-def]
+                got = receive(topic, payload)
+                if got is not None and got.kind == "alert" and got.new:
+                    arrived[float(got.body["t"])] = time.perf_counter()
+                return got
+
+            harness.platform.receive = timed_receive  # type: ignore[method-assign]
+            await wait_until(lambda: runtime.forwarder.connected.is_set())
+            latencies = []
+            async with make_client(local.broker_settings(), "bench-button") as client:
+                for i in range(presses):
+                    t = 1_750_000_000.0 + 600.0 * i  # 10 min apart: each press a new alert
+                    body = json.dumps({"action": "sos", "t": t})
+                    sent = time.perf_counter()
+                    await client.publish(f"eldergate/devices/sos-r{1 + i % 3}", body, qos=1)
+                    await wait_until(lambda t=t: t in arrived, timeout=10)
+                    latencies.append((arrived[t] - sent) * 1000.0)
+    finally:
+        local.stop()
+        remote.stop()
+    latencies.sort()
+    return {
+        "bench": "sos_latency",
+        "presses": presses,
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 2),
+        "max_ms": round(latencies[-1], 2),
+        "target_p99_ms": 50,
+        "machine": f"{platform.machine()} {platform.python_implementation()} "
+        f"{platform.python_version()}",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--presses", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        print(json.dumps(asyncio.run(measure(args.presses, Path(tmp)))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from alerts.summary import DailySummary
+from gateway.clock import SimClock
+from gateway.detection.base import Home
+from gateway.model import Device, DeviceKind, Reading, Resident, Room
+
+MIDNIGHT = dt.datetime(2024, 3, 4, tzinfo=dt.UTC).timestamp()
+
+
+def test_summary_counts_a_day_and_is_due_next_morning() -> None:
+    home = Home([Resident("r1")], [
+        Device("bed", DeviceKind.BED, "r1", Room.BEDROOM),
+        Device("door", DeviceKind.DOOR, "r1", Room.ENTRANCE, "exit"),
+        Device("pir", DeviceKind.MOTION, "r1", Room.KITCHEN),
+    ])
+    clock = SimClock(MIDNIGHT)
+    summary = DailySummary(clock, home, "UTC", "08:00")
+    summary.observe(Reading(MIDNIGHT - 3600, "bed", {"occupied": True}))  # bed at 23:00 the day before
+    summary.observe(Reading(MIDNIGHT + 7 * 3600, "bed", {"occupied": False}))
+    for hour in (9, 9, 12, 18):
+        summary.observe(Reading(MIDNIGHT + hour * 3600, "pir", {"motion": True}))
+    summary.observe(Reading(MIDNIGHT + 10 * 3600, "door", {"open": True}))
+    summary.observe(Reading(MIDNIGHT + 10 * 3600, "unknown", {"open": True}))
+    summary.record_alert("r1", "sos", MIDNIGHT + 11 * 3600)
+    clock.set_wall(MIDNIGHT + 86400 + 7 * 3600)
+    assert [s["day"] for s in summary.due()] == ["2024-03-03"]  # the evening before
+    clock.set_wall(MIDNIGHT + 86400 + 8 * 3600)
+    (day,) = summary.due()
+    assert day["day"] == "2024-03-04" and day["resident"] == "r1"
+    assert day["active_hours"] == 3 and day["rooms"] == {"kitchen": 4}
+    assert day["exits"] == 1 and day["bed_exits"] == 1 and day["in_bed_h"] == 8.0
+    assert day["alerts"] == {"sos": 1}
+    assert summary.due() == []
