@@ -101,6 +101,10 @@ class DeviceSettings:
         for name in ("transport", "friendly_name", "address", "key"):
             if getattr(self, name) is not None:
                 options[name] = getattr(self, name)
+        if self.transport == "ble":  # the names the BLE driver reads (drivers/ble/driver.py)
+            options["ble_address"] = self.address
+            if self.key:
+                options["bthome_key"] = self.key
         return Device(self.id, self.kind, self.resident, self.room, self.role, options)
 
 
@@ -125,6 +129,9 @@ class LocalBrokerSettings(BrokerSettings):
     )
     zigbee2mqtt_base_topic: str | None = field(
         default="zigbee2mqtt", metadata={"doc": "Zigbee2MQTT base topic; empty to disable"}
+    )
+    bed_topic: str = field(
+        default="eldergate/bed", metadata={"doc": "bed MQTT profile on <bed_topic>/<device id>"}
     )
 
 
@@ -205,6 +212,12 @@ def _cross_checks(settings: Settings) -> list[str]:
             )
         if dev.transport == "ble" and not dev.address:
             errors.append(f"devices[{i}].address: required for transport 'ble'")
+        if dev.key is not None:
+            try:
+                if len(bytes.fromhex(dev.key)) != 16:
+                    raise ValueError
+            except ValueError:
+                errors.append(f"devices[{i}].key: expected 32 hex digits (a 16-byte key)")
         if dev.transport == "zigbee2mqtt" and not dev.friendly_name:
             errors.append(f"devices[{i}].friendly_name: required for transport 'zigbee2mqtt'")
     for section in ("local_broker", "platform"):

@@ -3,7 +3,9 @@ that turns configuration into instances (tests build their own instances directl
 
 from __future__ import annotations
 
+from drivers.base import Driver
 from gateway.clock import Clock
+from gateway.model import DeviceKind
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -19,16 +21,42 @@ def build_runtime(settings: Settings, clock: Clock) -> Runtime:
     return Runtime(settings, clock, link, build_drivers(settings, clock))
 
 
-def build_drivers(settings: Settings, clock: Clock) -> list:  # type: ignore[type-arg]
-    from drivers.local_mqtt import DeviceJsonCodec, LocalMqttDriver, TopicCodec
-
-    drivers = []
+def build_drivers(settings: Settings, clock: Clock) -> list[Driver]:
+    devices = settings.devices_model()
+    drivers: list[Driver] = []
     if settings.local_broker is not None:
-        local = settings.local_broker
-        codecs: list[TopicCodec] = [
-            DeviceJsonCodec(local.device_topic, {d.id for d in settings.devices})
-        ]
-        drivers.append(
-            LocalMqttDriver(local, codecs, clock, client_id=f"eldergate-{settings.gateway.id}")
-        )
+        drivers.append(_local_broker_driver(settings, clock))
+    for device in devices:
+        if device.options.get("transport") == "emfit":
+            from drivers.emfit import EmfitPoller
+
+            drivers.append(EmfitPoller(device.id, str(device.options["address"]), clock))
+    ble_devices = [d for d in devices if d.options.get("transport") == "ble"]
+    if ble_devices:
+        from drivers.ble import bleak_backend
+        from drivers.ble.driver import BleDriver, specs_from_devices
+
+        backend = bleak_backend(str(settings.ble.get("adapter", "hci0")))
+        drivers.append(BleDriver(backend, clock, specs_from_devices(ble_devices)))
     return drivers
+
+
+def _local_broker_driver(settings: Settings, clock: Clock) -> Driver:
+    from drivers.decoders.bed import BedProfileCodec
+    from drivers.local_mqtt import DeviceJsonCodec, LocalMqttDriver, TopicCodec
+    from drivers.zigbee2mqtt import codec_from_devices
+
+    local = settings.local_broker
+    assert local is not None
+    devices = settings.devices_model()
+    by_transport = {d.id: d.options.get("transport", "mqtt") for d in devices}
+    codecs: list[TopicCodec] = [
+        DeviceJsonCodec(local.device_topic, {d for d, tr in by_transport.items() if tr == "mqtt"})
+    ]
+    if local.zigbee2mqtt_base_topic:
+        codecs.append(codec_from_devices(local.zigbee2mqtt_base_topic, devices))
+    beds = {d.id: d.id for d in devices if d.kind is DeviceKind.BED
+            and by_transport[d.id] == "mqtt"}
+    if beds:
+        codecs.append(BedProfileCodec(local.bed_topic, beds))
+    return LocalMqttDriver(local, codecs, clock, client_id=f"eldergate-{settings.gateway.id}")

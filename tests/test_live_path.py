@@ -55,3 +55,28 @@ async def test_staff_acknowledge_reaches_the_gateway(
         await wait_until(lambda: runtime.outbox.outbox.depth() == {})
         await wait_until(lambda: platform.platform.store.alert(alert["id"])["by"] == "nurse-7")
         assert platform.platform.store.alert(alert["id"])["state"] == "acknowledged"
+
+
+async def test_zigbee2mqtt_button_press_through_the_gateway(
+    tmp_path: Path, local_broker: Mosquitto, platform_broker: Mosquitto
+) -> None:
+    """A real Zigbee2MQTT button: the press arrives twice (state topic and /action), plus a
+    check-in with an empty action; the platform gets one SOS alert with count 1."""
+    from tests.support.harness import publish_raw
+
+    config = gateway_config(tmp_path, local_broker, platform_broker)
+    config["devices"].append({"id": "pull-cord", "kind": "button", "room": "bathroom",
+                              "resident": "r3", "transport": "zigbee2mqtt",
+                              "friendly_name": "Bathroom Pull Cord"})
+    runtime = runtime_for(config)
+    async with running_platform(platform_broker) as platform, running(runtime):
+        await wait_until(lambda: runtime.forwarder.connected.is_set())
+        base = "zigbee2mqtt/Bathroom Pull Cord"
+        await publish_raw(local_broker, base, b'{"action":"single","battery":87,"linkquality":90}')
+        await publish_raw(local_broker, f"{base}/action", b"single")
+        await publish_raw(local_broker, base, b'{"action":"","battery":87,"linkquality":90}')
+        (alert,) = await platform.wait_for_alerts(1)
+        await wait_until(lambda: runtime.drivers[0].counters["messages"] == 3)
+        await wait_until(lambda: runtime.outbox.outbox.depth() == {})
+    assert (alert["type"], alert["resident"], alert["device"]) == ("sos", "r3", "pull-cord")
+    assert platform.platform.store.alerts()[0]["count"] == 1
