@@ -170,8 +170,8 @@ def run(args: argparse.Namespace) -> int:
             writer = csv.writer(fh)
             writer.writerow(["file", "label", "detected", "detected_at_s"])
             for o in outcomes:
-                at = "" if o.detected_at_s is None else f"{o.detected_at_s:.2f}"
-                writer.writerow([o.file, o.label, int(o.detected), at])
+                when = "" if o.detected_at_s is None else f"{o.detected_at_s:.2f}"
+                writer.writerow([o.file, o.label, int(o.detected), when])
     summary = _summary(outcomes)
     by_dataset: dict[str, list[Outcome]] = defaultdict(list)
     for o in outcomes:

@@ -47,7 +47,7 @@ def load(root: Path, cache: Path | None = None) -> list[Recording]:
                 Recording(
                     file=row["file"],
                     dataset=row.get("dataset", ""),
-                    subject=f'{row.get("dataset", "")}:{row.get("subject", "")}',
+                    subject=f"{row.get('dataset', '')}:{row.get('subject', '')}",
                     activity=row.get("activity", ""),
                     label=row["label"],
                     t=t,

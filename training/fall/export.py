@@ -37,6 +37,11 @@ def export_gbm(clf: Any, path: Path, threshold: float) -> None:
         "feature_names": list(FEATURE_NAMES),
     }
     np.savez_compressed(
-        path, feature=feature, threshold=thresh, left=left, right=right, value=value,
+        path,
+        feature=feature,
+        threshold=thresh,
+        left=left,
+        right=right,
+        value=value,
         meta=np.array(json.dumps(meta)),
     )

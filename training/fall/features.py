@@ -72,7 +72,9 @@ def candidates(
         if rec.label == "fall" and found:
             lo, hi = fall_region(rec)
             inside = [
-                (feat[0], i) for i, (imp, feat) in enumerate(found) if lo <= imp / fall.GRID_HZ <= hi
+                (feat[0], i)
+                for i, (imp, feat) in enumerate(found)
+                if lo <= imp / fall.GRID_HZ <= hi
             ]
             targets = [-1] * len(found)
             if inside:
@@ -86,5 +88,7 @@ def candidates(
                 if stop < mag.size:
                     start = max(0, impact - fall.PRE)
                     feats_cut = fall.impact_features(grid[start:stop], impact - start)
-                    out.append(Candidate(index, kind + 10, impact / fall.GRID_HZ, feats_cut, target))
+                    out.append(
+                        Candidate(index, kind + 10, impact / fall.GRID_HZ, feats_cut, target)
+                    )
     return out

@@ -20,8 +20,8 @@ import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier
 
 from gateway.detection import fall
-from training.fall.export import export_gbm
 from training.fall.dataset import Recording, load
+from training.fall.export import export_gbm
 from training.fall.features import Candidate, candidates
 
 VARIANTS = 3
@@ -89,7 +89,11 @@ def summarise(recs: list[Recording], scores: np.ndarray, threshold: float) -> di
         tp, fn = int((d & y).sum()), int((~d & y).sum())
         fp, tn = int((d & ~y).sum()), int((~d & ~y).sum())
         return {
-            "recordings": len(idx), "tp": tp, "fn": fn, "fp": fp, "tn": tn,
+            "recordings": len(idx),
+            "tp": tp,
+            "fn": fn,
+            "fp": fp,
+            "tn": tn,
             "sensitivity": round(tp / max(1, tp + fn), 4),
             "specificity": round(tn / max(1, tn + fp), 4),
         }
@@ -112,10 +116,14 @@ def curve(recs: list[Recording], scores: np.ndarray) -> list[dict]:
     rows = []
     for thr in np.round(np.arange(0.05, 1.0, 0.05), 2):
         s = summarise(recs, scores, float(thr))
-        rows.append({"threshold": float(thr)} | {
-            f"{ds}_{k}": s[ds][k]
-            for ds in sorted({r.dataset for r in recs}) for k in ("sensitivity", "specificity")
-        })
+        rows.append(
+            {"threshold": float(thr)}
+            | {
+                f"{ds}_{k}": s[ds][k]
+                for ds in sorted({r.dataset for r in recs})
+                for k in ("sensitivity", "specificity")
+            }
+        )
     return rows
 
 
@@ -143,10 +151,24 @@ def main() -> None:
             "curve": curve(recs, scores[0]),
             "curve_low_rate": curve(recs, scores[2]),
         }
-        print(json.dumps({k: report["at_threshold"][k] for k in report["at_threshold"]
-                          if not k.endswith("activities")}))
-        print(json.dumps({k: v for k, v in report["augmented_low_rate"].items()
-                          if not k.endswith("activities")}))
+        print(
+            json.dumps(
+                {
+                    k: report["at_threshold"][k]
+                    for k in report["at_threshold"]
+                    if not k.endswith("activities")
+                }
+            )
+        )
+        print(
+            json.dumps(
+                {
+                    k: v
+                    for k, v in report["augmented_low_rate"].items()
+                    if not k.endswith("activities")
+                }
+            )
+        )
         if args.cv_report:
             args.cv_report.write_text(json.dumps(report, indent=1))
         np.save("/tmp/fallA_cv_scores.npy", np.stack([scores[v] for v in range(VARIANTS)]))
