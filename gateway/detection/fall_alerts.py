@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,16 +91,34 @@ class _Fall:
     active_samples: int = 0
 
 
+class _SlotTimes:
+    """Per-slot stream clocks as arrays, so that batches for many wristbands update them in
+    one step. NaN means "no sample yet"."""
+
+    def __init__(self, capacity: int) -> None:
+        self.next_grid_t = np.full(capacity, np.nan)
+        self.last_t = np.full(capacity, np.nan)
+        self.last_xyz = np.zeros((capacity, 3))
+        self.mono_offset = np.zeros(capacity)
+
+    def ensure(self, capacity: int) -> None:
+        old = self.next_grid_t.shape[0]
+        if capacity <= old:
+            return
+        extra = capacity - old
+        self.next_grid_t = np.concatenate([self.next_grid_t, np.full(extra, np.nan)])
+        self.last_t = np.concatenate([self.last_t, np.full(extra, np.nan)])
+        self.last_xyz = np.concatenate([self.last_xyz, np.zeros((extra, 3))])
+        self.mono_offset = np.concatenate([self.mono_offset, np.zeros(extra)])
+
+
 @dataclass(slots=True)
 class _Wrist:
     device: Device
     slot: int
+    times: _SlotTimes
     worn: bool = True
     origin_t: float = 0.0  # epoch time of grid sample 0: sample k is at origin_t + k * GRID_DT
-    next_grid_t: float | None = None
-    last_t: float | None = None
-    last_xyz: np.ndarray | None = None
-    mono_offset: float = 0.0  # monotonic - device time, from the latest batch
     segment_start: int = 0
     crossing: int | None = None
     candidates: list[_Candidate] = field(default_factory=list)
@@ -109,6 +127,20 @@ class _Wrist:
     @property
     def busy(self) -> bool:
         return self.crossing is not None or bool(self.candidates) or self.fall is not None
+
+    @property
+    def last_t(self) -> float | None:
+        value = float(self.times.last_t[self.slot])
+        return None if math.isnan(value) else value
+
+    @property
+    def next_grid_t(self) -> float:
+        return float(self.times.next_grid_t[self.slot])
+
+    @property
+    def mono_offset(self) -> float:
+        """Monotonic clock minus device time, from the latest batch."""
+        return float(self.times.mono_offset[self.slot])
 
 
 class FallAlerts:
@@ -128,9 +160,11 @@ class FallAlerts:
             else self.model.decision_threshold
         )
         self.ring = fall.WristRing()
+        self._times = _SlotTimes(self.ring.capacity)
         self._wrists: dict[str, _Wrist] = {}
         self._by_slot: list[_Wrist] = []
         self._busy: set[int] = set()
+        self._block_wrists: tuple[Sequence[Device], list[_Wrist]] | None = None
         self._dirty = False
         self._last_process = -math.inf
         self.counters: Counter[str] = Counter()
@@ -154,6 +188,47 @@ class FallAlerts:
 
     def on_tick(self) -> list[Event]:
         return self._process()
+
+    def on_grid_block(self, devices: Sequence[Device], t0: float, acc: np.ndarray) -> list[Event]:
+        """Many wristbands at once, already on the 50 Hz grid: ``acc`` is ``(len(devices), k,
+        3)`` in g, sample ``j`` at ``t0 + j / 50`` for every device (a simulator, a bridge that
+        batches, the benchmark). Written to the ring in one vectorised step when the devices are
+        the ring's slots in order and continue their streams; otherwise one by one."""
+        block = np.asarray(acc, dtype=np.float64)
+        if block.ndim != 3 or block.shape[0] != len(devices) or block.shape[2] != 3:
+            self.counters["bad_reading:block_shape"] += 1
+            return []
+        k = block.shape[1]
+        if k == 0 or k > fall.RING:
+            self.counters["bad_reading:block_length"] += 1
+            return []
+        cached = self._block_wrists
+        if cached is not None and cached[0] is devices:
+            wrists = cached[1]
+        else:
+            wrists = [self._wrist(d) for d in devices]
+            self._block_wrists = (devices, wrists)
+        now = self.clock.monotonic()
+        t_last = t0 + (k - 1) * fall.GRID_DT
+        n = len(wrists)
+        in_order = n == self.ring.used and wrists[-1].slot == n - 1 and wrists[0].slot == 0
+        times = self._times
+        continuing = bool(np.all(np.abs(times.next_grid_t[:n] - t0) < 0.5 * fall.GRID_DT))
+        if in_order and continuing and not any(self._by_slot[s].fall for s in self._busy):
+            self.ring.write_block(block)
+            times.next_grid_t[:n] = t_last + fall.GRID_DT
+            times.last_t[:n] = t_last
+            times.last_xyz[:n] = block[:, -1]
+            times.mono_offset[:n] = now - t_last
+            self.counters["samples"] += n * k
+            self._dirty = True
+        else:
+            stamps = t0 + np.arange(k) * fall.GRID_DT
+            for i, device in enumerate(devices):
+                self._ingest(wrists[i], Reading(t0, device.id, {"acc": block[i], "ts": stamps}))
+        if now - self._last_process >= GATE_PERIOD_S:
+            return self._process()
+        return []
 
     def next_deadline(self) -> float | None:
         deadlines: list[float] = []
@@ -189,7 +264,9 @@ class FallAlerts:
     def _wrist(self, device: Device) -> _Wrist:
         wrist = self._wrists.get(device.id)
         if wrist is None:
-            wrist = _Wrist(device=device, slot=self.ring.add_slot())
+            slot = self.ring.add_slot()
+            self._times.ensure(self.ring.capacity)
+            wrist = _Wrist(device=device, slot=slot, times=self._times)
             if device.options.get("worn") is False:
                 wrist.worn = False
             self._wrists[device.id] = wrist
@@ -260,27 +337,28 @@ class FallAlerts:
         self.counters["readings"] += 1
         self.counters["samples"] += int(times.size)
         slot = wrist.slot
-        if wrist.last_t is not None and wrist.last_xyz is not None:
-            if times[0] - wrist.last_t > fall.MAX_GAP_S or times[-1] <= wrist.last_t - 1.0:
+        last_t = wrist.last_t
+        if last_t is not None:
+            if times[0] - last_t > fall.MAX_GAP_S or times[-1] <= last_t - 1.0:
                 self._new_segment(wrist, float(times[0]))
             else:
-                keep = times > wrist.last_t
+                keep = times > last_t
                 times, xyz = times[keep], xyz[keep]
                 if times.size == 0:
                     return
-                times = np.concatenate([[wrist.last_t], times])
-                xyz = np.concatenate([wrist.last_xyz[None, :], xyz])
+                times = np.concatenate([[last_t], times])
+                xyz = np.concatenate([self._times.last_xyz[slot][None, :], xyz])
         else:
             self._new_segment(wrist, float(times[0]))
-        assert wrist.next_grid_t is not None
-        samples, wrist.next_grid_t = fall.resample_onto_grid(times, xyz, wrist.next_grid_t)
+        samples, next_t = fall.resample_onto_grid(times, xyz, wrist.next_grid_t)
+        self._times.next_grid_t[slot] = next_t
         if wrist.fall is not None and samples.shape[0]:
             mag = np.linalg.norm(samples, axis=1)
             wrist.fall.active_samples += int(np.count_nonzero(np.abs(mag - 1.0) > ACTIVE_G))
         self.ring.write(slot, samples)
-        wrist.last_t = float(times[-1])
-        wrist.last_xyz = xyz[-1].copy()
-        wrist.mono_offset = self.clock.monotonic() - wrist.last_t
+        self._times.last_t[slot] = times[-1]
+        self._times.last_xyz[slot] = xyz[-1]
+        self._times.mono_offset[slot] = self.clock.monotonic() - times[-1]
         self._dirty = True
 
     def _new_segment(self, wrist: _Wrist, t0: float) -> None:
@@ -296,7 +374,7 @@ class FallAlerts:
                 self._finalise_crossing(wrist, written)
         wrist.segment_start = written
         wrist.origin_t = t0 - written * fall.GRID_DT
-        wrist.next_grid_t = t0
+        self._times.next_grid_t[wrist.slot] = t0
         self.ring.scan_from[wrist.slot] = max(int(self.ring.scan_from[wrist.slot]), written)
 
     # --- processing --------------------------------------------------------------------------
