@@ -7,6 +7,7 @@ code that replays a recorded week in seconds is exactly the code that runs in th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -94,8 +95,16 @@ class Pipeline:
         changes: list[AlertChange] = []
         for event in events:
             self.counters["events"] += 1
-            changes.extend(self.manager.handle(event))
+            changes.extend(self.manager.handle(self._with_place(event)))
         return changes
+
+    def _with_place(self, event: Event) -> Event:
+        """Staff need to know where: add the device's room and kind to the alert's details."""
+        device = self.home.devices.get(event.device) if event.device else None
+        if device is None:
+            return event
+        place = {"room": device.room.value, "device_kind": device.kind.value}
+        return dataclasses.replace(event, details={**place, **event.details})
 
     def _toggle_visit(self, resident: str) -> None:
         if self.manager.in_visit(resident):

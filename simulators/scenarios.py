@@ -38,6 +38,7 @@ class SimResident:
     incidents: tuple[str, ...] = ()
     seed: int = 0
     tz: str = "UTC"
+    battery_start: float = 100.0  # wristband battery (%) at the start of the stream
 
     def device_id(self, name: str) -> str:
         return f"{self.id}-{name}"
@@ -158,8 +159,11 @@ def _night(day: _Day, start: float, end: float, until: float) -> None:
         t += 300
 
 
-def day_readings(resident: SimResident, date: dt.date, battery: float) -> tuple[list[Reading], float]:
-    """One calendar day of readings for ``resident`` (sorted), and the battery left after it."""
+def day_readings(
+    resident: SimResident, date: dt.date, battery: float, since: float = 0.0
+) -> tuple[list[Reading], float]:
+    """One calendar day of readings for ``resident`` (sorted), and the battery left after it
+    (the battery drains only from ``since`` on)."""
     zone = ZoneInfo(resident.tz)
     midnight = dt.datetime.combine(date, dt.time(), zone).timestamp()
     rng = random.Random(f"{resident.seed}-{resident.id}-{date.isoformat()}")
@@ -191,6 +195,8 @@ def day_readings(resident: SimResident, date: dt.date, battery: float) -> tuple[
     dead_at = None
     for hour in range(24):
         t = midnight + hour * 3600 + 30
+        if t < since:
+            continue
         if battery <= 0:
             dead_at = t if dead_at is None else dead_at
         elif t < stop + 3600:
@@ -205,9 +211,9 @@ def day_readings(resident: SimResident, date: dt.date, battery: float) -> tuple[
 def resident_stream(resident: SimResident, start: float) -> Iterator[Reading]:
     """Endless readings for one resident from ``start`` (epoch seconds) on."""
     date = dt.datetime.fromtimestamp(start, ZoneInfo(resident.tz)).date()
-    battery = 100.0
+    battery = resident.battery_start
     while True:
-        readings, battery = day_readings(resident, date, battery)
+        readings, battery = day_readings(resident, date, battery, start)
         yield from (r for r in readings if r.t >= start)
         date += dt.timedelta(days=1)
         if "collapse" in resident.incidents:

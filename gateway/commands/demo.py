@@ -28,7 +28,7 @@ from simulators.transport import InProcessDevices
 RESIDENTS = [
     SimResident("r1", ("fall",), seed=1),
     SimResident("r2", ("sos", "night_wander"), seed=2),
-    SimResident("r3", ("dead_battery", "collapse"), seed=3),
+    SimResident("r3", ("dead_battery", "collapse"), seed=3, battery_start=30.0),
 ]
 
 
@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="staff console port")
     parser.add_argument("--speed", type=float, default=600.0,
                         help="simulated seconds per real second (default: a day in 2.4 min)")
-    parser.add_argument("--start", default="13:55", help="simulated start time of day (UTC)")
+    parser.add_argument("--start", default="09:55", help="simulated start time of day (UTC)")
 
 
 def _settings(state_dir: Path, residents: list[SimResident]) -> dict[str, Any]:
