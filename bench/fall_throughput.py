@@ -11,8 +11,8 @@ over the same samples held in one array. ``per_reading`` is the BLE path (``on_r
 
 Latency: each real fall recording of the fixture directory is streamed through the live
 shell (as ``eldergate evaluate`` does, with the clock following the samples and the
-deadlines the detector asks for); latency is the alert's time minus the impact's (the largest
-|a| of the recording), against the confirmation window.
+deadlines the detector asks for); latency is the alert's time minus the impact's (the event's
+``t``), against the confirmation window.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from gateway.clock import SimClock
-from gateway.commands.evaluate import read_recording, stream_recording
+from gateway.commands.evaluate import EPOCH0, read_recording, stream_recording
 from gateway.detection import fall
 from gateway.detection.fall_alerts import FallAlerts, FallSettings, load_model
-from gateway.model import Device, DeviceKind, Reading
+from gateway.model import Device, DeviceKind, EventAction, Reading
 
 BLOCK = 10  # samples per wristband per batch: 0.2 s at 50 Hz
 
@@ -105,10 +105,10 @@ def latency(fixtures: Path) -> dict[str, object]:
         if row["label"] != "fall":
             continue
         t, xyz = read_recording(fixtures / row["file"])
-        at, _ = stream_recording(t, xyz, settings, rng)
+        at, events = stream_recording(t, xyz, settings, rng)
         if at is None:
             continue
-        impact = float(t[np.argmax(np.linalg.norm(xyz, axis=1))] - t[0])
+        impact = next(e.t for e in events if e.action is EventAction.RAISE) - EPOCH0
         values.append(at - impact)
     return {
         "falls_alerted": len(values),

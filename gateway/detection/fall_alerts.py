@@ -35,7 +35,7 @@ from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Sever
 log = logging.getLogger(__name__)
 
 GATE_PERIOD_S = 0.2  # how often the vectorised gate runs while data is arriving
-ACTIVE_G = 0.2  # | |a| - 1 g | above this counts as the arm moving (for recovery)
+ACTIVE_G = 0.1  # | |a| - 1 g | above this counts as the arm moving (for recovery)
 MAX_READING_SAMPLES = 10_000
 _BLOCKED = np.iinfo(np.int64).max // 2
 
@@ -51,7 +51,7 @@ class FallSettings:
     """After the alert is raised, the wearer's cancel withdraws it for this long."""
     long_lie_s: float = 120.0
     """Impact -> escalation if the wearer has not got up (no sustained movement)."""
-    recovery_active_s: float = 10.0
+    recovery_active_s: float = 8.0
     """Seconds of arm movement after the impact that mean the person got up (no escalation)."""
     stall_grace_s: float = 1.0
     """How long past the post-impact window to wait for late data before deciding with what
@@ -244,7 +244,7 @@ class FallAlerts:
                 continue
             if not f.raised:
                 deadlines.append(f.mono + s.confirmation_s)
-            elif not f.escalated:
+            elif not f.escalated and not f.cancelled:
                 deadlines.append(f.mono + s.long_lie_s)
         return min(deadlines) if deadlines else None
 
@@ -459,7 +459,7 @@ class FallAlerts:
                 wrist.fall = None
                 return []
             if now >= f.mono + s.confirmation_s:
-                f.raised, f.raised_mono = True, now
+                f.raised, f.raised_mono = True, float(now)
                 self.counters["alerts_raised"] += 1
                 events.append(
                     self._event(
@@ -481,16 +481,16 @@ class FallAlerts:
                     self._event(
                         wrist,
                         EventAction.ESCALATE,
-                        {"reason": "long_lie", "lying_s": round(now - f.mono, 1)},
+                        {"reason": "long_lie", "lying_s": round(float(now - f.mono), 1)},
                         severity=Severity.CRITICAL,
                     )
                 )
             else:
                 f.escalated = True  # got up or took the band off: nothing to escalate
                 self.counters["long_lie_not_escalated"] += 1
-        done_cancel = f.cancelled or (f.raised and now >= f.raised_mono + s.cancel_window_s)
-        if f.raised and f.escalated and done_cancel:
-            wrist.fall = None
+        cancel_over = f.raised and now >= f.raised_mono + s.cancel_window_s
+        if f.cancelled or (f.escalated and cancel_over):
+            wrist.fall = None  # this incident needs nothing more from the detector
         return events
 
     def _cancel(self, device: Device) -> list[Event]:

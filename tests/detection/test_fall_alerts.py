@@ -1,0 +1,460 @@
+"""The fall detector shell on a simulated clock: alert flow, streams as real wristbands send
+them (any rate, bursts, gaps, clipping, reconnects), not-worn bands, bad input."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gateway.clock import SimClock
+from gateway.commands.evaluate import read_recording
+from gateway.detection import fall
+from gateway.detection.fall_alerts import FallAlerts, FallSettings
+from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity
+
+EPOCH = 1_700_000_000.0
+MONO = 5_000.0
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fall"
+WRIST = Device("wrist-1", DeviceKind.WRISTBAND, "p1")
+
+
+# --- synthetic movements (g, sample times in seconds) ------------------------------------
+
+
+def synth_fall(
+    rng: np.random.Generator, fs: float = 50.0, before: float = 6.0, after: float = 10.0
+):
+    """Walking with the arm hanging, a short descent, an impact, a bounce, then lying with the
+    arm on the floor at a new orientation."""
+    t = np.arange(int((before + after) * fs)) / fs
+    n1 = int(before * fs)
+    xyz = np.zeros((t.size, 3))
+    xyz[:, 0] = -1.0
+    xyz[:n1] += 0.15 * np.sin(2 * np.pi * 1.8 * t[:n1])[:, None] * np.array([0.3, 1, 0.5])
+    xyz[n1 - int(0.5 * fs) : n1] *= 0.35
+    k = int(0.06 * fs) + 1
+    xyz[n1 : n1 + k] = [3.5, -4.5, 2.0]
+    bounce_end = n1 + k + int(0.6 * fs)
+    xyz[n1 + k : bounce_end] = np.array([0.0, 0.0, 1.0]) + rng.normal(
+        0, 0.4, (bounce_end - n1 - k, 3)
+    )
+    xyz[bounce_end:] = [0.1, 0.0, 0.99]
+    return t, xyz + rng.normal(0, 0.01, xyz.shape), before
+
+
+def synth_clapping(rng: np.random.Generator, fs: float = 50.0, seconds: float = 16.0):
+    t = np.arange(int(seconds * fs)) / fs
+    xyz = np.zeros((t.size, 3))
+    xyz[:, 1] = -1.0
+    xyz += 0.5 * np.sin(2 * np.pi * 2 * t)[:, None] * np.array([1, 0, 0.3])
+    for c in np.arange(4.0, 12.0, 0.5):
+        i = int(c * fs)
+        xyz[i : i + 2] += [3.0, 0.5, 0.5]
+    return t, xyz + rng.normal(0, 0.02, xyz.shape)
+
+
+def synth_table_hit(rng: np.random.Generator, fs: float = 50.0, seconds: float = 16.0):
+    t = np.arange(int(seconds * fs)) / fs
+    xyz = np.zeros((t.size, 3))
+    xyz[:, 2] = -1.0
+    xyz += 0.2 * np.sin(2 * np.pi * 0.7 * t)[:, None] * np.array([1, 0.5, 0])
+    i = int(8 * fs)
+    xyz[i - 10 : i] += [0, 0, -0.8]
+    xyz[i : i + 2] += [0, 0, 4.0]
+    return t, xyz + rng.normal(0, 0.02, xyz.shape)
+
+
+def still(seconds: float, orientation=(0.1, 0.0, 0.99), fs: float = 50.0, rng=None):
+    rng = rng or np.random.default_rng(0)
+    n = int(seconds * fs)
+    return np.tile(orientation, (n, 1)) + rng.normal(0, 0.005, (n, 3))
+
+
+def walking(seconds: float, fs: float = 50.0):
+    t = np.arange(int(seconds * fs)) / fs
+    xyz = np.zeros((t.size, 3))
+    xyz[:, 0] = -1.0
+    return xyz + 0.5 * np.sin(2 * np.pi * 1.8 * t)[:, None] * np.array([0.4, 1, 0.6])
+
+
+# --- a pipeline stand-in --------------------------------------------------------------------
+
+
+@dataclass
+class Home:
+    settings: FallSettings = field(default_factory=FallSettings)
+    clock: SimClock = field(default_factory=lambda: SimClock(EPOCH, MONO))
+    events: list[tuple[float, Event]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.detector = FallAlerts(self.clock, self.settings)
+        self.cursor: dict[str, float] = {}  # device time of the next sample to send
+
+    def run_until(self, mono: float) -> None:
+        """Tick at every deadline the detector asks for (as the pipeline does), then move on."""
+        for _ in range(100_000):
+            deadline = self.detector.next_deadline()
+            if deadline is None or deadline > mono:
+                break
+            if deadline > self.clock.monotonic():
+                self.clock.advance(deadline - self.clock.monotonic())
+            self._collect(self.detector.on_tick())
+            after = self.detector.next_deadline()
+            assert after is None or after > self.clock.monotonic(), "deadline would spin"
+        if mono > self.clock.monotonic():
+            self.clock.advance(mono - self.clock.monotonic())
+
+    def _collect(self, events: list[Event]) -> None:
+        self.events.extend((self.clock.monotonic(), e) for e in events)
+
+    def send(self, reading: Reading, device: Device = WRIST) -> None:
+        self._collect(self.detector.on_reading(reading, device))
+
+    def stream(
+        self,
+        xyz: np.ndarray,
+        fs: float = 50.0,
+        device: Device = WRIST,
+        t_rel: np.ndarray | None = None,
+        chunk: int = 10,
+        start: float | None = None,
+        mode: str = "ts",
+    ) -> float:
+        """Send samples in batches, the clock following the device's time one-to-one
+        (device epoch EPOCH <-> monotonic MONO). Returns the device time of sample 0."""
+        t_rel = np.arange(xyz.shape[0]) / fs if t_rel is None else t_rel
+        t0 = self.cursor.get(device.id, EPOCH) if start is None else start
+        times = t0 + t_rel
+        for i in range(0, xyz.shape[0], chunk):
+            sl = slice(i, i + chunk)
+            self.run_until(MONO + (times[sl][-1] - EPOCH))
+            values: dict[str, object]
+            if mode == "ts":
+                values = {"acc": xyz[sl].tolist(), "ts": times[sl].tolist()}
+            elif mode == "offsets":
+                values = {"acc": xyz[sl], "ts": (times[sl] - times[sl][0]).tolist()}
+            else:
+                values = {"acc": xyz[sl], "fs": fs}
+            self.send(Reading(float(times[sl][0]), device.id, values), device)
+        self.cursor[device.id] = float(times[-1]) + 1.0 / fs
+        return t0
+
+    def idle(self, seconds: float) -> None:
+        self.run_until(self.clock.monotonic() + seconds)
+
+    def of(self, action: EventAction) -> list[tuple[float, Event]]:
+        return [(m, e) for m, e in self.events if e.action is action]
+
+
+def fall_then_still(home: Home, rng, fs: float = 50.0, lying: float = 10.0) -> float:
+    """Stream a synthetic fall; returns the impact's device time."""
+    _t, xyz, impact_rel = synth_fall(rng, fs=fs, after=lying)
+    t0 = home.stream(xyz, fs=fs)
+    return t0 + impact_rel
+
+
+# --- alert flow ----------------------------------------------------------------------------
+
+
+def test_fall_raises_one_critical_alert_after_the_confirmation_window() -> None:
+    home = Home()
+    impact_t = fall_then_still(home, np.random.default_rng(1))
+    home.idle(5)
+    raised = home.of(EventAction.RAISE)
+    assert len(raised) == 1
+    mono, event = raised[0]
+    assert event.type == "fall" and event.severity is Severity.CRITICAL
+    assert event.resident == "p1" and event.device == "wrist-1" and event.key == "wrist-1"
+    assert event.t == pytest.approx(impact_t, abs=0.1)
+    latency = mono - (MONO + impact_t - EPOCH)
+    confirmation = home.settings.confirmation_s
+    assert confirmation - 0.05 <= latency <= confirmation + 0.2
+
+
+@pytest.mark.parametrize("maker", [synth_clapping, synth_table_hit])
+def test_daily_impacts_raise_nothing(maker) -> None:
+    home = Home()
+    _t, xyz = maker(np.random.default_rng(2))
+    home.stream(xyz)
+    home.idle(10)
+    assert home.events == []
+    assert home.detector.counters["candidates_scored"] >= 1  # the gate did open
+
+
+def test_cancel_within_the_window_withdraws_the_alert() -> None:
+    home = Home()
+    fall_then_still(home, np.random.default_rng(3))
+    home.idle(4)
+    assert len(home.of(EventAction.RAISE)) == 1
+    home.idle(10)
+    home.send(Reading(home.clock.wall(), WRIST.id, {"action": "cancel"}))
+    cancels = home.of(EventAction.CANCEL)
+    assert len(cancels) == 1 and cancels[0][1].details["by"] == "resident"
+    assert home.detector.counters["alerts_cancelled"] == 1
+    home.stream(still(130))  # lying still after cancelling: no escalation
+    assert home.of(EventAction.ESCALATE) == []
+
+
+def test_cancel_before_the_alert_means_no_alert() -> None:
+    home = Home()
+    _t, xyz, _impact_rel = synth_fall(np.random.default_rng(4), after=2.0)
+    home.stream(xyz)
+    home.send(Reading(home.clock.wall(), WRIST.id, {"action": "cancel"}))
+    home.stream(still(10))
+    home.idle(10)
+    assert home.events == []
+
+
+def test_cancel_after_the_window_changes_nothing() -> None:
+    home = Home(FallSettings(cancel_window_s=30.0))
+    fall_then_still(home, np.random.default_rng(5))
+    home.stream(still(40))
+    home.send(Reading(home.clock.wall(), WRIST.id, {"action": "cancel"}))
+    assert home.of(EventAction.CANCEL) == []
+    assert home.detector.counters["cancel_too_late"] == 1
+
+
+def test_cancel_from_a_button_of_the_same_resident() -> None:
+    home = Home()
+    button = Device("sos-1", DeviceKind.BUTTON, "p1")
+    other = Device("sos-2", DeviceKind.BUTTON, "p2")
+    fall_then_still(home, np.random.default_rng(6))
+    home.idle(2)
+    home.send(Reading(home.clock.wall(), other.id, {"action": "cancel"}), other)
+    assert home.of(EventAction.CANCEL) == []
+    home.send(Reading(home.clock.wall(), button.id, {"action": "cancel"}), button)
+    assert len(home.of(EventAction.CANCEL)) == 1
+
+
+def test_long_lie_escalates_at_the_long_lie_time() -> None:
+    settings = FallSettings(long_lie_s=60.0)
+    home = Home(settings)
+    impact_t = fall_then_still(home, np.random.default_rng(7))
+    home.stream(still(70))
+    escalations = home.of(EventAction.ESCALATE)
+    assert len(escalations) == 1
+    mono, event = escalations[0]
+    assert event.details["reason"] == "long_lie"
+    assert mono - (MONO + impact_t - EPOCH) == pytest.approx(60.0, abs=0.3)
+    assert event.t == home.of(EventAction.RAISE)[0][1].t  # same alert
+
+
+def test_long_lie_also_escalates_when_the_band_goes_silent() -> None:
+    home = Home(FallSettings(long_lie_s=60.0))
+    fall_then_still(home, np.random.default_rng(8), lying=3.0)
+    home.idle(70)
+    assert len(home.of(EventAction.RAISE)) == 1
+    assert len(home.of(EventAction.ESCALATE)) == 1
+
+
+def test_getting_up_prevents_the_long_lie_escalation() -> None:
+    home = Home(FallSettings(long_lie_s=60.0))
+    fall_then_still(home, np.random.default_rng(9))
+    home.stream(walking(30))
+    home.stream(still(40, orientation=(-1.0, 0.0, 0.0)))
+    assert len(home.of(EventAction.RAISE)) == 1
+    assert home.of(EventAction.ESCALATE) == []
+
+
+@pytest.mark.parametrize(
+    "flag", [{"worn": False}, {"hr": 0}], ids=["worn-flag", "no-heart-rate-contact"]
+)
+def test_not_worn_band_raises_nothing_and_shows_as_not_worn(flag) -> None:
+    home = Home()
+    home.send(Reading(EPOCH, WRIST.id, flag))
+    fall_then_still(home, np.random.default_rng(10))
+    home.stream(still(130))
+    assert home.events == []
+    assert home.detector.is_worn(WRIST.id) is False
+    assert home.detector.diagnostics()["not_worn"] == [WRIST.id]
+    home.send(Reading(home.clock.wall(), WRIST.id, {"worn": True}))
+    fall_then_still(home, np.random.default_rng(11))
+    home.idle(5)
+    assert len(home.of(EventAction.RAISE)) == 1
+
+
+def test_band_declared_not_worn_in_its_profile() -> None:
+    home = Home()
+    spare = Device("spare", DeviceKind.WRISTBAND, "p1", options={"worn": False})
+    _t, xyz, _ = synth_fall(np.random.default_rng(12))
+    home.stream(xyz, device=spare)
+    home.idle(10)
+    assert home.events == []
+
+
+def test_only_the_falling_wearer_alerts_among_many() -> None:
+    home = Home()
+    rng = np.random.default_rng(13)
+    bands = [Device(f"w{i}", DeviceKind.WRISTBAND, f"p{i}") for i in range(3)]
+    t, fall_xyz, _ = synth_fall(rng)
+    others = [walking(len(t) / 50), synth_clapping(rng, seconds=len(t) / 50)[1]]
+    # interleave the three streams batch by batch
+    for i in range(0, len(t), 10):
+        home.run_until(MONO + t[min(i + 9, len(t) - 1)])
+        for band, xyz in zip(bands, [fall_xyz, *others], strict=True):
+            sl = slice(i, i + 10)
+            ts = (EPOCH + t[sl]).tolist()
+            home.send(Reading(ts[0], band.id, {"acc": xyz[sl], "ts": ts}), band)
+    home.idle(10)
+    raised = home.of(EventAction.RAISE)
+    assert [e.device for _, e in raised] == ["w0"] and raised[0][1].resident == "p0"
+
+
+# --- streams as wristbands really send them -------------------------------------------------
+
+
+@pytest.mark.parametrize("fs", [20.0, 25.0, 100.0, 238.0])
+@pytest.mark.parametrize("mode", ["ts", "offsets", "fs"])
+def test_any_rate_and_time_convention(fs: float, mode: str) -> None:
+    home = Home()
+    _t, xyz, _ = synth_fall(np.random.default_rng(14), fs=fs)
+    home.stream(xyz, fs=fs, mode=mode, chunk=max(4, int(fs / 5)))
+    home.idle(8)
+    assert len(home.of(EventAction.RAISE)) == 1
+
+
+def test_irregular_bursty_timestamps() -> None:
+    """WEDA-FALL style: bursts of 4 samples a few ms apart every ~80 ms, with jitter and the
+    odd duplicated or reordered time."""
+    rng = np.random.default_rng(15)
+    t, xyz, _impact_rel = synth_fall(rng)
+    burst_starts = np.repeat(t[::4], 4)[: t.size]
+    times = burst_starts + np.tile([0.0, 0.002, 0.004, 0.006], t.size // 4 + 1)[: t.size]
+    times += rng.normal(0, 0.002, t.size)
+    times[50] = times[49]  # duplicate
+    times[120], times[121] = times[121], times[120]  # reordered
+    home = Home()
+    home.stream(xyz, t_rel=times, chunk=4)
+    home.idle(8)
+    assert len(home.of(EventAction.RAISE)) == 1
+
+
+@pytest.mark.parametrize("clip", [4.0, 8.0])
+def test_clipped_sensor(clip: float) -> None:
+    home = Home()
+    _t, xyz, _ = synth_fall(np.random.default_rng(16))
+    home.stream(np.clip(xyz * 1.5, -clip, clip))
+    home.idle(8)
+    assert len(home.of(EventAction.RAISE)) == 1
+
+
+def test_short_gaps_are_bridged_long_gaps_start_a_new_segment() -> None:
+    home = Home()
+    home.stream(walking(5))
+    home.cursor[WRIST.id] += 0.5  # 0.5 s lost: interpolated across
+    home.stream(walking(5))
+    assert home.detector.counters["segments_restarted"] == 0
+    home.cursor[WRIST.id] += 300.0  # out of range for five minutes
+    home.idle(300)
+    fall_then_still(home, np.random.default_rng(17))
+    home.idle(8)
+    assert home.detector.counters["segments_restarted"] == 1
+    assert len(home.of(EventAction.RAISE)) == 1
+
+
+def test_reconnect_with_the_device_clock_reset() -> None:
+    """The band reboots mid-stream: its sample times jump back by hours."""
+    home = Home()
+    home.stream(walking(10))
+    home.cursor[WRIST.id] -= 3 * 3600
+    # the monotonic clock keeps going; the stand-in maps device time to it with an offset
+    rng = np.random.default_rng(18)
+    t, xyz, impact_rel = synth_fall(rng)
+    start = home.cursor[WRIST.id]
+    for i in range(0, len(t), 10):
+        sl = slice(i, i + 10)
+        home.run_until(home.clock.monotonic() + 0.2)
+        ts = (start + t[sl]).tolist()
+        home.send(Reading(ts[0], WRIST.id, {"acc": xyz[sl], "ts": ts}))
+    home.idle(8)
+    raised = home.of(EventAction.RAISE)
+    assert home.detector.counters["segments_restarted"] == 1
+    assert len(raised) == 1
+    assert raised[0][1].t == pytest.approx(start + impact_rel, abs=0.1)
+
+
+def test_stream_stopping_soon_after_the_impact_still_decides() -> None:
+    home = Home()
+    _t, xyz, _impact_rel = synth_fall(np.random.default_rng(19), after=fall.MIN_POST_S + 0.5)
+    home.stream(xyz)
+    home.idle(10)  # nothing more arrives: the detector's deadlines drive the decision
+    assert len(home.of(EventAction.RAISE)) == 1
+
+
+def test_bad_readings_are_counted_and_skipped() -> None:
+    home = Home()
+    bad = [
+        {"acc": [[1, 2]], "fs": 50},
+        {"acc": "not numbers", "fs": 50},
+        {"acc": [[0, 0, 1]] * 5},  # no rate, no times
+        {"acc": [[0, 0, 1]] * 5, "ts": [1, 2]},  # times do not match samples
+        {"acc": [[np.nan, 0, 1]] * 5, "fs": 50},
+        {"acc": [], "fs": 50},
+        {"acc": [[0, 0, 1]] * 5, "fs": True},
+    ]
+    for values in bad:
+        home.send(Reading(EPOCH, WRIST.id, values))
+    counters = home.detector.counters
+    assert sum(v for k, v in counters.items() if k.startswith("bad_reading:")) == len(bad)
+    assert counters["readings"] == 0
+    fall_then_still(home, np.random.default_rng(20))  # still works afterwards
+    home.idle(8)
+    assert len(home.of(EventAction.RAISE)) == 1
+
+
+def test_invalid_settings_are_refused() -> None:
+    with pytest.raises(ValueError):
+        FallSettings(confirmation_s=12.0)
+    with pytest.raises(ValueError):
+        FallSettings(confirmation_s=1.0)
+    with pytest.raises(ValueError):
+        FallSettings(long_lie_s=3.0)
+
+
+# --- real recordings ------------------------------------------------------------------------
+
+
+def _fixture_rows() -> list[dict[str, str]]:
+    with (FIXTURES / "MANIFEST.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("row", _fixture_rows(), ids=lambda r: r["file"])
+def test_live_shell_sees_the_same_candidates_as_the_offline_rule(row) -> None:
+    t, xyz = read_recording(FIXTURES / row["file"])
+    offline = fall.recording_candidates(fall.resample_recording(t - t[0], xyz))
+    home = Home()
+    home.stream(xyz, t_rel=t - t[0], chunk=7)
+    home.idle(10)
+    counters = home.detector.counters
+    assert counters["candidates_scored"] == len(offline)
+    raised = home.of(EventAction.RAISE)
+    assert len(raised) == (1 if row["label"] == "fall" else 0)
+
+
+def test_grid_block_path_matches_per_reading_path() -> None:
+    rng = np.random.default_rng(21)
+    t, fall_xyz, _ = synth_fall(rng)
+    streams = np.stack([fall_xyz, walking(len(t) / 50)])
+    bands = [Device("a", DeviceKind.WRISTBAND, "p1"), Device("b", DeviceKind.WRISTBAND, "p2")]
+    per_reading, block = Home(), Home()
+    for home in (per_reading, block):
+        for i in range(0, len(t), 10):
+            home.run_until(MONO + t[min(i + 9, len(t) - 1)])
+            if home is block:
+                home._collect(
+                    home.detector.on_grid_block(bands, EPOCH + t[i], streams[:, i : i + 10])
+                )
+            else:
+                for band, xyz in zip(bands, streams, strict=True):
+                    ts = (EPOCH + t[i : i + 10]).tolist()
+                    home.send(Reading(ts[0], band.id, {"acc": xyz[i : i + 10], "ts": ts}), band)
+        home.idle(8)
+    assert [(e.device, e.action, round(e.t, 3)) for _, e in per_reading.events] == [
+        (e.device, e.action, round(e.t, 3)) for _, e in block.events
+    ]
+    assert len(block.of(EventAction.RAISE)) == 1

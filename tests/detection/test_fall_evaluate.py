@@ -1,0 +1,90 @@
+"""``eldergate evaluate fall DIR --out FILE`` (contract 1) on a small directory of real
+recordings (tests/fixtures/fall, sources in its README)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fall"
+
+
+def _run(capsys, *args: str) -> tuple[int, dict]:
+    code = main(["evaluate", "fall", *args])
+    lines = capsys.readouterr().out.strip().splitlines()
+    return code, json.loads(lines[-1])
+
+
+def test_evaluate_streams_every_recording_and_reports_the_contract(tmp_path, capsys) -> None:
+    out = tmp_path / "result.csv"
+    code, summary = _run(capsys, str(FIXTURES), "--out", str(out))
+    assert code == 0
+    with (FIXTURES / "MANIFEST.csv").open() as fh:
+        manifest = list(csv.DictReader(fh))
+    falls = sum(r["label"] == "fall" for r in manifest)
+    assert summary["recordings"] == len(manifest)
+    assert summary["falls"] == falls and summary["adls"] == len(manifest) - falls
+    assert summary["tp"] + summary["fn"] == falls
+    assert summary["fp"] + summary["tn"] == len(manifest) - falls
+    assert summary["sensitivity"] == pytest.approx(summary["tp"] / falls, abs=1e-4)
+    # these real falls are clear ones and these daily activities are not falls
+    assert summary["tp"] == falls and summary["fp"] == 0
+    assert set(summary["datasets"]) == {r["dataset"] for r in manifest}
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["file", "label", "detected", "detected_at_s"]
+    assert [r["file"] for r in rows] == [r["file"] for r in manifest]
+    for row in rows:
+        assert (row["detected"] == "1") == (row["detected_at_s"] != "")
+        if row["detected"] == "1":
+            assert 0.0 < float(row["detected_at_s"]) <= 30.0
+
+
+def test_detection_time_is_the_confirmation_window_after_the_impact(tmp_path, capsys) -> None:
+    import numpy as np
+
+    from gateway.commands.evaluate import read_recording
+    from gateway.detection import fall
+    from gateway.detection.fall_alerts import FallSettings
+
+    out = tmp_path / "result.csv"
+    _run(capsys, str(FIXTURES), "--out", str(out))
+    confirmation = FallSettings().confirmation_s
+    with out.open() as fh:
+        for row in csv.DictReader(fh):
+            if row["detected"] != "1":
+                continue
+            t, xyz = read_recording(FIXTURES / row["file"])
+            impacts = [
+                i / fall.GRID_HZ
+                for i, _ in fall.recording_candidates(fall.resample_recording(t - t[0], xyz))
+            ]
+            latencies = float(row["detected_at_s"]) - np.array(impacts)
+            assert np.any((latencies >= confirmation - 0.05) & (latencies <= confirmation + 0.2))
+
+
+def test_plain_csv_unreadable_files_and_missing_columns(tmp_path, capsys) -> None:
+    shutil.copy(FIXTURES / "U01_F02_R01.csv.gz", tmp_path / "fall.csv.gz")
+    with gzip.open(FIXTURES / "U01_D01_R01.csv.gz", "rt") as fh:
+        (tmp_path / "walk.csv").write_text(fh.read())
+    (tmp_path / "broken.csv").write_text("t,x,y,z\n0.0,zero,1,2\n")
+    (tmp_path / "MANIFEST.csv").write_text(
+        "file,label\nfall.csv.gz,fall\nwalk.csv,adl\nbroken.csv,adl\nmissing.csv,fall\n"
+    )
+    out = tmp_path / "r.csv"
+    code, summary = _run(capsys, str(tmp_path), "--out", str(out))
+    assert code == 0
+    assert summary["recordings"] == 4 and summary["errors"] == 2
+    assert "datasets" not in summary
+    assert summary["tp"] == 1 and summary["tn"] == 2  # unreadable files count as not detected
+
+    (tmp_path / "MANIFEST.csv").write_text("name,kind\nfall.csv.gz,fall\n")
+    assert main(["evaluate", "fall", str(tmp_path)]) == 2
+    assert main(["evaluate", "fall", str(tmp_path / "nowhere")]) == 2
