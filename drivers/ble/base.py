@@ -36,6 +36,7 @@ class BleErrorKind(enum.StrEnum):
     DEVICE_UNREACHABLE = "device_unreachable"  # peripheral not found, timed out: back off
     DISCONNECTED = "disconnected"  # the link dropped during an operation
     GATT = "gatt"  # the peripheral lacks a characteristic or refused an operation
+    SILENT = "silent"  # the scanner watchdog heard nothing for too long
     OTHER = "other"
 
 

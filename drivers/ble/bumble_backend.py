@@ -116,6 +116,7 @@ class BumbleAdapter:
     def __init__(self, device: Device) -> None:
         self.device = device
         self.present = True
+        self.reset_revives = True  # False: the adapter stays gone whatever the gateway does
         self.resets = 0
         self._powered = False
         self._scanners: set[BumbleBleakScanner] = set()
@@ -149,6 +150,10 @@ class BumbleAdapter:
     async def reset(self) -> None:
         """Power-cycle, as ``btmgmt power off/on`` would: brings an unplugged adapter back."""
         self.resets += 1
+        if not self.reset_revives:
+            raise BleakBluetoothNotAvailableError(
+                "adapter 'hci0' not found", BleakBluetoothNotAvailableReason.NO_BLUETOOTH
+            )
         self.present = True
         for scanner in list(self._scanners):
             scanner.scanning_stopped_by_adapter()

@@ -40,6 +40,15 @@ class Rig:
                 if where(reading):
                     return reading
 
+    async def linked(self, device_id: str, connects: int = 1) -> None:
+        """Wait until the driver has connected to ``device_id`` (and subscribed) ``connects``
+        times; simulated time moves on meanwhile, so reconnection backoffs elapse."""
+        await self.until(
+            lambda: (link := self.driver.diagnostics()["links"][device_id])["connected"]
+            and link["connects"] >= connects,
+            advance_s=0.5,
+        )
+
     async def until(self, condition: Callable[[], bool], advance_s: float = 0.0) -> None:
         """Wait for ``condition``, letting the loop run; with ``advance_s`` simulated time moves
         on by that much at each turn (for backoff and watchdog timers)."""
@@ -69,7 +78,9 @@ async def running_rig(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await world.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2):
+                await world.close()
 
 
 @pytest.fixture

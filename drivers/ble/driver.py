@@ -1,0 +1,431 @@
+"""The BLE driver: advertisements and GATT notifications in, readings out, for years.
+
+One scan loop and one connection loop per connected (GATT) device, on any
+:class:`~drivers.ble.base.BleBackend`:
+
+* **Scanning**: every advertisement from a configured address marks the device as heard (its
+  connection loop may try now) and, for advertisement-only devices (BTHome door contacts,
+  motion sensors, buttons), is decoded by :class:`drivers.decoders.advertisements.
+  AdvertisementDecoder` (BTHome v2 plain and encrypted, de-duplicated by packet id). Unknown
+  addresses are counted and ignored.
+* **Scanner watchdog**: no advertisement for ``watchdog_timeout_s`` (90 s) while some configured
+  device is expected to advertise (any device not currently connected) → stop and restart the
+  scan. Failures to (re)start go up the :class:`~drivers.ble.recovery.RecoveryLadder`: restart
+  scan → reset the adapter → degraded (reported in :meth:`BleDriver.diagnostics`, reset retried
+  every 5 min).
+* **Connections**: connect when heard, read the profile's initial values, subscribe to its
+  notifications; on a drop or failure, wait a jittered exponential backoff on the injected
+  clock, then wait to hear the device advertise again before the next attempt (no hammering a
+  band that left the flat).
+
+``run`` never returns except by cancellation; every failure is counted in ``diagnostics()`` and
+logged (by device id and error class; never a reading's values).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from drivers.base import ReadingSink
+from drivers.ble.base import Advertisement, BleBackend, BleBackendError, BleErrorKind, BleScanner
+from drivers.ble.profiles import PROFILES, CharacteristicUse, GattProfile
+from drivers.ble.recovery import (
+    SCANNER_WATCHDOG_CHECK_S,
+    SCANNER_WATCHDOG_TIMEOUT_S,
+    RecoveryLadder,
+    RecoveryStep,
+)
+from drivers.decoders import DecodeError
+from gateway.backoff import Backoff
+from gateway.clock import Clock
+from gateway.model import Device, DeviceKind, Reading
+
+logger = logging.getLogger(__name__)
+
+READING_QUEUE_SIZE: Final = 4096  # ~80 s of one wristband at 50 notifications/s
+RECONNECT_INITIAL_S: Final = 1.0
+RECONNECT_MAX_S: Final = 60.0
+LOOP_RESTART_S: Final = 5.0  # after an unexpected error in one of the driver's own loops
+DEFAULT_PROFILE_BY_KIND: Final = {
+    DeviceKind.WRISTBAND: "wristband",
+    DeviceKind.HEART_RATE: "heart_rate",
+    DeviceKind.BED: "bed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BleDeviceSpec:
+    """One configured BLE device. ``profile`` None: advertisements only (BTHome and other
+    broadcast sensors); otherwise a GATT profile name from :data:`drivers.ble.profiles.PROFILES`.
+    """
+
+    address: str
+    device_id: str
+    profile: str | None = None
+    bthome_key: bytes | None = None
+
+
+def specs_from_devices(devices: Iterable[Device]) -> list[BleDeviceSpec]:
+    """BLE specs from configured devices: those with ``options["ble_address"]``. The profile is
+    ``options["ble_profile"]`` or follows the kind (wristband, heart_rate, bed connect; others
+    only advertise); ``options["bthome_key"]`` is the hex bind key of an encrypted sensor."""
+    specs = []
+    for device in devices:
+        address = device.options.get("ble_address")
+        if not address:
+            continue
+        profile = device.options.get("ble_profile", DEFAULT_PROFILE_BY_KIND.get(device.kind))
+        key = device.options.get("bthome_key")
+        specs.append(
+            BleDeviceSpec(
+                address=str(address).upper(),
+                device_id=device.id,
+                profile=None if profile in (None, "advertisement") else str(profile),
+                bthome_key=bytes.fromhex(key) if key else None,
+            )
+        )
+    return specs
+
+
+@dataclass(slots=True)
+class _Link:
+    spec: BleDeviceSpec
+    profile: GattProfile
+    heard: asyncio.Event
+    connected: bool = False
+    connects: int = 0
+    drops: int = 0
+    failures: int = 0
+    last_error: str | None = None
+
+
+class BleDriver:
+    name = "ble"
+
+    def __init__(
+        self,
+        backend: BleBackend,
+        clock: Clock,
+        devices: Sequence[BleDeviceSpec],
+        *,
+        watchdog_timeout_s: float = SCANNER_WATCHDOG_TIMEOUT_S,
+        watchdog_check_s: float = SCANNER_WATCHDOG_CHECK_S,
+        ladder: RecoveryLadder | None = None,
+        rng: random.Random | None = None,
+        queue_size: int = READING_QUEUE_SIZE,
+        advertisement_decoder: Any = None,
+    ) -> None:
+        self._backend = backend
+        self._clock = clock
+        self._watchdog_timeout_s = watchdog_timeout_s
+        self._watchdog_check_s = watchdog_check_s
+        self._ladder = ladder or RecoveryLadder(clock)
+        self._rng = rng or random.Random()
+        self._queue: asyncio.Queue[Reading] = asyncio.Queue(queue_size)
+        self._specs = {spec.address.upper(): spec for spec in devices}
+        self._decoder = advertisement_decoder or self._default_decoder(devices)
+        self._links: dict[str, _Link] = {}
+        for spec in devices:
+            if spec.profile is None:
+                continue
+            if spec.profile not in PROFILES:
+                logger.error("BLE device %s: unknown profile %r, not connecting",
+                             spec.device_id, spec.profile)
+                continue
+            self._links[spec.address.upper()] = _Link(
+                spec, PROFILES[spec.profile](), asyncio.Event()
+            )
+        self.scanning = False
+        self._last_advertisement = clock.monotonic()
+        self._heard_since_start = False
+        self._unknown_addresses: set[str] = set()
+        self._rssi: dict[str, int | None] = {}
+        self.counters: dict[str, int] = {
+            "advertisements": 0,
+            "advertisements_unknown": 0,
+            "scan_starts": 0,
+            "scan_failures": 0,
+            "watchdog_restarts": 0,
+            "adapter_resets": 0,
+            "adapter_reset_failures": 0,
+            "readings": 0,
+            "readings_dropped": 0,
+            "decode_errors": 0,
+            "decoder_crashes": 0,
+            "sink_errors": 0,
+            "loop_crashes": 0,
+        }
+        self.connection_failures: dict[str, int] = {}
+
+    @staticmethod
+    def _default_decoder(devices: Sequence[BleDeviceSpec]) -> Any:
+        from drivers.decoders.advertisements import AdvertisementDecoder
+
+        keys = {spec.address.upper(): spec.bthome_key for spec in devices if spec.bthome_key}
+        return AdvertisementDecoder(keys=keys)
+
+    # --- the Driver protocol ---
+
+    async def run(self, sink: ReadingSink) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._forever("forward", lambda: self._forward(sink)),
+                              name="eldergate[ble].forward")
+            tasks.create_task(self._forever("scan", self._scan_loop), name="eldergate[ble].scan")
+            for link in self._links.values():
+                spec = link.spec
+                tasks.create_task(
+                    self._forever(f"link {spec.device_id}",
+                                  functools.partial(self._connection_loop, link)),
+                    name=f"eldergate[ble].link[{spec.device_id}]",
+                )
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {
+            "backend": self._backend.diagnostics(),
+            "scanning": self.scanning,
+            "silent_for_s": self._clock.monotonic() - self._last_advertisement,
+            "recovery": self._ladder.diagnostics(),
+            "degraded": self._ladder.degraded,
+            "unknown_addresses": len(self._unknown_addresses),
+            "connection_failures": dict(self.connection_failures),
+            "links": {
+                link.spec.device_id: {
+                    "connected": link.connected,
+                    "connects": link.connects,
+                    "drops": link.drops,
+                    "failures": link.failures,
+                    "last_error": link.last_error,
+                    **link.profile.diagnostics(),
+                }
+                for link in self._links.values()
+            },
+            "rssi": dict(self._rssi),
+            **self.counters,
+        }
+
+    # --- supervision ---
+
+    async def _forever(self, what: str, loop: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await loop()
+            except Exception:
+                self.counters["loop_crashes"] += 1
+                logger.exception("BLE %s loop failed; restarting it", what)
+                await self._clock.sleep(LOOP_RESTART_S)
+
+    async def _forward(self, sink: ReadingSink) -> None:
+        while True:
+            reading = await self._queue.get()
+            try:
+                await sink(reading)
+            except Exception:
+                self.counters["sink_errors"] += 1
+                logger.exception("BLE reading from %s: the sink failed", reading.device)
+
+    def _emit(self, reading: Reading) -> None:
+        try:
+            self._queue.put_nowait(reading)
+            self.counters["readings"] += 1
+        except asyncio.QueueFull:
+            self.counters["readings_dropped"] += 1
+
+    # --- scanning, watchdog, recovery ---
+
+    async def _scan_loop(self) -> None:
+        while True:
+            scanner = self._backend.scanner()
+            try:
+                await scanner.start()
+            except BleBackendError as exc:
+                self.counters["scan_failures"] += 1
+                logger.warning("BLE scan start failed (%s)", exc.kind.value)
+                await self._recover(exc.kind)
+                continue
+            self.counters["scan_starts"] += 1
+            self.scanning = True
+            self._heard_since_start = False
+            self._last_advertisement = self._clock.monotonic()
+            kind = await self._scan_session(scanner)
+            self.scanning = False
+            with contextlib.suppress(BleBackendError):
+                await scanner.stop()
+            await self._recover(kind)
+
+    async def _scan_session(self, scanner: BleScanner) -> BleErrorKind:
+        """Consume advertisements until the watchdog fires or the scan fails."""
+        consume = asyncio.create_task(self._consume(scanner), name="eldergate[ble].consume")
+        watchdog = asyncio.create_task(self._watchdog(), name="eldergate[ble].watchdog")
+        try:
+            done, _ = await asyncio.wait({consume, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (consume, watchdog):
+                task.cancel()
+            await asyncio.gather(consume, watchdog, return_exceptions=True)
+        if watchdog in done:
+            self.counters["watchdog_restarts"] += 1
+            logger.warning("BLE scanner silent for %.0f s: restarting the scan",
+                           self._clock.monotonic() - self._last_advertisement)
+            return BleErrorKind.SILENT
+        error = consume.exception() if not consume.cancelled() else None
+        self.counters["scan_failures"] += 1
+        if isinstance(error, BleBackendError):
+            logger.warning("BLE scan failed (%s)", error.kind.value)
+            return error.kind
+        logger.error("BLE scan ended unexpectedly: %r", error)
+        return BleErrorKind.OTHER
+
+    async def _watchdog(self) -> None:
+        while True:
+            await self._clock.sleep(self._watchdog_check_s)
+            silent_for = self._clock.monotonic() - self._last_advertisement
+            if silent_for > self._watchdog_timeout_s and self._expecting_advertisements():
+                return
+
+    def _expecting_advertisements(self) -> bool:
+        """A connected peripheral stops advertising: silence is only suspicious when some
+        configured device is not connected."""
+        return any(
+            spec.profile is None
+            or (link := self._links.get(address)) is None
+            or not link.connected
+            for address, spec in self._specs.items()
+        )
+
+    async def _recover(self, kind: BleErrorKind) -> None:
+        step, delay_s = self._ladder.failed(kind)
+        logger.warning(
+            "BLE recovery: %s after %s (waiting %.0f s)", step.value, kind.value, delay_s
+        )
+        if delay_s > 0:
+            await self._clock.sleep(delay_s)
+        if step in (RecoveryStep.RESET_ADAPTER, RecoveryStep.DEGRADED):
+            self.counters["adapter_resets"] += 1
+            try:
+                await self._backend.reset_adapter()
+            except BleBackendError as exc:
+                self.counters["adapter_reset_failures"] += 1
+                logger.error("BLE adapter reset failed (%s)", exc.kind.value)
+
+    async def _consume(self, scanner: BleScanner) -> None:
+        async for advertisement in scanner.advertisements():
+            self._on_advertisement(advertisement)
+
+    def _on_advertisement(self, adv: Advertisement) -> None:
+        now = self._clock.monotonic()
+        self._last_advertisement = now
+        self.counters["advertisements"] += 1
+        if not self._heard_since_start:
+            self._heard_since_start = True
+            self._ladder.succeeded()
+        address = adv.address.upper()
+        spec = self._specs.get(address)
+        if spec is None:
+            self.counters["advertisements_unknown"] += 1
+            if len(self._unknown_addresses) < 10_000:
+                self._unknown_addresses.add(address)
+            return
+        self._rssi[spec.device_id] = adv.rssi
+        link = self._links.get(address)
+        if link is not None:
+            link.heard.set()
+        if spec.profile is not None:
+            return  # its data comes over GATT
+        try:
+            readings = self._decoder.to_readings(
+                address, adv.name, adv.manufacturer_data, adv.service_data,
+                self._clock.wall(), now,
+            )
+        except DecodeError as exc:
+            self.counters["decode_errors"] += 1
+            logger.debug("BLE advertisement from %s not decoded: %s", spec.device_id, exc)
+            return
+        except Exception:
+            self.counters["decoder_crashes"] += 1
+            logger.exception("BLE advertisement decoder crashed on %s", spec.device_id)
+            return
+        for reading in readings:
+            suffix = reading.device[len(address):] if reading.device.upper().startswith(
+                address) else ""
+            self._emit(Reading(reading.t, spec.device_id + suffix,
+                               {**reading.values, "rssi": adv.rssi}))
+
+    # --- connections ---
+
+    async def _connection_loop(self, link: _Link) -> None:
+        spec = link.spec
+        backoff = Backoff(initial_s=RECONNECT_INITIAL_S, maximum_s=RECONNECT_MAX_S, rng=self._rng)
+        while True:
+            await link.heard.wait()
+            link.heard.clear()
+            dropped = asyncio.Event()
+            client = self._backend.client(spec.address, dropped.set)
+            try:
+                await client.connect()
+                await self._subscribe(client, link)
+                link.connected = True
+                link.connects += 1
+                backoff.reset()
+                logger.info("BLE %s connected", spec.device_id)
+                await dropped.wait()
+                link.drops += 1
+                logger.info("BLE %s: link dropped", spec.device_id)
+            except BleBackendError as exc:
+                self._count_failure(link, exc.kind.value)
+                logger.warning("BLE %s: %s", spec.device_id, exc.kind.value)
+            finally:
+                link.connected = False
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+            await self._clock.sleep(backoff.next_delay())
+
+    def _count_failure(self, link: _Link, kind: str) -> None:
+        link.failures += 1
+        link.last_error = kind
+        self.connection_failures[kind] = self.connection_failures.get(kind, 0) + 1
+
+    async def _subscribe(self, client: Any, link: _Link) -> None:
+        for use in link.profile.characteristics():
+            if not client.has_characteristic(use.uuid):
+                if use.required:
+                    raise BleBackendError(BleErrorKind.GATT, f"no characteristic {use.uuid}")
+                continue
+            if use.read_on_connect:
+                self._on_value(link, use, await client.read(use.uuid))
+            if use.notify:
+                await client.start_notify(use.uuid, functools.partial(self._on_value, link, use))
+
+    def _on_value(self, link: _Link, use: CharacteristicUse, value: bytes) -> None:
+        try:
+            values = use.handle(value)
+        except DecodeError as exc:
+            self.counters["decode_errors"] += 1
+            logger.debug("BLE %s: bad value on %s: %s", link.spec.device_id, use.uuid, exc)
+            return
+        except Exception:
+            self.counters["decoder_crashes"] += 1
+            logger.exception("BLE %s: decoder crashed on %s", link.spec.device_id, use.uuid)
+            return
+        if values is None:
+            return
+        t = self._clock.wall()
+        acc = values.get("acc")
+        if acc is not None and values.get("fs"):
+            # the band sends a batch right after its last sample: date the first sample
+            t -= (len(acc) - 1) / float(values["fs"])
+        self._emit(Reading(t, link.spec.device_id, values))
+
+
+def address_map(devices: Mapping[str, str]) -> list[BleDeviceSpec]:
+    """Advertisement-only specs from a plain ``address -> device id`` mapping."""
+    return [BleDeviceSpec(address.upper(), device_id) for address, device_id in devices.items()]
+
+
+__all__ = ["BleDeviceSpec", "BleDriver", "address_map", "specs_from_devices"]
