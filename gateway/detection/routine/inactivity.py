@@ -18,6 +18,7 @@ starts in the daytime alarms after ``default_day_s``; one that starts in the eve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -201,20 +202,21 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             if not settings.enabled or resident in self._raised:
                 continue
             quiet = state.quiet_s(now)
-            if quiet is None or quiet < settings.check_after_s:
+            # Compared as instants, the way next_deadline computes them (no float drift).
+            if quiet is None or now < state.last_sign_mono + settings.check_after_s:  # type: ignore[operator]
                 continue
             if state.away(now, self.presence.leave_grace_s) or state.silence_alerted():
                 continue
             threshold = self.threshold_s(resident, state)
-            if threshold is None or threshold < 0 or quiet < threshold:
-                continue
             assert state.last_sign_mono is not None
+            if threshold is None or threshold < 0 or now < state.last_sign_mono + threshold:
+                continue
             state.mark_silence_alerted()
             self._raised[resident] = state.last_sign_mono
             crossed = self.wall_of(state.last_sign_mono + threshold)
-            details = {"quiet_s": round(quiet), "threshold_s": round(threshold)}
+            details: dict[str, object] = {"quiet_s": round(quiet), "threshold_s": round(threshold)}
             if state.room is not None:
-                details["room"] = state.room.value  # type: ignore[assignment]
+                details["room"] = state.room.value
             events.append(self._event(resident, crossed, EventAction.RAISE, details))
         return events
 
@@ -225,6 +227,10 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             if state.last_sign_mono is None or resident in self._raised:
                 continue
             settings = self.settings_for(resident)
+            if not settings.enabled or state.silence_alerted():
+                continue
+            if state.away(now, self.presence.leave_grace_s):
+                continue  # the next sign of life arrives as a reading
             due = state.last_sign_mono + settings.check_after_s
             if due <= now:
                 cached = self._threshold.get(resident)
@@ -238,7 +244,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         return soonest
 
     def _event(
-        self, resident: str, t: float, action: EventAction, details: dict[str, object]
+        self, resident: str, t: float, action: EventAction, details: Mapping[str, object]
     ) -> Event:
         return Event(
             type="inactivity",

@@ -13,6 +13,7 @@ clock jump cannot invent or hide a morning.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,7 +180,7 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
         return soonest
 
     def _event(
-        self, resident: str, t: float, action: EventAction, details: dict[str, object]
+        self, resident: str, t: float, action: EventAction, details: Mapping[str, object]
     ) -> Event:
         return Event(
             type="not_up",

@@ -138,9 +138,7 @@ class ResidentPresence:
         return max(0.0, now_mono - self.last_sign_mono)
 
     def silence_alerted(self) -> bool:
-        return (
-            self.last_sign_mono is not None and self.silence_alerted_for == self.last_sign_mono
-        )
+        return self.last_sign_mono is not None and self.silence_alerted_for == self.last_sign_mono
 
     def mark_silence_alerted(self) -> None:
         self.silence_alerted_for = self.last_sign_mono
