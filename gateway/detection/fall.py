@@ -9,10 +9,11 @@ that all three see exactly the same numbers:
 1. **Resample** every wristband onto a fixed :data:`GRID_HZ` grid by linear interpolation of
    its own sample times (any input rate, irregular or bursty timestamps).
 2. **Ring buffers**: one ``(wristbands, samples, 3)`` array per group (:class:`WristRing`).
-3. **Gate** (cheap, vectorised over all wristbands): a sample with ``|a| > GATE_G`` opens a
-   candidate; its impact is the largest ``|a|`` in the next :data:`IMPACT_LOOK_S`; the next
-   candidate may open :data:`REFRACTORY_S` after that impact (:func:`candidate_impacts` is the
-   same rule over a whole array, for training).
+3. **Gate** (cheap, vectorised over all wristbands): a wristband with a new sample above
+   ``GATE_G`` is examined; an **impact** is a sample above ``GATE_G`` that is the largest
+   ``|a|`` within :data:`PEAK_HALF_S` either side (so the fall's hardest hit is found even
+   while running, when every step crosses the gate). :func:`impacts_in` is that rule, used by
+   the live shell on the ring and by :func:`candidate_impacts` on a whole array for training.
 4. **Features** (:func:`impact_features`, only for candidates): a window from
    :data:`PRE_S` before to :data:`POST_S` after the impact, rotation-invariant (the wrist's axes
    differ between devices) and clipping-tolerant.
@@ -31,16 +32,14 @@ FloatArray = npt.NDArray[np.float64]
 GRID_HZ = 50.0
 GRID_DT = 1.0 / GRID_HZ
 GATE_G = 2.0  # |a| that opens a candidate; falls in the shared data peak at >= 2.6 g
-IMPACT_LOOK_S = 0.5  # the impact is the maximum |a| within this time after the crossing
-REFRACTORY_S = 1.0  # after an impact, the next candidate opens at least this much later
+PEAK_HALF_S = 0.5  # an impact is the largest |a| within this time either side
 PRE_S = 3.0  # seconds before the impact that the features look at
 POST_S = 4.0  # seconds after the impact that the features look at (the decision time)
 MIN_POST_S = 2.0  # with less data after the impact (stream stopped) no decision is made
 MAX_GAP_S = 1.0  # longer gaps between samples start a new segment (reconnect)
 RING_S = 16.0  # history kept per wristband: >= PRE_S + POST_S + slack for late decisions
 
-IMPACT_LOOK = round(IMPACT_LOOK_S * GRID_HZ)
-REFRACTORY = round(REFRACTORY_S * GRID_HZ)
+PEAK_HALF = round(PEAK_HALF_S * GRID_HZ)
 PRE = round(PRE_S * GRID_HZ)
 POST = round(POST_S * GRID_HZ)
 MIN_POST = round(MIN_POST_S * GRID_HZ)
@@ -90,24 +89,25 @@ def resample_recording(ts: FloatArray, xyz: FloatArray) -> FloatArray:
 # --- candidates ----------------------------------------------------------------------------
 
 
-def finalise_impact(mag: FloatArray, crossing: int) -> int:
-    """The impact index of a candidate that crossed the gate at ``crossing``."""
-    stop = min(mag.size, crossing + IMPACT_LOOK + 1)
-    return crossing + int(np.argmax(mag[crossing:stop]))
+def impacts_in(mag: FloatArray, lo: int, hi: int, first: int = 0) -> list[int]:
+    """Impacts at indices ``[lo, hi)`` of ``mag``: above ``GATE_G``, larger than every sample
+    up to ``PEAK_HALF`` before (not before ``first``, a segment start) and at least as large as
+    every sample up to ``PEAK_HALF`` after. The caller makes sure ``hi + PEAK_HALF`` samples
+    exist (or the stream ended there)."""
+    out: list[int] = []
+    for i in np.flatnonzero(mag[lo:hi] > GATE_G) + lo:
+        before = mag[max(first, i - PEAK_HALF) : i]
+        after = mag[i + 1 : i + PEAK_HALF + 1]
+        if (before.size == 0 or mag[i] > before.max()) and (
+            after.size == 0 or mag[i] >= after.max()
+        ):
+            out.append(int(i))
+    return out
 
 
 def candidate_impacts(mag: FloatArray) -> list[int]:
-    """Every impact the live gate would find in ``mag`` (the whole-array form of the gate)."""
-    impacts: list[int] = []
-    above = np.flatnonzero(mag > GATE_G)
-    scan_from = 0
-    for crossing in above:
-        if crossing < scan_from:
-            continue
-        impact = finalise_impact(mag, int(crossing))
-        impacts.append(impact)
-        scan_from = impact + REFRACTORY
-    return impacts
+    """Every impact the live detector would find in a stream that ends with ``mag``."""
+    return impacts_in(mag, 0, max(0, mag.size - PEAK_HALF))
 
 
 # --- features ------------------------------------------------------------------------------
@@ -304,7 +304,7 @@ class WristRing:
     """Ring buffers for a group of wristbands: ``xyz`` is ``(capacity, RING, 3)``; sample ``k``
     of slot ``s`` lives at ``xyz[s, k % RING]``. ``written[s]`` counts samples ever written.
 
-    :meth:`gate` scans the samples that arrived since the last call for every slot at once.
+    :meth:`gate` scans the samples that arrived since its last call, for every slot at once.
     """
 
     def __init__(self, capacity: int = 8) -> None:
@@ -363,9 +363,8 @@ class WristRing:
         self.written[: self.used] += k
 
     def gate(self) -> list[GateHit]:
-        """First gate crossing per slot among samples not yet scanned; vectorised over slots.
-        Scanned slots move on to their written count (the caller blocks a slot with a pending
-        candidate by raising its ``scan_from``)."""
+        """The first sample above ``GATE_G`` per slot among samples not scanned before, for
+        every slot at once; afterwards every slot counts as scanned up to what it holds."""
         n = self.used
         if n == 0:
             return []
@@ -381,7 +380,7 @@ class WristRing:
         above = (mags > GATE_G) & valid
         hit_rows = np.flatnonzero(above.any(axis=1))
         first = above[hit_rows].argmax(axis=1)
-        self.scan_from[:n] = np.where(self.scan_from[:n] < written, written, self.scan_from[:n])
+        self.scan_from[:n] = written
         return [
             GateHit(int(r), int(scan_from[r] + f)) for r, f in zip(hit_rows, first, strict=True)
         ]

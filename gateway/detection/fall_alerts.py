@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 GATE_PERIOD_S = 0.2  # how often the vectorised gate runs while data is arriving
 ACTIVE_G = 0.1  # | |a| - 1 g | above this counts as the arm moving (for recovery)
 MAX_READING_SAMPLES = 10_000
-_BLOCKED = np.iinfo(np.int64).max // 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +119,13 @@ class _Wrist:
     worn: bool = True
     origin_t: float = 0.0  # epoch time of grid sample 0: sample k is at origin_t + k * GRID_DT
     segment_start: int = 0
-    crossing: int | None = None
+    pending_from: int | None = None  # first sample above the gate not yet confirmed or not
     candidates: list[_Candidate] = field(default_factory=list)
     fall: _Fall | None = None
 
     @property
     def busy(self) -> bool:
-        return self.crossing is not None or bool(self.candidates) or self.fall is not None
+        return self.pending_from is not None or bool(self.candidates) or self.fall is not None
 
     @property
     def last_t(self) -> float | None:
@@ -370,12 +369,12 @@ class FallAlerts:
             for cand in wrist.candidates:
                 if cand.segment_end is None:
                     cand.segment_end = written
-            if wrist.crossing is not None:
-                self._finalise_crossing(wrist, written)
+            if wrist.pending_from is not None:
+                self._confirm_impacts(wrist, written)
+                wrist.pending_from = None  # the last PEAK_HALF samples can never be confirmed
         wrist.segment_start = written
         wrist.origin_t = t0 - written * fall.GRID_DT
         self._times.next_grid_t[wrist.slot] = t0
-        self.ring.scan_from[wrist.slot] = max(int(self.ring.scan_from[wrist.slot]), written)
 
     # --- processing --------------------------------------------------------------------------
 
@@ -387,16 +386,16 @@ class FallAlerts:
             wrist = self._by_slot[hit.slot]
             if not wrist.worn:
                 continue
-            wrist.crossing = hit.crossing
-            self.ring.scan_from[hit.slot] = _BLOCKED
+            if wrist.pending_from is None:
+                wrist.pending_from = hit.crossing
             self._busy.add(hit.slot)
         ready: list[tuple[_Wrist, _Candidate, np.ndarray]] = []
         events: list[Event] = []
         for slot in sorted(self._busy):
             wrist = self._by_slot[slot]
             written = int(self.ring.written[slot])
-            if wrist.crossing is not None and written >= wrist.crossing + fall.IMPACT_LOOK + 1:
-                self._finalise_crossing(wrist, written)
+            if wrist.pending_from is not None:
+                self._confirm_impacts(wrist, written)
             for cand in list(wrist.candidates):
                 end = written if cand.segment_end is None else cand.segment_end
                 complete = end >= cand.impact + fall.POST
@@ -422,20 +421,27 @@ class FallAlerts:
             self._refresh_busy(wrist)
         return events
 
-    def _finalise_crossing(self, wrist: _Wrist, written: int) -> None:
-        crossing = wrist.crossing
-        assert crossing is not None
-        wrist.crossing = None
-        mag = self.ring.magnitudes(wrist.slot, crossing, crossing + fall.IMPACT_LOOK + 1)
+    def _confirm_impacts(self, wrist: _Wrist, written: int) -> None:
+        """Turn samples above the gate that now have ``PEAK_HALF`` samples after them into
+        candidates (those that are impacts), keeping the rest pending."""
+        lo = wrist.pending_from
+        assert lo is not None
         slot = wrist.slot
-        if mag.size == 0:  # overwritten already (a huge batch): resume scanning
-            self.ring.scan_from[slot] = written
+        lo = max(lo, written - fall.RING + fall.PEAK_HALF, wrist.segment_start)
+        hi = written - fall.PEAK_HALF
+        if hi <= lo:
             return
-        impact = crossing + int(np.argmax(mag))
-        t = wrist.origin_t + impact * fall.GRID_DT
-        wrist.candidates.append(_Candidate(impact, t, t + wrist.mono_offset, wrist.segment_start))
-        self.ring.scan_from[slot] = impact + fall.REFRACTORY
-        self.counters["candidates"] += 1
+        first = max(lo - fall.PEAK_HALF, wrist.segment_start, written - fall.RING)
+        mag = self.ring.magnitudes(slot, first, written)
+        for index in fall.impacts_in(mag, lo - first, hi - first):
+            impact = index + first
+            t = wrist.origin_t + impact * fall.GRID_DT
+            wrist.candidates.append(
+                _Candidate(impact, t, t + wrist.mono_offset, wrist.segment_start)
+            )
+            self.counters["candidates"] += 1
+        still_above = np.flatnonzero(mag[hi - first :] > fall.GATE_G)
+        wrist.pending_from = hi + int(still_above[0]) if still_above.size else None
 
     def _features(self, wrist: _Wrist, cand: _Candidate, end: int) -> np.ndarray | None:
         stop = min(end, cand.impact + fall.POST)
@@ -518,9 +524,7 @@ class FallAlerts:
 
     def _drop_candidates(self, wrist: _Wrist) -> None:
         wrist.candidates.clear()
-        if wrist.crossing is not None:
-            wrist.crossing = None
-            self.ring.scan_from[wrist.slot] = self.ring.written[wrist.slot]
+        wrist.pending_from = None
 
     def _event(
         self,

@@ -62,13 +62,22 @@ def test_clean_times_drops_duplicates_reordered_and_non_finite() -> None:
     assert out_xyz[:, 0].tolist() == [0.0, 3.0, 18.0]
 
 
-def test_candidate_rule_takes_the_peak_after_the_crossing_and_waits_refractory() -> None:
+def test_an_impact_is_the_largest_peak_within_half_a_second_either_side() -> None:
     mag = np.ones(500)
     mag[100:104] = [2.2, 3.0, 5.0, 2.5]  # one impact, peak at 102
-    mag[130] = 4.0  # within the refractory period after 102: same event
-    mag[200] = 2.4  # a later, separate candidate
-    assert fall.candidate_impacts(mag) == [102, 200]
+    mag[130] = 4.0  # 0.56 s later and smaller: an impact of its own
+    mag[140] = 4.5  # 0.2 s after that and larger: supersedes 130
+    mag[200:203] = [3.0, 3.0, 3.0]  # a clipped plateau: its first sample
+    mag[300] = 1.9  # below the gate
+    mag[480] = 6.0  # too close to the end of the stream to be confirmed
+    assert fall.candidate_impacts(mag) == [102, 140, 200]
     assert fall.candidate_impacts(np.ones(100)) == []
+    # running: every step crosses the gate, the hard hit among them is the impact
+    steps = np.ones(600)
+    steps[::17] = 3.0
+    steps[306] = 5.0
+    assert 306 in fall.candidate_impacts(steps)
+    assert all(abs(i - 306) > fall.PEAK_HALF for i in fall.candidate_impacts(steps) if i != 306)
 
 
 def test_ring_gate_is_vectorised_over_slots_and_survives_wraparound() -> None:
