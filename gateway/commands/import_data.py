@@ -12,6 +12,12 @@ saying whether the door opened or closed, so each firing is read as the door bei
 (or halfway to that door's next firing, if sooner). front-door and back-door are ``exit``
 doors in the entrance, fridge-door a ``fridge`` door in the kitchen. Rows that cannot be read
 (repeated headers, bad times, unknown locations) are counted and skipped.
+
+Withings Sleep Analyzer export (``raw_sleep-monitor_hr.csv`` and
+``raw_sleep-monitor_respiratory-rate.csv``: ``start,duration,value`` with JSON arrays, one
+value per duration): one recording ``<out>/withings.jsonl`` with one under-mattress ``bed``
+device; each sample becomes ``{"occupied": true, "hr": .., "rr": ..}`` at its time, and a gap
+of more than ``BED_GAP_S`` between samples an ``{"occupied": false}`` (out of bed).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 TIHM_TZ = "Europe/London"
+BED_GAP_S = 1800.0
 DOOR_CLOSE_AFTER_S = 5.0
 
 TIHM_DEVICES: dict[str, dict[str, str]] = {
@@ -45,12 +52,14 @@ LOCATION_COLUMNS = ("location", "location_name")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dataset", choices=["tihm"], help="which public dataset")
+    parser.add_argument("dataset", choices=["tihm", "withings"], help="which public dataset")
     parser.add_argument("source", type=Path, help="the dataset folder")
     parser.add_argument("--out", type=Path, required=True, help="folder for the recordings")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.dataset == "withings":
+        return _run_withings(args)
     source: Path = args.source
     activity = source / "activity" if (source / "activity").is_dir() else source
     files = sorted(activity.glob("*.csv"))
@@ -129,3 +138,78 @@ def _readings(firings: list[tuple[float, str]]) -> list[dict[str, Any]]:
         out.append((close, 1, {"type": "reading", "t": close, "device": location, "open": False}))
     out.sort(key=lambda item: (item[0], item[1]))
     return [record for _, _, record in out]
+
+
+def _run_withings(args: argparse.Namespace) -> int:
+    skipped: Counter[str] = Counter()
+    try:
+        records = withings_records(args.source, skipped)
+    except OSError as exc:
+        print(f"cannot read {args.source}: {exc.strerror}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    with (args.out / "withings.jsonl").open("w") as out:
+        for record in records:
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+    readings = sum(1 for r in records if r["type"] == "reading")
+    print(json.dumps({"readings": readings, **{f"skipped_{k}": v for k, v in skipped.items()}}))
+    return 0
+
+
+def withings_series(path: Path, skipped: Counter[str] | None = None) -> dict[float, float]:
+    """One Withings ``start,duration,value`` file → {epoch second: value}."""
+    skipped = skipped if skipped is not None else Counter()
+    series: dict[float, float] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            try:
+                start = dt.datetime.fromisoformat(row["start"]).timestamp()
+                durations = json.loads(row["duration"])
+                values = json.loads(row["value"])
+            except (KeyError, TypeError, ValueError):
+                skipped["unreadable"] += 1
+                continue
+            if not isinstance(durations, list) or not isinstance(values, list):
+                skipped["unreadable"] += 1
+                continue
+            t = start
+            for duration, value in zip(durations, values, strict=False):
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    series[t] = float(value)
+                if isinstance(duration, (int, float)):
+                    t += float(duration)
+    return series
+
+
+def withings_records(folder: Path, skipped: Counter[str] | None = None) -> list[dict[str, Any]]:
+    hr = withings_series(folder / "raw_sleep-monitor_hr.csv", skipped)
+    rr = withings_series(folder / "raw_sleep-monitor_respiratory-rate.csv", skipped)
+    records: list[dict[str, Any]] = [
+        {"type": "resident", "id": "withings"},
+        {
+            "type": "device",
+            "id": "mattress",
+            "kind": "bed",
+            "room": "bedroom",
+            "resident": "withings",
+        },
+    ]
+    previous: float | None = None
+    for t in sorted(set(hr) | set(rr)):
+        if previous is not None and t - previous > BED_GAP_S:
+            records.append(
+                {"type": "reading", "t": previous + 60.0, "device": "mattress", "occupied": False}
+            )
+        reading: dict[str, Any] = {
+            "type": "reading",
+            "t": t,
+            "device": "mattress",
+            "occupied": True,
+        }
+        if t in hr:
+            reading["hr"] = hr[t]
+        if t in rr:
+            reading["rr"] = rr[t]
+        records.append(reading)
+        previous = t
+    return records

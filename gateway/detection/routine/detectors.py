@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 
 from gateway.clock import Clock
 from gateway.detection.base import Home
+from gateway.detection.routine.bed_exit import BedExitDetector, BedExitSettings
 from gateway.detection.routine.inactivity import InactivityDetector, InactivitySettings
 from gateway.detection.routine.learning import LearnedStore, MemoryLearnedStore
+from gateway.detection.routine.long_bathroom import LongBathroomDetector, LongBathroomSettings
+from gateway.detection.routine.night_exit import NightExitDetector, NightExitSettings
 from gateway.detection.routine.not_up import NotUpDetector, NotUpSettings
 from gateway.detection.routine.presence import DEFAULT_LEAVE_GRACE_S, Presence
 from gateway.detection.routine.shell import RoutineDetector
+from gateway.detection.routine.vitals import VitalsDetector, VitalsSettings
 from gateway.model import Device, Event, Reading
 
 
@@ -20,6 +24,10 @@ class RoutineSettings:
     leave_grace_s: float = DEFAULT_LEAVE_GRACE_S
     inactivity: InactivitySettings = field(default_factory=InactivitySettings)
     not_up: NotUpSettings = field(default_factory=NotUpSettings)
+    bed_exit_no_return: BedExitSettings = field(default_factory=BedExitSettings)
+    night_exit: NightExitSettings = field(default_factory=NightExitSettings)
+    long_bathroom: LongBathroomSettings = field(default_factory=LongBathroomSettings)
+    vitals: VitalsSettings = field(default_factory=VitalsSettings)
 
 
 class RoutineDetectors:
@@ -38,6 +46,10 @@ class RoutineDetectors:
         self.detectors: list[RoutineDetector] = [
             InactivityDetector(clock, home, settings.inactivity, self.store, self.presence),
             NotUpDetector(clock, home, settings.not_up, self.store, self.presence),
+            BedExitDetector(clock, home, settings.bed_exit_no_return, self.store, self.presence),
+            NightExitDetector(clock, home, settings.night_exit, self.store, self.presence),
+            LongBathroomDetector(clock, home, settings.long_bathroom, self.store, self.presence),
+            VitalsDetector(clock, home, settings.vitals, self.store, self.presence),
         ]
 
     def on_reading(self, reading: Reading, device: Device) -> list[Event]:

@@ -47,9 +47,9 @@ class InactivitySettings:
     learn_min_s: float = 900.0
     learn_max_s: float = 16 * 3600.0
     history_days: int = 60
-    min_learned_days: int = 7
+    min_learned_days: int = 14
     default_day_s: float = 4 * 3600.0
-    evening_lead_s: float = 3 * 3600.0
+    evening_lead_s: float = 2 * 3600.0
     check_after_s: float = 900.0  # compute the threshold once a quiet is this old
     severity: str = "high"
     tz: str | None = None
@@ -172,14 +172,13 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         local = self.local_time(resident)
         history = self.history(resident)
         start_min = local.minute_of_day(start_wall)
-        learned = len(history.days) >= settings.min_learned_days
-        if not learned:
-            person = self.home.residents.get(resident)
-            night_start = parse_hhmm(person.night_start) if person else 23 * 60.0
-            morning = parse_hhmm(person.night_end) if person else 6 * 60.0
-            evening = (night_start - settings.evening_lead_s / 60.0) % 1440.0
-            if in_window(start_min, evening, morning):
-                return None
+        person = self.home.residents.get(resident)
+        night_start = parse_hhmm(person.night_start) if person else 23 * 60.0
+        morning = parse_hhmm(person.night_end) if person else 6 * 60.0
+        evening = (night_start - settings.evening_lead_s / 60.0) % 1440.0
+        if in_window(start_min, evening, morning):
+            return None  # a quiet that starts at bedtime is sleep: not_up watches the morning
+        if len(history.days) < settings.min_learned_days:
             return settings.default_day_s
         longest = usual_longest_quiet(
             history.start_min,

@@ -1,0 +1,122 @@
+"""``night_exit``: an exit door opened in the resident's night hours (``Resident.night_start`` to
+``night_end``, local) and no sign of the person inside within ``return_s``. For a resident
+flagged ``wander_risk`` the alert is raised at once, when the door opens. Cleared by the next
+sign of life inside (the person came back, or never left)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gateway.clock import Clock
+from gateway.detection.base import Home
+from gateway.detection.routine.learning import LearnedStore
+from gateway.detection.routine.localtime import in_window, parse_hhmm
+from gateway.detection.routine.presence import EXIT, Observation, Presence
+from gateway.detection.routine.shell import RoutineDetector
+from gateway.model import Event, EventAction, Severity
+
+
+@dataclass(frozen=True)
+class NightExitSettings:
+    enabled: bool = True
+    return_s: float = 900.0
+    severity: str = "high"
+    wander_severity: str = "critical"
+    tz: str | None = None
+
+
+@dataclass
+class _Pending:
+    exit_mono: float
+    t: float
+    device: str
+    raised: bool = False
+
+
+class NightExitDetector(RoutineDetector[NightExitSettings]):
+    name = "night_exit"
+
+    def __init__(
+        self,
+        clock: Clock,
+        home: Home,
+        settings: NightExitSettings | None = None,
+        store: LearnedStore | None = None,
+        presence: Presence | None = None,
+    ) -> None:
+        super().__init__(clock, home, settings or NightExitSettings(), store, presence)
+        self._pending: dict[str, _Pending] = {}
+
+    def observe(self, observation: Observation) -> list[Event]:
+        resident = observation.resident
+        state = self.presence.resident(resident)
+        pending = self._pending.get(resident)
+        if observation.sign.kind != EXIT:
+            if pending is not None and state.exit_mono is None:
+                del self._pending[resident]  # a sign inside: back, or never left
+                if pending.raised:
+                    return [self._event(resident, observation.t, EventAction.CLEAR, None, {})]
+            return []
+        settings = self.settings_for(resident)
+        if pending is not None or not settings.enabled:
+            return []
+        local = self.local_time(resident)
+        person = self.home.residents.get(resident)
+        if person is None or not local.plausible(observation.wall):
+            return []
+        minute = local.minute_of_day(observation.wall)
+        if not in_window(minute, parse_hhmm(person.night_start), parse_hhmm(person.night_end)):
+            return []
+        pending = _Pending(observation.mono, observation.t, observation.device.id)
+        self._pending[resident] = pending
+        if person.wander_risk:
+            pending.raised = True
+            details = {"wander_risk": True, "after_s": 0}
+            return [self._event(resident, observation.t, EventAction.RAISE, pending, details)]
+        return []
+
+    def on_tick(self) -> list[Event]:
+        now = self.clock.monotonic()
+        events: list[Event] = []
+        for resident, pending in self._pending.items():
+            if pending.raised:
+                continue
+            settings = self.settings_for(resident)
+            if now < pending.exit_mono + settings.return_s:
+                continue
+            pending.raised = True
+            t = pending.t + settings.return_s
+            details = {"wander_risk": False, "after_s": round(settings.return_s)}
+            events.append(self._event(resident, t, EventAction.RAISE, pending, details))
+        return events
+
+    def next_deadline(self) -> float | None:
+        due = [
+            p.exit_mono + self.settings_for(r).return_s
+            for r, p in self._pending.items()
+            if not p.raised
+        ]
+        return min(due) if due else None
+
+    def _event(
+        self,
+        resident: str,
+        t: float,
+        action: EventAction,
+        pending: _Pending | None,
+        details: Mapping[str, object],
+    ) -> Event:
+        person = self.home.residents.get(resident)
+        settings = self.settings_for(resident)
+        wander = person is not None and person.wander_risk
+        severity = settings.wander_severity if wander else settings.severity
+        return Event(
+            type="night_exit",
+            resident=resident,
+            t=t,
+            severity=Severity.parse(severity),
+            action=action,
+            device=pending.device if pending is not None else None,
+            details=details,
+        )

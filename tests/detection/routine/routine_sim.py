@@ -1,0 +1,117 @@
+"""A simulated home for routine-detector tests: devices, a SimClock on Europe/London local
+time, and a loop with the pipeline's semantics (tick at deadlines and at least every 60 s)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from gateway.clock import SimClock
+from gateway.detection.base import Home
+from gateway.detection.routine import RoutineDetectors, RoutineSettings
+from gateway.detection.routine.learning import LearnedStore
+from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Resident, Room
+
+LONDON = ZoneInfo("Europe/London")
+P = "p1"
+
+
+def local(day: dt.date, hhmm: str) -> float:
+    hours, minutes = hhmm.split(":")
+    naive = dt.datetime(day.year, day.month, day.day, int(hours), int(minutes))
+    return naive.replace(tzinfo=LONDON).timestamp()
+
+
+def devices(bed: bool = False) -> list[Device]:
+    found = [
+        Device("front-door", DeviceKind.DOOR, P, Room.ENTRANCE, role="exit"),
+        Device("fridge", DeviceKind.DOOR, P, Room.KITCHEN, role="fridge"),
+        Device("kitchen", DeviceKind.MOTION, P, Room.KITCHEN),
+        Device("hallway", DeviceKind.MOTION, P, Room.HALLWAY),
+        Device("lounge", DeviceKind.MOTION, P, Room.LOUNGE),
+        Device("bedroom", DeviceKind.MOTION, P, Room.BEDROOM),
+        Device("bathroom", DeviceKind.MOTION, P, Room.BATHROOM),
+    ]
+    if bed:
+        found.append(Device("bed", DeviceKind.BED, P, Room.BEDROOM))
+    return found
+
+
+# A plain day: up at 07:00, about the house, a quiet hour after lunch, in bed by 22:00.
+PLAIN_DAY = (
+    [("07:00", "bedroom"), ("07:02", "bathroom"), ("07:10", "hallway"), ("07:15", "kitchen")]
+    + [
+        (f"{h:02d}:{m:02d}", room)
+        for h in range(8, 13)
+        for m, room in ((5, "kitchen"), (35, "lounge"))
+    ]
+    + [("13:00", "kitchen"), ("13:10", "fridge"), ("13:20", "lounge"), ("14:30", "lounge")]
+    + [
+        (f"{h:02d}:{m:02d}", room)
+        for h in range(15, 21)
+        for m, room in ((10, "lounge"), (40, "kitchen"))
+    ]
+    + [("21:30", "bathroom"), ("21:40", "hallway"), ("21:45", "bedroom"), ("03:00", "bathroom")]
+    + [("03:05", "bedroom")]
+)
+
+
+class Sim:
+    def __init__(
+        self,
+        start: float,
+        *,
+        resident: Resident | None = None,
+        settings: RoutineSettings | None = None,
+        store: LearnedStore | None = None,
+        bed: bool = False,
+    ) -> None:
+        self.clock = SimClock(start_wall=start, start_mono=5000.0)
+        person = resident or Resident(P, settings={"tz": "Europe/London"})
+        self.home = Home([person], devices(bed))
+        self.detector = RoutineDetectors(self.clock, self.home, settings, store)
+        self.events: list[Event] = []
+        self.last_tick = self.clock.monotonic()
+
+    def run_until(self, wall: float) -> None:
+        while True:
+            deadline = self.detector.next_deadline()
+            due = self.last_tick + 60.0
+            if deadline is not None and deadline > self.last_tick + 1e-6:
+                due = min(due, deadline)
+            due_wall = self.clock.wall() + (due - self.clock.monotonic())
+            if due_wall > wall:
+                break
+            self.clock.set_wall(due_wall)
+            self.last_tick = self.clock.monotonic()
+            self.events.extend(self.detector.on_tick())
+        self.clock.set_wall(wall)
+
+    def feed(self, wall: float, device: str, **values: object) -> None:
+        self.run_until(wall)
+        if not values:
+            kind = self.home.devices[device].kind
+            values = {"open": True} if kind is DeviceKind.DOOR else {"motion": True}
+        reading = Reading(wall, device, values)
+        self.events.extend(self.detector.on_reading(reading, self.home.devices[device]))
+
+    def live(self, day: dt.date, schedule: Iterable[tuple[str, str]] = PLAIN_DAY) -> None:
+        """One day of the schedule; times before 04:00 belong to the night after ``day``."""
+        for hhmm, device in schedule:
+            when = day + dt.timedelta(days=1) if hhmm < "04:00" else day
+            self.feed(local(when, hhmm), device)
+
+    def raised(self, kind: str | None = None) -> list[Event]:
+        return [
+            e
+            for e in self.events
+            if e.action is EventAction.RAISE and (kind is None or e.type == kind)
+        ]
+
+    def cleared(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.action is EventAction.CLEAR and e.type == kind]
+
+
+def days_from(first: dt.date, count: int) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range(count)]

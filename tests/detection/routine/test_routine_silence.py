@@ -1,0 +1,179 @@
+"""inactivity and not_up on the injected clock: firing on a collapse, quiet on ordinary life."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import pytest
+
+from gateway.model import EventAction, Resident
+from tests.detection.routine.routine_sim import PLAIN_DAY, P, Sim, days_from, local
+
+FIRST = dt.date(2019, 5, 6)  # a Monday
+
+
+@pytest.fixture(scope="module")
+def learned() -> Sim:
+    """Three weeks of plain days: the routine is learned."""
+    sim = Sim(local(FIRST, "06:00"))
+    for day in days_from(FIRST, 21):
+        sim.live(day)
+    return sim
+
+
+def test_ordinary_days_raise_nothing(learned: Sim) -> None:
+    sim = copy.deepcopy(learned)
+    for day in days_from(FIRST + dt.timedelta(days=21), 3):
+        sim.live(day)
+    assert [e.type for e in sim.raised()] == []
+
+
+def test_collapse_in_the_morning_is_found_within_three_hours(learned: Sim) -> None:
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])
+    collapse = local(day, "10:05")
+    sim.run_until(collapse + 24 * 3600)
+    silence = [e for e in sim.raised() if e.type in ("inactivity", "not_up")]
+    assert len(silence) == 1  # one silence, one alert
+    assert silence[0].type == "inactivity"
+    assert 0 < silence[0].t - collapse <= 3 * 3600
+    assert silence[0].resident == P
+
+
+def test_sign_of_life_clears_inactivity(learned: Sim) -> None:
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])
+    sim.run_until(local(day, "15:00"))
+    assert len(sim.raised("inactivity")) == 1
+    sim.feed(local(day, "15:01"), "lounge")
+    assert len(sim.cleared("inactivity")) == 1
+
+
+def test_nap_as_usual_is_quiet(learned: Sim) -> None:
+    # The plain day holds a 70-minute quiet after lunch; a nap of that length is normal.
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    nap = [s for s in PLAIN_DAY if not ("13:20" < s[0] < "15:10")]
+    sim.live(day, nap + [("14:45", "lounge")])
+    assert sim.raised() == []
+
+
+def test_away_from_home_is_not_inactivity(learned: Sim) -> None:
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "09:35"])
+    sim.feed(local(day, "09:40"), "hallway")
+    sim.feed(local(day, "09:41"), "front-door", open=True)
+    sim.feed(local(day, "09:41") + 5, "front-door", open=False)
+    sim.feed(local(day, "09:41") + 20, "hallway")  # walking out past the sensor
+    sim.run_until(local(day, "17:00"))
+    assert sim.raised() == []
+    sim.feed(local(day, "17:00"), "front-door", open=True)
+    sim.feed(local(day, "17:01"), "lounge")
+    sim.live(day, [s for s in PLAIN_DAY if s[0] >= "17:10" or s[0] < "04:00"])
+    assert sim.raised() == []
+
+
+def test_visitor_leaving_does_not_make_the_resident_away(learned: Sim) -> None:
+    """A visitor comes and goes by the front door; the resident stays in and later collapses:
+    the later lounge sign proves the resident is home, so the silence is still caught."""
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])
+    sim.feed(local(day, "10:20"), "front-door", open=True)
+    sim.feed(local(day, "10:21"), "hallway")
+    sim.feed(local(day, "11:30"), "front-door", open=True)  # the visitor leaves
+    sim.feed(local(day, "11:31"), "hallway")
+    sim.feed(local(day, "11:36"), "lounge")  # the resident, still in
+    sim.run_until(local(day, "20:00"))
+    assert [e.type for e in sim.raised()] == ["inactivity"]
+
+
+def test_sleeping_in_on_sunday_is_not_an_alarm(learned: Sim) -> None:
+    sim = copy.deepcopy(learned)
+    sunday = FIRST + dt.timedelta(days=20)  # the learned sim ends on Sunday night's day
+    monday = sunday + dt.timedelta(days=1)
+    late = [(h, d) for h, d in PLAIN_DAY if h >= "08:35" or h < "04:00"]
+    sim.live(monday, [("08:25", "bedroom"), ("08:30", "bathroom"), *late])
+    assert sim.raised() == []
+    assert monday.weekday() == 0
+
+
+def test_not_up_fires_when_the_person_stays_in_bed(learned: Sim) -> None:
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.run_until(local(day, "13:30"))
+    not_up = sim.raised("not_up")
+    assert len(not_up) == 1
+    assert local(day, "08:00") <= not_up[0].t <= local(day, "10:30")
+    assert sim.raised("inactivity") == []  # the same silence is not alerted twice
+    sim.feed(local(day, "13:31"), "kitchen")
+    assert len(sim.cleared("not_up")) == 1
+
+
+def test_new_resident_gets_safe_defaults_without_night_alarms() -> None:
+    sim = Sim(local(FIRST, "06:00"))
+    for day in days_from(FIRST, 3):
+        sim.live(day)
+    assert sim.raised() == []
+    day = FIRST + dt.timedelta(days=3)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])
+    sim.run_until(local(day, "18:00"))
+    alert = sim.raised("inactivity")
+    assert len(alert) == 1 and alert[0].t - local(day, "10:05") == pytest.approx(4 * 3600, abs=120)
+
+
+def test_wall_clock_jump_neither_raises_nor_hides(learned: Sim) -> None:
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])
+    sim.clock.jump_wall(+6 * 3600)  # NTP corrects the clock by six hours during the quiet
+    sim.run_until(sim.clock.wall() + 1800)
+    assert sim.raised() == []  # 30 min of real quiet is not 6.5 h
+    sim.run_until(sim.clock.wall() + 3 * 3600)
+    assert [e.type for e in sim.raised()] == ["inactivity"]
+
+
+def test_clock_from_1970_then_synced_makes_no_false_morning() -> None:
+    sim = Sim(local(FIRST, "06:00"))
+    for day in days_from(FIRST, 15):
+        sim.live(day)
+    day = FIRST + dt.timedelta(days=15)
+    offset = sim.clock.wall() - 3600.0  # the Pi reboots at 05:00 and believes it is 1970
+    sim.clock.jump_wall(-offset)
+    sim.run_until(sim.clock.wall() + 2 * 3600)  # 07:00 real time: up as usual, in 1970
+    sim.feed(sim.clock.wall(), "kitchen")
+    sim.clock.jump_wall(offset)  # NTP syncs at 07:00
+    sim.live(day, [s for s in PLAIN_DAY if s[0] >= "07:15"])
+    assert sim.raised() == []
+
+
+def test_daylight_saving_change_keeps_the_morning_local() -> None:
+    first = dt.date(2019, 10, 1)
+    sim = Sim(local(first, "06:00"))
+    for day in days_from(first, 30):  # across 27 October (clocks go back)
+        sim.live(day)
+    assert sim.raised() == []
+    day = dt.date(2019, 10, 31)
+    sim.run_until(local(day, "13:30"))
+    not_up = sim.raised("not_up")
+    assert len(not_up) == 1  # and the deadline is still morning, local time
+    hour = (
+        dt.datetime.fromtimestamp(not_up[0].t, tz=dt.UTC)
+        .astimezone(__import__("zoneinfo").ZoneInfo("Europe/London"))
+        .hour
+    )
+    assert 7 <= hour <= 10
+
+
+def test_per_resident_setting_overrides_the_default() -> None:
+    person = Resident(P, settings={"tz": "Europe/London", "inactivity": {"default_day_s": 7200}})
+    sim = Sim(local(FIRST, "06:00"), resident=person)
+    sim.live(FIRST, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])
+    sim.run_until(local(FIRST, "15:00"))
+    alert = sim.raised("inactivity")
+    assert len(alert) == 1 and alert[0].t - local(FIRST, "10:05") == pytest.approx(7200, abs=120)
+    assert all(e.action is EventAction.RAISE for e in alert)
