@@ -157,7 +157,7 @@ class VitalsDetector(RoutineDetector[VitalsSettings]):
 
     def _learn(self, resident: str, signal: str, value: float) -> None:
         counts = self.histogram(resident, signal)
-        counts[int(round(value))] += 1
+        counts[round(value)] += 1
         if int(counts.sum()) % 60 == 0:  # the store commits on its own schedule anyway
             self.store.put(f"{self.name}/{resident}/{signal}", counts.tolist())
 

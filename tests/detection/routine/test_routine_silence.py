@@ -57,7 +57,7 @@ def test_nap_as_usual_is_quiet(learned: Sim) -> None:
     sim = copy.deepcopy(learned)
     day = FIRST + dt.timedelta(days=21)
     nap = [s for s in PLAIN_DAY if not ("13:20" < s[0] < "15:10")]
-    sim.live(day, nap + [("14:45", "lounge")])
+    sim.live(day, [*nap, ("14:45", "lounge")])
     assert sim.raised() == []
 
 
