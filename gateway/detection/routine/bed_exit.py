@@ -108,7 +108,7 @@ class BedExitDetector(RoutineDetector[BedExitSettings]):
                     durations.append(round(duration, 1))
                     del durations[: -settings.history]
                     self.store.put(f"{self.name}/{resident}", list(durations))
-            self._in_bed[resident] = self._is_night(resident, observation.wall)
+            self._in_bed[resident] = True
             return events
         if self._in_bed.pop(resident, False) and self._is_night(resident, observation.wall):
             self._out_since[resident] = (observation.mono, observation.t)

@@ -1,0 +1,116 @@
+"""night_exit, bed_exit_no_return and long_bathroom on the injected clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from gateway.detection.routine import RoutineSettings
+from gateway.detection.routine.bed_exit import BedExitSettings
+from gateway.model import Resident, Severity
+from tests.detection.routine.routine_sim import P, Sim, local
+
+DAY = dt.date(2019, 5, 6)
+NEXT = DAY + dt.timedelta(days=1)
+
+
+def night_sim(**kwargs: object) -> Sim:
+    sim = Sim(local(DAY, "21:00"), **kwargs)  # type: ignore[arg-type]
+    sim.feed(local(DAY, "21:45"), "bedroom")
+    return sim
+
+
+def test_night_exit_without_return_raises_after_the_wait() -> None:
+    sim = night_sim()
+    sim.feed(local(NEXT, "02:00"), "hallway")
+    sim.feed(local(NEXT, "02:01"), "front-door", open=True)
+    sim.run_until(local(NEXT, "02:10"))
+    assert sim.raised("night_exit") == []
+    sim.run_until(local(NEXT, "02:30"))
+    alert = sim.raised("night_exit")
+    assert len(alert) == 1 and alert[0].t == local(NEXT, "02:16")
+    sim.feed(local(NEXT, "02:40"), "front-door", open=True)
+    sim.feed(local(NEXT, "02:41"), "lounge")
+    assert len(sim.cleared("night_exit")) == 1
+
+
+def test_night_exit_for_wander_risk_is_immediate_and_critical() -> None:
+    person = Resident(P, wander_risk=True, settings={"tz": "Europe/London"})
+    sim = night_sim(resident=person)
+    sim.feed(local(NEXT, "01:00"), "front-door", open=True)
+    alert = sim.raised("night_exit")
+    assert len(alert) == 1 and alert[0].t == local(NEXT, "01:00")
+    assert alert[0].severity is Severity.CRITICAL
+
+
+def test_door_opened_at_night_then_back_inside_is_quiet() -> None:
+    sim = night_sim()
+    sim.feed(local(NEXT, "02:01"), "front-door", open=True)
+    sim.feed(local(NEXT, "02:02"), "lounge")  # checked the door, stayed in
+    sim.run_until(local(NEXT, "03:00"))
+    assert sim.raised("night_exit") == []
+
+
+def test_day_exit_is_not_night_exit() -> None:
+    sim = Sim(local(DAY, "09:00"))
+    sim.feed(local(DAY, "14:00"), "front-door", open=True)
+    sim.run_until(local(DAY, "16:00"))
+    assert sim.raised("night_exit") == []
+
+
+def test_out_of_bed_and_not_back_raises_after_45_minutes() -> None:
+    sim = night_sim(bed=True)
+    sim.feed(local(DAY, "22:30"), "bed", occupied=True)
+    sim.feed(local(NEXT, "02:00"), "bed", occupied=False)
+    sim.feed(local(NEXT, "02:02"), "bathroom")
+    sim.run_until(local(NEXT, "02:40"))
+    assert sim.raised("bed_exit_no_return") == []
+    sim.run_until(local(NEXT, "03:00"))
+    alert = sim.raised("bed_exit_no_return")
+    assert len(alert) == 1 and alert[0].t == local(NEXT, "02:45")
+    sim.feed(local(NEXT, "03:05"), "bed", occupied=True)
+    assert len(sim.cleared("bed_exit_no_return")) == 1
+
+
+def test_toilet_trip_and_back_is_quiet_and_learned() -> None:
+    sim = night_sim(bed=True)
+    for night in range(12):
+        day = DAY + dt.timedelta(days=night)
+        sim.feed(local(day, "22:30"), "bed", occupied=True)
+        sim.feed(local(day + dt.timedelta(days=1), "02:00"), "bed", occupied=False)
+        sim.feed(local(day + dt.timedelta(days=1), "02:40"), "bed", occupied=True)
+        sim.feed(local(day + dt.timedelta(days=1), "07:00"), "bed", occupied=False)
+        sim.feed(local(day + dt.timedelta(days=1), "07:05"), "kitchen")
+    assert sim.raised("bed_exit_no_return") == []
+    # 40-minute trips are this person's usual: the threshold has grown past 45 minutes.
+    detector = next(d for d in sim.detector.detectors if d.name == "bed_exit_no_return")
+    assert detector.threshold_s(P) > 2700  # type: ignore[attr-defined]
+
+
+def test_getting_up_in_the_morning_is_not_a_bed_exit() -> None:
+    settings = RoutineSettings(bed_exit_no_return=BedExitSettings(default_s=2700))
+    sim = night_sim(bed=True, settings=settings)
+    sim.feed(local(DAY, "22:30"), "bed", occupied=True)
+    sim.feed(local(NEXT, "05:50"), "bed", occupied=False)  # night ends at 06:00
+    sim.feed(local(NEXT, "05:55"), "kitchen")
+    sim.run_until(local(NEXT, "08:00"))
+    assert sim.raised("bed_exit_no_return") == []
+
+
+def test_long_bathroom_stay_raises_and_clears() -> None:
+    sim = Sim(local(DAY, "09:00"))
+    sim.feed(local(DAY, "10:00"), "bathroom")
+    sim.run_until(local(DAY, "10:55"))
+    assert sim.raised("long_bathroom") == []
+    sim.run_until(local(DAY, "11:10"))
+    alert = sim.raised("long_bathroom")
+    assert len(alert) == 1 and alert[0].t == local(DAY, "11:00")
+    sim.feed(local(DAY, "11:20"), "hallway")
+    assert len(sim.cleared("long_bathroom")) == 1
+
+
+def test_short_bathroom_visits_are_quiet() -> None:
+    sim = Sim(local(DAY, "09:00"))
+    for hour in range(10, 20):
+        sim.feed(local(DAY, f"{hour}:00"), "bathroom")
+        sim.feed(local(DAY, f"{hour}:08"), "hallway")
+    assert sim.raised("long_bathroom") == []
