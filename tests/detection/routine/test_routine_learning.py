@@ -10,7 +10,7 @@ from gateway.commands.import_data import tihm_records
 from gateway.detection.routine import SqliteLearnedStore
 from gateway.detection.routine.inactivity import InactivityDetector
 from gateway.detection.routine.not_up import NotUpDetector
-from tests.detection.routine.routine_sim import P, PLAIN_DAY, Sim, days_from, local
+from tests.detection.routine.routine_sim import PLAIN_DAY, P, Sim, days_from, local
 
 FIRST = dt.date(2019, 5, 6)
 
