@@ -111,7 +111,9 @@ class Outbox:
 
     def _prune_other(self) -> None:
         cutoff = self.clock.wall() - self.max_other_age_s
-        cur = self._db.execute("DELETE FROM outbox WHERE kind != ? AND created < ?", (ALERT, cutoff))
+        cur = self._db.execute(
+            "DELETE FROM outbox WHERE kind != ? AND created < ?", (ALERT, cutoff)
+        )
         dropped = cur.rowcount
         cur = self._db.execute(
             "DELETE FROM outbox WHERE kind != ? AND seq NOT IN "

@@ -1,10 +1,10 @@
 """The uplink topic tree and message envelopes (documented in docs/protocol.md).
 
-    <prefix>/<gateway>/state              retained, {"v":1,"state":"online"|"offline"} (LWT)
-    <prefix>/<gateway>/alert/<resident>   QoS 1, alert changes (raised, repeated, escalated, ...)
-    <prefix>/<gateway>/health             retained, heartbeat every ``heartbeat_s``
-    <prefix>/<gateway>/summary/<resident> QoS 1, the daily well-being summary
-    <prefix>/<gateway>/command            platform → gateway: ack / resolve / visit_start / visit_end
+<prefix>/<gateway>/state              retained, {"v":1,"state":"online"|"offline"} (LWT)
+<prefix>/<gateway>/alert/<resident>   QoS 1, alert changes (raised, repeated, escalated, ...)
+<prefix>/<gateway>/health             retained, heartbeat every ``heartbeat_s``
+<prefix>/<gateway>/summary/<resident> QoS 1, the daily well-being summary
+<prefix>/<gateway>/command            platform → gateway: ack / resolve / visit_start / visit_end
 """
 
 from __future__ import annotations

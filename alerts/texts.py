@@ -33,11 +33,20 @@ TEXTS: dict[str, tuple[str, str]] = {
         "夜间离床{minutes}分钟未返回",
     ),
     "night_exit": ("Exit door opened at night", "夜间外门被打开"),
-    "long_bathroom": ("In the bathroom for {minutes} min, longer than usual", "在卫生间已{minutes}分钟，超出平时"),
+    "long_bathroom": (
+        "In the bathroom for {minutes} min, longer than usual",
+        "在卫生间已{minutes}分钟，超出平时",
+    ),
     "vitals": ("Heart rate or breathing out of range in bed", "卧床时心率或呼吸异常"),
-    "device_offline": ("Device offline: {device_kind} in the {room}", "设备离线：{room}的{device_kind}"),
+    "device_offline": (
+        "Device offline: {device_kind} in the {room}",
+        "设备离线：{room}的{device_kind}",
+    ),
     "battery_low": ("Battery low: {device_kind} in the {room}", "电量低：{room}的{device_kind}"),
-    "tamper": ("Device tampered with: {device_kind} in the {room}", "设备被拆动：{room}的{device_kind}"),
+    "tamper": (
+        "Device tampered with: {device_kind} in the {room}",
+        "设备被拆动：{room}的{device_kind}",
+    ),
     "smoke": ("Smoke alarm in the {room}", "{room}烟雾报警"),
     "gas": ("Gas alarm in the {room}", "{room}燃气报警"),
     "water_leak": ("Water leak in the {room}", "{room}漏水"),

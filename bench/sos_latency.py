@@ -3,7 +3,10 @@
 1,000 presses are published one at a time on the home's mosquitto (plain, password), go through
 the gateway's local-broker driver, the SOS detector, the alert manager, the durable outbox
 (synchronous SQLite commit), the forwarder, the platform's mosquitto over TLS (QoS 1), and are
-received by the reference platform. Prints one JSON line: p50/p99/max in milliseconds.
+received by the reference platform. Beside it, as a baseline in the same run, the floor of
+one hop: a client publishing straight onto the platform broker (TLS, QoS 1) and the platform
+receiving it. Prints one JSON line: p50/p99/max
+in milliseconds, the baseline, and the ratio.
 
     .venv/bin/python bench/sos_latency.py [--presses N]
 """
@@ -22,15 +25,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.mqtt import make_client  # noqa: E402
-from tests.support.harness import (  # noqa: E402
+from gateway.mqtt import make_client
+from tests.support.harness import (
     gateway_config,
     running,
     running_platform,
     runtime_for,
     wait_until,
 )
-from tests.support.mosquitto import Mosquitto, make_pki  # noqa: E402
+from tests.support.mosquitto import Mosquitto, make_pki
 
 
 async def measure(presses: int, tmp: Path) -> dict[str, object]:
@@ -60,10 +63,30 @@ async def measure(presses: int, tmp: Path) -> dict[str, object]:
                     await client.publish(f"eldergate/devices/sos-r{1 + i % 3}", body, qos=1)
                     await wait_until(lambda t=t: t in arrived, timeout=10)
                     latencies.append((arrived[t] - sent) * 1000.0)
+            # Baseline in the same run: one hop on the platform broker (TLS, QoS 1), no gateway.
+            baseline = []
+            async with make_client(remote.broker_settings(), "bench-baseline") as client:
+                for i in range(presses):
+                    t = 2_000_000_000.0 + i
+                    body = json.dumps(
+                        {
+                            "v": 1,
+                            "id": f"baseline-{i}",
+                            "type": "sos",
+                            "t": t,
+                            "resident": "r1",
+                            "state": "open",
+                        }
+                    )
+                    sent = time.perf_counter()
+                    await client.publish("eldergate/baseline/alert/r1", body, qos=1)
+                    await wait_until(lambda t=t: t in arrived, timeout=10)
+                    baseline.append((arrived[t] - sent) * 1000.0)
     finally:
         local.stop()
         remote.stop()
     latencies.sort()
+    baseline.sort()
     return {
         "bench": "sos_latency",
         "presses": presses,
@@ -71,6 +94,11 @@ async def measure(presses: int, tmp: Path) -> dict[str, object]:
         "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 2),
         "max_ms": round(latencies[-1], 2),
         "target_p99_ms": 50,
+        "baseline_one_hop_p50_ms": round(statistics.median(baseline), 2),
+        "baseline_one_hop_p99_ms": round(baseline[int(0.99 * (len(baseline) - 1))], 2),
+        "p50_ratio_to_baseline": round(
+            statistics.median(latencies) / statistics.median(baseline), 2
+        ),
         "machine": f"{platform.machine()} {platform.python_implementation()} "
         f"{platform.python_version()}",
     }

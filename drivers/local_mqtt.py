@@ -22,8 +22,8 @@ import aiomqtt
 from drivers.base import ReadingSink
 from drivers.decoders import DecodeError
 from gateway.clock import Clock
-from gateway.mqtt import make_client, translated_errors
 from gateway.model import Reading
+from gateway.mqtt import make_client, translated_errors
 from gateway.recording import RecordError, TimeFormat, parse_reading
 from gateway.settings import LocalBrokerSettings
 

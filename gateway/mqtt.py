@@ -16,8 +16,13 @@ from gateway.errors import UplinkError
 from gateway.settings import BrokerSettings, read_password
 
 # MQTT 5 CONNACK reason codes and 3.1.1 return codes that retrying cannot fix without a person.
-_AUTH_CODES = {4: "bad username or password", 5: "not authorised", 134: "bad username or password",
-               135: "not authorised", 138: "client banned"}
+_AUTH_CODES = {
+    4: "bad username or password",
+    5: "not authorised",
+    134: "bad username or password",
+    135: "not authorised",
+    138: "client banned",
+}
 
 
 def tls_context(settings: BrokerSettings) -> ssl.SSLContext | None:
@@ -65,8 +70,9 @@ def describe_mqtt_error(exc: BaseException, where: str) -> UplinkError:
     cause = exc.__cause__ or exc.__context__
     for err in (exc, cause):
         if isinstance(err, ssl.SSLCertVerificationError):
-            return UplinkError(f"{where}: TLS certificate not trusted ({err.verify_message}); "
-                               "check the CA file")
+            return UplinkError(
+                f"{where}: TLS certificate not trusted ({err.verify_message}); check the CA file"
+            )
         if isinstance(err, ssl.SSLError):
             return UplinkError(f"{where}: TLS handshake failed ({err.reason})")
         if isinstance(err, ConnectionRefusedError):
@@ -74,10 +80,13 @@ def describe_mqtt_error(exc: BaseException, where: str) -> UplinkError:
         if isinstance(err, OSError) and not isinstance(err, ssl.SSLError) and err.strerror:
             return UplinkError(f"{where}: network error ({err.strerror})")
     if isinstance(exc, aiomqtt.MqttCodeError):
-        rc = exc.rc.value if hasattr(exc.rc, "value") else exc.rc
+        rc = getattr(exc.rc, "value", exc.rc)
         if isinstance(rc, int) and rc in _AUTH_CODES:
-            return UplinkError(f"{where}: broker refused the login: {_AUTH_CODES[rc]}; check the "
-                               "username and password file", retryable=True)
+            return UplinkError(
+                f"{where}: broker refused the login: {_AUTH_CODES[rc]}; check the "
+                "username and password file",
+                retryable=True,
+            )
     return UplinkError(f"{where}: {exc}")
 
 

@@ -80,7 +80,8 @@ class Pipeline:
         """Monotonic time by which :meth:`tick` must run next."""
         now = self.clock.monotonic()
         deadlines = [now + TICK_MAX_SECONDS]
-        for source in (*self.detectors, self.manager):
+        sources: list[Detector | AlertManager] = [*self.detectors, self.manager]
+        for source in sources:
             try:
                 deadline = source.next_deadline()
             except Exception:

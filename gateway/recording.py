@@ -74,7 +74,7 @@ def parse_device(record: dict[str, Any]) -> Device:
     device_id = _text(record, "id")
     kind_text = _text(record, "kind")
     try:
-        kind = DeviceKind(kind_text)
+        kind = DeviceKind(str(kind_text))
     except ValueError:
         known = ", ".join(k.value for k in DeviceKind)
         raise RecordError(f"kind: expected one of {known}, got {kind_text!r}") from None
@@ -108,8 +108,18 @@ def parse_resident(record: dict[str, Any]) -> Resident:
 
 
 BOOL_FIELDS = frozenset(
-    {"open", "motion", "occupied", "worn", "online", "battery_low", "tamper", "water_leak",
-     "smoke", "gas"}
+    {
+        "open",
+        "motion",
+        "occupied",
+        "worn",
+        "online",
+        "battery_low",
+        "tamper",
+        "water_leak",
+        "smoke",
+        "gas",
+    }
 )
 NUMBER_FIELDS = frozenset({"hr", "rr", "battery", "fs", "movement", "rssi", "linkquality"})
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,7 @@ class Runtime:
                 tg.create_task(self.forwarder.run(), name="eldergate[uplink]")
             for driver in self.drivers:
                 tg.create_task(
-                    self._supervise(driver.name, lambda d=driver: d.run(self.put_reading)),
+                    self._supervise(driver.name, partial(driver.run, self.put_reading)),
                     name=f"eldergate[driver:{driver.name}]",
                 )
             self.ready.set()
@@ -154,8 +155,9 @@ class Runtime:
                 await self._commit(self.pipeline.tick())
                 for summary in self.summary.due():
                     resident = summary["resident"]
-                    await self.outbox.put(SUMMARY, resident, self.topics.summary(resident),
-                                          encode(summary))
+                    await self.outbox.put(
+                        SUMMARY, resident, self.topics.summary(resident), encode(summary)
+                    )
             systemd.watchdog_ping(self.clock.monotonic())
 
     async def _commit(self, changes: list[AlertChange]) -> None:
@@ -165,10 +167,17 @@ class Runtime:
             if change.change == "raised":
                 self.summary.record_alert(alert.resident, alert.type, alert.t)
             message = change.to_message(self.settings.gateway.id)
-            await self.outbox.put(ALERT, alert.resident, self.topics.alert(alert.resident),
-                                  encode(message))
-            log.info("alert %s: %s (%s) resident=%s id=%s", change.change, alert.type,
-                     alert.severity.label, alert.resident, alert.id)
+            await self.outbox.put(
+                ALERT, alert.resident, self.topics.alert(alert.resident), encode(message)
+            )
+            log.info(
+                "alert %s: %s (%s) resident=%s id=%s",
+                change.change,
+                alert.type,
+                alert.severity.label,
+                alert.resident,
+                alert.id,
+            )
 
     async def _supervise(self, name: str, start: Callable[[], Awaitable[None]]) -> None:
         backoff = self.backoff_factory()
@@ -181,8 +190,12 @@ class Runtime:
                 raise
             except Exception as exc:  # the supervisor boundary: log, count, restart
                 self.driver_failures[name] = self.driver_failures.get(name, 0) + 1
-                log.error("driver %s failed: %s; restarting with backoff", name, exc,
-                          exc_info=not isinstance(exc, (EldergateError, OSError)))
+                log.error(
+                    "driver %s failed: %s; restarting with backoff",
+                    name,
+                    exc,
+                    exc_info=not isinstance(exc, (EldergateError, OSError)),
+                )
             if self.clock.monotonic() - began > DRIVER_HEALTHY_AFTER_S:
                 backoff.reset()
             await self.clock.sleep(backoff.next_delay())
@@ -237,4 +250,3 @@ class Runtime:
 
     async def close(self) -> None:
         await self.outbox.close()
-

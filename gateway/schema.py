@@ -77,9 +77,8 @@ def _build_dataclass(cls: Any, data: Any, path: str, errors: list[str]) -> Any:
     known = {f.name for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in known:
-            errors.append(
-                f"{_join(path, str(key))}: unknown key (expected one of: {', '.join(sorted(known))})"
-            )
+            expected = ", ".join(sorted(known))
+            errors.append(f"{_join(path, str(key))}: unknown key (expected one of: {expected})")
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if not f.init:
@@ -144,7 +143,9 @@ def _convert(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
             errors.append(f"{path}: expected {_type_name(tp)}, got {_describe(value)}")
             return None
         value_type = typing.get_args(tp)[1]
-        return {str(k): _convert(value_type, v, _join(path, str(k)), errors) for k, v in value.items()}
+        return {
+            str(k): _convert(value_type, v, _join(path, str(k)), errors) for k, v in value.items()
+        }
     if dataclasses.is_dataclass(tp):
         return _build_dataclass(tp, value, path, errors)
     if tp is Any:
@@ -155,21 +156,18 @@ def _convert(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
         except ValueError:
             errors.append(f"{path}: expected {_type_name(tp)}, got {_describe(value)}")
             return None
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if math.isfinite(value):
-                return float(value)
-            errors.append(f"{path}: expected a finite number, got {value}")
-            return None
-    elif tp is str:
-        if isinstance(value, str):
-            return value
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is float and is_number and not math.isfinite(value):
+        errors.append(f"{path}: expected a finite number, got {value}")
+        return None
+    if (
+        (tp is bool and isinstance(value, bool))
+        or (tp is int and is_number and isinstance(value, int))
+        or (tp is str and isinstance(value, str))
+    ):
+        return value
+    if tp is float and is_number:
+        return float(value)
     errors.append(f"{path}: expected {_type_name(tp)}, got {_describe(value)}")
     return None
 

@@ -74,7 +74,9 @@ class ResidentSettings:
     def __post_init__(self) -> None:
         for name in ("night_start", "night_end"):
             if not _HHMM.match(getattr(self, name)):
-                raise ValueError(f"{name}: expected local time 'HH:MM', got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"{name}: expected local time 'HH:MM', got {getattr(self, name)!r}"
+                )
 
     def to_model(self) -> Resident:
         return Resident(self.id, self.night_start, self.night_end, self.wander_risk, self.settings)

@@ -55,8 +55,9 @@ def _local_broker_driver(settings: Settings, clock: Clock) -> Driver:
     ]
     if local.zigbee2mqtt_base_topic:
         codecs.append(codec_from_devices(local.zigbee2mqtt_base_topic, devices))
-    beds = {d.id: d.id for d in devices if d.kind is DeviceKind.BED
-            and by_transport[d.id] == "mqtt"}
+    beds = {
+        d.id: d.id for d in devices if d.kind is DeviceKind.BED and by_transport[d.id] == "mqtt"
+    }
     if beds:
         codecs.append(BedProfileCodec(local.bed_topic, beds))
     return LocalMqttDriver(local, codecs, clock, client_id=f"eldergate-{settings.gateway.id}")

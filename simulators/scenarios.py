@@ -85,8 +85,13 @@ def fall_signal(rng: random.Random, seconds_after: float = 20.0) -> np.ndarray:
     walk = int(3 * fs)
     t = np.arange(walk) / fs
     walking = np.stack(
-        [0.15 * np.sin(2 * np.pi * 1.8 * t), 0.1 * np.cos(2 * np.pi * 1.8 * t),
-         1.0 + 0.2 * np.sin(2 * np.pi * 3.6 * t)], axis=1)
+        [
+            0.15 * np.sin(2 * np.pi * 1.8 * t),
+            0.1 * np.cos(2 * np.pi * 1.8 * t),
+            1.0 + 0.2 * np.sin(2 * np.pi * 3.6 * t),
+        ],
+        axis=1,
+    )
     freefall = np.tile([0.05, 0.1, 0.25], (int(0.4 * fs), 1))
     impact_len = int(0.3 * fs)
     peak = rng.uniform(4.0, 6.0)
@@ -101,8 +106,9 @@ def fall_signal(rng: random.Random, seconds_after: float = 20.0) -> np.ndarray:
 def _wrist_batches(day: _Day, start: float, trace: np.ndarray) -> None:
     for i in range(0, len(trace), ACC_BATCH):
         chunk = trace[i : i + ACC_BATCH]
-        day.emit(start + i / WRIST_RATE_HZ, "wristband", acc=chunk.round(4).tolist(),
-                 fs=WRIST_RATE_HZ)
+        day.emit(
+            start + i / WRIST_RATE_HZ, "wristband", acc=chunk.round(4).tolist(), fs=WRIST_RATE_HZ
+        )
 
 
 def _routine(day: _Day, until: float) -> None:
@@ -127,8 +133,9 @@ def _routine(day: _Day, until: float) -> None:
             day.motion(out_to + 40, "hallway")
             t = out_to + 60
             continue
-        room = rng.choices(["kitchen", "lounge", "bathroom", "hallway", "bedroom"],
-                           [3, 5, 1, 2, 1])[0]
+        room = rng.choices(
+            ["kitchen", "lounge", "bathroom", "hallway", "bedroom"], [3, 5, 1, 2, 1]
+        )[0]
         day.motion(t, room)
         if room == "kitchen" and rng.random() < 0.4:
             day.emit(t + 30, "fridge", open=True)
@@ -180,8 +187,12 @@ def day_readings(
         impact_at = day.at("14:02")
         trace = fall_signal(rng)
         _wrist_batches(day, impact_at - 3.7, trace)
-        day.out = [r for r in day.out if not (impact_at < r.t < impact_at + 3 * 3600)
-                   or r.device == resident.device_id("wristband")]
+        day.out = [
+            r
+            for r in day.out
+            if not (impact_at < r.t < impact_at + 3 * 3600)
+            or r.device == resident.device_id("wristband")
+        ]
     if "night_wander" in incidents:
         t = day.at("02:30")
         day.emit(t - 120, "bed", occupied=False)

@@ -154,8 +154,17 @@ async def test_gateway_killed_after_commit_delivers_after_restart(
 async def test_repeated_delivery_is_deduplicated_by_id(platform_broker: Mosquitto) -> None:
     """At-least-once: if a PUBACK is lost the same message comes again; the platform keeps one."""
     async with running_platform(platform_broker) as platform:
-        body = {"v": 1, "id": "gw-x-abc", "change": "raised", "type": "sos", "resident": "r1",
-                "t": T0, "state": "open", "count": 1, "severity": "critical"}
+        body = {
+            "v": 1,
+            "id": "gw-x-abc",
+            "change": "raised",
+            "type": "sos",
+            "resident": "r1",
+            "t": T0,
+            "state": "open",
+            "count": 1,
+            "severity": "critical",
+        }
         from gateway.mqtt import make_client
 
         async with make_client(platform_broker.broker_settings(), "dup-sender") as client:

@@ -24,7 +24,9 @@ async def test_sos_arrives_once_with_resident_and_type(
 ) -> None:
     runtime = runtime_for(gateway_config(tmp_path, local_broker, platform_broker))
     async with running_platform(platform_broker) as platform, running(runtime):
-        await wait_until(lambda: runtime.forwarder is not None and runtime.forwarder.connected.is_set())
+        await wait_until(
+            lambda: runtime.forwarder is not None and runtime.forwarder.connected.is_set()
+        )
         await wait_until(lambda: runtime.drivers[0].counters["messages"] >= 0)
         await publish_readings(local_broker, [("sos-r2", {"action": "sos"})])
         received = await platform.wait_for_alerts(1)
@@ -65,9 +67,16 @@ async def test_zigbee2mqtt_button_press_through_the_gateway(
     from tests.support.harness import publish_raw
 
     config = gateway_config(tmp_path, local_broker, platform_broker)
-    config["devices"].append({"id": "pull-cord", "kind": "button", "room": "bathroom",
-                              "resident": "r3", "transport": "zigbee2mqtt",
-                              "friendly_name": "Bathroom Pull Cord"})
+    config["devices"].append(
+        {
+            "id": "pull-cord",
+            "kind": "button",
+            "room": "bathroom",
+            "resident": "r3",
+            "transport": "zigbee2mqtt",
+            "friendly_name": "Bathroom Pull Cord",
+        }
+    )
     runtime = runtime_for(config)
     async with running_platform(platform_broker) as platform, running(runtime):
         await wait_until(lambda: runtime.forwarder.connected.is_set())

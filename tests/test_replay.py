@@ -54,12 +54,19 @@ def test_cli_keeps_iso_time_convention(tmp_path: Path) -> None:
     rec = tmp_path / "r.jsonl"
     rec.write_text(
         "\n".join(
-            lines(DEVICE, {"type": "reading", "t": "2019-04-01T10:03:10", "device": "btn",
-                           "action": "sos"}, "garbage")
+            lines(
+                DEVICE,
+                {"type": "reading", "t": "2019-04-01T10:03:10", "device": "btn", "action": "sos"},
+                "garbage",
+            )
         )
     )
-    proc = subprocess.run([sys.executable, "-m", "gateway.cli", "replay", str(rec)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "replay", str(rec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     (alert,) = [json.loads(x) for x in proc.stdout.splitlines()]
     assert alert["t"] == "2019-04-01T10:03:10" and alert["type"] == "sos"

@@ -30,13 +30,22 @@ async def _ignore(_: bytes) -> None:
     return None
 
 
-async def _failing_forwarder(tmp_path: Path, settings: PlatformSettings) -> tuple[Forwarder, SimClock]:
+async def _failing_forwarder(
+    tmp_path: Path, settings: PlatformSettings
+) -> tuple[Forwarder, SimClock]:
     clock = SimClock()
     outbox = AsyncOutbox(Outbox(tmp_path / "outbox.sqlite3", clock))
     await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", b"{}")
     topics = Topics("eldergate", "gw")
-    forwarder = Forwarder(outbox, MqttPlatformLink(settings, topics), topics, clock, _ignore,
-                          _health, backoff=Backoff(initial_s=2.0, maximum_s=60.0))
+    forwarder = Forwarder(
+        outbox,
+        MqttPlatformLink(settings, topics),
+        topics,
+        clock,
+        _ignore,
+        _health,
+        backoff=Backoff(initial_s=2.0, maximum_s=60.0),
+    )
     return forwarder, clock
 
 
@@ -76,7 +85,9 @@ async def test_wrong_password(tmp_path: Path, platform_broker: Mosquitto) -> Non
 
 async def test_wrong_ca(tmp_path: Path, platform_broker: Mosquitto) -> None:
     assert platform_broker.pki is not None
-    settings = PlatformSettings(**platform_broker.settings(ca_file=str(platform_broker.pki.other_ca)))
+    settings = PlatformSettings(
+        **platform_broker.settings(ca_file=str(platform_broker.pki.other_ca))
+    )
     forwarder, clock = await _failing_forwarder(tmp_path, settings)
     await _assert_backs_off(forwarder, clock, "TLS certificate not trusted")
 

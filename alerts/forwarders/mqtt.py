@@ -4,6 +4,7 @@ last will that marks the gateway offline on the platform when it vanishes."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -68,10 +69,8 @@ class MqttPlatformLink:
                 raise describe_mqtt_error(exc, where) from exc
             yield MqttSession(client, self.topics)
         finally:
-            try:
+            with contextlib.suppress(aiomqtt.MqttError, OSError):  # already gone
                 await client.__aexit__(None, None, None)
-            except (aiomqtt.MqttError, OSError):
-                pass  # already gone; nothing left to close
 
 
 __all__ = ["MqttPlatformLink", "UplinkError"]

@@ -16,12 +16,21 @@ from drivers.decoders.raw import decode_line
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-topic", default="zigbee2mqtt",
-                        help="Zigbee2MQTT base topic (default: zigbee2mqtt)")
-    parser.add_argument("--bed-base-topic", default=DEFAULT_BED_BASE_TOPIC,
-                        help=f"bed profile base topic (default: {DEFAULT_BED_BASE_TOPIC})")
-    parser.add_argument("--key", action="append", default=[], metavar="ADDRESS=HEX",
-                        help="BTHome encryption key for one BLE address (repeatable)")
+    parser.add_argument(
+        "--base-topic", default="zigbee2mqtt", help="Zigbee2MQTT base topic (default: zigbee2mqtt)"
+    )
+    parser.add_argument(
+        "--bed-base-topic",
+        default=DEFAULT_BED_BASE_TOPIC,
+        help=f"bed profile base topic (default: {DEFAULT_BED_BASE_TOPIC})",
+    )
+    parser.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="ADDRESS=HEX",
+        help="BTHome encryption key for one BLE address (repeatable)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,8 +46,14 @@ def run(args: argparse.Namespace) -> int:
             return 2
     out = sys.stdout
     for line in sys.stdin:
-        out.write(decode_line(line.rstrip("\r\n"), base_topic=args.base_topic,
-                              bed_base_topic=args.bed_base_topic, keys=keys))
+        out.write(
+            decode_line(
+                line.rstrip("\r\n"),
+                base_topic=args.base_topic,
+                bed_base_topic=args.bed_base_topic,
+                keys=keys,
+            )
+        )
         out.write("\n")
         out.flush()
     return 0

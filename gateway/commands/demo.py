@@ -35,23 +35,36 @@ RESIDENTS = [
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, help="stop after this many seconds (real time)")
     parser.add_argument("--port", type=int, default=8080, help="staff console port")
-    parser.add_argument("--speed", type=float, default=600.0,
-                        help="simulated seconds per real second (default: a day in 2.4 min)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=600.0,
+        help="simulated seconds per real second (default: a day in 2.4 min)",
+    )
     parser.add_argument("--start", default="09:55", help="simulated start time of day (UTC)")
 
 
 def _settings(state_dir: Path, residents: list[SimResident]) -> dict[str, Any]:
-    devices = []
+    devices: list[dict[str, Any]] = []
     for r in residents:
         for d in r.devices():
-            devices.append({"id": d.id, "kind": d.kind.value, "room": d.room.value,
-                            "role": d.role, "resident": r.id, "transport": "simulated"})
-    for d in devices:
-        if d["role"] is None:
-            del d["role"]
+            entry = {
+                "id": d.id,
+                "kind": d.kind.value,
+                "room": d.room.value,
+                "resident": r.id,
+                "transport": "simulated",
+            }
+            if d.role:
+                entry["role"] = d.role
+            devices.append(entry)
     return {
-        "gateway": {"id": "demo-gateway", "storage_path": str(state_dir), "heartbeat_s": 60,
-                    "timezone": "UTC"},
+        "gateway": {
+            "id": "demo-gateway",
+            "storage_path": str(state_dir),
+            "heartbeat_s": 60,
+            "timezone": "UTC",
+        },
         "residents": [{"id": r.id, "wander_risk": r.resident().wander_risk} for r in residents],
         "devices": devices,
     }
@@ -67,10 +80,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_alert(alert: dict[str, Any]) -> None:
     text = alert.get("text", {})
-    print(json.dumps({"alert": alert.get("type"), "severity": alert.get("severity"),
-                      "resident": alert.get("resident"), "t": alert.get("t"),
-                      "text": text.get("en") or next(iter(text.values()), "")},
-                     ensure_ascii=False), flush=True)
+    print(
+        json.dumps(
+            {
+                "alert": alert.get("type"),
+                "severity": alert.get("severity"),
+                "resident": alert.get("resident"),
+                "t": alert.get("t"),
+                "text": text.get("en") or next(iter(text.values()), ""),
+            },
+            ensure_ascii=False,
+        ),
+        flush=True,
+    )
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -83,9 +105,12 @@ async def _main(args: argparse.Namespace) -> int:
     platform.default_sender = link.send_command
     console = Console(platform, "127.0.0.1", args.port)
     port = await console.start()
-    print(f"eldergate demo: staff console at http://127.0.0.1:{port} — simulated time runs "
-          f"{args.speed:g}x; residents {', '.join(r.id for r in RESIDENTS)}",
-          file=sys.stderr, flush=True)
+    print(
+        f"eldergate demo: staff console at http://127.0.0.1:{port} — simulated time runs "
+        f"{args.speed:g}x; residents {', '.join(r.id for r in RESIDENTS)}",
+        file=sys.stderr,
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="eldergate-demo-") as state:
         settings = parse_settings(_settings(Path(state), RESIDENTS), "<demo>")
         devices = InProcessDevices(home_stream(RESIDENTS, start), clock)

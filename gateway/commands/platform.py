@@ -41,9 +41,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_alert(alert: dict[str, object]) -> None:
-    print(json.dumps({"received": alert.get("type"), "id": alert.get("id"),
-                      "resident": alert.get("resident"), "severity": alert.get("severity")},
-                     ensure_ascii=False), flush=True)
+    print(
+        json.dumps(
+            {
+                "received": alert.get("type"),
+                "id": alert.get("id"),
+                "resident": alert.get("resident"),
+                "severity": alert.get("severity"),
+            },
+            ensure_ascii=False,
+        ),
+        flush=True,
+    )
 
 
 async def _main(args: argparse.Namespace, broker: BrokerSettings) -> int:

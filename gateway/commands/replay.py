@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TextIO
 
 from gateway.recording import RecordError, TimeFormat
 from gateway.replay import Replayer
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"eldergate replay: --until: {exc}", file=sys.stderr)
             return 2
     try:
-        stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", errors="replace")  # noqa: SIM115
+        stream = _open(args.file)
     except OSError as exc:
         print(f"eldergate replay: cannot open {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -61,3 +62,9 @@ def _number_or_text(value: str) -> float | str:
         return float(value)
     except ValueError:
         return value
+
+
+def _open(path: str) -> TextIO:
+    if path == "-":
+        return sys.stdin
+    return open(path, encoding="utf-8", errors="replace")

@@ -70,8 +70,10 @@ def render_page(platform: Platform) -> str:
         f"gateway {html.escape(g['id'])}: {html.escape(str(g['state'] or '?'))}"
         for g in platform.store.gateways()
     )
-    return _PAGE.format(rows="\n".join(rows) or "<tr><td colspan=7>No alerts.</td></tr>",
-                        gateways=gateways or "no gateway seen yet")
+    return _PAGE.format(
+        rows="\n".join(rows) or "<tr><td colspan=7>No alerts.</td></tr>",
+        gateways=gateways or "no gateway seen yet",
+    )
 
 
 class Console:
@@ -94,11 +96,20 @@ class Console:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             status, ctype, body, extra = await self._respond(reader)
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError, asyncio.LimitOverrunError):
+        except (
+            asyncio.IncompleteReadError,
+            ConnectionError,
+            ValueError,
+            asyncio.LimitOverrunError,
+        ):
             status, ctype, body, extra = 400, "text/plain", b"bad request", {}
-        head = [f"HTTP/1.1 {status} {'OK' if status < 400 else 'Error'}",
-                f"Content-Type: {ctype}", f"Content-Length: {len(body)}", "Connection: close",
-                *(f"{k}: {v}" for k, v in extra.items())]
+        head = [
+            f"HTTP/1.1 {status} {'OK' if status < 400 else 'Error'}",
+            f"Content-Type: {ctype}",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+            *(f"{k}: {v}" for k, v in extra.items()),
+        ]
         try:
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
             await writer.drain()
@@ -107,13 +118,17 @@ class Console:
         except ConnectionError:
             pass
 
-    async def _respond(self, reader: asyncio.StreamReader) -> tuple[int, str, bytes, dict[str, str]]:
+    async def _respond(
+        self, reader: asyncio.StreamReader
+    ) -> tuple[int, str, bytes, dict[str, str]]:
         request = await reader.readuntil(b"\r\n\r\n")
         if len(request) > MAX_REQUEST_BYTES:
             return 413, "text/plain", b"too large", {}
         lines = request.decode("latin-1").split("\r\n")
         method, path, _ = lines[0].split(" ", 2)
-        headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+        headers = {
+            k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
+        }
         length = min(int(headers.get("content-length", "0") or 0), MAX_REQUEST_BYTES)
         body = await reader.readexactly(length) if length else b""
         if method == "GET" and path in ("/", "/index.html"):
@@ -122,7 +137,7 @@ class Console:
             data = json.dumps(self.platform.store.alerts(), ensure_ascii=False).encode()
             return 200, "application/json", data, {}
         if method == "POST" and path.startswith("/alerts/") and path.endswith(("/ack", "/resolve")):
-            alert_id, action = path[len("/alerts/"):].rsplit("/", 1)
+            alert_id, action = path[len("/alerts/") :].rsplit("/", 1)
             by = parse_qs(body.decode("utf-8", "replace")).get("by", ["staff"])[0][:64]
             try:
                 if action == "ack":

@@ -56,8 +56,8 @@ class PlatformStore:
             column = "state" if kind == "state" else "health"
             value = body.get("state") if kind == "state" else json.dumps(body)
             self._db.execute(
-                f"INSERT INTO gateways(id, {column}, updated) VALUES (?, ?, ?) "
-                f"ON CONFLICT(id) DO UPDATE SET {column}=excluded.{column}, updated=excluded.updated",
+                f"INSERT INTO gateways(id, {column}, updated) VALUES (?, ?, ?) ON CONFLICT(id) "
+                f"DO UPDATE SET {column}=excluded.{column}, updated=excluded.updated",
                 (gateway, value, time.time()),
             )
             return Received(kind, gateway, False, body)
@@ -80,9 +80,22 @@ class PlatformStore:
                 "INSERT INTO alerts(id, gateway, resident, type, severity, t, last_t, state, "
                 "count, device, text, by, received, updated) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (alert_id, gateway, a.get("resident"), a.get("type"), a.get("severity"),
-                 a.get("t"), a.get("last_t"), a.get("state"), a.get("count", 1), a.get("device"),
-                 json.dumps(a.get("text", {}), ensure_ascii=False), a.get("by"), now, now),
+                (
+                    alert_id,
+                    gateway,
+                    a.get("resident"),
+                    a.get("type"),
+                    a.get("severity"),
+                    a.get("t"),
+                    a.get("last_t"),
+                    a.get("state"),
+                    a.get("count", 1),
+                    a.get("device"),
+                    json.dumps(a.get("text", {}), ensure_ascii=False),
+                    a.get("by"),
+                    now,
+                    now,
+                ),
             )
             return Received("alert", gateway, True, a)
         # Updates only move forward: a late duplicate of "raised" must not reopen an ack'd alert.
@@ -91,8 +104,16 @@ class PlatformStore:
             self._db.execute(
                 "UPDATE alerts SET severity=?, last_t=?, state=?, count=?, text=?, by=?, "
                 "updated=?, deliveries=deliveries+1 WHERE id=?",
-                (a.get("severity"), a.get("last_t"), a.get("state"), a.get("count", 1),
-                 json.dumps(a.get("text", {}), ensure_ascii=False), a.get("by"), now, alert_id),
+                (
+                    a.get("severity"),
+                    a.get("last_t"),
+                    a.get("state"),
+                    a.get("count", 1),
+                    json.dumps(a.get("text", {}), ensure_ascii=False),
+                    a.get("by"),
+                    now,
+                    alert_id,
+                ),
             )
         else:
             self._db.execute("UPDATE alerts SET deliveries=deliveries+1 WHERE id=?", (alert_id,))
@@ -126,8 +147,12 @@ class PlatformStore:
     def gateways(self) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT id, state, health, updated FROM gateways").fetchall()
         return [
-            {"id": r[0], "state": r[1], "health": json.loads(r[2]) if r[2] else None,
-             "updated": r[3]}
+            {
+                "id": r[0],
+                "state": r[1],
+                "health": json.loads(r[2]) if r[2] else None,
+                "updated": r[3],
+            }
             for r in rows
         ]
 

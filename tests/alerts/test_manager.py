@@ -32,11 +32,16 @@ def test_condition_alerts_join_while_open_and_clear_resolves() -> None:
     assert manager.handle(ev)[0].change == "repeated"
     other = Event("device_offline", "r1", T0, Severity.WARNING, key="bed")
     assert manager.handle(other)[0].change == "raised"
-    (cleared,) = manager.handle(Event("device_offline", "r1", T0 + 9, Severity.WARNING,
-                                      EventAction.CLEAR, key="door"))
+    (cleared,) = manager.handle(
+        Event("device_offline", "r1", T0 + 9, Severity.WARNING, EventAction.CLEAR, key="door")
+    )
     assert cleared.change == "resolved" and cleared.alert.state is AlertState.RESOLVED
-    assert manager.handle(Event("device_offline", "r1", T0, Severity.WARNING, EventAction.CLEAR,
-                                key="door")) == []
+    assert (
+        manager.handle(
+            Event("device_offline", "r1", T0, Severity.WARNING, EventAction.CLEAR, key="door")
+        )
+        == []
+    )
     assert len(manager.active) == 1
 
 
@@ -45,7 +50,9 @@ def test_resident_cancel_and_staff_ack() -> None:
     manager = AlertManager("gw", clock, languages=["en"])
     (raised,) = manager.handle(sos(T0))
     (cancelled,) = manager.handle(sos(T0 + 5, EventAction.CANCEL))
-    assert cancelled.alert.state is AlertState.CANCELLED and cancelled.alert.changed_by == "resident"
+    assert (
+        cancelled.alert.state is AlertState.CANCELLED and cancelled.alert.changed_by == "resident"
+    )
     assert "cancelled by the resident" in cancelled.alert.text["en"]
     assert manager.counters["cancelled_by_resident"] == 1
     (raised,) = manager.handle(sos(T0 + 100))

@@ -27,7 +27,7 @@ def test_non_alert_messages_are_bounded_alerts_never(tmp_path: Path) -> None:
         box.put(ALERT, "r", "t", b"a")
         box.put(SUMMARY, "r", "t", f"s{i}".encode())
     assert box.depth() == {"alert": 30, "summary": 10}
-    assert [i.payload for i in box.pending(100) if i.kind == SUMMARY][0] == b"s20"
+    assert next(i.payload for i in box.pending(100) if i.kind == SUMMARY) == b"s20"
     clock.advance(7200)
     box.put(SUMMARY, "r", "t", b"new")
     assert box.depth() == {"alert": 30, "summary": 1}
@@ -51,7 +51,9 @@ def test_full_disk_keeps_alerts_in_memory_and_writes_them_later(tmp_path: Path) 
     assert box.depth() == {"alert": 2}
     box.close()
     with sqlite3.connect(tmp_path / "o.db") as db:
-        assert db.execute("SELECT COUNT(*) FROM outbox WHERE payload = ?", (big,)).fetchone() == (1,)
+        assert db.execute("SELECT COUNT(*) FROM outbox WHERE payload = ?", (big,)).fetchone() == (
+            1,
+        )
 
 
 def test_ack_of_memory_only_alert(tmp_path: Path) -> None:

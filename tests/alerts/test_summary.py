@@ -11,14 +11,19 @@ MIDNIGHT = dt.datetime(2024, 3, 4, tzinfo=dt.UTC).timestamp()
 
 
 def test_summary_counts_a_day_and_is_due_next_morning() -> None:
-    home = Home([Resident("r1")], [
-        Device("bed", DeviceKind.BED, "r1", Room.BEDROOM),
-        Device("door", DeviceKind.DOOR, "r1", Room.ENTRANCE, "exit"),
-        Device("pir", DeviceKind.MOTION, "r1", Room.KITCHEN),
-    ])
+    home = Home(
+        [Resident("r1")],
+        [
+            Device("bed", DeviceKind.BED, "r1", Room.BEDROOM),
+            Device("door", DeviceKind.DOOR, "r1", Room.ENTRANCE, "exit"),
+            Device("pir", DeviceKind.MOTION, "r1", Room.KITCHEN),
+        ],
+    )
     clock = SimClock(MIDNIGHT)
     summary = DailySummary(clock, home, "UTC", "08:00")
-    summary.observe(Reading(MIDNIGHT - 3600, "bed", {"occupied": True}))  # bed at 23:00 the day before
+    summary.observe(
+        Reading(MIDNIGHT - 3600, "bed", {"occupied": True})
+    )  # bed at 23:00 the day before
     summary.observe(Reading(MIDNIGHT + 7 * 3600, "bed", {"occupied": False}))
     for hour in (9, 9, 12, 18):
         summary.observe(Reading(MIDNIGHT + hour * 3600, "pir", {"motion": True}))

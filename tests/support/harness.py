@@ -36,8 +36,7 @@ def gateway_config(
         "gateway": {"id": gateway_id, "storage_path": str(tmp_path / "state"), "heartbeat_s": 5},
         "residents": [{"id": r} for r in RESIDENTS],
         "devices": [
-            {"id": f"sos-{r}", "kind": "button", "room": "lounge", "resident": r}
-            for r in RESIDENTS
+            {"id": f"sos-{r}", "kind": "button", "room": "lounge", "resident": r} for r in RESIDENTS
         ],
     }
     if local is not None:
@@ -97,8 +96,9 @@ class PlatformHarness:
 
 
 @contextlib.asynccontextmanager
-async def running_platform(broker: Mosquitto, db: Path | str = ":memory:"
-                           ) -> AsyncIterator[PlatformHarness]:
+async def running_platform(
+    broker: Mosquitto, db: Path | str = ":memory:"
+) -> AsyncIterator[PlatformHarness]:
     harness = PlatformHarness(broker, db)
     task = asyncio.create_task(harness.service.run())
     try:
@@ -117,8 +117,9 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> No
             await asyncio.sleep(0.01)
 
 
-async def publish_readings(broker: Mosquitto, messages: list[tuple[str, dict[str, Any]]],
-                           client_id: str = "test-device") -> None:
+async def publish_readings(
+    broker: Mosquitto, messages: list[tuple[str, dict[str, Any]]], client_id: str = "test-device"
+) -> None:
     """Publish device readings on the home broker as a device bridge would (QoS 1)."""
     async with make_client(broker.broker_settings(), client_id) as client:
         for device, body in messages:

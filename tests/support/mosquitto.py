@@ -3,6 +3,7 @@ started as a child process and stopped by its PID."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -47,18 +48,73 @@ class Pki:
 def make_pki(folder: Path) -> Pki:
     folder.mkdir(parents=True, exist_ok=True)
     days = "2"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-             "ca.pem", "-days", days, "-subj", "/CN=eldergate test CA", cwd=folder)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out",
-             "other.pem", "-days", days, "-subj", "/CN=someone else", cwd=folder)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
-             "server.csr", "-subj", "/CN=localhost", cwd=folder)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        days,
+        "-subj",
+        "/CN=eldergate test CA",
+        cwd=folder,
+    )
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "other.key",
+        "-out",
+        "other.pem",
+        "-days",
+        days,
+        "-subj",
+        "/CN=someone else",
+        cwd=folder,
+    )
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+        cwd=folder,
+    )
     (folder / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", "server.pem", "-days", days, "-extfile", "san.ext",
-             cwd=folder)
-    return Pki(folder / "ca.pem", folder / "server.pem", folder / "server.key",
-               folder / "other.pem")
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        days,
+        "-extfile",
+        "san.ext",
+        cwd=folder,
+    )
+    return Pki(
+        folder / "ca.pem", folder / "server.pem", folder / "server.key", folder / "other.pem"
+    )
 
 
 class Mosquitto:
@@ -73,8 +129,11 @@ class Mosquitto:
         self.password_file = folder / "password.txt"  # the client's secret, as in production
         self.password_file.write_text(PASSWORD + "\n")
         passwd = folder / "passwd"
-        subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), USER, PASSWORD], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["mosquitto_passwd", "-c", "-b", str(passwd), USER, PASSWORD],
+            check=True,
+            capture_output=True,
+        )
         lines = [
             "user root",
             "per_listener_settings false",
@@ -89,7 +148,11 @@ class Mosquitto:
             f"listener {self.port} 127.0.0.1",
         ]
         if pki is not None:
-            lines += [f"cafile {pki.ca}", f"certfile {pki.server_cert}", f"keyfile {pki.server_key}"]
+            lines += [
+                f"cafile {pki.ca}",
+                f"certfile {pki.server_cert}",
+                f"keyfile {pki.server_key}",
+            ]
         (folder / "mosquitto.conf").write_text("\n".join(lines) + "\n")
 
     def settings(self, **overrides: object) -> dict[str, object]:
@@ -128,10 +191,8 @@ class Mosquitto:
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
         self.proc.wait(timeout=10)
         self.proc = None
 

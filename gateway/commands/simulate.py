@@ -1,0 +1,114 @@
+"""``eldergate simulate --broker HOST:PORT --residents N --scenario NAME``: simulated residents'
+devices speaking real Zigbee2MQTT, bed-profile and wristband-bridge payloads on a broker.
+``--print-config`` prints the matching ``[[residents]]``/``[[devices]]`` tables for the gateway."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import sys
+import time
+
+from gateway.clock import AcceleratedClock
+from gateway.mqtt import make_client
+from gateway.settings import BrokerSettings
+from simulators.mqtt_transport import MqttDevices, transport_of
+from simulators.scenarios import SCENARIOS, SimResident, home_stream
+
+MIXED = ("fall", "sos", "night_wander", "dead_battery", "collapse")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT of the broker")
+    parser.add_argument("--residents", type=int, default=1, help="how many simulated residents")
+    parser.add_argument(
+        "--scenario",
+        default="day",
+        choices=[*SCENARIOS, "mixed"],
+        help="incident for every resident ('mixed': a different one each)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second (>1 compresses the day as the gateway sees it)",
+    )
+    parser.add_argument("--start", help="simulated start time of day HH:MM (default: now)")
+    parser.add_argument("--duration", type=float, help="stop after this many real seconds")
+    parser.add_argument("--username")
+    parser.add_argument("--password-file")
+    parser.add_argument("--ca-file")
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the gateway config tables for these devices and exit",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def residents(args: argparse.Namespace) -> list[SimResident]:
+    out = []
+    for i in range(args.residents):
+        incidents = (MIXED[i % len(MIXED)],) if args.scenario == "mixed" else (args.scenario,)
+        out.append(SimResident(f"sim{i + 1}", incidents, seed=args.seed + i))
+    return out
+
+
+def print_config(people: list[SimResident]) -> None:
+    for person in people:
+        print(f'[[residents]]\nid = "{person.id}"\n')
+        for d in person.devices():
+            print(f'[[devices]]\nid = "{d.id}"\nkind = "{d.kind.value}"\nroom = "{d.room.value}"')
+            if d.role:
+                print(f'role = "{d.role}"')
+            transport = transport_of(d)
+            print(f'resident = "{person.id}"\ntransport = "{transport}"')
+            if transport == "zigbee2mqtt":
+                print(f'friendly_name = "{d.id}"')
+            print()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.residents < 1:
+        print("eldergate simulate: --residents must be at least 1", file=sys.stderr)
+        return 2
+    people = residents(args)
+    if args.print_config:
+        print_config(people)
+        return 0
+    host, _, port = args.broker.rpartition(":")
+    broker = BrokerSettings(
+        host=host or "127.0.0.1",
+        port=int(port),
+        username=args.username,
+        password_file=args.password_file,
+        ca_file=args.ca_file,
+    )
+    return asyncio.run(_main(args, people, broker))
+
+
+async def _main(args: argparse.Namespace, people: list[SimResident], broker: BrokerSettings) -> int:
+    now = time.time()
+    start = now
+    if args.start:
+        hh, mm = map(int, args.start.split(":"))
+        start = dt.datetime.combine(dt.date.today(), dt.time(hh, mm)).timestamp()
+    clock = AcceleratedClock(start, args.speed)
+    devices = [d for p in people for d in p.devices()]
+    async with make_client(broker, f"eldergate-simulate-{int(now)}") as client:
+        sim = MqttDevices(client, devices, clock)
+        play = asyncio.create_task(sim.play(home_stream(people, start)))
+        try:
+            if args.duration is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(play), args.duration)
+            else:
+                await play
+        finally:
+            play.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await play
+    print(f"eldergate simulate: {sim.published} messages published", file=sys.stderr)
+    return 0

@@ -1,0 +1,72 @@
+"""``eldergate simulate`` speaks real payloads that the gateway's own drivers accept."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.commands.simulate import residents
+from simulators.mqtt_transport import transport_of
+from tests.support.harness import gateway_config, running, runtime_for, wait_until
+from tests.support.mosquitto import PASSWORD, USER, Mosquitto
+
+pytestmark = pytest.mark.broker
+
+
+async def test_simulated_home_over_mqtt_raises_sos_for_every_resident(
+    tmp_path: Path, local_broker: Mosquitto
+) -> None:
+    args = argparse.Namespace(residents=2, scenario="sos", seed=0)
+    people = residents(args)
+    config = gateway_config(tmp_path, local_broker, None)
+    config["residents"] = [{"id": p.id} for p in people]
+    config["devices"] = [
+        {
+            "id": d.id,
+            "kind": d.kind.value,
+            "room": d.room.value,
+            "resident": p.id,
+            "transport": transport_of(d),
+            **({"role": d.role} if d.role else {}),
+            **({"friendly_name": d.id} if transport_of(d) == "zigbee2mqtt" else {}),
+        }
+        for p in people
+        for d in p.devices()
+    ]
+    runtime = runtime_for(config)
+    assert (local_broker.password_file.read_text().strip(), USER) == (PASSWORD, "eldergate")
+    async with running(runtime):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "simulate",
+            "--broker",
+            f"127.0.0.1:{local_broker.port}",
+            "--username",
+            USER,
+            "--password-file",
+            str(local_broker.password_file),
+            "--residents",
+            "2",
+            "--scenario",
+            "sos",
+            "--start",
+            "10:10",
+            "--speed",
+            "1200",
+            "--duration",
+            "2",
+        )
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        await wait_until(lambda: runtime.manager.counters["raised"] >= 2)
+        driver = runtime.drivers[0]
+        await wait_until(lambda: runtime.queue.empty())
+    raised = {a.resident for a in runtime.manager.active.values() if a.type == "sos"}
+    assert raised == {"sim1", "sim2"}
+    assert driver.counters["rejected"] == 0, driver.diagnostics()
+    assert driver.counters["readings"] > 20
