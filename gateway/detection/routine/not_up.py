@@ -36,7 +36,7 @@ class NotUpSettings:
     latest_deadline: str = "13:00"
     default_deadline: str = "10:30"
     quantile: float = 0.9
-    margin_s: float = 5400.0
+    margin_s: float = 7200.0
     weekend_extra_s: float = 1800.0
     history_days: int = 30
     min_learned_days: int = 7
