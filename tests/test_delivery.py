@@ -174,3 +174,35 @@ async def test_repeated_delivery_is_deduplicated_by_id(platform_broker: Mosquitt
     stored = platform.platform.store.alerts()
     assert len(stored) == 1 and stored[0]["deliveries"] == 3
     assert len(platform.received) == 1 and platform.platform.counters["duplicates"] == 2
+
+
+async def test_last_will_marks_a_killed_gateway_offline_and_heartbeat_reports_health(
+    tmp_path: Path, local_broker: Mosquitto, platform_broker: Mosquitto
+) -> None:
+    config = gateway_config(tmp_path, local_broker, platform_broker)
+    config_file = tmp_path / "eldergate.toml"
+    _write_toml(config_file, config)
+    cmd = [sys.executable, "-m", "gateway.cli", "run", "--config", str(config_file)]
+    async with running_platform(platform_broker) as platform:
+        store = platform.platform.store
+
+        def state() -> str | None:
+            rows = [g for g in store.gateways() if g["id"] == "gw-test"]
+            return rows[0]["state"] if rows else None
+
+        with open(tmp_path / "gw.log", "wb") as log:
+            gateway = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                await wait_until(lambda: state() == "online")
+                await wait_until(lambda: any(g["health"] for g in store.gateways()))
+                (gw,) = store.gateways()
+                assert gw["health"]["devices"]["total"] == 3
+                assert gw["health"]["devices"]["by_kind"] == {"button": 3}
+                assert gw["health"]["outbox"] == {}
+                assert gw["health"]["uptime_s"] >= 0
+                os.kill(gateway.pid, signal.SIGKILL)
+                gateway.wait(10)
+                await wait_until(lambda: state() == "offline")
+            finally:
+                if gateway.poll() is None:
+                    gateway.kill()

@@ -89,3 +89,26 @@ async def test_zigbee2mqtt_button_press_through_the_gateway(
         await wait_until(lambda: runtime.outbox.outbox.depth() == {})
     assert (alert["type"], alert["resident"], alert["device"]) == ("sos", "r3", "pull-cord")
     assert platform.platform.store.alerts()[0]["count"] == 1
+
+
+async def test_visit_mode_from_the_platform_holds_behaviour_alerts_only(
+    tmp_path: Path, local_broker: Mosquitto, platform_broker: Mosquitto
+) -> None:
+    from gateway.model import Event, Severity
+
+    runtime = runtime_for(gateway_config(tmp_path, local_broker, platform_broker))
+    async with running_platform(platform_broker) as platform, running(runtime):
+        await wait_until(lambda: runtime.forwarder.connected.is_set())
+        await platform.platform.command(
+            "gw-test", {"command": "visit_start", "resident": "r1", "hours": 1, "by": "nurse"}
+        )
+        await wait_until(lambda: runtime.manager.in_visit("r1"))
+        await platform.platform.command("gw-test", {"command": "bogus"})
+        await wait_until(lambda: runtime.counters["commands_rejected"] == 1)
+        held = runtime.manager.handle(Event("inactivity", "r1", 0.0, Severity.HIGH))
+        assert held == [] and runtime.manager.counters["held_during_visit"] == 1
+        await publish_readings(local_broker, [("sos-r1", {"action": "sos"})])
+        (alert,) = await platform.wait_for_alerts(1)
+        assert alert["type"] == "sos"
+        await platform.platform.command("gw-test", {"command": "visit_end", "resident": "r1"})
+        await wait_until(lambda: not runtime.manager.in_visit("r1"))
