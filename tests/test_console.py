@@ -1,0 +1,81 @@
+"""The staff console: alerts newest first, and an Acknowledge button that really acknowledges,
+through the gateway (in-process link, as in the demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from alerts.forwarders.memory import MemoryPlatformLink
+from gateway.clock import SystemClock
+from gateway.model import Reading
+from gateway.runtime import Runtime
+from simulators.platform.app import Platform
+from simulators.platform.console import Console
+from simulators.platform.store import PlatformStore
+from simulators.transport import InProcessDevices
+from tests.support.harness import gateway_config, settings_for, wait_until
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+
+def _post(url: str) -> int:
+    request = urllib.request.Request(url, data=b"by=nurse-3", method="POST")
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None
+
+
+async def test_console_lists_alerts_and_acknowledges_through_the_gateway(tmp_path: Path) -> None:
+    clock = SystemClock()
+    platform = Platform(PlatformStore(":memory:"))
+    link = MemoryPlatformLink(platform.receive)
+    platform.default_sender = link.send_command
+    console = Console(platform, "127.0.0.1", 0)
+    port = await console.start()
+    now = clock.wall()
+    presses = [
+        Reading(now - 900, "sos-r1", {"action": "sos"}),
+        Reading(now - 10, "sos-r2", {"action": "sos"}),
+    ]
+    settings = settings_for(gateway_config(tmp_path, None, None))
+    runtime = Runtime(settings, clock, link, [InProcessDevices(presses, clock)])
+    task = asyncio.create_task(runtime.run())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until(lambda: len(platform.store.alerts()) == 2)
+        page = await asyncio.to_thread(_get, base + "/")
+        assert page.index("<td>r2</td>") < page.index("<td>r1</td>")  # newest first
+        assert page.count("Acknowledge</button>") == 2 and "紧急呼叫" in page
+        api = json.loads(await asyncio.to_thread(_get, base + "/api/alerts"))
+        target = next(a for a in api if a["resident"] == "r1")
+        status = await asyncio.to_thread(_post, f"{base}/alerts/{target['id']}/ack")
+        assert status == 303
+        await wait_until(lambda: runtime.manager.counters["acknowledged"] == 1)
+        assert runtime.manager.active[target["id"]].changed_by == "nurse-3"
+        await wait_until(lambda: platform.store.alert(target["id"])["state"] == "acknowledged")
+        page = await asyncio.to_thread(_get, base + "/")
+        assert page.count("Acknowledge</button>") == 1
+        assert await asyncio.to_thread(_post, f"{base}/alerts/nope/ack") == 404
+        assert await asyncio.to_thread(_post, f"{base}/elsewhere") == 404
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runtime.close()
+        await console.stop()
