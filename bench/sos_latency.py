@@ -43,6 +43,7 @@ async def measure(presses: int, tmp: Path) -> dict[str, object]:
     try:
         runtime = runtime_for(gateway_config(tmp, local, remote))
         arrived: dict[float, float] = {}
+        landed = asyncio.Event()
         async with running_platform(remote) as harness, running(runtime):
             receive = harness.platform.receive
 
@@ -50,7 +51,14 @@ async def measure(presses: int, tmp: Path) -> dict[str, object]:
                 got = receive(topic, payload)
                 if got is not None and got.kind == "alert" and got.new:
                     arrived[float(got.body["t"])] = time.perf_counter()
+                    landed.set()
                 return got
+
+            async def until_arrived(t: float) -> None:
+                async with asyncio.timeout(10):
+                    while t not in arrived:
+                        landed.clear()
+                        await landed.wait()
 
             harness.platform.receive = timed_receive  # type: ignore[method-assign]
             await wait_until(lambda: runtime.forwarder.connected.is_set())
@@ -61,7 +69,7 @@ async def measure(presses: int, tmp: Path) -> dict[str, object]:
                     body = json.dumps({"action": "sos", "t": t})
                     sent = time.perf_counter()
                     await client.publish(f"eldergate/devices/sos-r{1 + i % 3}", body, qos=1)
-                    await wait_until(lambda t=t: t in arrived, timeout=10)
+                    await until_arrived(t)
                     latencies.append((arrived[t] - sent) * 1000.0)
             # Baseline in the same run: one hop on the platform broker (TLS, QoS 1), no gateway.
             baseline = []
@@ -80,7 +88,7 @@ async def measure(presses: int, tmp: Path) -> dict[str, object]:
                     )
                     sent = time.perf_counter()
                     await client.publish("eldergate/baseline/alert/r1", body, qos=1)
-                    await wait_until(lambda t=t: t in arrived, timeout=10)
+                    await until_arrived(t)
                     baseline.append((arrived[t] - sent) * 1000.0)
     finally:
         local.stop()
