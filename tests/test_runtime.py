@@ -1,0 +1,94 @@
+"""The runtime on the injected clock: a failing driver is restarted with backoff and never takes
+the gateway down; a failing detector does not blind the others."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from alerts.manager import AlertManager
+from gateway.backoff import Backoff
+from gateway.clock import SimClock
+from gateway.detection.base import Home
+from gateway.detection.sos import SosDetector
+from gateway.model import Device, DeviceKind, Event, Reading, Resident, Room
+from gateway.pipeline import Pipeline
+from gateway.runtime import Runtime
+from tests.support.harness import gateway_config, settings_for
+
+
+class FlakyDriver:
+    name = "flaky"
+
+    def __init__(self, clock: SimClock, failures: int) -> None:
+        self.clock = clock
+        self.failures = failures
+        self.runs = 0
+
+    async def run(self, sink):  # type: ignore[no-untyped-def]
+        self.runs += 1
+        if self.runs <= self.failures:
+            raise RuntimeError(f"adapter wedged (run {self.runs})")
+        await sink(Reading(self.clock.wall(), "sos-r1", {"action": "sos"}))
+        await asyncio.Event().wait()  # stays connected
+
+    def diagnostics(self) -> dict:
+        return {"runs": self.runs}
+
+
+async def test_failing_driver_is_restarted_with_backoff(tmp_path: Path) -> None:
+    clock = SimClock()
+    driver = FlakyDriver(clock, failures=2)
+    runtime = Runtime(
+        settings_for(gateway_config(tmp_path, None, None)),
+        clock,
+        None,
+        [driver],
+        backoff_factory=lambda: Backoff(initial_s=10.0, maximum_s=100.0),
+    )
+    task = asyncio.create_task(runtime.run())
+    try:
+        async with asyncio.timeout(10):
+            while driver.runs < 1:
+                await asyncio.sleep(0)
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert driver.runs == 1  # waiting out its backoff on the clock, not spinning
+            while runtime.manager.counters["raised"] == 0:
+                clock.advance(5.0)
+                await asyncio.sleep(0)
+        assert runtime.driver_failures == {"flaky": 2}
+        assert driver.runs == 3 and not task.done()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runtime.close()
+
+
+class BrokenDetector:
+    name = "broken"
+
+    def on_reading(self, reading: Reading, device: Device) -> list[Event]:
+        raise ZeroDivisionError("bug")
+
+    def on_tick(self) -> list[Event]:
+        raise ZeroDivisionError("bug")
+
+    def next_deadline(self) -> float | None:
+        return None
+
+
+def test_a_failing_detector_does_not_blind_the_others() -> None:
+    clock = SimClock()
+    home = Home([Resident("r1")], [Device("b", DeviceKind.BUTTON, "r1", Room.LOUNGE)])
+    pipeline = Pipeline(
+        home, [BrokenDetector(), SosDetector(clock)], AlertManager("g", clock), clock
+    )
+    changes = pipeline.feed(Reading(clock.wall(), "b", {"action": "sos"}))
+    assert [c.alert.type for c in changes] == ["sos"]
+    pipeline.tick()
+    assert pipeline.counters["detector_errors"] == 2
+    assert pipeline.feed(Reading(clock.wall(), "ghost", {"action": "sos"})) == []
+    assert pipeline.counters["unknown_device"] == 1
