@@ -8,6 +8,9 @@ from typing import Any
 
 from gateway.clock import Clock
 from gateway.detection.base import Detector, Home
+from gateway.detection.device_health import DeviceHealth, DeviceHealthSettings
+from gateway.detection.fall_alerts import FallAlerts, FallSettings
+from gateway.detection.routine import build_routine_detector, open_learned_store
 from gateway.detection.sos import SosDetector
 
 
@@ -20,28 +23,19 @@ def build_detectors(
     """``detection`` maps detector name → validated settings object (missing → defaults);
     ``state_dir`` keeps learned state across restarts (None: in memory, as in replay)."""
     detection = detection or {}
-    detectors: list[Detector] = [SosDetector(clock, detection.get("sos"))]
-    detectors.extend(_optional_detectors(clock, home, detection, state_dir))
-    return detectors
+    return [
+        SosDetector(clock, detection.get("sos")),
+        FallAlerts(clock, detection.get("fall") or FallSettings()),
+        DeviceHealth(clock, home, detection.get("device_health") or DeviceHealthSettings()),
+        build_routine_detector(
+            clock, home, detection.get("routine"), open_learned_store(state_dir, clock)
+        ),
+    ]
 
 
-def _optional_detectors(
-    clock: Clock, home: Home, detection: dict[str, Any], state_dir: Path | None
-) -> list[Detector]:
-    # INTEGRATION: detectors written in parallel join here as they land.
-    found: list[Detector] = []
-    try:
-        from gateway.detection.fall_alerts import FallAlerts, FallSettings
-
-        found.append(FallAlerts(clock, detection.get("fall") or FallSettings()))
-    except ModuleNotFoundError:
-        pass
-    try:
-        from gateway.detection.device_health import DeviceHealth, DeviceHealthSettings
-
-        found.append(
-            DeviceHealth(clock, home, detection.get("device_health") or DeviceHealthSettings())
-        )
-    except ModuleNotFoundError:
-        pass
-    return found
+def close_detectors(detectors: list[Detector]) -> None:
+    """Save what detectors learned (learned state is written rarely: SD cards wear out)."""
+    for detector in detectors:
+        close = getattr(detector, "close", None)
+        if close is not None:
+            close()

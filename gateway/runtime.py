@@ -31,7 +31,7 @@ from gateway import systemd
 from gateway.backoff import Backoff
 from gateway.clock import Clock
 from gateway.detection.base import Home
-from gateway.detectors import build_detectors
+from gateway.detectors import build_detectors, close_detectors
 from gateway.errors import EldergateError
 from gateway.model import Reading, Severity
 from gateway.pipeline import Pipeline
@@ -249,4 +249,5 @@ class Runtime:
         }
 
     async def close(self) -> None:
+        close_detectors(self.pipeline.detectors)
         await self.outbox.close()

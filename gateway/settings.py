@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 import re
 import tomllib
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ DETECTION_SETTINGS: dict[str, str] = {
     "sos": "gateway.detection.sos:SosSettings",
     "fall": "gateway.detection.fall_alerts:FallSettings",
     "device_health": "gateway.detection.device_health:DeviceHealthSettings",
+    "routine": "gateway.detection.routine:RoutineSettings",
 }
 
 
@@ -56,6 +58,14 @@ class GatewaySettings:
     heartbeat_s: float = field(default=60.0, metadata={"min": 5, "max": 3600})
 
     def __post_init__(self) -> None:
+        if self.timezone:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"timezone: expected an IANA zone such as 'Asia/Shanghai', got "
+                    f"{self.timezone!r}"
+                ) from None
         if not _ID.match(self.id):
             raise ValueError(f"id: expected letters, digits, '-_.:', got {self.id!r}")
         bad = [lang for lang in self.languages if lang not in ("zh", "en")]
@@ -180,7 +190,14 @@ class Settings:
     detection: dict[str, Any] = field(default_factory=dict)
 
     def residents_model(self) -> list[Resident]:
-        return [r.to_model() for r in self.residents]
+        """Residents with the gateway's time zone as their default ``tz``."""
+        residents = [r.to_model() for r in self.residents]
+        if not self.gateway.timezone:
+            return residents
+        return [
+            dataclasses.replace(r, settings={"tz": self.gateway.timezone, **r.settings})
+            for r in residents
+        ]
 
     def devices_model(self) -> list[Device]:
         return [d.to_model() for d in self.devices]

@@ -69,4 +69,4 @@ async def test_simulated_home_over_mqtt_raises_sos_for_every_resident(
     raised = {a.resident for a in runtime.manager.active.values() if a.type == "sos"}
     assert raised == {"sim1", "sim2"}
     assert driver.counters["rejected"] == 0, driver.diagnostics()
-    assert driver.counters["readings"] > 20
+    assert driver.counters["readings"] > 5
