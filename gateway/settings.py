@@ -156,6 +156,20 @@ class PlatformSettings(BrokerSettings):
 
 
 @dataclass(frozen=True)
+class WebhookUplinkSettings:
+    url: str = field(metadata={"doc": "https://HOST/PATH of the platform's webhook"})
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    token_file: str | None = field(default=None, metadata={"doc": "file with a bearer token"})
+    poll_s: float = field(default=30.0, metadata={"min": 1, "max": 3600})
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith("https://"):
+            raise ValueError(f"url: expected https://HOST/PATH, got {self.url!r}")
+
+
+@dataclass(frozen=True)
 class OutboxSettings:
     max_other_rows: int = field(default=10_000, metadata={"min": 10})
     max_other_age_h: float = field(default=72.0, metadata={"min": 1})
@@ -184,6 +198,7 @@ class Settings:
     devices: list[DeviceSettings] = field(default_factory=list)
     local_broker: LocalBrokerSettings | None = None
     platform: PlatformSettings | None = None
+    webhook: WebhookUplinkSettings | None = None
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     ble: dict[str, Any] = field(default_factory=dict)
@@ -239,6 +254,13 @@ def _cross_checks(settings: Settings) -> list[str]:
                 errors.append(f"devices[{i}].key: expected 32 hex digits (a 16-byte key)")
         if dev.transport == "zigbee2mqtt" and not dev.friendly_name:
             errors.append(f"devices[{i}].friendly_name: required for transport 'zigbee2mqtt'")
+    if settings.platform is not None and settings.platform.enabled and settings.webhook:
+        errors.append("webhook: expected either [platform] (MQTT) or [webhook], not both")
+    if settings.webhook is not None:
+        for key in ("ca_file", "cert_file", "key_file", "token_file"):
+            value = getattr(settings.webhook, key)
+            if value and not Path(value).is_file():
+                errors.append(f"webhook.{key}: expected a readable file, {value!r} not found")
     for section in ("local_broker", "platform"):
         broker = getattr(settings, section)
         if broker is None:

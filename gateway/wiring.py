@@ -3,21 +3,37 @@ that turns configuration into instances (tests build their own instances directl
 
 from __future__ import annotations
 
+from alerts.forwarders.base import PlatformLink
 from drivers.base import Driver
 from gateway.clock import Clock
 from gateway.model import DeviceKind
 from gateway.runtime import Runtime
-from gateway.settings import Settings
+from gateway.settings import Settings, read_password
 
 
 def build_runtime(settings: Settings, clock: Clock) -> Runtime:
     from alerts.forwarders.mqtt import MqttPlatformLink
     from alerts.protocol import Topics
 
-    link = None
+    link: PlatformLink | None = None
     if settings.platform is not None and settings.platform.enabled:
         topics = Topics(settings.platform.topic_prefix, settings.gateway.id)
         link = MqttPlatformLink(settings.platform, topics)
+    elif settings.webhook is not None:
+        from alerts.forwarders.webhook import WebhookPlatformLink, WebhookSettings
+
+        hook = settings.webhook
+        link = WebhookPlatformLink(
+            WebhookSettings(
+                hook.url,
+                hook.ca_file,
+                hook.cert_file,
+                hook.key_file,
+                read_password(hook.token_file),
+                poll_s=hook.poll_s,
+            ),
+            clock,
+        )
     return Runtime(settings, clock, link, build_drivers(settings, clock))
 
 
