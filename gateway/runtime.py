@@ -114,7 +114,9 @@ class Runtime:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._process(), name="eldergate[pipeline]")
             if self.forwarder is not None:
-                tg.create_task(self.forwarder.run(), name="eldergate[uplink]")
+                tg.create_task(
+                    self._supervise("uplink", self.forwarder.run), name="eldergate[uplink]"
+                )
             for driver in self.drivers:
                 tg.create_task(
                     self._supervise(driver.name, partial(driver.run, self.put_reading)),
@@ -185,13 +187,13 @@ class Runtime:
             began = self.clock.monotonic()
             try:
                 await start()
-                log.warning("driver %s returned; restarting it", name)
+                log.warning("%s returned; restarting it", name)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the supervisor boundary: log, count, restart
                 self.driver_failures[name] = self.driver_failures.get(name, 0) + 1
                 log.error(
-                    "driver %s failed: %s; restarting with backoff",
+                    "%s failed: %s; restarting with backoff",
                     name,
                     exc,
                     exc_info=not isinstance(exc, (EldergateError, OSError)),

@@ -12,11 +12,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
+import ssl
 import tomllib
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.model import Device, DeviceKind, Resident, Room
 from gateway.schema import SchemaErrors, build
@@ -269,6 +270,14 @@ def _cross_checks(settings: Settings) -> list[str]:
             value = getattr(broker, key)
             if value and not Path(value).is_file():
                 errors.append(f"{section}.{key}: expected a readable file, {value!r} not found")
+        if broker.ca_file and Path(broker.ca_file).is_file():
+            try:
+                ssl.create_default_context(cafile=broker.ca_file)
+            except (ssl.SSLError, OSError, ValueError):
+                errors.append(
+                    f"{section}.ca_file: expected PEM CA certificates, {broker.ca_file!r} "
+                    "holds none"
+                )
         if broker.password_file and not broker.username:
             errors.append(f"{section}.username: required when password_file is set")
         if bool(broker.cert_file) != bool(broker.key_file):

@@ -8,23 +8,25 @@ from pathlib import Path
 import pytest
 
 from gateway.settings import SettingsError, load_settings
+from tests.support.mosquitto import Pki
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "eldergate.example.toml"
 
 
-def _example_with_files(tmp_path: Path) -> Path:
+def _example_with_files(tmp_path: Path, ca: Path) -> Path:
     """The example references /etc files; point them at real files in tmp_path."""
     text = EXAMPLE.read_text()
     for name in ("local-broker.password", "platform-ca.pem", "platform.password"):
-        (tmp_path / name).write_text("x\n")
+        content = ca.read_text() if name.endswith(".pem") else "x\n"
+        (tmp_path / name).write_text(content)
         text = text.replace(f"/etc/eldergate/{name}", str(tmp_path / name))
     out = tmp_path / "eldergate.toml"
     out.write_text(text)
     return out
 
 
-def test_example_config_is_valid(tmp_path: Path) -> None:
-    settings = load_settings(_example_with_files(tmp_path))
+def test_example_config_is_valid(tmp_path: Path, pki: Pki) -> None:
+    settings = load_settings(_example_with_files(tmp_path, pki.ca))
     assert settings.gateway.id == "gw-0001"
     assert [d.id for d in settings.devices][:2] == ["front-door", "sos-button"]
     assert settings.devices_model()[0].is_exit
@@ -121,7 +123,9 @@ def test_corrupt_config_files(tmp_path: Path, content: bytes, expected: str) -> 
     assert any(expected in e for e in err.value.errors), err.value.errors
 
 
-def test_check_config_command_prints_every_error_and_exits_nonzero(tmp_path: Path) -> None:
+def test_check_config_command_prints_every_error_and_exits_nonzero(
+    tmp_path: Path, pki: Pki
+) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[gateway]\nid = "ok"\nheartbeat_s = 1\nlanguages = ["fr"]\n')
     exe = shutil.which("eldergate") or sys.executable
@@ -130,6 +134,13 @@ def test_check_config_command_prints_every_error_and_exits_nonzero(tmp_path: Pat
     assert proc.returncode == 1
     assert f"{path}: gateway.heartbeat_s: expected at least 5, got 1" in proc.stderr
     assert "languages" in proc.stderr
-    good = _example_with_files(tmp_path)
+    good = _example_with_files(tmp_path, pki.ca)
     proc = subprocess.run([*args, "check-config", str(good)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_ca_file_that_holds_no_certificate_is_named(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate\n")
+    errors = _errors(tmp_path, f'[gateway]\nid = "g"\n[platform]\nhost = "h"\nca_file = "{ca}"\n')
+    assert errors == [f"platform.ca_file: expected PEM CA certificates, '{ca}' holds none"]

@@ -5,6 +5,7 @@ last will that marks the gateway offline on the platform when it vanishes."""
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -50,13 +51,16 @@ class MqttPlatformLink:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[MqttSession]:
         will = aiomqtt.Will(self.topics.state, state_payload("offline"), qos=1, retain=True)
-        client = make_client(
-            self.settings,
-            f"eldergate-{self.topics.gateway}",
-            will=will,
-            session_expiry_s=self.settings.session_expiry_s,
-        )
         where = f"platform broker {self.settings.host}:{self.settings.port}"
+        try:
+            client = make_client(
+                self.settings,
+                f"eldergate-{self.topics.gateway}",
+                will=will,
+                session_expiry_s=self.settings.session_expiry_s,
+            )
+        except (ssl.SSLError, OSError) as exc:  # an unreadable CA or client key
+            raise UplinkError(f"{where}: cannot load the TLS files: {exc}") from exc
         try:
             await client.__aenter__()
         except (aiomqtt.MqttError, OSError) as exc:
