@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from gateway.clock import Clock
 from gateway.model import Device, Event, Reading, Resident
 
 

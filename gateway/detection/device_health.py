@@ -55,8 +55,10 @@ _SIGNAL_KEYS = ("rssi", "linkquality")
 class DeviceHealthSettings:
     stale_after_s: dict[str, float] = field(
         default_factory=lambda: dict(_DEFAULT_STALE_S),
-        metadata={"doc": "silence (s) after which a device of this kind is offline; merged "
-                         "over the defaults; 0 = do not watch that kind"},
+        metadata={
+            "doc": "silence (s) after which a device of this kind is offline; merged "
+            "over the defaults; 0 = do not watch that kind"
+        },
     )
     battery_low_pct: float = field(default=15.0, metadata={"min": 0, "max": 100})
     battery_ok_pct: float = field(
@@ -90,8 +92,9 @@ class _DeviceState:
 class DeviceHealth:
     name = "device_health"
 
-    def __init__(self, clock: Clock, home: Home,
-                 settings: DeviceHealthSettings | None = None) -> None:
+    def __init__(
+        self, clock: Clock, home: Home, settings: DeviceHealthSettings | None = None
+    ) -> None:
         self.clock = clock
         self.home = home
         self.settings = settings or DeviceHealthSettings()
@@ -121,11 +124,25 @@ class DeviceHealth:
             return False
         return not (device.options and device.options.get("weekly_test") is False)
 
-    def _event(self, device: Device, type_: str, severity: Severity, t: float,
-               action: EventAction = EventAction.RAISE, **details: Any) -> Event:
-        return Event(type=type_, resident=device.resident, t=t, severity=severity, action=action,
-                     device=device.id, key=device.id,
-                     details={"kind": device.kind.value, "room": device.room.value, **details})
+    def _event(
+        self,
+        device: Device,
+        type_: str,
+        severity: Severity,
+        t: float,
+        action: EventAction = EventAction.RAISE,
+        **details: Any,
+    ) -> Event:
+        return Event(
+            type=type_,
+            resident=device.resident,
+            t=t,
+            severity=severity,
+            action=action,
+            device=device.id,
+            key=device.id,
+            details={"kind": device.kind.value, "room": device.room.value, **details},
+        )
 
     # -- detector protocol -------------------------------------------------------------------
 
@@ -138,12 +155,18 @@ class DeviceHealth:
         state.heard = True
         if online is False:
             if state.offline is None:
-                events.append(self._event(device, "device_offline", Severity.WARNING, reading.t,
-                                          reason="unavailable"))
+                events.append(
+                    self._event(
+                        device, "device_offline", Severity.WARNING, reading.t, reason="unavailable"
+                    )
+                )
             state.offline = "unavailable"
         elif state.offline is not None:
-            events.append(self._event(device, "device_offline", Severity.WARNING, reading.t,
-                                      EventAction.CLEAR))
+            events.append(
+                self._event(
+                    device, "device_offline", Severity.WARNING, reading.t, EventAction.CLEAR
+                )
+            )
             state.offline = None
         for key in _SIGNAL_KEYS:
             value = reading.get(key)
@@ -158,8 +181,11 @@ class DeviceHealth:
             state.last_press = now
             if state.untested:
                 state.untested = False
-                events.append(self._event(device, "button_untested", Severity.WARNING,
-                                          reading.t, EventAction.CLEAR))
+                events.append(
+                    self._event(
+                        device, "button_untested", Severity.WARNING, reading.t, EventAction.CLEAR
+                    )
+                )
         return events
 
     def _battery(self, reading: Reading, device: Device, state: _DeviceState) -> list[Event]:
@@ -183,12 +209,21 @@ class DeviceHealth:
         )
         if raised and recovered:
             state.raised.discard("battery_low")
-            return [self._event(device, "battery_low", Severity.WARNING, reading.t,
-                                EventAction.CLEAR, battery=pct)]
+            return [
+                self._event(
+                    device,
+                    "battery_low",
+                    Severity.WARNING,
+                    reading.t,
+                    EventAction.CLEAR,
+                    battery=pct,
+                )
+            ]
         return []
 
-    def _flag(self, reading: Reading, device: Device, state: _DeviceState, name: str,
-              severity: Severity) -> list[Event]:
+    def _flag(
+        self, reading: Reading, device: Device, state: _DeviceState, name: str, severity: Severity
+    ) -> list[Event]:
         value = reading.get(name)
         if not isinstance(value, bool):
             return []
@@ -207,16 +242,37 @@ class DeviceHealth:
         for device in self.home.devices.values():
             state = self._state(device)
             stale_after = self._stale_after(device)
-            if (stale_after is not None and state.offline is None
-                    and now - state.last_seen >= stale_after):
+            if (
+                stale_after is not None
+                and state.offline is None
+                and now - state.last_seen >= stale_after
+            ):
                 state.offline = "silent"
-                events.append(self._event(device, "device_offline", Severity.WARNING, wall,
-                                          reason="silent", silent_s=round(now - state.last_seen)))
-            if (self._watches_button(device) and not state.untested
-                    and now - state.last_press >= self.settings.button_test_interval_s):
+                events.append(
+                    self._event(
+                        device,
+                        "device_offline",
+                        Severity.WARNING,
+                        wall,
+                        reason="silent",
+                        silent_s=round(now - state.last_seen),
+                    )
+                )
+            if (
+                self._watches_button(device)
+                and not state.untested
+                and now - state.last_press >= self.settings.button_test_interval_s
+            ):
                 state.untested = True
-                events.append(self._event(device, "button_untested", Severity.WARNING, wall,
-                                          untested_s=round(now - state.last_press)))
+                events.append(
+                    self._event(
+                        device,
+                        "button_untested",
+                        Severity.WARNING,
+                        wall,
+                        untested_s=round(now - state.last_press),
+                    )
+                )
         return events
 
     def next_deadline(self) -> float | None:
@@ -243,8 +299,9 @@ class DeviceHealth:
                 "battery": state.battery,
                 "signal": dict(state.signal),
                 "offline": state.offline,
-                "open_conditions": sorted(state.raised | ({"button_untested"}
-                                                         if state.untested else set())),
+                "open_conditions": sorted(
+                    state.raised | ({"button_untested"} if state.untested else set())
+                ),
             }
         return out
 
