@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 
+from gateway.commands._broker import add_broker_arguments, broker_from_arguments
 from gateway.settings import BrokerSettings
 from simulators.platform.app import Platform
 from simulators.platform.console import Console
@@ -19,24 +20,14 @@ log = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", default="127.0.0.1:8883", help="HOST:PORT of the broker")
-    parser.add_argument("--ca-file", help="CA certificate for TLS (omit for plain MQTT)")
-    parser.add_argument("--username")
-    parser.add_argument("--password-file")
+    add_broker_arguments(parser, "127.0.0.1:8883")
     parser.add_argument("--db", default="platform.sqlite3", help="SQLite file for alerts")
     parser.add_argument("--port", type=int, default=8080, help="staff console port")
     parser.add_argument("--prefix", default="eldergate", help="uplink topic prefix")
 
 
 def run(args: argparse.Namespace) -> int:
-    host, _, port = args.broker.rpartition(":")
-    broker = BrokerSettings(
-        host=host or "127.0.0.1",
-        port=int(port),
-        username=args.username,
-        password_file=args.password_file,
-        ca_file=args.ca_file,
-    )
+    broker = broker_from_arguments(args)
     return asyncio.run(_main(args, broker))
 
 

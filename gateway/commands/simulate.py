@@ -12,6 +12,7 @@ import sys
 import time
 
 from gateway.clock import AcceleratedClock
+from gateway.commands._broker import add_broker_arguments, broker_from_arguments
 from gateway.mqtt import make_client
 from gateway.settings import BrokerSettings
 from simulators.mqtt_transport import MqttDevices, transport_of
@@ -21,7 +22,7 @@ MIXED = ("fall", "sos", "night_wander", "dead_battery", "collapse")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT of the broker")
+    add_broker_arguments(parser, "127.0.0.1:1883")
     parser.add_argument("--residents", type=int, default=1, help="how many simulated residents")
     parser.add_argument(
         "--scenario",
@@ -37,9 +38,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--start", help="simulated start time of day HH:MM (default: now)")
     parser.add_argument("--duration", type=float, help="stop after this many real seconds")
-    parser.add_argument("--username")
-    parser.add_argument("--password-file")
-    parser.add_argument("--ca-file")
     parser.add_argument(
         "--print-config",
         action="store_true",
@@ -78,14 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print_config(people)
         return 0
-    host, _, port = args.broker.rpartition(":")
-    broker = BrokerSettings(
-        host=host or "127.0.0.1",
-        port=int(port),
-        username=args.username,
-        password_file=args.password_file,
-        ca_file=args.ca_file,
-    )
+    broker = broker_from_arguments(args)
     return asyncio.run(_main(args, people, broker))
 
 

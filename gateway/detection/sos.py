@@ -29,37 +29,19 @@ class SosDetector:
     def __init__(self, clock: Clock, settings: SosSettings | None = None) -> None:
         self.clock = clock
         self.settings = settings or SosSettings()
-        self._last_press: dict[str, tuple[float, float]] = {}  # resident -> (t, monotonic)
+        self._last_press: dict[str, float] = {}  # resident -> monotonic time of the last press
 
     def on_reading(self, reading: Reading, device: Device) -> list[Event]:
         action = reading.get("action")
         if not isinstance(action, str) or device.role == "visit":
             return []
         if action == "sos" or (device.kind is DeviceKind.BUTTON and action in BUTTON_PRESS_ACTIONS):
-            self._last_press[device.resident] = (reading.t, self.clock.monotonic())
-            return [
-                Event(
-                    type="sos",
-                    resident=device.resident,
-                    t=reading.t,
-                    severity=Severity.CRITICAL,
-                    device=device.id,
-                    details={"room": device.room.value},
-                )
-            ]
+            self._last_press[device.resident] = self.clock.monotonic()
+            return [_sos_event(reading, device, EventAction.RAISE)]
         if action == "cancel":
             last = self._last_press.get(device.resident)
-            if last and self.clock.monotonic() - last[1] <= self.settings.cancel_window_s:
-                return [
-                    Event(
-                        type="sos",
-                        resident=device.resident,
-                        t=reading.t,
-                        severity=Severity.CRITICAL,
-                        action=EventAction.CANCEL,
-                        device=device.id,
-                    )
-                ]
+            if last is not None and self.clock.monotonic() - last <= self.settings.cancel_window_s:
+                return [_sos_event(reading, device, EventAction.CANCEL)]
         return []
 
     def on_tick(self) -> list[Event]:
@@ -67,3 +49,7 @@ class SosDetector:
 
     def next_deadline(self) -> float | None:
         return None
+
+
+def _sos_event(reading: Reading, device: Device, action: EventAction) -> Event:
+    return Event("sos", device.resident, reading.t, Severity.CRITICAL, action, device=device.id)
