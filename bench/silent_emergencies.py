@@ -1,130 +1,104 @@
-"""Measure the silent-emergency detectors on real homes (issue 5 protocol).
+"""Measure the silent-emergency detectors on real homes (issue 5 protocol), through the live path.
 
     eldergate import tihm ../shared/data/routine/tihm --out /tmp/tihm
     .venv/bin/python bench/silent_emergencies.py /tmp/tihm [--cuts 20] [--seed 1]
 
-(a) every ``inactivity`` or ``not_up`` alert on the real logs counts as a false alarm;
+(a) every ``inactivity`` or ``not_up`` alert raised on the real logs counts as a false alarm;
 (b) each log is cut at random moments when the person is home and active (at least 14 days into
     the log, 08:00-21:00 local, motion in the previous 10 min, no exit door in the previous
     15 min), replayed to the cut + 24 h with nothing after the cut, and the first
-    ``inactivity`` or ``not_up`` alert is timed. ``night_exit`` and ``bed_exit_no_return``
-    rates per resident-day are reported too.
+    ``inactivity`` or ``not_up`` alert is timed. ``night_exit``, ``bed_exit_no_return`` and
+    ``long_bathroom`` rates per resident-day are reported too.
 
-The replay loop has the pipeline's semantics: the simulated clock is set to each reading's
-time, detectors tick at their deadlines and at least every ``--tick`` seconds, and the cut
-replay continues the same detector state (a copy taken at the cut) with no more readings, as
-``eldergate replay --until`` does with a truncated recording.
+Everything runs through :class:`gateway.replay.Replayer` (what ``eldergate replay`` runs: every
+detector the gateway builds, the pipeline, the alert manager), and alerts are the manager's
+``raised`` changes. Each home is replayed once; at each cut the replayer has read exactly the
+lines before the first reading at or after the cut and has not yet moved its clock towards the
+cut, which is the state a replay of the truncated recording reaches before ``--until``; a deep
+copy of it is advanced to cut + 24 h (``tests/detection/routine/test_routine_bench.py`` checks
+that this equals ``eldergate replay --until`` on the truncated file).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import sys
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
-from gateway.clock import SimClock
-from gateway.detection.base import Home
-from gateway.detection.routine import RoutineDetectors, RoutineSettings
+from alerts.manager import AlertChange
+from gateway.detection.routine import RoutineSettings
 from gateway.detection.routine.localtime import LocalTime
-from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Resident
+from gateway.model import Device, DeviceKind, Reading, Resident
 from gateway.recording import RecordError, TimeFormat, parse_line
+from gateway.replay import Replayer
 
 SILENCE_TYPES = ("inactivity", "not_up")
 REPORTED_TYPES = ("inactivity", "not_up", "night_exit", "bed_exit_no_return", "long_bathroom")
+DAY_S = 86400.0
 
 
 @dataclass
 class Recording:
     name: str
-    home: Home
-    readings: list[Reading]
+    lines: list[str]
+    readings: list[tuple[int, Reading]]  # (line index, reading), in file order
+    devices: dict[str, Device]
     tz: str | None = None
 
 
 def load_recording(path: Path) -> Recording:
-    residents: list[Resident] = []
-    devices: list[Device] = []
-    readings: list[Reading] = []
+    lines = path.read_text().splitlines()
+    readings: list[tuple[int, Reading]] = []
+    devices: dict[str, Device] = {}
+    tz: str | None = None
     times = TimeFormat()
-    with path.open() as handle:
-        for number, line in enumerate(handle, 1):
-            try:
-                record = parse_line(line, times)
-            except RecordError as exc:
-                print(f"{path.name}:{number}: {exc}", file=sys.stderr)
-                continue
-            if isinstance(record, Reading):
-                readings.append(record)
-            elif isinstance(record, Device):
-                devices.append(record)
-            elif isinstance(record, Resident):
-                residents.append(record)
-    readings.sort(key=lambda r: r.t)
-    tz = next((r.settings.get("tz") for r in residents if r.settings.get("tz")), None)
-    return Recording(path.stem, Home(residents, devices), readings, tz)
-
-
-@dataclass
-class Replay:
-    """The minimal pipeline loop (see module docstring)."""
-
-    clock: SimClock
-    detector: RoutineDetectors
-    tick_s: float = 60.0
-    events: list[Event] = field(default_factory=list)
-    last_tick_mono: float = 0.0
-
-    def advance_to(self, wall: float) -> None:
-        while True:
-            now = self.clock.wall()
-            deadline = self.detector.next_deadline()
-            next_tick = self.last_tick_mono + self.tick_s
-            if deadline is not None and deadline <= self.last_tick_mono + 1e-6:
-                deadline = None  # already ticked at that moment: never spin
-            due = next_tick if deadline is None else min(deadline, next_tick)
-            due_wall = now + (due - self.clock.monotonic())
-            if due_wall > wall:
-                break
-            self.clock.set_wall(max(due_wall, now))
-            self.tick()
-        self.clock.set_wall(wall)
-
-    def tick(self) -> None:
-        self.last_tick_mono = self.clock.monotonic()
-        self.events.extend(self.detector.on_tick())
-
-    def feed(self, reading: Reading, device: Device) -> None:
-        self.advance_to(reading.t)
-        self.events.extend(self.detector.on_reading(reading, device))
-
-
-def new_replay(recording: Recording, settings: RoutineSettings, tick_s: float) -> Replay:
-    start = recording.readings[0].t if recording.readings else 1.6e9
-    clock = SimClock(start_wall=start - 1.0)
-    detector = RoutineDetectors(clock, recording.home, settings)
-    return Replay(clock, detector, tick_s, last_tick_mono=clock.monotonic())
+    for index, line in enumerate(lines):
+        try:
+            record = parse_line(line, times)
+        except RecordError:
+            continue  # the replayer reports it
+        if isinstance(record, Reading):
+            readings.append((index, record))
+        elif isinstance(record, Device):
+            devices[record.id] = record
+        elif isinstance(record, Resident) and tz is None:
+            found = record.settings.get("tz")
+            tz = found if isinstance(found, str) else None
+    return Recording(path.stem, lines, readings, devices, tz)
 
 
 def pick_cuts(recording: Recording, count: int, rng: np.random.Generator) -> list[float]:
     """Random moments when the person is home and active (the issue's protocol)."""
     if not recording.readings:
         return []
-    devices = recording.home.devices
-    t = np.array([r.t for r in recording.readings])
-    kinds = [devices.get(r.device) for r in recording.readings]
-    motion_t = np.array([x for x, d in zip(t, kinds, strict=True) if _is_motion(d)])
-    exit_t = np.array(
-        [x for x, d, r in zip(t, kinds, recording.readings, strict=True) if _is_exit_open(d, r)]
+    t = np.array([r.t for _, r in recording.readings])
+    kinds = [recording.devices.get(r.device) for _, r in recording.readings]
+    motion_t = np.sort(
+        np.array([x for x, d in zip(t, kinds, strict=True) if _is_motion(d)], dtype=float)
+    )
+    exit_t = np.sort(
+        np.array(
+            [
+                x
+                for x, d, (_, r) in zip(t, kinds, recording.readings, strict=True)
+                if _is_exit_open(d, r)
+            ],
+            dtype=float,
+        )
     )
     local = LocalTime(recording.tz or "Europe/London")
-    low, high = t[0] + 14 * 86400.0, t[-1]
+    low, high = float(t.min()) + 14 * DAY_S, float(t.max())
     cuts: list[float] = []
     for _ in range(count * 200):
         if len(cuts) >= count or high <= low:
@@ -151,43 +125,58 @@ def _is_exit_open(device: Device | None, reading: Reading) -> bool:
     return device is not None and device.is_exit and reading.get("open") is True
 
 
-def first_silence_alert(replay: Replay, after: float) -> float | None:
-    for event in replay.events:
-        if event.action is EventAction.RAISE and event.type in SILENCE_TYPES and event.t >= after:
-            return event.t
-    return None
+def truncated_lines(recording: Recording, cut: float) -> list[str]:
+    """The recording as it would have been written up to ``cut``: every line before the first
+    reading at or after the cut."""
+    end = next((i for i, r in recording.readings if r.t >= cut), len(recording.lines))
+    return recording.lines[:end]
 
 
-def evaluate_home(
-    recording: Recording, settings: RoutineSettings, cuts: list[float], tick_s: float
-) -> dict:
-    replay = new_replay(recording, settings, tick_s)
-    delays: list[float | None] = []
-    pending = list(cuts)
-    for reading in recording.readings:
-        while pending and pending[0] < reading.t:
-            cut = pending.pop(0)
-            replay.advance_to(cut)
-            branch = copy.deepcopy(replay)
-            branch.events = []
-            branch.advance_to(cut + 24 * 3600.0)
-            found = first_silence_alert(branch, cut)
-            delays.append(None if found is None else found - cut)
-        device = recording.home.devices.get(reading.device)
-        if device is not None:
-            replay.feed(reading, device)
-    days = (recording.readings[-1].t - recording.readings[0].t) / 86400.0
-    counts = {
-        kind: sum(1 for e in replay.events if e.type == kind and e.action is EventAction.RAISE)
-        for kind in REPORTED_TYPES
-    }
+def raised(changes: Iterable[AlertChange], types: Iterable[str]) -> list[AlertChange]:
+    wanted = set(types)
+    return [c for c in changes if c.change == "raised" and c.alert.type in wanted]
+
+
+def first_silence_alert(changes: Iterable[AlertChange], after: float) -> float | None:
+    times = [c.alert.t for c in raised(changes, SILENCE_TYPES) if c.alert.t >= after]
+    return min(times) if times else None
+
+
+def new_replayer(settings: RoutineSettings) -> Replayer:
+    return Replayer(gateway_id="bench", languages=("en",), detection={"routine": settings})
+
+
+def replay_with_cuts(
+    recording: Recording, settings: RoutineSettings, cuts: list[float]
+) -> tuple[list[AlertChange], list[list[AlertChange]]]:
+    """One replay of the whole recording (all its alert changes), and for each cut the alert
+    changes of a replay of the recording cut there, from its end to the cut + 24 h."""
+    replayer = new_replayer(settings)
+    changes: list[AlertChange] = []
+    branches: list[list[AlertChange]] = []
+    start = 0
+    for cut in cuts:
+        end = max(len(truncated_lines(recording, cut)), start)
+        changes.extend(replayer.run(recording.lines[start:end]))
+        start = end
+        branch = copy.deepcopy(replayer)
+        branches.append(list(branch.run([], until=cut + DAY_S)))
+    changes.extend(replayer.run(recording.lines[start:]))
+    return changes, branches
+
+
+def evaluate_home(recording: Recording, settings: RoutineSettings, cuts: list[float]) -> dict:
+    changes, branches = replay_with_cuts(recording, settings, cuts)
+    found = [first_silence_alert(b, cut) for b, cut in zip(branches, cuts, strict=True)]
+    delays = [None if f is None else f - cut for f, cut in zip(found, cuts, strict=True)]
+    t = [r.t for _, r in recording.readings]
+    days = (max(t) - min(t)) / DAY_S
+    alerts = raised(changes, REPORTED_TYPES)
     return {
         "home": recording.name,
         "days": round(days, 2),
-        "alerts": counts,
-        "alert_times": [
-            (e.type, round(e.t)) for e in replay.events if e.action is EventAction.RAISE
-        ],
+        "alerts": {kind: sum(1 for c in alerts if c.alert.type == kind) for kind in REPORTED_TYPES},
+        "alert_times": [(c.alert.type, round(c.alert.t)) for c in alerts],
         "delays_s": [None if d is None else round(d) for d in delays],
     }
 
@@ -197,7 +186,7 @@ def summarise(results: list[dict]) -> dict:
     false_alarms = sum(r["alerts"]["inactivity"] + r["alerts"]["not_up"] for r in results)
     delays = [d for r in results for d in r["delays_s"]]
     found = [d for d in delays if d is not None]
-    summary = {
+    summary: dict[str, Any] = {
         "homes": len(results),
         "resident_days": round(days, 1),
         "false_alarms": false_alarms,
@@ -215,46 +204,55 @@ def summarise(results: list[dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("recordings", type=Path, help="folder of recordings (eldergate import)")
     parser.add_argument("--cuts", type=int, default=20, help="simulated collapses per home")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--tick", type=float, default=60.0, help="longest tick interval, s")
     parser.add_argument("--only", nargs="*", help="home names to run (default: all)")
     parser.add_argument("--per-home", action="store_true", help="print one line per home")
+    parser.add_argument("--alerts", action="store_true", help="list false-alarm times per home")
     parser.add_argument("--settings", help='JSON overrides: {"inactivity": {...}, ...}')
     args = parser.parse_args(argv)
-    settings = _settings(args.settings)
+    settings = parse_settings(args.settings)
     rng = np.random.default_rng(args.seed)
     results = []
+    started = time.perf_counter()
     for path in sorted(args.recordings.glob("*.jsonl")):
-        if args.only and path.stem not in args.only:
-            continue
         recording = load_recording(path)
-        if not recording.readings:
+        cuts = pick_cuts(recording, args.cuts, rng)  # drawn for every home: same cuts with --only
+        if (args.only and path.stem not in args.only) or not recording.readings:
             continue
-        cuts = pick_cuts(recording, args.cuts, rng)
-        result = evaluate_home(recording, settings, cuts, args.tick)
+        result = evaluate_home(recording, settings, cuts)
         results.append(result)
-        if args.per_home:
-            line = {k: v for k, v in result.items() if k not in ("alert_times",)}
-            found = [d for d in result["delays_s"] if d is not None]
-            line["delays_s"] = None
-            line["mean_delay_h"] = round(float(np.mean(found)) / 3600, 2) if found else None
-            line["missed"] = sum(1 for d in result["delays_s"] if d is None)
-            print(json.dumps(line), file=sys.stderr)
-    print(json.dumps(summarise(results)))
+        if args.per_home or args.alerts:
+            print(json.dumps(_home_line(result, args.alerts)), file=sys.stderr)
+    summary = summarise(results)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(summary))
     return 0
 
 
-def _settings(text: str | None) -> RoutineSettings:
-    import dataclasses
+def _home_line(result: dict, with_alerts: bool) -> dict:
+    found = [d for d in result["delays_s"] if d is not None]
+    line = {k: v for k, v in result.items() if k not in ("alert_times", "delays_s")}
+    line["mean_delay_h"] = round(float(np.mean(found)) / 3600, 2) if found else None
+    line["missed"] = sum(1 for d in result["delays_s"] if d is None)
+    if with_alerts:
+        import datetime as dt
 
+        line["false_alarms"] = [
+            (kind, dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M"))
+            for kind, t in result["alert_times"]
+            if kind in SILENCE_TYPES
+        ]
+    return line
+
+
+def parse_settings(text: str | None) -> RoutineSettings:
     settings = RoutineSettings()
     if not text:
         return settings
-    overrides = json.loads(text)
-    for name, values in overrides.items():
+    for name, values in json.loads(text).items():
         if isinstance(values, dict):
             current = getattr(settings, name)
             settings = dataclasses.replace(

@@ -12,8 +12,10 @@ periods longer than ``learn_max_s`` (absences without a door event, data outages
 periods are never learned, so a multi-day outage cannot teach a threshold of days.
 
 Until ``min_learned_days`` of the person's days are known, a safe default applies: a quiet that
-starts in the daytime alarms after ``default_day_s``; one that starts in the evening or night
-(from ``night_start`` less ``evening_lead_s``) is left to ``not_up`` the next morning.
+starts in the daytime alarms after ``default_day_s``, or later when this person has already had
+a longer quiet starting near then (the learned threshold, if larger); one that starts in the
+evening or night (from ``night_start`` less ``evening_lead_s``) is left to ``not_up`` the next
+morning.
 """
 
 from __future__ import annotations
@@ -178,8 +180,6 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         evening = (night_start - settings.evening_lead_s / 60.0) % 1440.0
         if in_window(start_min, evening, morning):
             return None  # a quiet that starts at bedtime is sleep: not_up watches the morning
-        if len(history.days) < settings.min_learned_days:
-            return settings.default_day_s
         longest = usual_longest_quiet(
             history.start_min,
             history.duration_s,
@@ -189,9 +189,14 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             settings.window_min,
             settings.min_same_room,
         )
-        return quiet_threshold_s(
+        learned = quiet_threshold_s(
             longest, settings.margin, settings.buffer_s, settings.floor_s, settings.ceiling_s
         )
+        if len(history.days) < settings.min_learned_days:
+            # Still learning: the safe default, but never alarm on a quiet shorter than one this
+            # person has already been seen to have, starting then and there.
+            return max(learned, settings.default_day_s)
+        return learned
 
     def on_tick(self) -> list[Event]:
         now = self.clock.monotonic()

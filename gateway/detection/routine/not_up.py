@@ -1,5 +1,12 @@
 """``not_up``: the person is home but shows no sign of being up (a sign outside the bedroom and
-bathroom) by their learned wake-up time plus a margin.
+bathroom) by their learned wake-up time plus a margin, and the home has been silent for at
+least ``min_quiet_s``.
+
+A person still moving about the bedroom after the deadline is alive and lying in, not silent:
+the alarm waits until they have also been quiet for ``min_quiet_s`` (checked until the end of
+the local day; being up, away or an ``inactivity`` alert ends the watch). The morning is only
+judged when the gateway saw the resident before ``wake_window_start`` (a first reading at noon
+says nothing about whether they got up).
 
 Each morning the first "up" sign after ``wake_window_start`` (local) is the day's wake-up time,
 remembered for ``history_days`` unless the person was coming home from away or the night was a
@@ -41,6 +48,7 @@ class NotUpSettings:
     history_days: int = 30
     min_learned_days: int = 7
     max_night_s: float = 16 * 3600.0
+    min_quiet_s: float = 5400.0  # also silent this long: not just lying in, moving about
     severity: str = "high"
     tz: str | None = None
 
@@ -58,7 +66,7 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
     ) -> None:
         super().__init__(clock, home, settings or NotUpSettings(), store, presence)
         self._wakes: dict[str, dict[int, float]] = {}  # resident → {local day: wake minute}
-        self._checked: dict[str, int] = {}  # resident → last local day whose deadline passed
+        self._done: dict[str, int] = {}  # resident → last local day whose morning is judged
         self._raised: dict[str, bool] = {}
         self._up_day: dict[str, int] = {}  # resident → local day of the last up sign seen
         self._deadline_cache: dict[str, tuple[int, float]] = {}
@@ -131,36 +139,52 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
             self.store.put(f"{self.name}/{resident}", {str(d): m for d, m in wakes.items()})
         return events
 
+    def _morning(self, resident: str, now_mono: float, now_wall: float) -> tuple[int, float] | None:
+        """(local day, monotonic time the alarm is due) for a morning still being watched, or
+        None when today's morning needs no more checks."""
+        settings = self.settings_for(resident)
+        local = self.local_time(resident)
+        if not settings.enabled or not local.plausible(now_wall):
+            return None
+        day = local.day(now_wall)
+        if self._done.get(resident, day - 1) >= day:
+            return None
+        deadline_mono = now_mono + (local.at(day, self.deadline_minute(resident, day)) - now_wall)
+        state = self.presence.resident(resident)
+        if state.last_sign_mono is None:
+            return None
+        return day, max(deadline_mono, state.last_sign_mono + settings.min_quiet_s)
+
     def on_tick(self) -> list[Event]:
         now_mono = self.clock.monotonic()
         now_wall = self.clock.wall()
         events: list[Event] = []
         for resident, state in self.presence.residents.items():
-            settings = self.settings_for(resident)
-            local = self.local_time(resident)
-            if not settings.enabled or not local.plausible(now_wall):
+            morning = self._morning(resident, now_mono, now_wall)
+            if morning is None:
                 continue
-            day = local.day(now_wall)
-            if self._checked.get(resident, day - 1) >= day:
-                continue
-            deadline_wall = local.at(day, self.deadline_minute(resident, day))
+            day, due_mono = morning
+            deadline_wall = self.local_time(resident).at(day, self.deadline_minute(resident, day))
             if now_wall < deadline_wall:
                 continue
-            self._checked[resident] = day
-            window_wall = local.at(day, parse_hhmm(settings.wake_window_start))
+            settings = self.settings_for(resident)
+            window_wall = self.local_time(resident).at(day, parse_hhmm(settings.wake_window_start))
             window_mono = now_mono - (now_wall - window_wall)
-            if window_mono < self.started_mono:
-                continue  # the gateway was not watching the whole morning
-            if state.last_sign_mono is None or resident in self._raised:
-                continue
-            if state.last_up_mono is not None and state.last_up_mono >= window_mono:
+            watched = state.first_sign_mono is not None and state.first_sign_mono <= window_mono
+            up = state.last_up_mono is not None and state.last_up_mono >= window_mono
+            if not watched or window_mono < self.started_mono or up or resident in self._raised:
+                self._done[resident] = day  # nothing to judge this morning, or it is judged
                 continue
             if state.away(now_mono, self.presence.leave_grace_s) or state.silence_alerted():
+                self._done[resident] = day
                 continue
+            if now_mono < due_mono:
+                continue  # moving about in the bedroom: wait until silent
+            self._done[resident] = day
             state.mark_silence_alerted()
             self._raised[resident] = True
             details = {"deadline_min": round(self.deadline_minute(resident, day))}
-            events.append(self._event(resident, deadline_wall, EventAction.RAISE, details))
+            events.append(self._event(resident, self.wall_of(due_mono), EventAction.RAISE, details))
         return events
 
     def next_deadline(self) -> float | None:
@@ -171,11 +195,13 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
             local = self.local_time(resident)
             if not local.plausible(now_wall):
                 continue
-            day = local.day(now_wall)
-            if self._checked.get(resident, day - 1) >= day:
-                day += 1
-            due = local.at(day, self.deadline_minute(resident, day))
-            due_mono = now_mono + max(0.0, due - now_wall)
+            morning = self._morning(resident, now_mono, now_wall)
+            if morning is not None:
+                due_mono = morning[1]
+            else:
+                day = local.day(now_wall) + 1
+                due = local.at(day, self.deadline_minute(resident, day))
+                due_mono = now_mono + max(0.0, due - now_wall)
             soonest = due_mono if soonest is None else min(soonest, due_mono)
         return soonest
 

@@ -115,6 +115,7 @@ class ResidentPresence:
     def __init__(self, resident: str, up_rooms: frozenset[Room]) -> None:
         self.resident = resident
         self.up_rooms = up_rooms
+        self.first_sign_mono: float | None = None
         self.last_sign_mono: float | None = None
         self.last_sign_wall: float | None = None
         self.room: Room | None = None
@@ -204,6 +205,8 @@ class Presence:
         if sign.bed is not None:
             state.in_bed = sign.bed
             state.bed_since_mono = mono
+        if state.first_sign_mono is None:
+            state.first_sign_mono = mono
         state.last_sign_mono = mono
         state.last_sign_wall = wall
         up = sign.kind == EXIT or (sign.room is not None and sign.room in state.up_rooms)

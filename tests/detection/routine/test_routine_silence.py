@@ -114,6 +114,57 @@ def test_not_up_fires_when_the_person_stays_in_bed(learned: Sim) -> None:
     assert len(sim.cleared("not_up")) == 1
 
 
+def test_not_up_waits_while_the_person_moves_about_the_bedroom(learned: Sim) -> None:
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    deadline = local(day, "00:00") + 60 * sim.detector.detectors[1].deadline_minute(
+        P, day.toordinal()
+    )
+    moving = deadline + 1800  # still stirring in the bedroom half an hour after the deadline
+    stirs = range(int(local(day, "07:30")), int(moving) + 1, 1200)
+    for when in stirs:
+        sim.feed(float(when), "bedroom")
+    sim.run_until(stirs[-1] + 5000.0)
+    assert sim.raised() == []  # lying in, alive: not a silence yet
+    sim.run_until(moving + 4 * 3600)
+    silence = sim.raised()
+    assert len(silence) == 1  # then silent: not up and not moving, one alert
+    assert silence[0].t == pytest.approx(stirs[-1] + 5400.0, abs=60.0)
+
+
+def test_no_morning_is_judged_before_the_resident_was_first_seen() -> None:
+    sim = Sim(local(FIRST, "06:00") - 86400.0)  # the gateway runs from the day before ...
+    sim.run_until(local(FIRST, "12:30"))
+    sim.feed(local(FIRST, "12:30"), "bedroom")  # ... but the sensors are paired at lunchtime
+    sim.run_until(local(FIRST, "14:00"))
+    assert sim.raised() == []  # nobody knows whether the person was up this morning
+    sim.feed(local(FIRST, "16:00"), "kitchen")
+    sim.feed(local(FIRST, "19:00"), "lounge")
+    sim.feed(local(FIRST, "21:45"), "bedroom")
+    sim.run_until(local(FIRST + dt.timedelta(days=1), "14:00"))
+    assert [e.type for e in sim.raised()] == ["not_up"]  # the next morning is watched
+
+
+def test_while_learning_a_quiet_already_seen_there_and_then_is_not_alarmed() -> None:
+    sim = Sim(local(FIRST, "06:00"))
+    # A long afternoon nap in the lounge every day: 5 h, longer than the 4 h safe default.
+    nap_day = [s for s in PLAIN_DAY if not ("13:20" < s[0] < "18:40")] + [("18:40", "kitchen")]
+    for day in days_from(FIRST, 6):
+        sim.live(day, nap_day)
+    naps = sim.raised("inactivity")
+    assert 1 <= len(naps) <= 2  # the first naps alarm (nothing known yet) ...
+    before = len(naps)
+    for day in days_from(FIRST + dt.timedelta(days=6), 4):
+        sim.live(day, nap_day)
+    assert len(sim.raised("inactivity")) == before  # ... then the person's own nap is known
+    day = FIRST + dt.timedelta(days=10)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])
+    sim.run_until(local(day, "18:00"))
+    late = sim.raised("inactivity")[before:]
+    assert len(late) == 1  # a morning collapse is still found at the safe default
+    assert late[0].t - local(day, "10:05") == pytest.approx(4 * 3600, abs=120)
+
+
 def test_new_resident_gets_safe_defaults_without_night_alarms() -> None:
     sim = Sim(local(FIRST, "06:00"))
     for day in days_from(FIRST, 3):

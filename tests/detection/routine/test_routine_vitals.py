@@ -4,6 +4,7 @@ on real normal nights (Withings Sleep Analyzer, ../shared/data/bed)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def bed_sim() -> Sim:
     return sim
 
 
-def feed_minutes(sim: Sim, start: float, values: list[tuple[float, float]]) -> None:
+def feed_minutes(sim: Sim, start: float, values: Sequence[tuple[float, float]]) -> None:
     for i, (hr, rr) in enumerate(values):
         sim.feed(start + 60 * i, "bed", hr=hr, rr=rr)
 
