@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from gateway.detection.routine.not_up import NotUpDetector
 from gateway.model import EventAction, Resident
 from tests.detection.routine.routine_sim import PLAIN_DAY, P, Sim, days_from, local
 
@@ -117,9 +118,8 @@ def test_not_up_fires_when_the_person_stays_in_bed(learned: Sim) -> None:
 def test_not_up_waits_while_the_person_moves_about_the_bedroom(learned: Sim) -> None:
     sim = copy.deepcopy(learned)
     day = FIRST + dt.timedelta(days=21)
-    deadline = local(day, "00:00") + 60 * sim.detector.detectors[1].deadline_minute(
-        P, day.toordinal()
-    )
+    not_up = next(d for d in sim.detector.detectors if isinstance(d, NotUpDetector))
+    deadline = local(day, "00:00") + 60 * not_up.deadline_minute(P, day.toordinal())
     moving = deadline + 1800  # still stirring in the bedroom half an hour after the deadline
     stirs = range(int(local(day, "07:30")), int(moving) + 1, 1200)
     for when in stirs:
