@@ -138,29 +138,36 @@ class Runtime:
 
     async def _process(self) -> None:
         pending_get: asyncio.Task[Reading] | None = None
-        while True:
-            timeout = self.pipeline.next_deadline() - self.clock.monotonic()
-            if pending_get is None:
-                pending_get = asyncio.ensure_future(self.queue.get())
-            sleeper = asyncio.ensure_future(self.clock.sleep(max(0.0, timeout)))
-            done, _ = await asyncio.wait(
-                {pending_get, sleeper}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if pending_get in done:
-                sleeper.cancel()
-                reading = pending_get.result()
-                pending_get = None
-                await self._commit(self.pipeline.feed(reading))
-                while not self.queue.empty():
-                    await self._commit(self.pipeline.feed(self.queue.get_nowait()))
-            if self.clock.monotonic() >= self.pipeline.next_deadline():
-                await self._commit(self.pipeline.tick())
-                for summary in self.summary.due():
-                    resident = summary["resident"]
-                    await self.outbox.put(
-                        SUMMARY, resident, self.topics.summary(resident), encode(summary)
-                    )
-            systemd.watchdog_ping(self.clock.monotonic())
+        sleeper: asyncio.Future[None] | None = None
+        try:
+            while True:
+                timeout = self.pipeline.next_deadline() - self.clock.monotonic()
+                if pending_get is None:
+                    pending_get = asyncio.ensure_future(self.queue.get())
+                sleeper = asyncio.ensure_future(self.clock.sleep(max(0.0, timeout)))
+                done, _ = await asyncio.wait(
+                    {pending_get, sleeper}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if pending_get in done:
+                    sleeper.cancel()
+                    reading = pending_get.result()
+                    pending_get = None
+                    await self._commit(self.pipeline.feed(reading))
+                    while not self.queue.empty():
+                        await self._commit(self.pipeline.feed(self.queue.get_nowait()))
+                if self.clock.monotonic() >= self.pipeline.next_deadline():
+                    await self._tick()
+                systemd.watchdog_ping(self.clock.monotonic())
+        finally:
+            for waiter in (pending_get, sleeper):
+                if waiter is not None:
+                    waiter.cancel()
+
+    async def _tick(self) -> None:
+        await self._commit(self.pipeline.tick())
+        for summary in self.summary.due():
+            resident = summary["resident"]
+            await self.outbox.put(SUMMARY, resident, self.topics.summary(resident), encode(summary))
 
     async def _commit(self, changes: list[AlertChange]) -> None:
         """Every alert change is durable in the outbox before anything else happens to it."""
