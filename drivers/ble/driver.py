@@ -53,6 +53,7 @@ READING_QUEUE_SIZE: Final = 4096  # ~80 s of one wristband at 50 notifications/s
 RECONNECT_INITIAL_S: Final = 1.0
 RECONNECT_MAX_S: Final = 60.0
 LOOP_RESTART_S: Final = 5.0  # after an unexpected error in one of the driver's own loops
+DISCONNECT_TIMEOUT_S: Final = 5.0  # real time: BlueZ gives up on a disconnect within ~2 s
 DEFAULT_PROFILE_BY_KIND: Final = {
     DeviceKind.WRISTBAND: "wristband",
     DeviceKind.HEART_RATE: "heart_rate",
@@ -382,8 +383,11 @@ class BleDriver:
                 logger.warning("BLE %s: %s", spec.device_id, exc.kind.value)
             finally:
                 link.connected = False
+                # a wedged controller must not hold the loop (or shutdown) forever
                 with contextlib.suppress(Exception):
-                    await client.disconnect()
+                    async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
+                        await client.disconnect()
+            _reraise_swallowed_cancellation()
             await self._clock.sleep(backoff.next_delay())
 
     def _count_failure(self, link: _Link, kind: str) -> None:
@@ -421,6 +425,14 @@ class BleDriver:
             # the band sends a batch right after its last sample: date the first sample
             t -= (len(acc) - 1) / float(values["fs"])
         self._emit(Reading(t, link.spec.device_id, values))
+
+
+def _reraise_swallowed_cancellation() -> None:
+    """A library on the disconnect path can swallow the CancelledError of a shutdown; without
+    this check the loop would go on to sleep on a clock that may never move again."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def address_map(devices: Mapping[str, str]) -> list[BleDeviceSpec]:

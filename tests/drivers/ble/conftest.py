@@ -32,13 +32,16 @@ class Rig:
     clock: SimClock
     driver: BleDriver
     readings: asyncio.Queue[Reading] = field(default_factory=asyncio.Queue)
+    pending: list[Reading] = field(default_factory=list)
 
     async def next_reading(self, where: Callable[[Reading], bool] = lambda r: True) -> Reading:
+        """The oldest reading not yet taken that matches ``where``; others stay for later."""
         async with asyncio.timeout(SAFETY_TIMEOUT_S):
             while True:
-                reading = await self.readings.get()
-                if where(reading):
-                    return reading
+                for index, reading in enumerate(self.pending):
+                    if where(reading):
+                        return self.pending.pop(index)
+                self.pending.append(await self.readings.get())
 
     async def linked(self, device_id: str, connects: int = 1) -> None:
         """Wait until the driver has connected to ``device_id`` (and subscribed) ``connects``
@@ -76,8 +79,9 @@ async def running_rig(
         yield rig
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            async with asyncio.timeout(SAFETY_TIMEOUT_S):
+                await task
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2):
                 await world.close()
