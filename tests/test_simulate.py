@@ -70,3 +70,61 @@ async def test_simulated_home_over_mqtt_raises_sos_for_every_resident(
     assert raised == {"sim1", "sim2"}
     assert driver.counters["rejected"] == 0, driver.diagnostics()
     assert driver.counters["readings"] > 5
+
+
+async def test_simulated_wristbands_over_virtual_ble_reach_the_gateway(
+    tmp_path: Path, local_broker: Mosquitto
+) -> None:
+    """--ble: the band is a bumble peripheral; the BLE driver bridges its readings onto the
+    broker, and the gateway accepts them (battery reports through the wristband profile)."""
+    args = argparse.Namespace(residents=1, scenario="dead_battery", seed=0)
+    people = residents(args)
+    config = gateway_config(tmp_path, local_broker, None)
+    config["residents"] = [{"id": p.id} for p in people]
+    config["devices"] = [
+        {
+            "id": d.id,
+            "kind": d.kind.value,
+            "room": d.room.value,
+            "resident": p.id,
+            "transport": transport_of(d),
+            **({"role": d.role} if d.role else {}),
+            **({"friendly_name": d.id} if transport_of(d) == "zigbee2mqtt" else {}),
+        }
+        for p in people
+        for d in p.devices()
+    ]
+    runtime = runtime_for(config)
+    seen: list[dict] = []
+    runtime.pipeline.observers.append(
+        lambda r: seen.append(dict(r.values)) if r.device == "sim1-wristband" else None
+    )
+    async with running(runtime):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "simulate",
+            "--ble",
+            "--broker",
+            f"127.0.0.1:{local_broker.port}",
+            "--username",
+            USER,
+            "--password-file",
+            str(local_broker.password_file),
+            "--residents",
+            "1",
+            "--scenario",
+            "dead_battery",
+            "--start",
+            "09:59",
+            "--speed",
+            "3600",
+            "--duration",
+            "4",
+        )
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+        await wait_until(lambda: any("battery" in v for v in seen))
+    batteries = [v["battery"] for v in seen if "battery" in v]
+    assert batteries == sorted(batteries, reverse=True) and batteries[0] <= 100
+    assert runtime.drivers[0].counters["rejected"] == 0

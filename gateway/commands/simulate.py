@@ -13,6 +13,7 @@ import time
 
 from gateway.clock import AcceleratedClock
 from gateway.commands._broker import add_broker_arguments, broker_from_arguments
+from gateway.model import DeviceKind
 from gateway.mqtt import make_client
 from gateway.settings import BrokerSettings
 from simulators.mqtt_transport import MqttDevices, transport_of
@@ -44,6 +45,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="print the gateway config tables for these devices and exit",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--ble",
+        action="store_true",
+        help="wristbands over a real BLE stack on bumble's virtual controller, "
+        "bridged to the broker by the gateway's BLE driver (needs bumble)",
+    )
 
 
 def residents(args: argparse.Namespace) -> list[SimResident]:
@@ -89,7 +96,14 @@ async def _main(args: argparse.Namespace, people: list[SimResident], broker: Bro
     clock = AcceleratedClock(start, args.speed)
     devices = [d for p in people for d in p.devices()]
     async with make_client(broker, f"eldergate-simulate-{int(now)}") as client:
-        sim = MqttDevices(client, devices, clock)
+        bridge = None
+        if args.ble:
+            from simulators.ble_bridge import BleWristbandBridge
+
+            bands = [d.id for d in devices if d.kind is DeviceKind.WRISTBAND]
+            bridge = BleWristbandBridge(bands, client, clock)
+            await bridge.start()
+        sim = MqttDevices(client, devices, clock, override=bridge)
         play = asyncio.create_task(sim.play(home_stream(people, start)))
         try:
             if args.duration is not None:
@@ -101,5 +115,11 @@ async def _main(args: argparse.Namespace, people: list[SimResident], broker: Bro
             play.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await play
+            if bridge is not None:
+                await bridge.close()
+                print(
+                    f"eldergate simulate: {bridge.bridged} readings bridged from BLE",
+                    file=sys.stderr,
+                )
     print(f"eldergate simulate: {sim.published} messages published", file=sys.stderr)
     return 0
