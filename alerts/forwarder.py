@@ -15,7 +15,7 @@ from typing import Any
 
 from alerts.forwarders.base import PlatformLink, PlatformSession
 from alerts.outbox import AsyncOutbox
-from alerts.protocol import Topics, encode
+from alerts.protocol import Topics, encode, state_payload
 from gateway.backoff import Backoff
 from gateway.clock import Clock
 from gateway.errors import UplinkError
@@ -60,6 +60,8 @@ class Forwarder:
                     else:
                         log.info("uplink connected (%s)", self.link.name)
                     self.last_error = None
+                    # Retained; the MQTT link's last will replaces it with "offline".
+                    await session.publish(self.topics.state, state_payload("online"), retain=True)
                     self.connected.set()
                     await self._serve(session)
             except UplinkError as exc:

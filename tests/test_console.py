@@ -62,6 +62,7 @@ async def test_console_lists_alerts_and_acknowledges_through_the_gateway(tmp_pat
         page = await asyncio.to_thread(_get, base + "/")
         assert page.index("<td>r2</td>") < page.index("<td>r1</td>")  # newest first
         assert page.count("Acknowledge</button>") == 2 and "紧急呼叫" in page
+        assert "gateway gw-test: online" in page
         api = json.loads(await asyncio.to_thread(_get, base + "/api/alerts"))
         target = next(a for a in api if a["resident"] == "r1")
         status = await asyncio.to_thread(_post, f"{base}/alerts/{target['id']}/ack")

@@ -68,7 +68,6 @@ class MqttPlatformLink:
         try:
             try:
                 await client.subscribe(self.topics.command, qos=1)
-                await client.publish(self.topics.state, state_payload("online"), qos=1, retain=True)
             except aiomqtt.MqttError as exc:
                 raise describe_mqtt_error(exc, where) from exc
             yield MqttSession(client, self.topics)
