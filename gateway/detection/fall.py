@@ -139,6 +139,17 @@ FEATURE_NAMES: tuple[str, ...] = (
     "impact_std_g",
     "late_post_std_g",
     "late_tilt_deg",
+    "descent_velocity_gs",
+    "fast_descent_gs",
+    "return_tilt_deg",
+    "post_still_fraction",
+    "pre_rotation_deg",
+    "post_rotation_deg",
+    "peak_width_s",
+    "pre_step_g",
+    "pre_velocity_gs",
+    "impact_dv_post_gs",
+    "impact_dv_pre_gs",
 )
 N_FEATURES = len(FEATURE_NAMES)
 
@@ -170,6 +181,17 @@ def _spread(xyz: FloatArray) -> float:
     norms = np.linalg.norm(xyz, axis=1, keepdims=True)
     unit = xyz / np.maximum(norms, 1e-6)
     return float(1.0 - np.linalg.norm(unit.mean(axis=0)))
+
+
+def _rotation_deg(xyz: FloatArray, block: int) -> float:
+    """Total angle the orientation turns through, from block means of ``block`` samples."""
+    k = xyz.shape[0] // block
+    if k < 2:
+        return 0.0
+    means = xyz[: k * block].reshape(k, block, 3).mean(axis=1)
+    unit = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-6)
+    cos = np.clip(np.einsum("ij,ij->i", unit[1:], unit[:-1]), -1.0, 1.0)
+    return float(np.degrees(np.arccos(cos)).sum())
 
 
 def _peak_count(mag: FloatArray, exclude: slice, level: float = 1.6) -> int:
@@ -244,6 +266,27 @@ def impact_features(window: FloatArray, impact: int) -> FloatArray:
     )
     impact_std = _std(mag[seg(-0.5, 0.5)])
 
+    # velocity along the pre-impact "up" (specific force reads +1 g along it at rest)
+    up = g_pre / max(float(np.linalg.norm(g_pre)), 1e-6)
+    along = xyz @ up - 1.0
+    descent_velocity = float(along[seg(-1.0, 0.0)].sum() / GRID_HZ)
+    fast_descent = float(along[seg(-0.4, 0.0)].sum() / GRID_HZ)
+    pre_refs = [xyz[seg(a, b)] for a, b in ((-3.0, -2.0), (-2.0, -1.0), (-1.0, -0.4))]
+    return_tilt = min(
+        (_angle_deg(r.mean(axis=0), g_post) for r in pre_refs if r.shape[0]), default=tilt
+    )
+    post_steps = step[seg(1.5, POST_S - 0.02)]
+    post_still = float(np.mean(post_steps < 0.02)) if post_steps.size else 0.0
+    pre_rotation = _rotation_deg(xyz[seg(-1.5, 0.0)], 5)
+    post_rotation = _rotation_deg(xyz[seg(1.5, POST_S)], 5)
+    near = mag[seg(-0.3, 0.3)]
+    peak_width = float(np.count_nonzero(near > 1.0 + 0.5 * (peak - 1.0)) / GRID_HZ)
+    pre_step = _mean(step[seg(-3.0, -0.5)], 0.0)
+    # velocity changes with gravity taken out as if the arm did not turn (no gyroscope)
+    pre_velocity = float(np.linalg.norm((xyz[seg(-1.0, -0.05)] - g_pre).sum(axis=0)) / GRID_HZ)
+    impact_dv_post = float(np.linalg.norm((xyz[seg(-0.1, 0.5)] - g_post).sum(axis=0)) / GRID_HZ)
+    impact_dv_pre = float(np.linalg.norm((xyz[seg(-0.1, 0.3)] - g_pre).sum(axis=0)) / GRID_HZ)
+
     return np.array(
         [
             peak,
@@ -272,6 +315,17 @@ def impact_features(window: FloatArray, impact: int) -> FloatArray:
             impact_std,
             late_post_std,
             late_tilt,
+            descent_velocity,
+            fast_descent,
+            return_tilt,
+            post_still,
+            pre_rotation,
+            post_rotation,
+            peak_width,
+            pre_step,
+            pre_velocity,
+            impact_dv_post,
+            impact_dv_pre,
         ]
     )
 

@@ -62,17 +62,17 @@ class FallModel:
             )
 
     def _max_depth(self) -> int:
-        depth = 0
-        node = np.zeros(self.feature.shape[0], dtype=np.int64)
-        rows = np.arange(self.feature.shape[0])
-        while True:
-            inner = self.left[rows, node] >= 0
-            if not inner.any():
+        """Longest root-to-leaf path over all trees (the number of steps scoring needs)."""
+        level = np.zeros(self.left.shape, dtype=bool)
+        level[:, 0] = True
+        for depth in range(65):
+            tree, node = np.nonzero(level & (self.left >= 0))
+            if tree.size == 0:
                 return depth
-            node = np.where(inner, self.left[rows, node], node)
-            depth += 1
-            if depth > 64:
-                raise ValueError("fall model trees are malformed")
+            level = np.zeros_like(level)
+            level[tree, self.left[tree, node]] = True
+            level[tree, self.right[tree, node]] = True
+        raise ValueError("fall model trees are malformed")
 
     def raw_score(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Log-odds of a fall for each row of ``x`` (candidates x features)."""

@@ -45,3 +45,39 @@ def export_gbm(clf: Any, path: Path, threshold: float) -> None:
         value=value,
         meta=np.array(json.dumps(meta)),
     )
+
+
+def export_hgb(clf: Any, path: Path, threshold: float) -> None:
+    """A fitted binary HistGradientBoostingClassifier (leaf values already include the
+    learning rate, so the exported learning rate is 1)."""
+    trees = [pred[0].nodes for pred in clf._predictors]
+    width = max(len(t) for t in trees)
+    n = len(trees)
+    feature = np.full((n, width), -1, dtype=np.int16)
+    thresh = np.zeros((n, width), dtype=np.float64)
+    left = np.full((n, width), -1, dtype=np.int16)
+    right = np.full((n, width), -1, dtype=np.int16)
+    value = np.zeros((n, width), dtype=np.float64)
+    for i, nodes in enumerate(trees):
+        k = len(nodes)
+        leaf = nodes["is_leaf"].astype(bool)
+        feature[i, :k] = np.where(leaf, -1, nodes["feature_idx"])
+        thresh[i, :k] = nodes["num_threshold"]
+        left[i, :k] = np.where(leaf, -1, nodes["left"])
+        right[i, :k] = np.where(leaf, -1, nodes["right"])
+        value[i, :k] = nodes["value"]
+    meta = {
+        "base_score": float(np.ravel(clf._baseline_prediction)[0]),
+        "learning_rate": 1.0,
+        "decision_threshold": threshold,
+        "feature_names": list(FEATURE_NAMES),
+    }
+    np.savez_compressed(
+        path,
+        feature=feature,
+        threshold=thresh,
+        left=left,
+        right=right,
+        value=value,
+        meta=np.array(json.dumps(meta)),
+    )

@@ -1,0 +1,85 @@
+"""Leave-one-subject-out figures through the live code path (offline only).
+
+For each subject: train on everyone else (same features, augmentation and model as
+``train.py``), export the model, and stream that subject's recordings through the live
+``FallAlerts`` shell exactly as ``eldergate evaluate fall`` does. Prints one JSON line per
+dataset and overall, per activity too with ``--per-activity``.
+
+    nice .venv/bin/python -m training.fall.cv_live --data ../shared/data/fall --out cv_live.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from gateway.commands.evaluate import stream_recording
+from gateway.detection.fall_alerts import FallSettings
+from training.fall.dataset import load
+from training.fall.export import export_hgb
+from training.fall.train import build, fit
+
+
+def rates(rows: list[tuple[str, bool]]) -> dict[str, float | int]:
+    falls = [d for label, d in rows if label == "fall"]
+    adls = [d for label, d in rows if label != "fall"]
+    tp, fp = sum(falls), sum(adls)
+    return {
+        "recordings": len(rows),
+        "tp": tp,
+        "fn": len(falls) - tp,
+        "fp": fp,
+        "tn": len(adls) - fp,
+        "sensitivity": round(tp / len(falls), 4) if falls else float("nan"),
+        "specificity": round(1 - fp / len(adls), 4) if adls else float("nan"),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/fall"))
+    ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    recs = load(args.data, args.cache)
+    cands = build(recs)
+    rng = np.random.default_rng(0)
+    detected: dict[int, bool] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for subject in sorted({r.subject for r in recs}):
+            test = [i for i, r in enumerate(recs) if r.subject == subject]
+            held = set(test)
+            path = Path(tmp) / f"{subject.replace(':', '_')}.npz"
+            export_hgb(fit([c for c in cands if c.rec not in held], recs), path, args.threshold)
+            settings = FallSettings(model_path=str(path))
+            for i in test:
+                at, _ = stream_recording(recs[i].t, recs[i].xyz, settings, rng)
+                detected[i] = at is not None
+            print(f"{subject}: {rates([(recs[i].label, detected[i]) for i in test])}", flush=True)
+    report: dict[str, object] = {"threshold": args.threshold}
+    report["all"] = rates([(r.label, detected[i]) for i, r in enumerate(recs)])
+    by_activity: dict[str, dict[str, object]] = defaultdict(dict)
+    for ds in sorted({r.dataset for r in recs}):
+        idx = [i for i, r in enumerate(recs) if r.dataset == ds]
+        report[ds] = rates([(recs[i].label, detected[i]) for i in idx])
+        for act in sorted({recs[i].activity for i in idx}):
+            rows = [(recs[i].label, detected[i]) for i in idx if recs[i].activity == act]
+            by_activity[ds][act] = {
+                "label": rows[0][0],
+                "n": len(rows),
+                "alarms": sum(d for _, d in rows),
+            }
+    report["activities"] = by_activity
+    print(json.dumps({k: v for k, v in report.items() if k != "activities"}))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
