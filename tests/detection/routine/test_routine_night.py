@@ -96,6 +96,31 @@ def test_getting_up_in_the_morning_is_not_a_bed_exit() -> None:
     assert sim.raised("bed_exit_no_return") == []
 
 
+def _lounge_night(sim: Sim) -> None:
+    """Leaves the bedroom at 01:00 and potters in the lounge until 02:30, then silence."""
+    for minute in range(0, 91, 15):
+        sim.feed(local(NEXT, "01:00") + 60 * minute, "lounge")
+    sim.run_until(local(NEXT, "05:00"))
+
+
+def test_without_a_bed_sensor_bedroom_motion_is_not_taken_for_bed() -> None:
+    sim = night_sim()  # motion sensors only
+    _lounge_night(sim)
+    assert sim.raised("bed_exit_no_return") == []
+
+
+def test_guessing_bed_from_motion_waits_for_silence_outside_the_bedroom() -> None:
+    person = Resident(
+        P, settings={"tz": "Europe/London", "bed_exit_no_return": {"guess_from_motion": True}}
+    )
+    sim = night_sim(resident=person)
+    _lounge_night(sim)
+    alert = sim.raised("bed_exit_no_return")
+    # Moving about the lounge for 90 minutes is alive; 45 minutes of silence after it is not.
+    assert len(alert) == 1
+    assert alert[0].t == local(NEXT, "02:30") + 2700
+
+
 def test_long_bathroom_stay_raises_and_clears() -> None:
     sim = Sim(local(DAY, "09:00"))
     sim.feed(local(DAY, "10:00"), "bathroom")
