@@ -182,6 +182,17 @@ class AlertManager:
             return False
         return True
 
+    def restore(self, alerts: list[Alert]) -> None:
+        """Take back the open alerts of a previous run (their escalation restarts from now)."""
+        for alert in alerts:
+            if alert.state.is_final:
+                continue
+            alert.raised_mono = self.clock.monotonic()
+            self.active[alert.id] = alert
+            self._by_key[alert.alert_key] = alert.id
+            if alert.state is not AlertState.ACKNOWLEDGED:
+                self._arm_escalation(alert)
+
     # -- time ---------------------------------------------------------------------------------
 
     def on_tick(self) -> list[AlertChange]:

@@ -171,27 +171,28 @@ class AsyncOutbox:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eldergate-outbox")
         self.new_item = asyncio.Event()
 
-    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the storage thread (other small SQLite stores share it)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
 
     async def put(self, kind: str, resident: str, topic: str, payload: bytes) -> int:
-        seq = await self._call(self.outbox.put, kind, resident, topic, payload)
+        seq = await self.run(self.outbox.put, kind, resident, topic, payload)
         self.new_item.set()
         return seq
 
     async def pending(self, limit: int = 100) -> list[OutboxItem]:
-        return await self._call(self.outbox.pending, limit)
+        return await self.run(self.outbox.pending, limit)
 
     async def ack(self, seq: int) -> None:
-        await self._call(self.outbox.ack, seq)
+        await self.run(self.outbox.ack, seq)
 
     async def retry_unsaved(self) -> int:
-        return await self._call(self.outbox.retry_unsaved)
+        return await self.run(self.outbox.retry_unsaved)
 
     async def depth(self) -> dict[str, int]:
-        return await self._call(self.outbox.depth)
+        return await self.run(self.outbox.depth)
 
     async def close(self) -> None:
-        await self._call(self.outbox.close)
+        await self.run(self.outbox.close)
         self._executor.shutdown(wait=True)

@@ -25,6 +25,7 @@ from alerts.forwarders.base import PlatformLink
 from alerts.manager import AlertChange, AlertManager
 from alerts.outbox import ALERT, SUMMARY, AsyncOutbox, Outbox
 from alerts.protocol import CommandError, Topics, encode, parse_command
+from alerts.state import OpenAlertStore, records_of
 from alerts.summary import DailySummary
 from drivers.base import Driver
 from gateway import systemd
@@ -77,6 +78,8 @@ class Runtime:
             settings.alerts.visit_max_h * 3600.0,
         )
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.open_alerts = OpenAlertStore(self.state_dir / "alerts.sqlite3")
+        self.manager.restore(self.open_alerts.load())
         detectors = build_detectors(clock, self.home, settings.detection, self.state_dir)
         self.summary = DailySummary(clock, self.home, gw.timezone, settings.alerts.summary_time)
         self.pipeline = Pipeline(
@@ -171,6 +174,8 @@ class Runtime:
 
     async def _commit(self, changes: list[AlertChange]) -> None:
         """Every alert change is durable in the outbox before anything else happens to it."""
+        if changes:
+            await self.outbox.run(self.open_alerts.save, records_of(self.manager.active))
         for change in changes:
             alert = change.alert
             if change.change == "raised":
@@ -259,4 +264,5 @@ class Runtime:
 
     async def close(self) -> None:
         close_detectors(self.pipeline.detectors)
+        await self.outbox.run(self.open_alerts.close)
         await self.outbox.close()

@@ -141,6 +141,10 @@ async def test_gateway_killed_after_commit_delivers_after_restart(
         try:
             (alert,) = await platform.wait_for_alerts(1)
             await wait_until(lambda: _outbox_rows(state) == 0)
+            # The restarted gateway still knows the alert: staff acknowledgement is confirmed.
+            assert await platform.platform.acknowledge(alert["id"], by="nurse-9")
+            store = platform.platform.store
+            await wait_until(lambda: store.alert(alert["id"])["deliveries"] == 2)
         finally:
             gateway.send_signal(signal.SIGTERM)
             try:
