@@ -7,7 +7,8 @@ Throughput: 1, 10, 100 and 1,000 wristbands at 50 Hz, fed to the live ``FallAler
 on a ``SimClock``; each wristband's stream has an arm swing and an impact-like spike every
 ~7 s so the candidate stage and the model run too. The floor is one vectorised ``|a|`` pass
 over the same samples held in one array. ``per_reading`` is the BLE path (``on_reading``,
-10-sample batches with per-sample times, resampled per reading) for 100 wristbands.
+10-sample batches with per-sample times, resampled per reading) for 100 wristbands;
+``grid_no_impacts_1000`` is 1,000 wristbands with no impact at all (ring + gate only).
 
 Latency: each real fall recording of the fixture directory is streamed through the live
 shell (as ``eldergate evaluate`` does, with the clock following the samples and the
@@ -35,7 +36,9 @@ from gateway.model import Device, DeviceKind, EventAction, Reading
 BLOCK = 10  # samples per wristband per batch: 0.2 s at 50 Hz
 
 
-def synthetic_streams(n: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+def synthetic_streams(
+    n: int, samples: int, rng: np.random.Generator, spike_every: int | None = 3000
+) -> np.ndarray:
     """(n, samples, 3) float32: gravity at a random orientation, an arm swing, noise and an
     impact-like spike every ~60 s at a random phase."""
     t = np.arange(samples) / fall.GRID_HZ
@@ -43,16 +46,19 @@ def synthetic_streams(n: int, samples: int, rng: np.random.Generator) -> np.ndar
     g /= np.linalg.norm(g, axis=1, keepdims=True)
     swing = 0.3 * np.sin(2 * np.pi * 1.0 * t)[None, :, None] * rng.normal(size=(n, 1, 3))
     acc = g[:, None, :] + swing + rng.normal(0, 0.02, size=(n, samples, 3))
-    phase = rng.integers(0, 3000, size=n)
-    for i in range(n):
-        spikes = np.arange(phase[i], samples, 3000)
-        acc[i, spikes, :] += 2.5 * g[i]
+    if spike_every:
+        phase = rng.integers(0, spike_every, size=n)
+        for i in range(n):
+            spikes = np.arange(phase[i], samples, spike_every)
+            acc[i, spikes, :] += 2.5 * g[i]
     return acc.astype(np.float32)
 
 
-def throughput(n: int, seconds: float, rng: np.random.Generator) -> dict[str, float]:
+def throughput(
+    n: int, seconds: float, rng: np.random.Generator, spike_every: int | None = 3000
+) -> dict[str, float]:
     samples = int(seconds * fall.GRID_HZ) // BLOCK * BLOCK
-    data = synthetic_streams(n, samples, rng)
+    data = synthetic_streams(n, samples, rng, spike_every)
     clock = SimClock()
     detector = FallAlerts(clock, FallSettings(), model=load_model())
     devices = [Device(f"w{i}", DeviceKind.WRISTBAND, f"r{i}") for i in range(n)]
@@ -131,6 +137,7 @@ def main() -> None:
         "numpy": np.__version__,
         "block_samples": BLOCK,
         "grid": [throughput(n, args.seconds, rng) for n in (1, 10, 100, 1000)],
+        "grid_no_impacts_1000": throughput(1000, args.seconds, rng, spike_every=None),
         "per_reading": per_reading(100, min(args.seconds, 20.0), rng),
     }
     if (args.fixtures / "MANIFEST.csv").is_file():

@@ -22,6 +22,7 @@ that all three see exactly the same numbers:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,21 +167,28 @@ def _std(x: FloatArray) -> float:
     return float(x.std()) if x.size > 1 else 0.0
 
 
+def _norms(xyz: FloatArray) -> FloatArray:
+    return np.sqrt(np.einsum("ij,ij->i", xyz, xyz))
+
+
 def _angle_deg(u: FloatArray, v: FloatArray) -> float:
-    nu, nv = float(np.linalg.norm(u)), float(np.linalg.norm(v))
+    ux, uy, uz = (float(c) for c in u)
+    vx, vy, vz = (float(c) for c in v)
+    nu = math.sqrt(ux * ux + uy * uy + uz * uz)
+    nv = math.sqrt(vx * vx + vy * vy + vz * vz)
     if nu < 1e-6 or nv < 1e-6:
         return 0.0
-    cos = float(np.dot(u, v)) / (nu * nv)
-    return float(np.degrees(np.arccos(min(1.0, max(-1.0, cos)))))
+    cos = (ux * vx + uy * vy + uz * vz) / (nu * nv)
+    return math.degrees(math.acos(min(1.0, max(-1.0, cos))))
 
 
 def _spread(xyz: FloatArray) -> float:
     """1 - |mean unit vector|: 0 when the arm holds one orientation, towards 1 when it moves."""
     if xyz.shape[0] < 2:
         return 0.0
-    norms = np.linalg.norm(xyz, axis=1, keepdims=True)
-    unit = xyz / np.maximum(norms, 1e-6)
-    return float(1.0 - np.linalg.norm(unit.mean(axis=0)))
+    unit = xyz / np.maximum(_norms(xyz), 1e-6)[:, None]
+    m = unit.mean(axis=0)
+    return float(1.0 - math.sqrt(float(m @ m)))
 
 
 def _rotation_deg(xyz: FloatArray, block: int) -> float:
@@ -189,7 +197,7 @@ def _rotation_deg(xyz: FloatArray, block: int) -> float:
     if k < 2:
         return 0.0
     means = xyz[: k * block].reshape(k, block, 3).mean(axis=1)
-    unit = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-6)
+    unit = means / np.maximum(_norms(means), 1e-6)[:, None]
     cos = np.clip(np.einsum("ij,ij->i", unit[1:], unit[:-1]), -1.0, 1.0)
     return float(np.degrees(np.arccos(cos)).sum())
 
@@ -212,7 +220,7 @@ def impact_features(window: FloatArray, impact: int) -> FloatArray:
     exists of ``[impact - PRE, impact + POST)`` (less at a segment start or when the stream
     stopped); ``impact`` is the impact's index inside it. Needs >= ``MIN_POST`` after it."""
     xyz = np.asarray(window, dtype=np.float64)
-    mag = np.linalg.norm(xyz, axis=1)
+    mag = _norms(xyz)
     n = mag.size
     i0 = impact
 
@@ -223,7 +231,7 @@ def impact_features(window: FloatArray, impact: int) -> FloatArray:
     around = mag[seg(-0.25, 0.25)]
     impact_area = float(np.clip(around - 1.0, 0.0, None).sum() / GRID_HZ)
     high_time = float(np.count_nonzero(mag[seg(-1.0, 1.0)] > 2.0) / GRID_HZ)
-    step = np.linalg.norm(np.diff(xyz, axis=0), axis=1) if n > 1 else np.zeros(1)
+    step = _norms(np.diff(xyz, axis=0)) if n > 1 else np.zeros(1)
     jerk_region = step[seg(-0.25, 0.25)]
     jerk_peak = float(jerk_region.max()) if jerk_region.size else 0.0
 
@@ -261,13 +269,11 @@ def impact_features(window: FloatArray, impact: int) -> FloatArray:
     impact_vs_pre = _angle_deg(xyz[i0], g_pre)
     impact_vs_post = _angle_deg(xyz[i0], g_post)
     pre_energy = _mean((pre_fall - 1.0) ** 2, 0.0)
-    post_dynamic = (
-        float(np.linalg.norm(g_post_xyz - g_post, axis=1).mean()) if g_post_xyz.shape[0] else 0.0
-    )
+    post_dynamic = float(_norms(g_post_xyz - g_post).mean()) if g_post_xyz.shape[0] else 0.0
     impact_std = _std(mag[seg(-0.5, 0.5)])
 
     # velocity along the pre-impact "up" (specific force reads +1 g along it at rest)
-    up = g_pre / max(float(np.linalg.norm(g_pre)), 1e-6)
+    up = g_pre / max(math.sqrt(float(g_pre @ g_pre)), 1e-6)
     along = xyz @ up - 1.0
     descent_velocity = float(along[seg(-1.0, 0.0)].sum() / GRID_HZ)
     fast_descent = float(along[seg(-0.4, 0.0)].sum() / GRID_HZ)
