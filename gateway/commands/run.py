@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 
+from gateway import systemd
 from gateway.clock import SystemClock
-from gateway.settings import SettingsError, load_settings
+from gateway.settings import Settings, SettingsError, load_settings
 from gateway.wiring import build_runtime
 
 log = logging.getLogger(__name__)
@@ -28,10 +30,19 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(settings))
 
 
-async def _main(settings: object) -> int:
-    runtime = build_runtime(settings, SystemClock())  # type: ignore[arg-type]
+async def _main(settings: Settings) -> int:
+    runtime = build_runtime(settings, SystemClock())
+    task = asyncio.create_task(runtime.run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # systemd stops with SIGTERM: shut down cleanly so learned state is saved. Alerts need
+        # no shutdown: they are durable in the outbox the moment they exist.
+        loop.add_signal_handler(sig, task.cancel)
     try:
-        await runtime.run()
+        await task
+    except asyncio.CancelledError:
+        systemd.notify("STOPPING=1")
+        log.info("gateway stopping")
     finally:
         await runtime.close()
     return 0
