@@ -128,3 +128,85 @@ async def test_simulated_wristbands_over_virtual_ble_reach_the_gateway(
     batteries = [v["battery"] for v in seen if "battery" in v]
     assert batteries == sorted(batteries, reverse=True) and batteries[0] <= 100
     assert runtime.drivers[0].counters["rejected"] == 0
+
+
+async def test_simulate_plays_a_recording_onto_the_broker(
+    tmp_path: Path, local_broker: Mosquitto
+) -> None:
+    """A real-data recording (here a short TIHM-like door + motion sequence) played as Zigbee2MQTT
+    messages; the gateway maps them back to the recording's devices."""
+    import json
+
+    rec = tmp_path / "home.jsonl"
+    records = [
+        {
+            "type": "device",
+            "id": "front-door",
+            "kind": "door",
+            "room": "entrance",
+            "role": "exit",
+            "resident": "r1",
+        },
+        {
+            "type": "device",
+            "id": "pir-kitchen",
+            "kind": "motion",
+            "room": "kitchen",
+            "resident": "r1",
+        },
+        {"type": "reading", "t": "2019-04-01T08:00:00", "device": "pir-kitchen", "motion": True},
+        "garbage line",
+        {"type": "reading", "t": "2019-04-01T08:00:30", "device": "front-door", "open": True},
+        {"type": "reading", "t": "2019-04-01T08:00:35", "device": "front-door", "open": False},
+    ]
+    rec.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in records))
+    config = gateway_config(tmp_path, local_broker, None)
+    config["devices"] = [
+        {
+            "id": "front-door",
+            "kind": "door",
+            "room": "entrance",
+            "role": "exit",
+            "resident": "r1",
+            "transport": "zigbee2mqtt",
+            "friendly_name": "front-door",
+        },
+        {
+            "id": "pir-kitchen",
+            "kind": "motion",
+            "room": "kitchen",
+            "resident": "r1",
+            "transport": "zigbee2mqtt",
+            "friendly_name": "pir-kitchen",
+        },
+    ]
+    runtime = runtime_for(config)
+    seen: list[tuple[str, dict]] = []
+    runtime.pipeline.observers.append(lambda r: seen.append((r.device, dict(r.values))))
+    async with running(runtime):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "simulate",
+            "--recording",
+            str(rec),
+            "--broker",
+            f"127.0.0.1:{local_broker.port}",
+            "--username",
+            USER,
+            "--password-file",
+            str(local_broker.password_file),
+            "--speed",
+            "100",
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0
+        await wait_until(lambda: len(seen) == 3)
+    assert "line 4: not JSON" in err.decode()
+    assert [(d, v.get("motion", v.get("open"))) for d, v in seen] == [
+        ("pir-kitchen", True),
+        ("front-door", True),
+        ("front-door", False),
+    ]

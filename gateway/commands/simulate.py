@@ -10,11 +10,14 @@ import contextlib
 import datetime as dt
 import sys
 import time
+from collections.abc import Iterable
+from pathlib import Path
 
 from gateway.clock import AcceleratedClock
 from gateway.commands._broker import add_broker_arguments, broker_from_arguments
-from gateway.model import DeviceKind
+from gateway.model import Device, DeviceKind, Reading
 from gateway.mqtt import make_client
+from gateway.recording import RecordError, TimeFormat, parse_line
 from gateway.settings import BrokerSettings
 from simulators.mqtt_transport import MqttDevices, transport_of
 from simulators.scenarios import SCENARIOS, SimResident, home_stream
@@ -45,6 +48,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="print the gateway config tables for these devices and exit",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--recording",
+        help="play a recording (contract 2, JSON Lines) instead of a scenario, from now on",
+    )
     parser.add_argument(
         "--ble",
         action="store_true",
@@ -95,6 +102,9 @@ async def _main(args: argparse.Namespace, people: list[SimResident], broker: Bro
         start = dt.datetime.combine(dt.date.today(), dt.time(hh, mm)).timestamp()
     clock = AcceleratedClock(start, args.speed)
     devices = [d for p in people for d in p.devices()]
+    stream: Iterable[Reading] = home_stream(people, start)
+    if args.recording:
+        devices, stream = load_recording(Path(args.recording), start)
     async with make_client(broker, f"eldergate-simulate-{int(now)}") as client:
         bridge = None
         if args.ble:
@@ -104,7 +114,7 @@ async def _main(args: argparse.Namespace, people: list[SimResident], broker: Bro
             bridge = BleWristbandBridge(bands, client, clock)
             await bridge.start()
         sim = MqttDevices(client, devices, clock, override=bridge)
-        play = asyncio.create_task(sim.play(home_stream(people, start)))
+        play = asyncio.create_task(sim.play(stream))
         try:
             if args.duration is not None:
                 with contextlib.suppress(TimeoutError):
@@ -123,3 +133,26 @@ async def _main(args: argparse.Namespace, people: list[SimResident], broker: Bro
                 )
     print(f"eldergate simulate: {sim.published} messages published", file=sys.stderr)
     return 0
+
+
+def load_recording(path: Path, start: float) -> tuple[list[Device], list[Reading]]:
+    """A recording's devices and readings, the readings shifted so the first is at ``start``.
+    Bad lines are reported and skipped, as in replay."""
+    devices: list[Device] = []
+    readings: list[Reading] = []
+    times = TimeFormat()
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for lineno, line in enumerate(lines, start=1):
+            try:
+                record = parse_line(line, times)
+            except RecordError as exc:
+                print(f"{path}: line {lineno}: {exc}", file=sys.stderr)
+                continue
+            if isinstance(record, Device):
+                devices.append(record)
+            elif isinstance(record, Reading):
+                readings.append(record)
+    known = {d.id for d in devices}
+    readings = sorted((r for r in readings if r.device in known), key=lambda r: r.t)
+    shift = start - readings[0].t if readings else 0.0
+    return devices, [Reading(r.t + shift, r.device, r.values) for r in readings]
