@@ -29,7 +29,11 @@ from gateway.clock import Clock
 from gateway.detection.base import Home
 from gateway.detection.routine.learning import LearnedStore
 from gateway.detection.routine.localtime import in_window, parse_hhmm
-from gateway.detection.routine.maths import quiet_threshold_s, usual_longest_quiet
+from gateway.detection.routine.maths import (
+    quiet_survival_threshold_s,
+    quiet_threshold_s,
+    usual_longest_quiet,
+)
 from gateway.detection.routine.presence import Observation, Presence, ResidentPresence
 from gateway.detection.routine.shell import RoutineDetector
 from gateway.model import Event, EventAction, Room, Severity
@@ -40,9 +44,16 @@ ROOM_CODES = {Room.BEDROOM: 1, Room.BATHROOM: 2}  # every other room (or unknown
 @dataclass(frozen=True)
 class InactivitySettings:
     enabled: bool = True
-    window_min: float = 60.0  # quiet periods starting within ± this many minutes are "similar"
-    min_same_room: int = 5  # fewer similar ones from the same room: compare with all rooms
-    margin: float = 0.2
+    # "survival": the tail point of this person's quiet durations by start time and room;
+    # "longest": the longest similar quiet × (1 + margin) + buffer (the earlier rule).
+    model: str = "survival"
+    tail_probability: float = 0.01  # alarm once a quiet outlasts all but this share of similar ones
+    body_quantile: float = 0.5  # beyond this quantile the survival tail is exponential
+    bandwidth_min: float = 45.0  # start-time kernel: neighbouring times of day pool
+    room_prior_weight: float = 5.0  # pseudo-quiets of the all-rooms model behind a room's own
+    window_min: float = 60.0  # "longest": quiets starting within ± this many minutes are similar
+    min_same_room: int = 5  # "longest": fewer from the same room: compare with all rooms
+    margin: float = 0.2  # "longest" only
     buffer_s: float = 1800.0
     floor_s: float = 5400.0  # never alarm on less than 1.5 h of quiet
     ceiling_s: float = 14 * 3600.0  # nor wait longer than 14 h
@@ -180,23 +191,37 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         evening = (night_start - settings.evening_lead_s / 60.0) % 1440.0
         if in_window(start_min, evening, morning):
             return None  # a quiet that starts at bedtime is sleep: not_up watches the morning
+        room_code = ROOM_CODES.get(room, 0) if room is not None else 0
         longest = usual_longest_quiet(
             history.start_min,
             history.duration_s,
             history.room,
             start_min,
-            ROOM_CODES.get(room, 0) if room is not None else 0,
+            room_code,
             settings.window_min,
             settings.min_same_room,
         )
-        learned = quiet_threshold_s(
+        longest_rule = quiet_threshold_s(
             longest, settings.margin, settings.buffer_s, settings.floor_s, settings.ceiling_s
         )
         if len(history.days) < settings.min_learned_days:
             # Still learning: the safe default, but never alarm on a quiet shorter than one this
             # person has already been seen to have, starting then and there.
-            return max(learned, settings.default_day_s)
-        return learned
+            return max(longest_rule, settings.default_day_s)
+        if settings.model != "survival":
+            return longest_rule
+        tail = quiet_survival_threshold_s(
+            history.start_min,
+            history.duration_s,
+            history.room,
+            start_min,
+            room_code,
+            settings.bandwidth_min,
+            settings.room_prior_weight,
+            settings.tail_probability,
+            settings.body_quantile,
+        )
+        return quiet_threshold_s(tail, 0.0, settings.buffer_s, settings.floor_s, settings.ceiling_s)
 
     def on_tick(self) -> list[Event]:
         now = self.clock.monotonic()

@@ -51,6 +51,70 @@ def quiet_threshold_s(
     return float(min(max(base * (1.0 + margin) + buffer_s, floor_s), ceiling_s))
 
 
+def weighted_tail_duration(
+    durations_s: FloatArray, weights: FloatArray, tail_probability: float, body_quantile: float
+) -> float | None:
+    """The duration a quiet outlasts with probability ``tail_probability``, from a weighted
+    sample of past quiet durations (an empirical survival function with an exponential tail).
+
+    Up to the ``body_quantile`` (u) the weighted empirical survival S is used as it is; beyond
+    u the tail is extrapolated as exponential with the sample's own mean excess over u, so the
+    threshold can lie beyond the longest quiet seen and grows with how spread out this person's
+    long quiets are: u + mean_excess × ln(S(u) / p). None when no weight is given.
+    """
+    known = weights > 0.0
+    durations_s, weights = durations_s[known], weights[known]
+    total = float(weights.sum())
+    if durations_s.size == 0 or total <= 0.0:
+        return None
+    order = np.argsort(durations_s, kind="stable")
+    ordered, w = durations_s[order], weights[order]
+    survival = 1.0 - np.cumsum(w) / total  # S just above ordered[i]
+    last = ordered.size - 1
+    body = min(int(np.searchsorted(-survival, -(1.0 - body_quantile))), last)
+    u = float(ordered[body])
+    s_u = float(survival[body])
+    beyond = ordered > u
+    if s_u <= tail_probability or not beyond.any():
+        at = min(int(np.searchsorted(-survival, -tail_probability)), last)
+        return float(ordered[at])
+    mean_excess = float((w[beyond] * (ordered[beyond] - u)).sum() / w[beyond].sum())
+    return u + mean_excess * float(np.log(s_u / tail_probability))
+
+
+def quiet_survival_threshold_s(
+    start_minutes: FloatArray,
+    durations_s: FloatArray,
+    rooms: npt.NDArray[np.int64],
+    start_minute: float,
+    room: int,
+    bandwidth_min: float,
+    prior_weight: float,
+    tail_probability: float,
+    body_quantile: float,
+) -> float | None:
+    """How long a quiet that starts now, in this room, may last before it is unusual for this
+    person: the ``tail_probability`` point of their quiet-duration survival function.
+
+    Past quiets are weighted by how close their start time of day is (Gaussian kernel of
+    ``bandwidth_min``, cut at 3 bandwidths: neighbouring slots pool), so one model covers the
+    whole day without fixed slots. The same-room estimate is shrunk towards the all-rooms one
+    with ``prior_weight`` pseudo-observations, so a room with few quiets borrows from the others
+    and a well-known room speaks for itself. None when nothing is known near this time.
+    """
+    apart = circular_minutes_apart(start_minutes, start_minute)
+    near = np.exp(-0.5 * (apart / bandwidth_min) ** 2) * (apart <= 3.0 * bandwidth_min)
+    pooled = weighted_tail_duration(durations_s, near, tail_probability, body_quantile)
+    if pooled is None:
+        return None
+    same = near * (rooms == room)
+    own = weighted_tail_duration(durations_s, same, tail_probability, body_quantile)
+    if own is None:
+        return pooled
+    share = float(same.sum()) / (float(same.sum()) + prior_weight)
+    return share * own + (1.0 - share) * pooled
+
+
 def wake_deadline_minute(
     wake_minutes: FloatArray,
     quantile: float,
