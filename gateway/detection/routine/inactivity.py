@@ -4,9 +4,13 @@ quiet that started at this time of day in this room.
 Method (see docs/DETECTION.md, "Silent emergencies"): every quiet period the person has had at
 home (between two signs of life, not away) of at least ``learn_min_s`` is remembered with its
 local start time, its start room and its length, for ``history_days``. When a new quiet starts,
-its alarm threshold is the longest remembered quiet that started within ``window_min`` of the
-same time of day (in the same room when enough are known), times ``1 + margin`` plus
-``buffer_s``, within [``floor_s``, ``ceiling_s``]. Unlike Cuddihy 2007 or Floeck & Litz 2009 the
+its alarm threshold is the ``tail_probability`` point of this person's survival function of
+quiet durations for quiets that started near this time of day (Gaussian kernel of
+``bandwidth_min``) in this room (shrunk towards all rooms with ``room_prior_weight``
+pseudo-quiets), exponential beyond the ``body_quantile``
+(:func:`maths.quiet_survival_threshold_s`), plus ``buffer_s``, within [``floor_s``,
+``ceiling_s``]. ``model="longest"`` keeps the earlier rule: the longest similar quiet within
+``window_min`` × (1 + ``margin``) + ``buffer_s``. Unlike Cuddihy 2007 or Floeck & Litz 2009 the
 threshold is indexed by when and where the quiet *began*, not by the current hour, and quiet
 periods longer than ``learn_max_s`` (absences without a door event, data outages) and away
 periods are never learned, so a multi-day outage cannot teach a threshold of days.
