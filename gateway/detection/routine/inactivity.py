@@ -34,6 +34,7 @@ from gateway.detection.base import Home
 from gateway.detection.routine.learning import LearnedStore
 from gateway.detection.routine.localtime import in_window, parse_hhmm
 from gateway.detection.routine.maths import (
+    early_bedtime,
     quiet_survival_threshold_s,
     quiet_threshold_s,
     usual_longest_quiet,
@@ -68,6 +69,14 @@ class InactivitySettings:
     default_day_s: float = 4 * 3600.0
     evening_lead_s: float = 2 * 3600.0
     check_after_s: float = 900.0  # compute the threshold once a quiet is this old
+    # Early nights: a quiet that starts after this quantile of the person's learned bedtimes
+    # (start of a quiet ≥ sleep_min_s from bedtime_from), in a room their nights usually start
+    # in, is sleep too (left to not_up). None: off.
+    bedtime_quantile: float | None = None
+    bedtime_from: str = "17:00"
+    sleep_min_s: float = 4 * 3600.0
+    bedtime_room_share: float = 0.25
+    bedtime_min_nights: int = 7
     severity: str = "high"
     tz: str | None = None
 
@@ -196,6 +205,10 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         if in_window(start_min, evening, morning):
             return None  # a quiet that starts at bedtime is sleep: not_up watches the morning
         room_code = ROOM_CODES.get(room, 0) if room is not None else 0
+        if settings.bedtime_quantile is not None and self._early_night(
+            history, settings, start_min, room_code, morning
+        ):
+            return None
         longest = usual_longest_quiet(
             history.start_min,
             history.duration_s,
@@ -226,6 +239,34 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             settings.body_quantile,
         )
         return quiet_threshold_s(tail, 0.0, settings.buffer_s, settings.floor_s, settings.ceiling_s)
+
+    @staticmethod
+    def _early_night(
+        history: QuietHistory,
+        settings: InactivitySettings,
+        start_min: float,
+        room_code: int,
+        morning: float,
+    ) -> bool:
+        assert settings.bedtime_quantile is not None
+        since = parse_hhmm(settings.bedtime_from)
+        if not in_window(start_min, since, morning):
+            return False
+        found = early_bedtime(
+            history.start_min,
+            history.duration_s,
+            history.room,
+            since,
+            morning,
+            settings.sleep_min_s,
+            settings.bedtime_quantile,
+            settings.bedtime_min_nights,
+            settings.bedtime_room_share,
+        )
+        if found is None:
+            return False
+        bedtime, rooms = found
+        return room_code in rooms and in_window(start_min, bedtime, morning)
 
     def on_tick(self) -> list[Event]:
         now = self.clock.monotonic()

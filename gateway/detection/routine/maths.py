@@ -142,3 +142,54 @@ def sustained_out_of_range(
     below = float(np.mean(finite < low))
     above = float(np.mean(finite > high))
     return max(below, above) >= min_fraction
+
+
+def usual_stay_s(
+    start_minutes: FloatArray,
+    durations_s: FloatArray,
+    start_minute: float,
+    bandwidth_min: float,
+    quantile: float,
+    min_weight: float = 3.0,
+) -> float | None:
+    """The ``quantile`` of this person's past stays (bathroom visits) that began near this time
+    of day: Gaussian kernel of ``bandwidth_min`` over start times (cut at 3 bandwidths), all
+    stays equally when fewer than ``min_weight`` lie near. None when nothing is known."""
+    if durations_s.size == 0:
+        return None
+    apart = circular_minutes_apart(start_minutes, start_minute)
+    weights = np.exp(-0.5 * (apart / bandwidth_min) ** 2) * (apart <= 3.0 * bandwidth_min)
+    if float(weights.sum()) < min_weight:
+        weights = np.ones_like(durations_s)
+    order = np.argsort(durations_s, kind="stable")
+    cumulative = np.cumsum(weights[order]) / float(weights.sum())
+    at = min(int(np.searchsorted(cumulative, quantile)), durations_s.size - 1)
+    return float(durations_s[order][at])
+
+
+def early_bedtime(
+    start_minutes: FloatArray,
+    durations_s: FloatArray,
+    rooms: npt.NDArray[np.int64],
+    earliest_minute: float,
+    latest_minute: float,
+    min_sleep_s: float,
+    quantile: float,
+    min_nights: int,
+    min_room_share: float,
+) -> tuple[float, frozenset[int]] | None:
+    """When this person goes to bed early and where from: the ``quantile`` of the start times
+    of their sleep-length quiets (≥ ``min_sleep_s``) that began between ``earliest_minute`` and
+    ``latest_minute`` (an evening window that may wrap midnight), and the room codes at least
+    ``min_room_share`` of those quiets began in (the bedroom, or in a home without a bedroom
+    sensor the room passed last on the way to bed). None with fewer than ``min_nights``."""
+    evening = (start_minutes - earliest_minute) % MINUTES_PER_DAY
+    span = (latest_minute - earliest_minute) % MINUTES_PER_DAY
+    sleep = (durations_s >= min_sleep_s) & (evening < span)
+    if int(sleep.sum()) < min_nights:
+        return None
+    at = float(np.quantile(evening[sleep], quantile))
+    codes, counts = np.unique(rooms[sleep], return_counts=True)
+    share = counts / counts.sum()
+    chosen = frozenset(int(c) for c, s in zip(codes, share, strict=True) if s >= min_room_share)
+    return (earliest_minute + at) % MINUTES_PER_DAY, chosen
