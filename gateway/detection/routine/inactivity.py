@@ -35,6 +35,7 @@ from gateway.detection.routine.learning import LearnedStore
 from gateway.detection.routine.localtime import in_window, parse_hhmm
 from gateway.detection.routine.maths import (
     early_bedtime,
+    expected_signs,
     quiet_survival_threshold_s,
     quiet_threshold_s,
     usual_longest_quiet,
@@ -77,6 +78,12 @@ class InactivitySettings:
     sleep_min_s: float = 4 * 3600.0
     bedtime_room_share: float = 0.25
     bedtime_min_nights: int = 7
+    # Data gaps: a quiet of at least gap_min_s during which this person's usual hourly rate of
+    # signs (learned over gap_min_days) would have given more than this many signs is a sensor
+    # or hub outage, not a normal quiet: it is not learned. None: off.
+    gap_expected_signs: float | None = None
+    gap_min_s: float = 4 * 3600.0
+    gap_min_days: int = 7
     severity: str = "high"
     tz: str | None = None
 
@@ -91,6 +98,21 @@ class QuietHistory:
         self.room = np.asarray(data.get("room", []), dtype=np.int64)
         self.day = np.asarray(data.get("day", []), dtype=np.int64)
         self.days: set[int] = {int(d) for d in data.get("days", [])}
+        self.hour_counts: dict[int, list[int]] = {
+            int(d): [int(x) for x in counts]
+            for d, counts in dict(data.get("hour_counts", {})).items()
+            if isinstance(counts, list) and len(counts) == 24
+        }
+
+    def count_sign(self, day: int, hour: int) -> None:
+        self.hour_counts.setdefault(day, [0] * 24)[hour] += 1
+
+    def hourly_rate(self) -> tuple[np.ndarray, int]:
+        """Mean signs per local hour of day over the counted days, and how many days."""
+        if not self.hour_counts:
+            return np.zeros(24), 0
+        counts = np.array(list(self.hour_counts.values()), dtype=float)
+        return counts.mean(axis=0), counts.shape[0]
 
     def add(self, start_min: float, duration_s: float, room: int, day: int) -> None:
         self.start_min = np.append(self.start_min, start_min)
@@ -106,6 +128,7 @@ class QuietHistory:
             self.room = self.room[keep]
             self.day = self.day[keep]
         self.days = {d for d in self.days if d > today - history_days}
+        self.hour_counts = {d: c for d, c in self.hour_counts.items() if d > today - history_days}
 
     def to_json(self) -> dict:
         return {
@@ -114,6 +137,7 @@ class QuietHistory:
             "room": self.room.tolist(),
             "day": self.day.tolist(),
             "days": sorted(self.days),
+            "hour_counts": {str(d): c for d, c in self.hour_counts.items()},
         }
 
 
@@ -158,12 +182,17 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             history.days.add(day)
             history.prune(day, settings.history_days)
             changed = True
+        if settings.gap_expected_signs is not None:
+            history.count_sign(day, int(local.minute_of_day(observation.wall) // 60))
         quiet = observation.ended
         if (
             quiet is not None
             and not quiet.away
             and settings.learn_min_s <= quiet.duration_s <= settings.learn_max_s
             and local.plausible(quiet.start_wall)
+            and not self._data_gap(
+                history, settings, local.minute_of_day(quiet.start_wall), quiet.duration_s
+            )
         ):
             history.add(
                 local.minute_of_day(quiet.start_wall),
@@ -239,6 +268,17 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             settings.body_quantile,
         )
         return quiet_threshold_s(tail, 0.0, settings.buffer_s, settings.floor_s, settings.ceiling_s)
+
+    @staticmethod
+    def _data_gap(
+        history: QuietHistory, settings: InactivitySettings, start_min: float, duration_s: float
+    ) -> bool:
+        if settings.gap_expected_signs is None or duration_s < settings.gap_min_s:
+            return False
+        rate, days = history.hourly_rate()
+        if days < settings.gap_min_days:
+            return False
+        return expected_signs(rate, start_min, duration_s) > settings.gap_expected_signs
 
     @staticmethod
     def _early_night(

@@ -193,3 +193,19 @@ def early_bedtime(
     share = counts / counts.sum()
     chosen = frozenset(int(c) for c, s in zip(codes, share, strict=True) if s >= min_room_share)
     return (earliest_minute + at) % MINUTES_PER_DAY, chosen
+
+
+def expected_signs(hourly_rate: FloatArray, start_minute: float, duration_s: float) -> float:
+    """How many signs of life a person whose signs arrive at ``hourly_rate`` (24 values: signs
+    per hour, by local hour of day) would usually give during a quiet of ``duration_s`` that
+    started at ``start_minute``: the rate integrated over the quiet, hour by hour."""
+    total = 0.0
+    minute = start_minute % MINUTES_PER_DAY
+    left = duration_s / 60.0
+    while left > 0.0:
+        hour = int(minute // 60) % 24
+        step = min(left, 60.0 - minute % 60.0)
+        total += float(hourly_rate[hour]) * step / 60.0
+        minute = (minute + step) % MINUTES_PER_DAY
+        left -= step
+    return total
