@@ -35,14 +35,18 @@ GRID_DT = 1.0 / GRID_HZ
 GATE_G = 2.0  # |a| that opens a candidate; falls in the shared data peak at >= 2.6 g
 PEAK_HALF_S = 0.5  # an impact is the largest |a| within this time either side
 PRE_S = 3.0  # seconds before the impact that the features look at
-POST_S = 4.0  # seconds after the impact that the features look at (the decision time)
+POST_S = 8.0  # seconds after the impact that the features look at (the decision time)
+EARLY_POST_S = 4.0  # the impact-shape features look this far after it; later ones to POST_S
 MIN_POST_S = 2.0  # with less data after the impact (stream stopped) no decision is made
 MAX_GAP_S = 1.0  # longer gaps between samples start a new segment (reconnect)
 RING_S = 16.0  # history kept per wristband: >= PRE_S + POST_S + slack for late decisions
+LATE_S = 4.0  # "late" features: from here to POST_S after the impact
+LATE_MIN_S = 0.5  # with less than this beyond LATE_S, the late features use the last 1.5 s held
 
 PEAK_HALF = round(PEAK_HALF_S * GRID_HZ)
 PRE = round(PRE_S * GRID_HZ)
 POST = round(POST_S * GRID_HZ)
+EARLY_POST = round(EARLY_POST_S * GRID_HZ)
 MIN_POST = round(MIN_POST_S * GRID_HZ)
 RING = round(RING_S * GRID_HZ)
 
@@ -151,6 +155,15 @@ FEATURE_NAMES: tuple[str, ...] = (
     "pre_velocity_gs",
     "impact_dv_post_gs",
     "impact_dv_pre_gs",
+    "late_std_g",
+    "late_still_fraction",
+    "post_active_fraction",
+    "late_vs_pre_deg",
+    "late_return_tilt_deg",
+    "late_max_g",
+    "peaks_2g",
+    "periodicity",
+    "pre_active_fraction",
 )
 N_FEATURES = len(FEATURE_NAMES)
 
@@ -220,6 +233,14 @@ def impact_features(window: FloatArray, impact: int) -> FloatArray:
     exists of ``[impact - PRE, impact + POST)`` (less at a segment start or when the stream
     stopped); ``impact`` is the impact's index inside it. Needs >= ``MIN_POST`` after it."""
     xyz = np.asarray(window, dtype=np.float64)
+    return np.concatenate(
+        [_impact_shape_features(xyz[: impact + EARLY_POST], impact), _late_features(xyz, impact)]
+    )
+
+
+def _impact_shape_features(xyz: FloatArray, impact: int) -> FloatArray:
+    """The first ``EARLY_POST_S`` after the impact: the impact itself, what came before it and
+    how the arm settled."""
     mag = _norms(xyz)
     n = mag.size
     i0 = impact
@@ -243,12 +264,12 @@ def impact_features(window: FloatArray, impact: int) -> FloatArray:
     pre = mag[seg(-3.0, -1.0)]
     pre_std, pre_mean = _std(pre), _mean(pre, 1.0)
     bounce_std = _std(mag[seg(0.3, 1.5)])
-    post_slice = seg(1.5, POST_S)
+    post_slice = seg(1.5, EARLY_POST_S)
     post = mag[post_slice]
     post_std, post_mean = _std(post), _mean(post, 1.0)
-    post_step = step[seg(1.5, POST_S - 0.02)]
+    post_step = step[seg(1.5, EARLY_POST_S - 0.02)]
     post_jerk = _mean(post_step, 0.0)
-    after = mag[seg(1.0, POST_S)]
+    after = mag[seg(1.0, EARLY_POST_S)]
     post_max = float(after.max()) if after.size else 1.0
 
     g_pre_xyz = xyz[seg(-2.5, -0.5)]
@@ -256,7 +277,7 @@ def impact_features(window: FloatArray, impact: int) -> FloatArray:
     g_post_xyz = xyz[post_slice]
     g_post = g_post_xyz.mean(axis=0) if g_post_xyz.shape[0] else xyz[-1]
     tilt = _angle_deg(g_pre, g_post)
-    late = seg(POST_S - 1.5, POST_S)
+    late = seg(EARLY_POST_S - 1.5, EARLY_POST_S)
     late_xyz = xyz[late]
     late_tilt = _angle_deg(g_pre, late_xyz.mean(axis=0)) if late_xyz.shape[0] else tilt
     late_post_std = _std(mag[late])
@@ -281,10 +302,10 @@ def impact_features(window: FloatArray, impact: int) -> FloatArray:
     return_tilt = min(
         (_angle_deg(r.mean(axis=0), g_post) for r in pre_refs if r.shape[0]), default=tilt
     )
-    post_steps = step[seg(1.5, POST_S - 0.02)]
+    post_steps = step[seg(1.5, EARLY_POST_S - 0.02)]
     post_still = float(np.mean(post_steps < 0.02)) if post_steps.size else 0.0
     pre_rotation = _rotation_deg(xyz[seg(-1.5, 0.0)], 5)
-    post_rotation = _rotation_deg(xyz[seg(1.5, POST_S)], 5)
+    post_rotation = _rotation_deg(xyz[seg(1.5, EARLY_POST_S)], 5)
     near = mag[seg(-0.3, 0.3)]
     peak_width = float(np.count_nonzero(near > 1.0 + 0.5 * (peak - 1.0)) / GRID_HZ)
     pre_step = _mean(step[seg(-3.0, -0.5)], 0.0)
@@ -332,6 +353,65 @@ def impact_features(window: FloatArray, impact: int) -> FloatArray:
             pre_velocity,
             impact_dv_post,
             impact_dv_pre,
+        ]
+    )
+
+
+def _late_features(xyz: FloatArray, impact: int) -> FloatArray:
+    """``LATE_S``..``POST_S`` after the impact (still lying, or up and about again?) and the
+    +-3 s around it (hand impacts and clapping repeat). When the stream stopped before
+    ``LATE_S + LATE_MIN_S``, the late window is the last 1.5 s that arrived: a band that stops
+    streaming after an impact is judged on how it was lying when it stopped."""
+    mag = _norms(xyz)
+    n = mag.size
+    i0 = impact
+
+    def at(seconds: float) -> int:
+        return max(0, min(n, i0 + _s(seconds)))
+
+    lo, hi = at(LATE_S), at(POST_S)
+    if hi - lo < _s(LATE_MIN_S):
+        lo = max(at(1.5), hi - _s(1.5))
+    late_xyz, late_mag = xyz[lo:hi], mag[lo:hi]
+    late_steps = _norms(np.diff(late_xyz, axis=0)) if late_xyz.shape[0] > 1 else np.zeros(1)
+    g_pre_xyz = xyz[at(-2.5) : at(-0.5)]
+    g_pre = g_pre_xyz.mean(axis=0) if g_pre_xyz.shape[0] else xyz[0]
+    g_late = late_xyz.mean(axis=0) if late_xyz.shape[0] else xyz[-1]
+    pre_refs = [xyz[at(a) : at(b)] for a, b in ((-3.0, -2.0), (-2.0, -1.0), (-1.0, -0.4))]
+    late_return = min(
+        (_angle_deg(r.mean(axis=0), g_late) for r in pre_refs if r.shape[0]),
+        default=_angle_deg(g_pre, g_late),
+    )
+    after = mag[at(2.0) : hi]
+    active = float(np.mean(np.abs(after - 1.0) > 0.1)) if after.size else 0.0
+
+    around = mag[at(-3.0) : at(3.0)]
+    centre = i0 - at(-3.0)
+    inner = around[1:-1]
+    peaks = np.flatnonzero((inner > 2.0) & (inner >= around[:-2]) & (inner > around[2:])) + 1
+    peaks = peaks[(peaks < centre - _s(0.4)) | (peaks >= centre + _s(0.4))]
+    # peaks closer than 0.25 s are one movement
+    peaks_2g = 0 if peaks.size == 0 else 1 + int(np.count_nonzero(np.diff(peaks) > _s(0.25)))
+    periodicity = 0.0
+    centred = around - around.mean()
+    energy = float(centred @ centred)
+    if energy > 1e-9 and centred.size > _s(1.6):
+        # strongest repetition with a period of 0.2-1.5 s (clapping, beating, waving)
+        lagged = np.correlate(centred, centred, "full")[centred.size - 1 :]
+        periodicity = float(lagged[_s(0.2) : _s(1.5)].max()) / energy
+    pre = mag[at(-3.0) : at(-0.5)]
+    pre_active = float(np.mean(np.abs(pre - 1.0) > 0.1)) if pre.size else 0.0
+    return np.array(
+        [
+            _std(late_mag),
+            float(np.mean(late_steps < 0.02)),
+            active,
+            _angle_deg(g_pre, g_late),
+            late_return,
+            float(after.max()) if after.size else 1.0,
+            float(peaks_2g),
+            periodicity,
+            pre_active,
         ]
     )
 

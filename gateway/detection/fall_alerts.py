@@ -43,8 +43,8 @@ MAX_READING_SAMPLES = 10_000
 class FallSettings:
     """Operator settings of fall detection (defaults are the documented behaviour)."""
 
-    confirmation_s: float = 5.0
-    """Impact -> alert. The model needs ``POST_S`` (4 s) after the impact; the rest absorbs
+    confirmation_s: float = 9.0
+    """Impact -> alert. The model needs ``POST_S`` (8 s) after the impact; the rest absorbs
     late BLE batches. Must be within [POST_S, 10]."""
     cancel_window_s: float = 30.0
     """After the alert is raised, the wearer's cancel withdraws it for this long."""

@@ -157,3 +157,47 @@ def test_shipped_model_scores_in_batch_like_one_by_one() -> None:
     np.testing.assert_allclose(batch, single)
     assert np.all((batch >= 0) & (batch <= 1))
     assert 0.0 < model.decision_threshold < 1.0
+
+
+def _feature(feats: np.ndarray, name: str) -> float:
+    return float(feats[fall.FEATURE_NAMES.index(name)])
+
+
+def test_late_features_tell_lying_still_from_getting_up() -> None:
+    rng = np.random.default_rng(11)
+    lying, i0 = _fall_like_window(rng)
+    up = lying.copy()
+    t = np.arange(up.shape[0] - (i0 + round(fall.LATE_S * fall.GRID_HZ))) / fall.GRID_HZ
+    # from LATE_S on the arm swings again, back near its pre-impact orientation
+    up[i0 + round(fall.LATE_S * fall.GRID_HZ) :] = np.stack(
+        [-np.ones_like(t), 0.5 * np.sin(2 * np.pi * 1.2 * t), 0.3 * np.cos(2 * np.pi * 1.2 * t)],
+        axis=1,
+    )
+    still, moving = fall.impact_features(lying, i0), fall.impact_features(up, i0)
+    assert _feature(still, "late_still_fraction") > 0.9 > _feature(moving, "late_still_fraction")
+    assert _feature(still, "post_active_fraction") < _feature(moving, "post_active_fraction")
+    assert _feature(still, "late_std_g") < _feature(moving, "late_std_g")
+    assert _feature(still, "late_return_tilt_deg") > 60.0 > _feature(moving, "late_return_tilt_deg")
+
+
+def test_repetition_features_see_clapping() -> None:
+    rng = np.random.default_rng(12)
+    single, i0 = _fall_like_window(rng)
+    clapping = single.copy()
+    for k in range(-5, 6):  # a hard clap every 0.5 s around the impact
+        clapping[i0 + 25 * k] = [2.8, 1.0, 0.0]
+    one, many = fall.impact_features(single, i0), fall.impact_features(clapping, i0)
+    assert _feature(one, "peaks_2g") == 0
+    assert _feature(many, "peaks_2g") >= 8
+    assert _feature(many, "periodicity") > _feature(one, "periodicity") + 0.2
+
+
+def test_late_features_use_what_arrived_when_the_stream_stops_early() -> None:
+    rng = np.random.default_rng(13)
+    xyz, i0 = _fall_like_window(rng)
+    full = fall.impact_features(xyz, i0)
+    cut = fall.impact_features(xyz[: i0 + round(3.0 * fall.GRID_HZ)], i0)
+    # the arm lay still at the new angle from 0.6 s on: the last 1.5 s that arrived say so too
+    for name in ("late_vs_pre_deg", "late_return_tilt_deg"):
+        assert _feature(cut, name) == pytest.approx(_feature(full, name), abs=3.0)
+    assert _feature(cut, "late_still_fraction") > 0.5

@@ -20,9 +20,23 @@ import numpy as np
 
 from gateway.commands.evaluate import stream_recording
 from gateway.detection.fall_alerts import FallSettings
+from gateway.detection.fall_model import FallModel
 from training.fall.dataset import load
 from training.fall.export import export_hgb
-from training.fall.train import build, fit
+from training.fall.features import Candidate
+from training.fall.train import build, curve, fit, summarise
+
+
+def offline_scores(
+    model: FallModel, held: list[Candidate], scores: np.ndarray, variant: int
+) -> None:
+    """Max probability per recording over its candidates of one variant, from the same exported
+    model the live shell loads (for the whole trade-off curve without re-training)."""
+    mine = [c for c in held if c.variant == variant]
+    if mine:
+        probs = model.probability(np.stack([c.features for c in mine]))
+        for c, p in zip(mine, probs, strict=True):
+            scores[c.rec] = max(scores[c.rec], float(p))
 
 
 def rates(rows: list[tuple[str, bool]]) -> dict[str, float | int]:
@@ -51,6 +65,7 @@ def main() -> None:
     cands = build(recs)
     rng = np.random.default_rng(0)
     detected: dict[int, bool] = {}
+    as_recorded, low_rate = np.zeros(len(recs)), np.zeros(len(recs))
     with tempfile.TemporaryDirectory() as tmp:
         for subject in sorted({r.subject for r in recs}):
             test = [i for i, r in enumerate(recs) if r.subject == subject]
@@ -58,6 +73,10 @@ def main() -> None:
             path = Path(tmp) / f"{subject.replace(':', '_')}.npz"
             export_hgb(fit([c for c in cands if c.rec not in held], recs), path, args.threshold)
             settings = FallSettings(model_path=str(path))
+            model = FallModel.load(path)
+            held_cands = [c for c in cands if c.rec in held]
+            offline_scores(model, held_cands, as_recorded, variant=0)
+            offline_scores(model, held_cands, low_rate, variant=2)
             for i in test:
                 at, _ = stream_recording(recs[i].t, recs[i].xyz, settings, rng)
                 detected[i] = at is not None
@@ -76,6 +95,10 @@ def main() -> None:
                 "alarms": sum(d for _, d in rows),
             }
     report["activities"] = by_activity
+    report["offline_at_threshold"] = summarise(recs, as_recorded, args.threshold)
+    report["low_rate_at_threshold"] = summarise(recs, low_rate, args.threshold)
+    report["curve"] = curve(recs, as_recorded)
+    report["curve_low_rate"] = curve(recs, low_rate)
     print(json.dumps({k: v for k, v in report.items() if k != "activities"}))
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))

@@ -82,8 +82,9 @@ def candidates(
         mag = np.linalg.norm(grid, axis=1)
         for (impact, feats), target in zip(found, targets, strict=True):
             out.append(Candidate(index, kind, impact / fall.GRID_HZ, feats, target))
-            if truncate and target >= 0 and kind > 0:
-                # the same impact with the stream stopping early
+            if truncate and target >= 0:
+                # the same impact with the stream stopping early (falls and daily activities
+                # alike, so that a short post-impact window says nothing about the class)
                 stop = impact + int(rng.integers(fall.MIN_POST, fall.POST))
                 if stop < mag.size:
                     start = max(0, impact - fall.PRE)

@@ -15,6 +15,7 @@ import argparse
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -33,7 +34,7 @@ PARAMS = dict(
     min_samples_leaf=30,
     random_state=0,
 )
-NEGATIVE_WEIGHT = 2.0  # a false alarm sends someone across town: weigh daily activities more
+NEGATIVE_WEIGHT = 3.0  # a false alarm sends someone across town: weigh daily activities more
 
 
 def build(recs: list[Recording], seed: int = 0) -> list[Candidate]:
@@ -149,7 +150,7 @@ def main() -> None:
     print(f"{len(recs)} recordings, {len(cands)} candidates", flush=True)
     if not args.no_cv:
         scores = cross_validate(recs, cands)
-        report = {
+        report: dict[str, Any] = {
             "method": "leave-one-subject-out",
             "model": {"kind": "HistGradientBoostingClassifier", **PARAMS},
             "features": list(fall.FEATURE_NAMES),
