@@ -6,7 +6,7 @@ clock):
 * acceleration batches are resampled onto the 50 Hz grid and written to the group's ring
   buffer (:class:`gateway.detection.fall.WristRing`); every :data:`GATE_PERIOD_S` the gate scans
   all wristbands at once for an impact candidate;
-* :data:`~gateway.detection.fall.POST_S` after a candidate's impact (or, if the stream stops,
+* :attr:`FallSettings.decision_s` after a candidate's impact (or, if the stream stops,
   ``stall_grace_s`` later with what arrived) its features are scored by the model;
 * a fall is **raised** ``confirmation_s`` after the impact (``RAISE``), unless the wearer
   pressed cancel first; cancel within ``cancel_window_s`` of the alert withdraws it
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 GATE_PERIOD_S = 0.2  # how often the vectorised gate runs while data is arriving
 ACTIVE_G = 0.1  # | |a| - 1 g | above this counts as the arm moving (for recovery)
 MAX_READING_SAMPLES = 10_000
+MIN_CONFIRMATION_S = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +45,9 @@ class FallSettings:
     """Operator settings of fall detection (defaults are the documented behaviour)."""
 
     confirmation_s: float = 9.0
-    """Impact -> alert. The model needs ``POST_S`` (8 s) after the impact; the rest absorbs
-    late BLE batches. Must be within [POST_S, 10]."""
+    """Impact -> alert. The model looks up to ``POST_S`` (8 s) after the impact and decides
+    ``stall_grace_s`` before the alert (the rest absorbs late BLE batches); a shorter window
+    decides on less (down to 4 s of data at 5 s, the first-round behaviour). Within [4, 10]."""
     cancel_window_s: float = 30.0
     """After the alert is raised, the wearer's cancel withdraws it for this long."""
     long_lie_s: float = 120.0
@@ -60,9 +62,15 @@ class FallSettings:
     model_path: str | None = None
     """Another exported model (``fall_model.npz`` format); None uses the shipped one."""
 
+    @property
+    def decision_s(self) -> float:
+        """Seconds of data after an impact that the model decides on: up to ``POST_S``, and
+        ``stall_grace_s`` before the alert is due (never less than ``MIN_POST_S``)."""
+        return max(fall.MIN_POST_S, min(fall.POST_S, self.confirmation_s - self.stall_grace_s))
+
     def __post_init__(self) -> None:
-        if not fall.POST_S <= self.confirmation_s <= 10.0:
-            raise ValueError(f"confirmation_s must be within [{fall.POST_S}, 10]")
+        if not MIN_CONFIRMATION_S <= self.confirmation_s <= 10.0:
+            raise ValueError(f"confirmation_s must be within [{MIN_CONFIRMATION_S}, 10]")
         if self.cancel_window_s < 0 or self.long_lie_s <= self.confirmation_s:
             raise ValueError("cancel_window_s >= 0 and long_lie_s > confirmation_s required")
 
@@ -158,6 +166,8 @@ class FallAlerts:
             if self.settings.threshold is not None
             else self.model.decision_threshold
         )
+        self._decision_s = self.settings.decision_s
+        self._decision = round(self._decision_s * fall.GRID_HZ)
         self.ring = fall.WristRing()
         self._times = _SlotTimes(self.ring.capacity)
         self._wrists: dict[str, _Wrist] = {}
@@ -237,7 +247,7 @@ class FallAlerts:
         for slot in self._busy:
             wrist = self._by_slot[slot]
             for cand in wrist.candidates:
-                deadlines.append(cand.mono + fall.POST_S + s.stall_grace_s)
+                deadlines.append(cand.mono + self._decision_s + s.stall_grace_s)
             f = wrist.fall
             if f is None:
                 continue
@@ -398,8 +408,8 @@ class FallAlerts:
                 self._confirm_impacts(wrist, written)
             for cand in list(wrist.candidates):
                 end = written if cand.segment_end is None else cand.segment_end
-                complete = end >= cand.impact + fall.POST
-                stalled = now >= cand.mono + fall.POST_S + self.settings.stall_grace_s
+                complete = end >= cand.impact + self._decision
+                stalled = now >= cand.mono + self._decision_s + self.settings.stall_grace_s
                 if not (complete or stalled or cand.segment_end is not None):
                     continue
                 wrist.candidates.remove(cand)
@@ -444,7 +454,7 @@ class FallAlerts:
         wrist.pending_from = hi + int(still_above[0]) if still_above.size else None
 
     def _features(self, wrist: _Wrist, cand: _Candidate, end: int) -> np.ndarray | None:
-        stop = min(end, cand.impact + fall.POST)
+        stop = min(end, cand.impact + self._decision)
         if stop - cand.impact < fall.MIN_POST:
             return None
         start = max(cand.impact - fall.PRE, cand.segment_start)

@@ -160,8 +160,11 @@ def fall_then_still(home: Home, rng, fs: float = 50.0, lying: float = 10.0) -> f
 # --- alert flow ----------------------------------------------------------------------------
 
 
-def test_fall_raises_one_critical_alert_after_the_confirmation_window() -> None:
-    home = Home()
+@pytest.mark.parametrize("confirmation_s", [None, 5.0, 10.0])
+def test_fall_raises_one_critical_alert_after_the_confirmation_window(
+    confirmation_s: float | None,
+) -> None:
+    home = Home() if confirmation_s is None else Home(FallSettings(confirmation_s=confirmation_s))
     impact_t = fall_then_still(home, np.random.default_rng(1))
     home.idle(5)
     raised = home.of(EventAction.RAISE)
@@ -404,6 +407,14 @@ def test_bad_readings_are_counted_and_skipped() -> None:
     fall_then_still(home, np.random.default_rng(20))  # still works afterwards
     home.idle(8)
     assert len(home.of(EventAction.RAISE)) == 1
+
+
+def test_decision_data_follows_the_confirmation_window() -> None:
+    # the model decides stall_grace_s before the alert is due, on at most POST_S of data
+    assert FallSettings().decision_s == pytest.approx(fall.POST_S)
+    assert FallSettings(confirmation_s=5.0).decision_s == pytest.approx(4.0)
+    assert FallSettings(confirmation_s=10.0).decision_s == pytest.approx(fall.POST_S)
+    assert FallSettings().confirmation_s <= 10.0
 
 
 def test_invalid_settings_are_refused() -> None:
