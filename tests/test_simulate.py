@@ -2,41 +2,52 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gateway.commands.simulate import residents
-from simulators.mqtt_transport import transport_of
 from tests.support.harness import gateway_config, running, runtime_for, wait_until
 from tests.support.mosquitto import PASSWORD, USER, Mosquitto
 
 pytestmark = pytest.mark.broker
 
 
+def simulated_home_config(
+    tmp_path: Path, local_broker: Mosquitto, count: int, scenario: str
+) -> dict[str, Any]:
+    """The gateway config for `simulate --residents COUNT --scenario SCENARIO`, taken from what
+    `simulate --print-config` prints (so that output is checked too)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "simulate",
+            "--print-config",
+            "--residents",
+            str(count),
+            "--scenario",
+            scenario,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    config = gateway_config(tmp_path, local_broker, None)
+    config.update(tomllib.loads(out))
+    return config
+
+
 async def test_simulated_home_over_mqtt_raises_sos_for_every_resident(
     tmp_path: Path, local_broker: Mosquitto
 ) -> None:
-    args = argparse.Namespace(residents=2, scenario="sos", seed=0)
-    people = residents(args)
-    config = gateway_config(tmp_path, local_broker, None)
-    config["residents"] = [{"id": p.id} for p in people]
-    config["devices"] = [
-        {
-            "id": d.id,
-            "kind": d.kind.value,
-            "room": d.room.value,
-            "resident": p.id,
-            "transport": transport_of(d),
-            **({"role": d.role} if d.role else {}),
-            **({"friendly_name": d.id} if transport_of(d) == "zigbee2mqtt" else {}),
-        }
-        for p in people
-        for d in p.devices()
-    ]
+    config = simulated_home_config(tmp_path, local_broker, 2, "sos")
     runtime = runtime_for(config)
     assert (local_broker.password_file.read_text().strip(), USER) == (PASSWORD, "eldergate")
     async with running(runtime):
@@ -77,23 +88,7 @@ async def test_simulated_wristbands_over_virtual_ble_reach_the_gateway(
 ) -> None:
     """--ble: the band is a bumble peripheral; the BLE driver bridges its readings onto the
     broker, and the gateway accepts them (battery reports through the wristband profile)."""
-    args = argparse.Namespace(residents=1, scenario="dead_battery", seed=0)
-    people = residents(args)
-    config = gateway_config(tmp_path, local_broker, None)
-    config["residents"] = [{"id": p.id} for p in people]
-    config["devices"] = [
-        {
-            "id": d.id,
-            "kind": d.kind.value,
-            "room": d.room.value,
-            "resident": p.id,
-            "transport": transport_of(d),
-            **({"role": d.role} if d.role else {}),
-            **({"friendly_name": d.id} if transport_of(d) == "zigbee2mqtt" else {}),
-        }
-        for p in people
-        for d in p.devices()
-    ]
+    config = simulated_home_config(tmp_path, local_broker, 1, "dead_battery")
     runtime = runtime_for(config)
     seen: list[dict] = []
     runtime.pipeline.observers.append(
