@@ -39,6 +39,7 @@ class Pipeline:
         self.manager = manager
         self.clock = clock
         self.observers = list(observers)  # e.g. the daily summary; see every known reading
+        self._last_tick_mono = clock.monotonic()
         self.counters: dict[str, int] = {
             "readings": 0,
             "unknown_device": 0,
@@ -67,6 +68,7 @@ class Pipeline:
         return self._apply(events)
 
     def tick(self) -> list[AlertChange]:
+        self._last_tick_mono = self.clock.monotonic()
         events: list[Event] = []
         for detector in self.detectors:
             try:
@@ -79,7 +81,9 @@ class Pipeline:
     def next_deadline(self) -> float:
         """Monotonic time by which :meth:`tick` must run next."""
         now = self.clock.monotonic()
-        deadlines = [now + TICK_MAX_SECONDS]
+        # Counted from the last tick, not from now: otherwise a caller that asks again after
+        # waiting would see the periodic tick recede forever.
+        deadlines = [self._last_tick_mono + TICK_MAX_SECONDS]
         sources: list[Detector | AlertManager] = [*self.detectors, self.manager]
         for source in sources:
             try:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from alerts.manager import AlertManager
 from gateway.backoff import Backoff
-from gateway.clock import SimClock
+from gateway.clock import AcceleratedClock, SimClock
 from gateway.detection.base import Home
 from gateway.detection.sos import SosDetector
 from gateway.model import Device, DeviceKind, Event, Reading, Resident, Room
 from gateway.pipeline import Pipeline
 from gateway.runtime import Runtime
+from simulators.transport import InProcessDevices
 from tests.support.harness import gateway_config, settings_for
 
 
@@ -92,3 +93,73 @@ def test_a_failing_detector_does_not_blind_the_others() -> None:
     assert pipeline.counters["detector_errors"] == 2
     assert pipeline.feed(Reading(clock.wall(), "ghost", {"action": "sos"})) == []
     assert pipeline.counters["unknown_device"] == 1
+
+
+def test_the_periodic_tick_does_not_recede_while_waiting() -> None:
+    clock = SimClock()
+    home = Home([Resident("r1")], [])
+    pipeline = Pipeline(home, [SosDetector(clock)], AlertManager("g", clock), clock)
+    first = pipeline.next_deadline()
+    clock.advance(59.0)
+    assert pipeline.next_deadline() == first  # asking again after waiting changes nothing
+    clock.advance(2.0)
+    assert pipeline.next_deadline() <= clock.monotonic()  # due now
+    pipeline.tick()
+    assert pipeline.next_deadline() == clock.monotonic() + 60.0
+
+
+async def test_silence_detected_on_periodic_ticks_in_the_live_loop(tmp_path: Path) -> None:
+    """Detectors that need no deadline of their own (device health) still get their ticks:
+    a button silent for 25 h is reported offline by the running gateway."""
+    clock = SimClock()
+    press = Reading(clock.wall(), "sos-r1", {"action": "sos"})
+    runtime = Runtime(
+        settings_for(gateway_config(tmp_path, None, None)),
+        clock,
+        None,
+        [InProcessDevices([press], clock)],
+    )
+    task = asyncio.create_task(runtime.run())
+    try:
+        async with asyncio.timeout(30):
+            while runtime.manager.counters["raised"] == 0:
+                await asyncio.sleep(0)
+            for _ in range(int(26 * 3600 / 60)):
+                clock.advance(60.0)
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                if any(a.type == "device_offline" for a in runtime.manager.active.values()):
+                    break
+        offline = [a for a in runtime.manager.active.values() if a.type == "device_offline"]
+        assert {a.device for a in offline} >= {"sos-r1"}
+        assert min(a.t for a in offline) - press.t >= 25 * 3600
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runtime.close()
+
+
+async def test_ticks_happen_on_a_clock_that_moves_between_reads(tmp_path: Path) -> None:
+    """On a real clock time moves between reading a deadline and reading the clock; the loop
+    must still tick (here: an unacknowledged SOS escalates after 5 simulated minutes)."""
+    clock = AcceleratedClock(start_wall=1_750_000_000.0, speed=3600.0)
+    press = Reading(clock.wall(), "sos-r1", {"action": "sos"})
+    runtime = Runtime(
+        settings_for(gateway_config(tmp_path, None, None)),
+        clock,
+        None,
+        [InProcessDevices([press], clock)],
+    )
+    task = asyncio.create_task(runtime.run())
+    try:
+        async with asyncio.timeout(20):
+            while runtime.manager.counters["escalated"] == 0:
+                await asyncio.sleep(0.01)
+        (alert,) = runtime.manager.active.values()
+        assert alert.state.value == "escalated"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runtime.close()

@@ -70,6 +70,11 @@ def classify(reading: Reading, device: Device) -> Sign | None:
     return None
 
 
+def _bed_moving(reading: Reading) -> bool:
+    movement = reading.values.get("movement")
+    return isinstance(movement, (int, float)) and not isinstance(movement, bool) and movement > 0
+
+
 def _wrist_moving(acc: object) -> bool:
     if acc is None:
         return False
@@ -168,6 +173,10 @@ class Presence:
         if sign is None:
             return None
         state = self.resident(device.resident)
+        if sign.bed is not None and sign.bed == state.in_bed and not _bed_moving(reading):
+            # Bed sensors report about once a second: the same occupancy again, with no
+            # movement, is no new sign of life (a person collapsed in bed still "occupies" it).
+            return None
         now_mono = self._clock.monotonic()
         now_wall = self._clock.wall()
         lag = now_wall - reading.t
