@@ -16,7 +16,7 @@ from gateway.model import Device, DeviceKind, Event, Reading, Resident, Room
 from gateway.pipeline import Pipeline
 from gateway.runtime import Runtime
 from simulators.transport import InProcessDevices
-from tests.support.harness import gateway_config, settings_for
+from tests.support.harness import gateway_config, running, settings_for
 
 
 class FlakyDriver:
@@ -119,8 +119,7 @@ async def test_silence_detected_on_periodic_ticks_in_the_live_loop(tmp_path: Pat
         None,
         [InProcessDevices([press], clock)],
     )
-    task = asyncio.create_task(runtime.run())
-    try:
+    async with running(runtime):
         async with asyncio.timeout(30):
             while runtime.manager.counters["raised"] == 0:
                 await asyncio.sleep(0)
@@ -133,11 +132,6 @@ async def test_silence_detected_on_periodic_ticks_in_the_live_loop(tmp_path: Pat
         offline = [a for a in runtime.manager.active.values() if a.type == "device_offline"]
         assert {a.device for a in offline} >= {"sos-r1"}
         assert min(a.t for a in offline) - press.t >= 25 * 3600
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await runtime.close()
 
 
 async def test_ticks_happen_on_a_clock_that_moves_between_reads(tmp_path: Path) -> None:
@@ -151,15 +145,9 @@ async def test_ticks_happen_on_a_clock_that_moves_between_reads(tmp_path: Path) 
         None,
         [InProcessDevices([press], clock)],
     )
-    task = asyncio.create_task(runtime.run())
-    try:
+    async with running(runtime):
         async with asyncio.timeout(20):
             while runtime.manager.counters["escalated"] == 0:
                 await asyncio.sleep(0.01)
         (alert,) = runtime.manager.active.values()
         assert alert.state.value == "escalated"
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await runtime.close()
