@@ -75,6 +75,18 @@ STATE_SUFFIX: dict[str, tuple[str, str]] = {
 }
 
 
+# A detector's duration detail (seconds) -> the {hours} / {minutes} its text shows.
+DURATION_KEYS = ("quiet_s", "out_s", "stay_s")
+
+
+def _durations(details: Mapping[str, Any]) -> dict[str, str]:
+    for key in DURATION_KEYS:
+        seconds = details.get(key)
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds >= 0:
+            return {"hours": f"{seconds / 3600:.1f}", "minutes": str(round(seconds / 60))}
+    return {}
+
+
 class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return "?"
@@ -90,6 +102,7 @@ def render(
     for lang in languages:
         index = 0 if lang == "en" else 1
         values = _Blank(details)
+        values.update(_durations(details))
         values["room"] = ROOM_NAMES.get(room, (room, room))[index]
         values["device_kind"] = KIND_NAMES.get(kind, (kind or "device", kind or "设备"))[index]
         template = english if index == 0 else chinese

@@ -2,11 +2,13 @@
 normalised readings in time order. Transports (in-process, MQTT, BLE) carry them to a gateway.
 
 A resident sleeps in bed, gets up, moves between rooms, opens the fridge, sometimes goes out,
-and wears a wristband. Incidents are layered on top by name:
+and wears a wristband. The devices report like real ones whatever the person does: the bed and
+the wristband every minute, Zigbee sensors and buttons check in hourly. Incidents are layered on
+top by name:
 
 * ``fall``          a fall at 14:02 (a wrist acceleration burst, then lying still, no motion)
 * ``sos``           the emergency button pressed at 10:15
-* ``night_wander``  the front door opened at 02:30 and no return for an hour
+* ``night_wander``  out of bed and out of the front door at 02:30, back an hour later
 * ``dead_battery``  the wristband's battery drains to nothing and it falls silent
 * ``collapse``      all signs of life stop at 15:30 (a silent emergency)
 * ``day``           no incident
@@ -30,6 +32,8 @@ from gateway.model import Device, DeviceKind, Reading, Resident, Room
 SCENARIOS = ("day", "fall", "sos", "night_wander", "dead_battery", "collapse")
 WRIST_RATE_HZ = 50.0
 ACC_BATCH = 25  # samples per wristband notification (0.5 s at 50 Hz)
+STATUS_PERIOD_S = 60.0  # wristband status and bed reports, all day
+CHECKIN_PERIOD_S = 3600.0  # Zigbee door, motion and button check-ins
 
 
 @dataclass(frozen=True)
@@ -149,34 +153,80 @@ def _routine(day: _Day, until: float) -> None:
 
 
 def _night(day: _Day, start: float, end: float, until: float) -> None:
-    """In bed from ``start`` to ``end``: vitals every 5 minutes, one bathroom trip."""
+    """In bed from ``start`` to ``end``, with one bathroom trip (the bed sensor's own periodic
+    reports are added by :func:`_bed_reports`)."""
     rng = day.rng
     trip = start + (end - start) * rng.uniform(0.4, 0.6)
-    t = start
-    while t < min(end, until):
-        if trip <= t < trip + 600:
-            day.emit(trip, "bed", occupied=False)
-            day.motion(trip + 30, "hallway")
-            day.motion(trip + 60, "bathroom")
-            day.motion(trip + 400, "hallway")
-            day.emit(trip + 480, "bed", occupied=True)
-            t = trip + 600
+    if trip >= until:
+        return
+    day.emit(trip, "bed", occupied=False)
+    day.motion(trip + 30, "hallway")
+    day.motion(trip + 60, "bathroom")
+    day.motion(trip + 400, "hallway")
+    day.emit(trip + 480, "bed", occupied=True)
+
+
+def _bed_reports(day: _Day, in_bed_at_midnight: bool) -> None:
+    """The bed sensor reports every ``STATUS_PERIOD_S`` all day, like a real one: occupancy,
+    and heart and breathing rate while someone lies on it. Occupancy follows the day's
+    get-in / get-out events."""
+    bed = day.resident.device_id("bed")
+    changes = sorted((r.t, bool(r.values["occupied"])) for r in day.out if r.device == bed)
+    occupied, i = in_bed_at_midnight, 0
+    for t in np.arange(day.midnight + 15.0, day.midnight + 86400.0, STATUS_PERIOD_S):
+        while i < len(changes) and changes[i][0] <= t:
+            occupied = changes[i][1]
+            i += 1
+        if occupied:
+            hr, rr = round(day.rng.gauss(58, 3)), round(day.rng.gauss(14, 1.5))
+            day.emit(float(t), "bed", occupied=True, hr=hr, rr=rr)
+        else:
+            day.emit(float(t), "bed", occupied=False)
+
+
+def _wristband_reports(day: _Day, battery: float, drain_per_h: float, since: float) -> float:
+    """The wristband's status (worn, battery) every ``STATUS_PERIOD_S`` until its battery is
+    empty, after which it says nothing more; returns the battery left at the end of the day."""
+    band = day.resident.device_id("wristband")
+    for t in np.arange(day.midnight + 30.0, day.midnight + 86400.0, STATUS_PERIOD_S):
+        if t < since:
             continue
-        day.emit(t, "bed", occupied=True, hr=round(rng.gauss(58, 3)), rr=round(rng.gauss(14, 1.5)))
-        t += 300
+        if battery <= 0:
+            day.out = [r for r in day.out if r.device != band or r.t < t]
+            break
+        day.emit(float(t), "wristband", worn=True, battery=round(battery))
+        battery = max(0.0, battery - drain_per_h * STATUS_PERIOD_S / 3600.0)
+    return battery
+
+
+def _zigbee_checkins(day: _Day) -> None:
+    """Door contacts, motion sensors and buttons check in about hourly (battery, link quality),
+    as Zigbee end devices do, whether or not anyone moves."""
+    for d in day.resident.devices():
+        if d.kind in (DeviceKind.DOOR, DeviceKind.MOTION, DeviceKind.BUTTON):
+            offset = day.rng.uniform(0, CHECKIN_PERIOD_S)
+            for t in np.arange(day.midnight + offset, day.midnight + 86400.0, CHECKIN_PERIOD_S):
+                day.out.append(Reading(float(t), d.id, {"battery": 90, "linkquality": 120}))
 
 
 def day_readings(
-    resident: SimResident, date: dt.date, battery: float, since: float = 0.0
+    resident: SimResident,
+    date: dt.date,
+    battery: float,
+    since: float = 0.0,
+    collapsed_before: bool = False,
 ) -> tuple[list[Reading], float]:
     """One calendar day of readings for ``resident`` (sorted), and the battery left after it
-    (the battery drains only from ``since`` on)."""
+    (the battery drains only from ``since`` on). ``collapsed_before``: a day after the
+    collapse, with the devices still reporting and no sign of life at all."""
     zone = ZoneInfo(resident.tz)
     midnight = dt.datetime.combine(date, dt.time(), zone).timestamp()
     rng = random.Random(f"{resident.seed}-{resident.id}-{date.isoformat()}")
     day = _Day(resident, midnight, rng)
     stop = midnight + 86400.0
-    if "collapse" in resident.incidents:
+    if collapsed_before:
+        stop = midnight
+    elif "collapse" in resident.incidents:
         stop = day.at("15:30")
     _night(day, midnight, day.at("07:00", 20), stop)
     _routine(day, stop)
@@ -200,22 +250,21 @@ def day_readings(
         day.emit(t, "front-door", open=True)
         day.emit(t + 30, "front-door", open=False)
         day.out = [r for r in day.out if not (t < r.t < t + 3600) or r.device.endswith("door")]
-    # The wristband reports its battery every hour; "dead_battery" drains it within the day,
-    # after which the wristband says nothing more.
-    drain = 4.5 if "dead_battery" in incidents else 0.15
-    dead_at = None
-    for hour in range(24):
-        t = midnight + hour * 3600 + 30
-        if t < since:
-            continue
-        if battery <= 0:
-            dead_at = t if dead_at is None else dead_at
-        elif t < stop + 3600:
-            day.emit(t, "wristband", battery=round(battery))
-        battery = max(0.0, battery - drain)
-    if dead_at is not None:
+        # back after an hour, and to bed
+        day.emit(t + 3600, "front-door", open=True)
+        day.emit(t + 3615, "front-door", open=False)
+        day.motion(t + 3640, "hallway")
+        day.motion(t + 3700, "bedroom")
+        day.emit(t + 3760, "bed", occupied=True)
+    # Devices keep reporting whatever the person does (a collapsed resident's bed still says
+    # "empty"); a wristband out of range (night wander) or with an empty battery goes quiet.
+    _bed_reports(day, in_bed_at_midnight=not collapsed_before)
+    _zigbee_checkins(day)
+    battery = _wristband_reports(day, battery, 4.5 if "dead_battery" in incidents else 0.15, since)
+    if "night_wander" in incidents:
+        t = day.at("02:30")
         band = resident.device_id("wristband")
-        day.out = [r for r in day.out if r.device != band or r.t < dead_at]
+        day.out = [r for r in day.out if not (r.device == band and t < r.t < t + 3600)]
     return sorted(day.out, key=lambda r: r.t), battery
 
 
@@ -223,12 +272,12 @@ def resident_stream(resident: SimResident, start: float) -> Iterator[Reading]:
     """Endless readings for one resident from ``start`` (epoch seconds) on."""
     date = dt.datetime.fromtimestamp(start, ZoneInfo(resident.tz)).date()
     battery = resident.battery_start
+    collapsed = False
     while True:
-        readings, battery = day_readings(resident, date, battery, start)
+        readings, battery = day_readings(resident, date, battery, start, collapsed)
         yield from (r for r in readings if r.t >= start)
         date += dt.timedelta(days=1)
-        if "collapse" in resident.incidents:
-            return  # after a collapse the home stays silent
+        collapsed = "collapse" in resident.incidents  # the home stays silent afterwards
 
 
 def home_stream(residents: Iterable[SimResident], start: float) -> Iterator[Reading]:

@@ -67,9 +67,6 @@ def _settings(state_dir: Path, residents: list[SimResident]) -> dict[str, Any]:
         },
         "residents": [{"id": r.id, "wander_risk": r.resident().wander_risk} for r in residents],
         "devices": devices,
-        # The simulated wristbands report hourly and beds only at night (real ones stream):
-        # watch them on that cadence so the demo shows real incidents, not simulator gaps.
-        "detection": {"device_health": {"stale_after_s": {"wristband": 7200.0, "bed": 86400.0}}},
     }
 
 

@@ -28,7 +28,7 @@ from gateway.clock import Clock
 from gateway.detection.base import Home
 from gateway.detection.routine.learning import LearnedStore
 from gateway.detection.routine.localtime import in_window, parse_hhmm
-from gateway.detection.routine.presence import Observation, Presence
+from gateway.detection.routine.presence import EXIT, Observation, Presence
 from gateway.detection.routine.shell import RoutineDetector
 from gateway.model import DeviceKind, Event, EventAction, Room, Severity
 
@@ -95,6 +95,11 @@ class BedExitDetector(RoutineDetector[BedExitSettings]):
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident
         sign = observation.sign
+        if sign.kind == EXIT:
+            # Out of the home: night_exit owns this excursion (also when the person comes back
+            # through the door later: the door opening is no reason to alarm).
+            self._out_since.pop(resident, None)
+            return []
         has_bed = self._has_bed_sensor(resident)
         if not has_bed and not self.settings_for(resident).guess_from_motion:
             return []
@@ -135,9 +140,6 @@ class BedExitDetector(RoutineDetector[BedExitSettings]):
                 continue
             if not self._is_night(resident, self.clock.wall()):
                 del self._out_since[resident]  # morning came: the person is up
-                continue
-            state = self.presence.resident(resident)
-            if state.away(now, self.presence.leave_grace_s):
                 continue
             threshold = self.threshold_s(resident)
             due = self._due(resident, since, threshold)

@@ -71,6 +71,26 @@ def test_out_of_bed_and_not_back_raises_after_45_minutes() -> None:
     assert len(sim.cleared("bed_exit_no_return")) == 1
 
 
+def test_out_of_bed_and_out_of_the_home_is_left_to_night_exit() -> None:
+    """Out of bed, out of the front door for an hour, back in through it: night_exit alarms;
+    bed_exit_no_return neither at the 45 minutes (away) nor when the door opens again."""
+    sim = night_sim(bed=True)
+    sim.feed(local(DAY, "22:30"), "bed", occupied=True)
+    sim.feed(local(NEXT, "02:00"), "bed", occupied=False)
+    sim.feed(local(NEXT, "02:01"), "hallway")
+    sim.feed(local(NEXT, "02:02"), "front-door", open=True)
+    sim.run_until(local(NEXT, "03:02"))
+    sim.feed(local(NEXT, "03:02"), "front-door", open=True)
+    sim.run_until(local(NEXT, "03:03"))
+    sim.feed(local(NEXT, "03:03"), "hallway")
+    sim.run_until(local(NEXT, "03:05"))
+    sim.feed(local(NEXT, "03:05"), "bedroom")
+    sim.feed(local(NEXT, "03:06"), "bed", occupied=True)
+    sim.run_until(local(NEXT, "05:00"))
+    assert len(sim.raised("night_exit")) == 1
+    assert sim.raised("bed_exit_no_return") == []
+
+
 def test_toilet_trip_and_back_is_quiet_and_learned() -> None:
     sim = night_sim(bed=True)
     for night in range(12):
