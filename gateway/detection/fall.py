@@ -22,13 +22,15 @@ that all three see exactly the same numbers:
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 GRID_HZ = 50.0
 GRID_DT = 1.0 / GRID_HZ
@@ -172,263 +174,378 @@ def _s(seconds: float) -> int:
     return round(seconds * GRID_HZ)
 
 
-def _mean(x: FloatArray, default: float) -> float:
-    return float(x.mean()) if x.size else default
-
-
-def _std(x: FloatArray) -> float:
-    return float(x.std()) if x.size > 1 else 0.0
-
-
 def _norms(xyz: FloatArray) -> FloatArray:
-    return np.sqrt(np.einsum("ij,ij->i", xyz, xyz))
+    """Euclidean norms along the last axis."""
+    return np.sqrt(np.einsum("...k,...k->...", xyz, xyz))
 
 
-def _angle_deg(u: FloatArray, v: FloatArray) -> float:
-    ux, uy, uz = (float(c) for c in u)
-    vx, vy, vz = (float(c) for c in v)
-    nu = math.sqrt(ux * ux + uy * uy + uz * uz)
-    nv = math.sqrt(vx * vx + vy * vy + vz * vz)
-    if nu < 1e-6 or nv < 1e-6:
-        return 0.0
-    cos = (ux * vx + uy * vy + uz * vz) / (nu * nv)
-    return math.degrees(math.acos(min(1.0, max(-1.0, cos))))
+class Windows:
+    """``m`` candidates' windows of the same length ``n`` with the impact at the same index
+    ``impact``: ``xyz`` is ``(m, n, 3)`` on the grid, in g. Every feature is computed for all
+    ``m`` at once along axis 1; batches of windows that differ in length or impact index are
+    split into such groups (:func:`features_of`)."""
+
+    def __init__(self, xyz: FloatArray, impact: int) -> None:
+        self.xyz = xyz
+        self.impact = impact
+        self.n = xyz.shape[1]
+        self.mag = _norms(xyz)
+        if self.n > 1:
+            self.step = _norms(np.diff(xyz, axis=1))  # step j: sample j -> j + 1
+        else:
+            self.step = np.zeros((xyz.shape[0], 1))
+
+    def until(self, seconds: float) -> Windows:
+        """The same windows cut ``seconds`` after the impact."""
+        stop = self.impact + _s(seconds)
+        if stop >= self.n:
+            return self
+        out = Windows.__new__(Windows)
+        out.impact, out.n = self.impact, stop
+        out.xyz, out.mag = self.xyz[:, :stop], self.mag[:, :stop]
+        out.step = self.step[:, : stop - 1] if stop > 1 else np.zeros((self.xyz.shape[0], 1))
+        return out
+
+    def at(self, seconds: float) -> int:
+        """The index ``seconds`` after the impact, clamped to the window."""
+        return max(0, min(self.n, self.impact + _s(seconds)))
+
+    def seg(self, a: float, b: float) -> slice:
+        """The samples from ``a`` to ``b`` seconds after the impact (as far as held)."""
+        return slice(self.at(a), self.at(b))
 
 
-def _spread(xyz: FloatArray) -> float:
-    """1 - |mean unit vector|: 0 when the arm holds one orientation, towards 1 when it moves."""
-    if xyz.shape[0] < 2:
-        return 0.0
-    unit = xyz / np.maximum(_norms(xyz), 1e-6)[:, None]
-    m = unit.mean(axis=0)
-    return float(1.0 - math.sqrt(float(m @ m)))
+# Reductions along axis 1 of ``x`` (m, k) or (m, k, 3); with k == 0 the value the per-impact
+# code gave for an empty slice. They call the ufuncs' reduce directly (ndarray.mean and .std
+# cost several microseconds of Python each) in the order numpy's own mean and std add up.
+
+_add = np.add.reduce
 
 
-def _rotation_deg(xyz: FloatArray, block: int) -> float:
-    """Total angle the orientation turns through, from block means of ``block`` samples."""
-    k = xyz.shape[0] // block
+def _avg(x: FloatArray, axis: int = 1) -> FloatArray:
+    return _add(x, axis=axis) / x.shape[axis]
+
+
+def _mean(x: FloatArray, default: float | FloatArray) -> FloatArray:
+    if x.shape[1]:
+        return _avg(x)
+    return np.broadcast_to(np.asarray(default, dtype=np.float64), (x.shape[0], *x.shape[2:]))
+
+
+def _std(x: FloatArray) -> FloatArray:
+    """Population standard deviation; 0 with fewer than two samples."""
+    k = x.shape[1]
     if k < 2:
-        return 0.0
-    means = xyz[: k * block].reshape(k, block, 3).mean(axis=1)
-    unit = means / np.maximum(_norms(means), 1e-6)[:, None]
-    cos = np.clip(np.einsum("ij,ij->i", unit[1:], unit[:-1]), -1.0, 1.0)
-    return float(np.degrees(np.arccos(cos)).sum())
+        return np.zeros(x.shape[0])
+    centred = x - _add(x, axis=1, keepdims=True) / k
+    return np.sqrt(_add(centred * centred, axis=1) / k)
 
 
-def _peak_count(mag: FloatArray, exclude: slice, level: float = 1.6) -> int:
-    if mag.size < 3:
-        return 0
-    inner = mag[1:-1]
-    is_peak = (inner > level) & (inner >= mag[:-2]) & (inner > mag[2:])
-    idx = np.flatnonzero(is_peak) + 1
-    idx = idx[(idx < exclude.start) | (idx >= exclude.stop)]
-    if idx.size == 0:
-        return 0
-    # peaks closer than 0.25 s are one movement
-    return int(1 + np.count_nonzero(np.diff(idx) > _s(0.25)))
+def _max(x: FloatArray, default: float) -> FloatArray:
+    return np.maximum.reduce(x, axis=1) if x.shape[1] else np.full(x.shape[0], default)
+
+
+def _min(x: FloatArray, default: float) -> FloatArray:
+    return np.minimum.reduce(x, axis=1) if x.shape[1] else np.full(x.shape[0], default)
+
+
+def _count(cond: BoolArray) -> FloatArray:
+    return _add(cond, axis=1, dtype=np.float64)
+
+
+def _fraction(cond: BoolArray, default: float) -> FloatArray:
+    return _count(cond) / cond.shape[1] if cond.shape[1] else np.full(cond.shape[0], default)
+
+
+def _angle_deg(u: FloatArray, v: FloatArray) -> FloatArray:
+    """Angle between vectors along the last axis; 0 where either is shorter than 1e-6."""
+    # component by component, in the order of the per-impact code: near 0 degrees the angle
+    # amplifies the rounding of the dot product
+    ux, uy, uz = u[..., 0], u[..., 1], u[..., 2]
+    vx, vy, vz = v[..., 0], v[..., 1], v[..., 2]
+    nu = np.sqrt(ux * ux + uy * uy + uz * uz)
+    nv = np.sqrt(vx * vx + vy * vy + vz * vz)
+    ok = (nu >= 1e-6) & (nv >= 1e-6)
+    cos = (ux * vx + uy * vy + uz * vz) / np.where(ok, nu * nv, 1.0)
+    return np.where(ok, np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))), 0.0)
+
+
+def _spread(xyz: FloatArray) -> FloatArray:
+    """1 - |mean unit vector|: 0 when the arm holds one orientation, towards 1 when it moves."""
+    if xyz.shape[1] < 2:
+        return np.zeros(xyz.shape[0])
+    m = _avg(xyz / np.maximum(_norms(xyz), 1e-6)[:, :, None])
+    return 1.0 - np.sqrt(np.einsum("ij,ij->i", m, m))
+
+
+def _rotation_deg(xyz: FloatArray, block: int) -> FloatArray:
+    """Total angle the orientation turns through, from block means of ``block`` samples."""
+    k = xyz.shape[1] // block
+    if k < 2:
+        return np.zeros(xyz.shape[0])
+    means = _avg(xyz[:, : k * block].reshape(xyz.shape[0], k, block, 3), axis=2)
+    unit = means / np.maximum(_norms(means), 1e-6)[:, :, None]
+    cos = np.clip(np.einsum("ijk,ijk->ij", unit[:, 1:], unit[:, :-1]), -1.0, 1.0)
+    return _add(np.degrees(np.arccos(cos)), axis=1)
+
+
+def _movements(mag: FloatArray, exclude: slice, level: float) -> FloatArray:
+    """Peaks of ``mag`` (m, k) above ``level``, not at the ends nor in ``exclude``; peaks
+    closer than 0.25 s are one movement."""
+    m, k = mag.shape
+    if k < 3:
+        return np.zeros(m)
+    inner = mag[:, 1:-1]
+    peak = (inner > level) & (inner >= mag[:, :-2]) & (inner > mag[:, 2:])
+    peak[:, max(0, exclude.start - 1) : max(0, exclude.stop - 1)] = False
+    idx = np.arange(1, k - 1)
+    latest = np.maximum.accumulate(np.where(peak, idx, -k), axis=1)
+    previous = np.concatenate([np.full((m, 1), -k), latest[:, :-1]], axis=1)
+    return _count(peak & (idx - previous > _s(0.25)))
+
+
+# --- feature families ----------------------------------------------------------------------
+# Each family returns {feature name: (m,) values}. ``e`` holds the first EARLY_POST_S after the
+# impact (the impact-shape features), ``w`` up to POST_S (the late features), ``g`` the
+# orientation estimates several families share. A new feature: add its name to FEATURE_NAMES
+# and compute it in a family (or add a family to _FAMILIES) the same way, for all m at once.
+
+Features = dict[str, FloatArray]
+
+
+class Gravity:
+    """Orientation (mean specific force) before and after the impact."""
+
+    def __init__(self, e: Windows) -> None:
+        self.pre_xyz = e.xyz[:, e.seg(-2.5, -0.5)]
+        self.pre = _mean(self.pre_xyz, e.xyz[:, 0])
+        self.post_xyz = e.xyz[:, e.seg(1.5, EARLY_POST_S)]
+        self.post = _mean(self.post_xyz, e.xyz[:, -1])
+        # pre-impact orientations that a return is measured against: (held ones, m, 3)
+        refs = [e.xyz[:, e.seg(a, b)] for a, b in ((-3.0, -2.0), (-2.0, -1.0), (-1.0, -0.4))]
+        self.refs = np.stack([_avg(r) for r in refs if r.shape[1]] or [np.empty_like(self.pre)])
+        self.has_refs = any(r.shape[1] for r in refs)
+
+    def closest_return(self, g: FloatArray, default: FloatArray) -> FloatArray:
+        """Smallest angle from ``g`` to a pre-impact orientation."""
+        if not self.has_refs:
+            return default
+        return np.minimum.reduce(_angle_deg(self.refs, g), axis=0)
+
+
+def _impact_family(e: Windows, w: Windows, g: Gravity) -> Features:
+    """The impact itself: height, area, width, jerk."""
+    i0 = e.impact
+    peak = e.mag[:, i0]
+    jerk = e.step[:, e.seg(-0.25, 0.25)]
+    near = e.mag[:, e.seg(-0.3, 0.3)]
+
+    def dv(ref: FloatArray, a: float, b: float) -> FloatArray:
+        # velocity change with gravity taken out as if the arm did not turn (no gyroscope)
+        moved = _add(e.xyz[:, e.seg(a, b)] - ref[:, None, :], axis=1)
+        return np.linalg.norm(moved, axis=1) / GRID_HZ
+
+    return {
+        "peak_g": peak,
+        "impact_area_gs": _add(np.maximum(e.mag[:, e.seg(-0.25, 0.25)] - 1.0, 0.0), axis=1)
+        / GRID_HZ,
+        "high_time_s": _count(e.mag[:, e.seg(-1.0, 1.0)] > 2.0) / GRID_HZ,
+        "jerk_peak": _max(jerk, 0.0),
+        "impact_std_g": _std(e.mag[:, e.seg(-0.5, 0.5)]),
+        "peak_width_s": _count(near > (1.0 + 0.5 * (peak - 1.0))[:, None]) / GRID_HZ,
+        "impact_dv_post_gs": dv(g.post, -0.1, 0.5),
+        "impact_dv_pre_gs": dv(g.pre, -0.1, 0.3),
+    }
+
+
+def _descent_family(e: Windows, w: Windows, g: Gravity) -> Features:
+    """Free fall and descent in the second before the impact."""
+    falling = e.seg(-1.0, -0.05)
+    pre_fall = e.mag[:, falling]
+    # velocity along the pre-impact "up" (specific force reads +1 g along it at rest)
+    up = g.pre / np.maximum(np.sqrt(np.einsum("ij,ij->i", g.pre, g.pre)), 1e-6)[:, None]
+    along = np.matmul(e.xyz, up[:, :, None])[:, :, 0] - 1.0
+    moved = _add(e.xyz[:, falling] - g.pre[:, None, :], axis=1)
+    return {
+        "freefall_min_g": _min(pre_fall, 1.0),
+        "freefall_time_s": _count(e.mag[:, e.seg(-1.5, 0.0)] < 0.7) / GRID_HZ,
+        "descent_gs": _add(1.0 - pre_fall, axis=1) / GRID_HZ,
+        "pre_energy": _mean((pre_fall - 1.0) ** 2, 0.0),
+        "descent_velocity_gs": _add(along[:, e.seg(-1.0, 0.0)], axis=1) / GRID_HZ,
+        "fast_descent_gs": _add(along[:, e.seg(-0.4, 0.0)], axis=1) / GRID_HZ,
+        "pre_velocity_gs": np.linalg.norm(moved, axis=1) / GRID_HZ,
+    }
+
+
+def _before_family(e: Windows, w: Windows, g: Gravity) -> Features:
+    """What the arm was doing in the seconds before."""
+    pre = e.mag[:, e.seg(-3.0, -1.0)]
+    return {
+        "pre_std_g": _std(pre),
+        "pre_mean_g": _mean(pre, 1.0),
+        "pre_step_g": _mean(e.step[:, e.seg(-3.0, -0.5)], 0.0),
+        "pre_spread": _spread(g.pre_xyz),
+        "pre_rotation_deg": _rotation_deg(e.xyz[:, e.seg(-1.5, 0.0)], 5),
+        "pre_active_fraction": _fraction(np.abs(e.mag[:, e.seg(-3.0, -0.5)] - 1.0) > 0.1, 0.0),
+    }
+
+
+def _settling_family(e: Windows, w: Windows, g: Gravity) -> Features:
+    """How the arm settled in the first EARLY_POST_S after the impact."""
+    post = e.mag[:, e.seg(1.5, EARLY_POST_S)]
+    post_steps = e.step[:, e.seg(1.5, EARLY_POST_S - 0.02)]
+    dynamic = _norms(g.post_xyz - g.post[:, None, :])
+    return {
+        "bounce_std_g": _std(e.mag[:, e.seg(0.3, 1.5)]),
+        "post_std_g": _std(post),
+        "post_jerk": _mean(post_steps, 0.0),
+        "post_mean_g": _mean(post, 1.0),
+        "post_max_g": _max(e.mag[:, e.seg(1.0, EARLY_POST_S)], 1.0),
+        "post_spread": _spread(g.post_xyz),
+        "post_dynamic_g": _mean(dynamic, 0.0),
+        "late_post_std_g": _std(e.mag[:, e.seg(EARLY_POST_S - 1.5, EARLY_POST_S)]),
+        "post_still_fraction": _fraction(post_steps < 0.02, 0.0),
+        "post_rotation_deg": _rotation_deg(g.post_xyz, 5),
+    }
+
+
+def _orientation_family(e: Windows, w: Windows, g: Gravity) -> Features:
+    """How the wrist turned: before vs after, and against the impact's own direction."""
+    tilt = _angle_deg(g.pre, g.post)
+    late_xyz = e.xyz[:, e.seg(EARLY_POST_S - 1.5, EARLY_POST_S)]
+    hit = e.xyz[:, e.impact]
+    return {
+        "tilt_deg": tilt,
+        "late_tilt_deg": _angle_deg(g.pre, _avg(late_xyz)) if late_xyz.shape[1] else tilt,
+        "impact_vs_pre_deg": _angle_deg(hit, g.pre),
+        "impact_vs_post_deg": _angle_deg(hit, g.post),
+        "return_tilt_deg": g.closest_return(g.post, tilt),
+    }
+
+
+def _repetition_family(e: Windows, w: Windows, g: Gravity) -> Features:
+    """Other peaks around the impact (hand impacts and clapping repeat)."""
+    i0 = e.impact
+    exclude = slice(max(0, i0 - _s(0.4)), i0 + _s(0.4))
+    outside = np.concatenate([e.mag[:, : exclude.start], e.mag[:, exclude.stop :]], axis=1)
+    second = _max(outside, 0.0) / np.maximum(e.mag[:, i0], 1e-6)
+    around_from = w.at(-3.0)
+    around = w.mag[:, around_from : w.at(3.0)]
+    centre = i0 - around_from
+    return {
+        "peak_count": _movements(e.mag, exclude, 1.6),
+        "second_peak_ratio": second if outside.shape[1] else np.zeros(e.mag.shape[0]),
+        "peaks_2g": _movements(around, slice(centre - _s(0.4), centre + _s(0.4)), 2.0),
+        "periodicity": _periodicity(around),
+    }
+
+
+def _periodicity(around: FloatArray) -> FloatArray:
+    """Strongest repetition with a period of 0.2-1.5 s (clapping, beating, waving): the
+    largest autocorrelation at those lags over the energy."""
+    m, k = around.shape
+    if k <= _s(1.6):
+        return np.zeros(m)
+    centred = around - _add(around, axis=1, keepdims=True) / k
+    energy = np.einsum("ij,ij->i", centred, centred)
+    padded = np.concatenate([centred, np.zeros((m, _s(1.5)))], axis=1)
+    shifted = np.lib.stride_tricks.sliding_window_view(padded, k, axis=1)[:, _s(0.2) : _s(1.5)]
+    lagged = np.einsum("ij,ilj->il", centred, shifted)
+    periodic = energy > 1e-9
+    return np.where(
+        periodic, np.maximum.reduce(lagged, axis=1) / np.where(periodic, energy, 1.0), 0.0
+    )
+
+
+def _late_family(e: Windows, w: Windows, g: Gravity) -> Features:
+    """LATE_S..POST_S after the impact: still lying, or up and about again? When the stream
+    stopped before LATE_S + LATE_MIN_S, the last 1.5 s that arrived: a band that stops
+    streaming after an impact is judged on how it was lying when it stopped."""
+    lo, hi = w.at(LATE_S), w.at(POST_S)
+    if hi - lo < _s(LATE_MIN_S):
+        lo = max(w.at(1.5), hi - _s(1.5))
+    late_xyz, late_mag = w.xyz[:, lo:hi], w.mag[:, lo:hi]
+    late_steps = w.step[:, lo : hi - 1]
+    g_late = _mean(late_xyz, w.xyz[:, -1])
+    late_vs_pre = _angle_deg(g.pre, g_late)
+    after = w.mag[:, w.at(2.0) : hi]
+    return {
+        "late_std_g": _std(late_mag),
+        "late_still_fraction": _fraction(late_steps < 0.02, 1.0),
+        "post_active_fraction": _fraction(np.abs(after - 1.0) > 0.1, 0.0),
+        "late_vs_pre_deg": late_vs_pre,
+        "late_return_tilt_deg": g.closest_return(g_late, late_vs_pre),
+        "late_max_g": _max(after, 1.0),
+    }
+
+
+_FAMILIES = (
+    _impact_family,
+    _descent_family,
+    _before_family,
+    _settling_family,
+    _orientation_family,
+    _repetition_family,
+    _late_family,
+)
+
+
+def window_features(xyz: FloatArray, impact: int) -> FloatArray:
+    """``(m, N_FEATURES)`` features of ``m`` candidates whose windows ``xyz`` (``(m, n, 3)``
+    on the grid, in g) hold the same span around their impact: whatever exists of
+    ``[impact - PRE, impact + POST)``, the impact at index ``impact``, with >= ``MIN_POST``
+    samples after it. Columns in FEATURE_NAMES order."""
+    windows = Windows(np.asarray(xyz, dtype=np.float64), impact)
+    early = windows.until(EARLY_POST_S)
+    gravity = Gravity(early)
+    values: Features = {}
+    for family in _FAMILIES:
+        values.update(family(early, windows, gravity))
+    return np.stack([values[name] for name in FEATURE_NAMES], axis=1)
 
 
 def impact_features(window: FloatArray, impact: int) -> FloatArray:
-    """Features of one candidate. ``window`` is ``(n, 3)`` on the grid, in g, holding whatever
-    exists of ``[impact - PRE, impact + POST)`` (less at a segment start or when the stream
-    stopped); ``impact`` is the impact's index inside it. Needs >= ``MIN_POST`` after it."""
-    xyz = np.asarray(window, dtype=np.float64)
-    return np.concatenate(
-        [_impact_shape_features(xyz[: impact + EARLY_POST], impact), _late_features(xyz, impact)]
-    )
+    """Features of one candidate: ``window`` is ``(n, 3)`` as in :func:`window_features`."""
+    return window_features(np.asarray(window, dtype=np.float64)[None], impact)[0]
 
 
-def _impact_shape_features(xyz: FloatArray, impact: int) -> FloatArray:
-    """The first ``EARLY_POST_S`` after the impact: the impact itself, what came before it and
-    how the arm settled."""
-    mag = _norms(xyz)
-    n = mag.size
-    i0 = impact
-
-    def seg(a: float, b: float) -> slice:
-        return slice(max(0, i0 + _s(a)), max(0, min(n, i0 + _s(b))))
-
-    peak = float(mag[i0])
-    around = mag[seg(-0.25, 0.25)]
-    impact_area = float(np.clip(around - 1.0, 0.0, None).sum() / GRID_HZ)
-    high_time = float(np.count_nonzero(mag[seg(-1.0, 1.0)] > 2.0) / GRID_HZ)
-    step = _norms(np.diff(xyz, axis=0)) if n > 1 else np.zeros(1)
-    jerk_region = step[seg(-0.25, 0.25)]
-    jerk_peak = float(jerk_region.max()) if jerk_region.size else 0.0
-
-    pre_fall = mag[seg(-1.0, -0.05)]
-    freefall_min = float(pre_fall.min()) if pre_fall.size else 1.0
-    freefall_time = float(np.count_nonzero(mag[seg(-1.5, 0.0)] < 0.7) / GRID_HZ)
-    descent = float((1.0 - pre_fall).sum() / GRID_HZ)
-
-    pre = mag[seg(-3.0, -1.0)]
-    pre_std, pre_mean = _std(pre), _mean(pre, 1.0)
-    bounce_std = _std(mag[seg(0.3, 1.5)])
-    post_slice = seg(1.5, EARLY_POST_S)
-    post = mag[post_slice]
-    post_std, post_mean = _std(post), _mean(post, 1.0)
-    post_step = step[seg(1.5, EARLY_POST_S - 0.02)]
-    post_jerk = _mean(post_step, 0.0)
-    after = mag[seg(1.0, EARLY_POST_S)]
-    post_max = float(after.max()) if after.size else 1.0
-
-    g_pre_xyz = xyz[seg(-2.5, -0.5)]
-    g_pre = g_pre_xyz.mean(axis=0) if g_pre_xyz.shape[0] else xyz[0]
-    g_post_xyz = xyz[post_slice]
-    g_post = g_post_xyz.mean(axis=0) if g_post_xyz.shape[0] else xyz[-1]
-    tilt = _angle_deg(g_pre, g_post)
-    late = seg(EARLY_POST_S - 1.5, EARLY_POST_S)
-    late_xyz = xyz[late]
-    late_tilt = _angle_deg(g_pre, late_xyz.mean(axis=0)) if late_xyz.shape[0] else tilt
-    late_post_std = _std(mag[late])
-
-    exclude = slice(max(0, i0 - _s(0.4)), i0 + _s(0.4))
-    peak_count = _peak_count(mag, exclude)
-    outside = np.concatenate([mag[: exclude.start], mag[exclude.stop :]])
-    second_ratio = float(outside.max() / max(peak, 1e-6)) if outside.size else 0.0
-
-    impact_vs_pre = _angle_deg(xyz[i0], g_pre)
-    impact_vs_post = _angle_deg(xyz[i0], g_post)
-    pre_energy = _mean((pre_fall - 1.0) ** 2, 0.0)
-    post_dynamic = float(_norms(g_post_xyz - g_post).mean()) if g_post_xyz.shape[0] else 0.0
-    impact_std = _std(mag[seg(-0.5, 0.5)])
-
-    # velocity along the pre-impact "up" (specific force reads +1 g along it at rest)
-    up = g_pre / max(math.sqrt(float(g_pre @ g_pre)), 1e-6)
-    along = xyz @ up - 1.0
-    descent_velocity = float(along[seg(-1.0, 0.0)].sum() / GRID_HZ)
-    fast_descent = float(along[seg(-0.4, 0.0)].sum() / GRID_HZ)
-    pre_refs = [xyz[seg(a, b)] for a, b in ((-3.0, -2.0), (-2.0, -1.0), (-1.0, -0.4))]
-    return_tilt = min(
-        (_angle_deg(r.mean(axis=0), g_post) for r in pre_refs if r.shape[0]), default=tilt
-    )
-    post_steps = step[seg(1.5, EARLY_POST_S - 0.02)]
-    post_still = float(np.mean(post_steps < 0.02)) if post_steps.size else 0.0
-    pre_rotation = _rotation_deg(xyz[seg(-1.5, 0.0)], 5)
-    post_rotation = _rotation_deg(xyz[seg(1.5, EARLY_POST_S)], 5)
-    near = mag[seg(-0.3, 0.3)]
-    peak_width = float(np.count_nonzero(near > 1.0 + 0.5 * (peak - 1.0)) / GRID_HZ)
-    pre_step = _mean(step[seg(-3.0, -0.5)], 0.0)
-    # velocity changes with gravity taken out as if the arm did not turn (no gyroscope)
-    pre_velocity = float(np.linalg.norm((xyz[seg(-1.0, -0.05)] - g_pre).sum(axis=0)) / GRID_HZ)
-    impact_dv_post = float(np.linalg.norm((xyz[seg(-0.1, 0.5)] - g_post).sum(axis=0)) / GRID_HZ)
-    impact_dv_pre = float(np.linalg.norm((xyz[seg(-0.1, 0.3)] - g_pre).sum(axis=0)) / GRID_HZ)
-
-    return np.array(
-        [
-            peak,
-            impact_area,
-            high_time,
-            jerk_peak,
-            freefall_min,
-            freefall_time,
-            descent,
-            pre_std,
-            pre_mean,
-            bounce_std,
-            post_std,
-            post_jerk,
-            post_mean,
-            post_max,
-            tilt,
-            _spread(g_post_xyz),
-            _spread(g_pre_xyz),
-            float(peak_count),
-            second_ratio,
-            impact_vs_pre,
-            impact_vs_post,
-            pre_energy,
-            post_dynamic,
-            impact_std,
-            late_post_std,
-            late_tilt,
-            descent_velocity,
-            fast_descent,
-            return_tilt,
-            post_still,
-            pre_rotation,
-            post_rotation,
-            peak_width,
-            pre_step,
-            pre_velocity,
-            impact_dv_post,
-            impact_dv_pre,
-        ]
-    )
-
-
-def _late_features(xyz: FloatArray, impact: int) -> FloatArray:
-    """``LATE_S``..``POST_S`` after the impact (still lying, or up and about again?) and the
-    +-3 s around it (hand impacts and clapping repeat). When the stream stopped before
-    ``LATE_S + LATE_MIN_S``, the late window is the last 1.5 s that arrived: a band that stops
-    streaming after an impact is judged on how it was lying when it stopped."""
-    mag = _norms(xyz)
-    n = mag.size
-    i0 = impact
-
-    def at(seconds: float) -> int:
-        return max(0, min(n, i0 + _s(seconds)))
-
-    lo, hi = at(LATE_S), at(POST_S)
-    if hi - lo < _s(LATE_MIN_S):
-        lo = max(at(1.5), hi - _s(1.5))
-    late_xyz, late_mag = xyz[lo:hi], mag[lo:hi]
-    late_steps = _norms(np.diff(late_xyz, axis=0)) if late_xyz.shape[0] > 1 else np.zeros(1)
-    g_pre_xyz = xyz[at(-2.5) : at(-0.5)]
-    g_pre = g_pre_xyz.mean(axis=0) if g_pre_xyz.shape[0] else xyz[0]
-    g_late = late_xyz.mean(axis=0) if late_xyz.shape[0] else xyz[-1]
-    pre_refs = [xyz[at(a) : at(b)] for a, b in ((-3.0, -2.0), (-2.0, -1.0), (-1.0, -0.4))]
-    late_return = min(
-        (_angle_deg(r.mean(axis=0), g_late) for r in pre_refs if r.shape[0]),
-        default=_angle_deg(g_pre, g_late),
-    )
-    after = mag[at(2.0) : hi]
-    active = float(np.mean(np.abs(after - 1.0) > 0.1)) if after.size else 0.0
-
-    around = mag[at(-3.0) : at(3.0)]
-    centre = i0 - at(-3.0)
-    inner = around[1:-1]
-    peaks = np.flatnonzero((inner > 2.0) & (inner >= around[:-2]) & (inner > around[2:])) + 1
-    peaks = peaks[(peaks < centre - _s(0.4)) | (peaks >= centre + _s(0.4))]
-    # peaks closer than 0.25 s are one movement
-    peaks_2g = 0 if peaks.size == 0 else 1 + int(np.count_nonzero(np.diff(peaks) > _s(0.25)))
-    periodicity = 0.0
-    centred = around - around.mean()
-    energy = float(centred @ centred)
-    if energy > 1e-9 and centred.size > _s(1.6):
-        # strongest repetition with a period of 0.2-1.5 s (clapping, beating, waving)
-        lagged = np.correlate(centred, centred, "full")[centred.size - 1 :]
-        periodicity = float(lagged[_s(0.2) : _s(1.5)].max()) / energy
-    pre = mag[at(-3.0) : at(-0.5)]
-    pre_active = float(np.mean(np.abs(pre - 1.0) > 0.1)) if pre.size else 0.0
-    return np.array(
-        [
-            _std(late_mag),
-            float(np.mean(late_steps < 0.02)),
-            active,
-            _angle_deg(g_pre, g_late),
-            late_return,
-            float(after.max()) if after.size else 1.0,
-            float(peaks_2g),
-            periodicity,
-            pre_active,
-        ]
-    )
+def features_of(
+    source: Callable[[IntArray, int, int], FloatArray],
+    starts: IntArray,
+    impacts: IntArray,
+    stops: IntArray,
+) -> FloatArray:
+    """Features of candidates whose windows differ: candidate ``r`` holds samples
+    ``[starts[r], stops[r])`` around its impact at ``impacts[r]`` (all absolute indices).
+    Candidates holding the same span relative to their impact are computed together;
+    ``source(rows, before, after)`` gives their ``(len(rows), before + after, 3)`` windows
+    from ``before`` samples before the impact to ``after`` samples after it."""
+    out = np.empty((impacts.size, N_FEATURES))
+    spans = np.stack([impacts - starts, stops - impacts], axis=1)
+    for before, after in np.unique(spans, axis=0).tolist():
+        rows = np.flatnonzero((spans[:, 0] == before) & (spans[:, 1] == after))
+        out[rows] = window_features(source(rows, before, after), before)
+    return out
 
 
 def recording_candidates(grid_xyz: FloatArray) -> list[tuple[int, FloatArray]]:
     """Offline: every candidate of a recording already on the grid, with its features, exactly
     as the live gate and shell would compute them (candidates with too little data after the
     impact are skipped, as live)."""
-    mag = np.linalg.norm(grid_xyz, axis=1)
-    out: list[tuple[int, FloatArray]] = []
-    for impact in candidate_impacts(mag):
-        stop = min(mag.size, impact + POST)
-        if stop - impact < MIN_POST:
-            continue
-        start = max(0, impact - PRE)
-        out.append((impact, impact_features(grid_xyz[start:stop], impact - start)))
-    return out
+    grid = np.asarray(grid_xyz, dtype=np.float64)
+    mag = np.linalg.norm(grid, axis=1)
+    impacts = np.array(
+        [i for i in candidate_impacts(mag) if min(mag.size, i + POST) - i >= MIN_POST],
+        dtype=np.int64,
+    )
+    starts = np.maximum(impacts - PRE, 0)
+    stops = np.minimum(impacts + POST, mag.size)
+
+    def windows(rows: IntArray, before: int, after: int) -> FloatArray:
+        return grid[impacts[rows, None] + np.arange(-before, after)]
+
+    feats = features_of(windows, starts, impacts, stops)
+    return [(int(i), row) for i, row in zip(impacts, feats, strict=True)]
 
 
 # --- ring buffers --------------------------------------------------------------------------
@@ -445,6 +562,8 @@ class WristRing:
     of slot ``s`` lives at ``xyz[s, k % RING]``. ``written[s]`` counts samples ever written.
 
     :meth:`gate` scans the samples that arrived since its last call, for every slot at once.
+    While every slot has written, and been scanned, up to the same sample (blocks for all
+    slots at once), both use plain slices of the ring instead of per-slot gathers.
     """
 
     def __init__(self, capacity: int = 8) -> None:
@@ -454,12 +573,18 @@ class WristRing:
         self.written = np.zeros(self.capacity, dtype=np.int64)
         self.scan_from = np.zeros(self.capacity, dtype=np.int64)
         self.used = 0
+        self._written_all: int | None = 0  # what every used slot has written, if the same
+        self._scanned_all: int | None = 0  # where every used slot's scan starts, if the same
 
     def add_slot(self) -> int:
         if self.used == self.capacity:
             self._grow(self.capacity * 2)
         slot = self.used
         self.used += 1
+        if self._written_all != 0:
+            self._written_all = None
+        if self._scanned_all != 0:
+            self._scanned_all = None
         return slot
 
     def _grow(self, capacity: int) -> None:
@@ -487,20 +612,31 @@ class WristRing:
         self.xyz[slot, pos] = samples
         self.mag[slot, pos] = np.sqrt(np.einsum("ij,ij->i", samples, samples))
         self.written[slot] += k
+        self._written_all = None
 
     def write_block(self, block: FloatArray) -> None:
         """Append ``(used, k, 3)`` samples to every slot at once (slots advancing together,
         e.g. a simulator or the benchmark). ``k`` must be <= RING."""
         k = block.shape[1]
-        start = int(self.written[0])
-        if not np.all(self.written[: self.used] == start):
-            for slot in range(self.used):
+        n = self.used
+        start = self._written_all
+        if start is None and (self.written[:n] == self.written[0]).all():
+            start = int(self.written[0])
+        if start is None:
+            for slot in range(n):
                 self.write(slot, block[slot])
             return
-        pos = (start + np.arange(k)) % RING
-        self.xyz[: self.used, pos] = block
-        self.mag[: self.used, pos] = np.sqrt(np.einsum("ijk,ijk->ij", block, block))
-        self.written[: self.used] += k
+        mag = np.sqrt(np.einsum("ijk,ijk->ij", block, block))
+        first = start % RING
+        if first + k <= RING:
+            self.xyz[:n, first : first + k] = block
+            self.mag[:n, first : first + k] = mag
+        else:
+            pos = (start + np.arange(k)) % RING
+            self.xyz[:n, pos] = block
+            self.mag[:n, pos] = mag
+        self.written[:n] += k
+        self._written_all = start + k
 
     def gate(self) -> list[GateHit]:
         """The first sample above ``GATE_G`` per slot among samples not scanned before, for
@@ -508,6 +644,10 @@ class WristRing:
         n = self.used
         if n == 0:
             return []
+        if self._written_all is not None and self._scanned_all is not None:
+            hits = self._gate_lockstep(n, self._scanned_all, self._written_all)
+            if hits is not None:
+                return hits
         written = self.written[:n]
         scan_from = np.maximum(self.scan_from[:n], written - RING)
         span = int((written - scan_from).max(initial=0))
@@ -521,9 +661,26 @@ class WristRing:
         hit_rows = np.flatnonzero(above.any(axis=1))
         first = above[hit_rows].argmax(axis=1)
         self.scan_from[:n] = written
+        self._scanned_all = self._written_all
         return [
             GateHit(int(r), int(scan_from[r] + f)) for r, f in zip(hit_rows, first, strict=True)
         ]
+
+    def _gate_lockstep(self, n: int, scanned: int, written: int) -> list[GateHit] | None:
+        """:meth:`gate` when every slot is at ``written`` and scanned up to ``scanned``; None
+        when the new samples wrap around the ring (then the general path runs)."""
+        scanned = max(scanned, written - RING)
+        if written <= scanned:
+            return []
+        first = scanned % RING
+        if first + written - scanned > RING:
+            return None
+        above = self.mag[:n, first : first + written - scanned] > GATE_G
+        hit_rows = np.flatnonzero(above.any(axis=1))
+        offsets = above[hit_rows].argmax(axis=1)
+        self.scan_from[:n] = written
+        self._scanned_all = written
+        return [GateHit(int(r), scanned + int(f)) for r, f in zip(hit_rows, offsets, strict=True)]
 
     def window(self, slot: int, start: int, stop: int) -> FloatArray:
         """A linear copy of samples ``[start, stop)`` of one slot (clamped to what is held)."""
@@ -534,6 +691,12 @@ class WristRing:
             return np.empty((0, 3))
         pos = np.arange(start, stop) % RING
         return self.xyz[slot, pos].astype(np.float64)
+
+    def windows(self, slots: IntArray, centres: IntArray, before: int, after: int) -> FloatArray:
+        """``(len(slots), before + after, 3)``: samples ``[centre - before, centre + after)``
+        of each slot (the caller makes sure the ring still holds them)."""
+        pos = (centres[:, None] + np.arange(-before, after)) % RING
+        return self.xyz[slots[:, None], pos].astype(np.float64)
 
     def magnitudes(self, slot: int, start: int, stop: int) -> FloatArray:
         written = int(self.written[slot])

@@ -222,8 +222,11 @@ class FallAlerts:
         n = len(wrists)
         in_order = n == self.ring.used and wrists[-1].slot == n - 1 and wrists[0].slot == 0
         times = self._times
+        if in_order and np.isnan(times.last_t[:n]).all():
+            for wrist in wrists:  # every stream starts here
+                self._new_segment(wrist, t0)
         continuing = bool(np.all(np.abs(times.next_grid_t[:n] - t0) < 0.5 * fall.GRID_DT))
-        if in_order and continuing and not any(self._by_slot[s].fall for s in self._busy):
+        if in_order and continuing:
             self.ring.write_block(block)
             times.next_grid_t[:n] = t_last + fall.GRID_DT
             times.last_t[:n] = t_last
@@ -231,6 +234,10 @@ class FallAlerts:
             times.mono_offset[:n] = now - t_last
             self.counters["samples"] += n * k
             self._dirty = True
+            for slot in self._busy:
+                f = self._by_slot[slot].fall
+                if f is not None:
+                    f.active_samples += _active_samples(block[slot])
         else:
             stamps = t0 + np.arange(k) * fall.GRID_DT
             for i, device in enumerate(devices):
@@ -362,8 +369,7 @@ class FallAlerts:
         samples, next_t = fall.resample_onto_grid(times, xyz, wrist.next_grid_t)
         self._times.next_grid_t[slot] = next_t
         if wrist.fall is not None and samples.shape[0]:
-            mag = np.linalg.norm(samples, axis=1)
-            wrist.fall.active_samples += int(np.count_nonzero(np.abs(mag - 1.0) > ACTIVE_G))
+            wrist.fall.active_samples += _active_samples(samples)
         self.ring.write(slot, samples)
         self._times.last_t[slot] = times[-1]
         self._times.last_xyz[slot] = xyz[-1]
@@ -399,7 +405,7 @@ class FallAlerts:
             if wrist.pending_from is None:
                 wrist.pending_from = hit.crossing
             self._busy.add(hit.slot)
-        ready: list[tuple[_Wrist, _Candidate, np.ndarray]] = []
+        ready: list[tuple[_Wrist, _Candidate, int, int]] = []
         events: list[Event] = []
         for slot in sorted(self._busy):
             wrist = self._by_slot[slot]
@@ -413,18 +419,19 @@ class FallAlerts:
                 if not (complete or stalled or cand.segment_end is not None):
                     continue
                 wrist.candidates.remove(cand)
-                feats = self._features(wrist, cand, end)
-                if feats is None:
+                span = self._held_span(cand, end, written)
+                if span is None:
                     self.counters["candidates_incomplete"] += 1
                 else:
-                    ready.append((wrist, cand, feats))
+                    ready.append((wrist, cand, *span))
         if ready:
-            probs = self.model.probability(np.stack([r[2] for r in ready]))
+            feats = self._features(ready)
+            probs = self.model.probability(feats)
             self.counters["candidates_scored"] += len(ready)
-            for (wrist, cand, feats), p in zip(ready, probs, strict=True):
+            for (wrist, cand, _, _), row, p in zip(ready, feats, probs, strict=True):
                 if p >= self.threshold and wrist.worn and wrist.fall is None:
                     self.counters["falls_detected"] += 1
-                    wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(feats[0]))
+                    wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
         for slot in sorted(self._busy):
             wrist = self._by_slot[slot]
             events.extend(self._advance_fall(wrist, now))
@@ -453,16 +460,28 @@ class FallAlerts:
         still_above = np.flatnonzero(mag[hi - first :] > fall.GATE_G)
         wrist.pending_from = hi + int(still_above[0]) if still_above.size else None
 
-    def _features(self, wrist: _Wrist, cand: _Candidate, end: int) -> np.ndarray | None:
+    def _held_span(self, cand: _Candidate, end: int, written: int) -> tuple[int, int] | None:
+        """The samples ``[start, stop)`` the candidate is decided on, or None when the ring
+        does not hold its impact or too little after it."""
         stop = min(end, cand.impact + self._decision)
         if stop - cand.impact < fall.MIN_POST:
             return None
-        start = max(cand.impact - fall.PRE, cand.segment_start)
-        window = self.ring.window(wrist.slot, start, stop)
-        held_from = stop - window.shape[0]
-        if window.shape[0] == 0 or held_from > cand.impact:
+        start = max(cand.impact - fall.PRE, cand.segment_start, written - fall.RING, 0)
+        if start > cand.impact or stop <= start:
             return None
-        return fall.impact_features(window, cand.impact - held_from)
+        return start, stop
+
+    def _features(self, ready: Sequence[tuple[_Wrist, _Candidate, int, int]]) -> np.ndarray:
+        """Features of every candidate decided in this tick, in one pass over the ring."""
+        slots = np.array([r[0].slot for r in ready], dtype=np.int64)
+        impacts = np.array([r[1].impact for r in ready], dtype=np.int64)
+        starts = np.array([r[2] for r in ready], dtype=np.int64)
+        stops = np.array([r[3] for r in ready], dtype=np.int64)
+
+        def windows(rows: np.ndarray, before: int, after: int) -> np.ndarray:
+            return self.ring.windows(slots[rows], impacts[rows], before, after)
+
+        return fall.features_of(windows, starts, impacts, stops)
 
     def _advance_fall(self, wrist: _Wrist, now: float) -> list[Event]:
         f = wrist.fall
@@ -560,6 +579,12 @@ class FallAlerts:
             self._busy.add(wrist.slot)
         else:
             self._busy.discard(wrist.slot)
+
+
+def _active_samples(samples: np.ndarray) -> int:
+    """Grid samples ``(k, 3)`` in which the arm moves (towards recovery after a fall)."""
+    mag = np.linalg.norm(samples, axis=1)
+    return int(np.count_nonzero(np.abs(mag - 1.0) > ACTIVE_G))
 
 
 _MODEL_CACHE: dict[str, FallModel] = {}

@@ -44,6 +44,7 @@ class FallModel:
         self.learning_rate = learning_rate
         self.decision_threshold = decision_threshold
         self.depth = self._max_depth()
+        self._flatten()
 
     @classmethod
     def load(cls, path: Path | str = DEFAULT_MODEL_PATH) -> FallModel:
@@ -74,21 +75,32 @@ class FallModel:
             level[tree, self.right[tree, node]] = True
         raise ValueError("fall model trees are malformed")
 
+    def _flatten(self) -> None:
+        """All trees' nodes in one array (node ``j`` of tree ``t`` at ``t * nodes + j``) with
+        every leaf pointing to itself, so that a scoring step is a few flat gathers."""
+        trees, nodes = self.feature.shape
+        flat = np.arange(trees * nodes).reshape(trees, nodes)
+        base = flat[:, :1]
+        leaf = self.feature < 0
+        self._roots = base[:, 0]
+        self._feature = np.where(leaf, 0, self.feature).ravel()
+        # NaN <= anything is False: a leaf sends every value "right", to itself
+        self._threshold = np.where(leaf, np.inf, self.threshold).ravel()
+        self._left = np.where(leaf, flat, self.left + base).ravel()
+        self._right = np.where(leaf, flat, self.right + base).ravel()
+        self._value = self.value.ravel()
+
     def raw_score(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Log-odds of a fall for each row of ``x`` (candidates x features)."""
         feats = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        n, trees = feats.shape[0], self.feature.shape[0]
-        node = np.zeros((n, trees), dtype=np.int64)
-        tree_idx = np.broadcast_to(np.arange(trees), (n, trees))
-        row_idx = np.broadcast_to(np.arange(n)[:, None], (n, trees))
+        n, width = feats.shape
+        flat_x = feats.ravel()
+        row_start = (np.arange(n) * width)[:, None]
+        node = np.broadcast_to(self._roots, (n, self._roots.size))
         for _ in range(self.depth):
-            f = self.feature[tree_idx, node]
-            leaf = f < 0
-            x_f = feats[row_idx, np.where(leaf, 0, f)]
-            go_left = x_f <= self.threshold[tree_idx, node]
-            nxt = np.where(go_left, self.left[tree_idx, node], self.right[tree_idx, node])
-            node = np.where(leaf, node, nxt)
-        leaves = self.value[tree_idx, node]
+            go_left = flat_x[row_start + self._feature[node]] <= self._threshold[node]
+            node = np.where(go_left, self._left[node], self._right[node])
+        leaves = self._value[node]
         return np.asarray(self.base_score + self.learning_rate * leaves.sum(axis=1))
 
     def probability(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
