@@ -24,6 +24,8 @@ morning.
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -70,6 +72,11 @@ class InactivitySettings:
     default_day_s: float = 4 * 3600.0
     evening_lead_s: float = 2 * 3600.0
     check_after_s: float = 900.0  # compute the threshold once a quiet is this old
+    # Activity before the quiet: log(1 + signs of life in the activity_window_s before it
+    # began); past quiets are weighted by how alike theirs was (Gaussian kernel of this width,
+    # in log units). None: off (time of day and room only).
+    activity_bandwidth: float | None = 1.5
+    activity_window_s: float = 2 * 3600.0
     # Early nights: a quiet that starts after this quantile of the person's learned bedtimes
     # (start of a quiet ≥ sleep_min_s from bedtime_from), in a room their nights usually start
     # in, is sleep too (left to not_up). None: off.
@@ -97,6 +104,11 @@ class QuietHistory:
         self.duration_s = np.asarray(data.get("duration_s", []), dtype=float)
         self.room = np.asarray(data.get("room", []), dtype=np.int64)
         self.day = np.asarray(data.get("day", []), dtype=np.int64)
+        activity = np.asarray(data.get("activity", []), dtype=float)
+        # State written before activity was learned: unknown (NaN), which weighs as neutral.
+        self.activity = (
+            activity if activity.size == self.day.size else np.full(self.day.size, np.nan)
+        )
         self.days: set[int] = {int(d) for d in data.get("days", [])}
         self.hour_counts: dict[int, list[int]] = {
             int(d): [int(x) for x in counts]
@@ -114,11 +126,14 @@ class QuietHistory:
         counts = np.array(list(self.hour_counts.values()), dtype=float)
         return counts.mean(axis=0), counts.shape[0]
 
-    def add(self, start_min: float, duration_s: float, room: int, day: int) -> None:
+    def add(
+        self, start_min: float, duration_s: float, room: int, day: int, activity: float = np.nan
+    ) -> None:
         self.start_min = np.append(self.start_min, start_min)
         self.duration_s = np.append(self.duration_s, duration_s)
         self.room = np.append(self.room, room)
         self.day = np.append(self.day, day)
+        self.activity = np.append(self.activity, activity)
 
     def prune(self, today: int, history_days: int) -> None:
         keep = self.day > today - history_days
@@ -127,6 +142,7 @@ class QuietHistory:
             self.duration_s = self.duration_s[keep]
             self.room = self.room[keep]
             self.day = self.day[keep]
+            self.activity = self.activity[keep]
         self.days = {d for d in self.days if d > today - history_days}
         self.hour_counts = {d: c for d, c in self.hour_counts.items() if d > today - history_days}
 
@@ -136,6 +152,7 @@ class QuietHistory:
             "duration_s": self.duration_s.round(0).tolist(),
             "room": self.room.tolist(),
             "day": self.day.tolist(),
+            "activity": [None if not np.isfinite(a) else round(float(a), 3) for a in self.activity],
             "days": sorted(self.days),
             "hour_counts": {str(d): c for d, c in self.hour_counts.items()},
         }
@@ -156,6 +173,8 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         self._history: dict[str, QuietHistory] = {}
         self._threshold: dict[str, tuple[float, float]] = {}  # resident → (quiet start, s)
         self._raised: dict[str, float] = {}  # resident → quiet start mono of the open alert
+        self._recent: dict[str, deque[float]] = {}  # resident → sign monos in the activity window
+        self._activity: dict[str, tuple[float, float]] = {}  # resident → (sign mono, activity)
 
     def history(self, resident: str) -> QuietHistory:
         found = self._history.get(resident)
@@ -163,6 +182,20 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             found = QuietHistory(self.store.get(f"{self.name}/{resident}"))
             self._history[resident] = found
         return found
+
+    def activity_at(self, resident: str, sign_mono: float) -> float:
+        """log(1 + signs of life in the activity window up to this sign), NaN when unknown
+        (the sign was not the last one observed, e.g. after a restart)."""
+        found = self._activity.get(resident)
+        return found[1] if found is not None and found[0] == sign_mono else float("nan")
+
+    def _note_activity(self, resident: str, mono: float, window_s: float) -> None:
+        """Remember the activity before a quiet that starts at this sign."""
+        recent = self._recent.setdefault(resident, deque())
+        recent.append(mono)
+        while recent and recent[0] <= mono - window_s:
+            recent.popleft()
+        self._activity[resident] = (mono, math.log1p(len(recent)))
 
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident
@@ -172,6 +205,14 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             events.append(self._event(resident, observation.t, EventAction.CLEAR, {}))
         self._threshold.pop(resident, None)
         settings = self.settings_for(resident)
+        quiet = observation.ended
+        previous = self._activity.get(resident)
+        ended_activity = (
+            previous[1]
+            if quiet is not None and previous is not None and previous[0] == quiet.start_mono
+            else float("nan")
+        )
+        self._note_activity(resident, observation.mono, settings.activity_window_s)
         local = self.local_time(resident)
         if not local.plausible(observation.wall):
             return events
@@ -184,7 +225,6 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             changed = True
         if settings.gap_expected_signs is not None:
             history.count_sign(day, int(local.minute_of_day(observation.wall) // 60))
-        quiet = observation.ended
         if (
             quiet is not None
             and not quiet.away
@@ -199,6 +239,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
                 quiet.duration_s,
                 ROOM_CODES.get(quiet.room, 0) if quiet.room is not None else 0,
                 local.day(quiet.start_wall),
+                ended_activity,
             )
             changed = True
         if changed:
@@ -217,12 +258,23 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         if not local.plausible(start_wall):
             value: float | None = settings.default_day_s
         else:
-            value = self._learned_threshold(resident, settings, start_wall, state.room)
+            value = self._learned_threshold(
+                resident,
+                settings,
+                start_wall,
+                state.room,
+                self.activity_at(resident, state.last_sign_mono),
+            )
         self._threshold[resident] = (state.last_sign_mono, value if value is not None else -1.0)
         return value
 
     def _learned_threshold(
-        self, resident: str, settings: InactivitySettings, start_wall: float, room: Room | None
+        self,
+        resident: str,
+        settings: InactivitySettings,
+        start_wall: float,
+        room: Room | None,
+        activity: float = float("nan"),
     ) -> float | None:
         local = self.local_time(resident)
         history = self.history(resident)
@@ -266,6 +318,9 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             settings.room_prior_weight,
             settings.tail_probability,
             settings.body_quantile,
+            history.activity,
+            activity if math.isfinite(activity) else None,
+            settings.activity_bandwidth,
         )
         return quiet_threshold_s(tail, 0.0, settings.buffer_s, settings.floor_s, settings.ceiling_s)
 

@@ -92,18 +92,32 @@ def quiet_survival_threshold_s(
     prior_weight: float,
     tail_probability: float,
     body_quantile: float,
+    activities: FloatArray | None = None,
+    activity: float | None = None,
+    activity_bandwidth: float | None = None,
 ) -> float | None:
     """How long a quiet that starts now, in this room, may last before it is unusual for this
     person: the ``tail_probability`` point of their quiet-duration survival function.
 
     Past quiets are weighted by how close their start time of day is (Gaussian kernel of
     ``bandwidth_min``, cut at 3 bandwidths: neighbouring slots pool), so one model covers the
-    whole day without fixed slots. The same-room estimate is shrunk towards the all-rooms one
-    with ``prior_weight`` pseudo-observations, so a room with few quiets borrows from the others
-    and a well-known room speaks for itself. None when nothing is known near this time.
+    whole day without fixed slots. With ``activity`` (how busy the person was just before the
+    quiet began, e.g. log(1 + signs in the previous 2 h)) and ``activity_bandwidth``, past
+    quiets are also weighted by how close their own ``activities`` were (Gaussian kernel; an
+    unknown, NaN, activity weighs 1): a quiet that begins in the middle of a busy spell is judged
+    against quiets that also began mid-activity, which are usually short, and one that begins
+    after a quiet hour against those that did too. The same-room estimate is shrunk towards the
+    all-rooms one with ``prior_weight`` pseudo-observations, so a room with few quiets borrows
+    from the others and a well-known room speaks for itself. None when nothing is known near
+    this time.
     """
     apart = circular_minutes_apart(start_minutes, start_minute)
     near = np.exp(-0.5 * (apart / bandwidth_min) ** 2) * (apart <= 3.0 * bandwidth_min)
+    if activities is not None and activity is not None and activity_bandwidth:
+        alike = np.exp(-0.5 * ((activities - activity) / activity_bandwidth) ** 2)
+        weighted = near * np.where(np.isfinite(alike), alike, 1.0)
+        if float(weighted.sum()) > 0.0:
+            near = weighted
     pooled = weighted_tail_duration(durations_s, near, tail_probability, body_quantile)
     if pooled is None:
         return None
