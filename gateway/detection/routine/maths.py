@@ -73,6 +73,8 @@ def weighted_tail_duration(
     last = ordered.size - 1
     body = min(int(np.searchsorted(-survival, -(1.0 - body_quantile))), last)
     u = float(ordered[body])
+    # S(u) = P(D > u): past every quiet of exactly u (ties are common at minute resolution).
+    body = int(np.searchsorted(ordered, u, side="right")) - 1
     s_u = float(survival[body])
     beyond = ordered > u
     if s_u <= tail_probability or not beyond.any():

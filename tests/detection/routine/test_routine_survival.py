@@ -37,6 +37,15 @@ def test_a_tail_within_the_body_reads_the_empirical_survival() -> None:
     assert threshold == pytest.approx(80 * 60.0, abs=60.0)
 
 
+def test_tied_durations_count_as_one_point_of_the_survival() -> None:
+    # Minute-resolution clocks tie many quiets at the median: S(u) must be P(D > u), the same
+    # quiets the mean excess is taken over (not a point inside the tie).
+    durations = np.array([1800.0] * 60 + [2400.0] * 36 + [3 * HOUR] * 4)
+    threshold = weighted_tail_duration(durations, np.ones(100), 0.01, 0.5)
+    mean_excess = (36 * 600.0 + 4 * (3 * HOUR - 1800.0)) / 40
+    assert threshold == pytest.approx(1800.0 + mean_excess * np.log(0.40 / 0.01))
+
+
 def test_nothing_known_gives_none_and_zero_weights_are_ignored() -> None:
     assert weighted_tail_duration(np.array([]), np.array([]), 0.01, 0.5) is None
     assert weighted_tail_duration(np.array([600.0]), np.array([0.0]), 0.01, 0.5) is None
