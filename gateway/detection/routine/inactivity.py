@@ -152,10 +152,17 @@ class QuietHistory:
             "duration_s": self.duration_s.round(0).tolist(),
             "room": self.room.tolist(),
             "day": self.day.tolist(),
-            "activity": [None if not np.isfinite(a) else round(float(a), 3) for a in self.activity],
+            "activity": _finite_or_none(self.activity),
             "days": sorted(self.days),
             "hour_counts": {str(d): c for d, c in self.hour_counts.items()},
         }
+
+
+def _finite_or_none(values: np.ndarray) -> list[float | None]:
+    """Rounded values with NaN as None (JSON has no NaN)."""
+    out = np.round(values, 3).astype(object)
+    out[~np.isfinite(values)] = None
+    return list(out.tolist())
 
 
 class InactivityDetector(RoutineDetector[InactivitySettings]):
