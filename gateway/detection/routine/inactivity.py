@@ -7,7 +7,9 @@ local start time, its start room and its length, for ``history_days``. When a ne
 its alarm threshold is the ``tail_probability`` point of this person's survival function of
 quiet durations for quiets that started near this time of day (Gaussian kernel of
 ``bandwidth_min``) in this room (shrunk towards all rooms with ``room_prior_weight``
-pseudo-quiets), exponential beyond the ``body_quantile``
+pseudo-quiets) after a similar level of activity (log(1 + signs of life in the
+``activity_window_s`` before the quiet began), Gaussian kernel of ``activity_bandwidth``),
+exponential beyond the ``body_quantile``
 (:func:`maths.quiet_survival_threshold_s`), plus ``buffer_s``, within [``floor_s``,
 ``ceiling_s``]. ``model="longest"`` keeps the earlier rule: the longest similar quiet within
 ``window_min`` × (1 + ``margin``) + ``buffer_s``. Unlike Cuddihy 2007 or Floeck & Litz 2009 the
