@@ -37,14 +37,17 @@ def resident_settings(base: S, resident: Resident | None, name: str) -> S:
     chosen: dict[str, Any] = {}
     for key, value in overrides.items():
         current = getattr(base, key, None) if key in fields else None
+        # An optional field ("float | None") may be switched off with None.
+        off = value is None and key in fields and "None" in str(fields[key].type)
         if key not in fields or (
             current is not None
+            and not off
             and not isinstance(value, type(current))
             and not (isinstance(current, float) and isinstance(value, int))
         ):
             log.warning("ignoring %s setting %r for one resident: unknown or wrong type", name, key)
             continue
-        chosen[key] = float(value) if isinstance(current, float) else value
+        chosen[key] = float(value) if isinstance(current, float) and value is not None else value
     return dataclasses.replace(base, **chosen)  # type: ignore[type-var]
 
 

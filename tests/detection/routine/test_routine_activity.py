@@ -139,3 +139,19 @@ def test_activity_survives_a_restart_of_the_detector(sims: dict[str, Sim]) -> No
     reloaded = QuietHistory(detector.history("p1").to_json())
     assert np.isfinite(reloaded.activity).sum() >= 100
     assert reloaded.activity.max() > np.log1p(40.0) > np.log1p(3.0) > reloaded.activity.min()
+
+
+def test_a_resident_can_switch_the_activity_kernel_off_but_not_mistype_it() -> None:
+    from gateway.detection.routine.inactivity import InactivitySettings
+    from gateway.detection.routine.shell import resident_settings
+    from gateway.model import Resident
+
+    base = InactivitySettings()
+    off = Resident("p1", settings={"inactivity": {"activity_bandwidth": None}})
+    assert resident_settings(base, off, "inactivity").activity_bandwidth is None
+    narrow = Resident("p1", settings={"inactivity": {"activity_bandwidth": 1}})
+    assert resident_settings(base, narrow, "inactivity").activity_bandwidth == 1.0
+    mistyped = {"activity_bandwidth": "wide", "buffer_s": None}
+    wrong = Resident("p1", settings={"inactivity": mistyped})
+    kept = resident_settings(base, wrong, "inactivity")
+    assert kept.activity_bandwidth == base.activity_bandwidth and kept.buffer_s == base.buffer_s
