@@ -22,6 +22,7 @@ that all three see exactly the same numbers:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -212,7 +213,13 @@ class Windows:
 
     def seg(self, a: float, b: float) -> slice:
         """The samples from ``a`` to ``b`` seconds after the impact (as far as held)."""
-        return slice(self.at(a), self.at(b))
+        return _seg(self.n, self.impact, a, b)
+
+
+@functools.lru_cache(maxsize=4096)
+def _seg(n: int, impact: int, a: float, b: float) -> slice:
+    # the same few spans come back in every tick: look them up rather than compute them
+    return slice(max(0, min(n, impact + _s(a))), max(0, min(n, impact + _s(b))))
 
 
 # Reductions along axis 1 of ``x`` (m, k) or (m, k, 3); with k == 0 the value the per-impact
@@ -270,6 +277,11 @@ def _angle_deg(u: FloatArray, v: FloatArray) -> FloatArray:
     return np.where(ok, np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))), 0.0)
 
 
+def _angles(*pairs: tuple[FloatArray, FloatArray]) -> FloatArray:
+    """The angles between the ``(m, 3)`` rows of each pair, all in one pass: ``(pairs, m)``."""
+    return _angle_deg(np.stack([u for u, _ in pairs]), np.stack([v for _, v in pairs]))
+
+
 def _spread(xyz: FloatArray) -> FloatArray:
     """1 - |mean unit vector|: 0 when the arm holds one orientation, towards 1 when it moves."""
     if xyz.shape[1] < 2:
@@ -321,16 +333,9 @@ class Gravity:
         self.pre = _mean(self.pre_xyz, e.xyz[:, 0])
         self.post_xyz = e.xyz[:, e.seg(1.5, EARLY_POST_S)]
         self.post = _mean(self.post_xyz, e.xyz[:, -1])
-        # pre-impact orientations that a return is measured against: (held ones, m, 3)
+        # pre-impact orientations that a return is measured against (those held)
         refs = [e.xyz[:, e.seg(a, b)] for a, b in ((-3.0, -2.0), (-2.0, -1.0), (-1.0, -0.4))]
-        self.refs = np.stack([_avg(r) for r in refs if r.shape[1]] or [np.empty_like(self.pre)])
-        self.has_refs = any(r.shape[1] for r in refs)
-
-    def closest_return(self, g: FloatArray, default: FloatArray) -> FloatArray:
-        """Smallest angle from ``g`` to a pre-impact orientation."""
-        if not self.has_refs:
-            return default
-        return np.minimum.reduce(_angle_deg(self.refs, g), axis=0)
+        self.refs = [_avg(r) for r in refs if r.shape[1]]
 
 
 def _impact_family(e: Windows, w: Windows, g: Gravity) -> Features:
@@ -411,15 +416,18 @@ def _settling_family(e: Windows, w: Windows, g: Gravity) -> Features:
 
 def _orientation_family(e: Windows, w: Windows, g: Gravity) -> Features:
     """How the wrist turned: before vs after, and against the impact's own direction."""
-    tilt = _angle_deg(g.pre, g.post)
     late_xyz = e.xyz[:, e.seg(EARLY_POST_S - 1.5, EARLY_POST_S)]
+    late = _avg(late_xyz) if late_xyz.shape[1] else g.post  # none held: the tilt itself
     hit = e.xyz[:, e.impact]
+    tilt, late_tilt, vs_pre, vs_post, *returns = _angles(
+        (g.pre, g.post), (g.pre, late), (hit, g.pre), (hit, g.post), *((r, g.post) for r in g.refs)
+    )
     return {
         "tilt_deg": tilt,
-        "late_tilt_deg": _angle_deg(g.pre, _avg(late_xyz)) if late_xyz.shape[1] else tilt,
-        "impact_vs_pre_deg": _angle_deg(hit, g.pre),
-        "impact_vs_post_deg": _angle_deg(hit, g.post),
-        "return_tilt_deg": g.closest_return(g.post, tilt),
+        "late_tilt_deg": late_tilt,
+        "impact_vs_pre_deg": vs_pre,
+        "impact_vs_post_deg": vs_post,
+        "return_tilt_deg": np.minimum.reduce(returns) if returns else tilt,
     }
 
 
@@ -467,14 +475,14 @@ def _late_family(e: Windows, w: Windows, g: Gravity) -> Features:
     late_xyz, late_mag = w.xyz[:, lo:hi], w.mag[:, lo:hi]
     late_steps = w.step[:, lo : hi - 1]
     g_late = _mean(late_xyz, w.xyz[:, -1])
-    late_vs_pre = _angle_deg(g.pre, g_late)
+    late_vs_pre, *returns = _angles((g.pre, g_late), *((r, g_late) for r in g.refs))
     after = w.mag[:, w.at(2.0) : hi]
     return {
         "late_std_g": _std(late_mag),
         "late_still_fraction": _fraction(late_steps < 0.02, 1.0),
         "post_active_fraction": _fraction(np.abs(after - 1.0) > 0.1, 0.0),
         "late_vs_pre_deg": late_vs_pre,
-        "late_return_tilt_deg": g.closest_return(g_late, late_vs_pre),
+        "late_return_tilt_deg": np.minimum.reduce(returns) if returns else late_vs_pre,
         "late_max_g": _max(after, 1.0),
     }
 
@@ -520,11 +528,14 @@ def features_of(
     Candidates holding the same span relative to their impact are computed together;
     ``source(rows, before, after)`` gives their ``(len(rows), before + after, 3)`` windows
     from ``before`` samples before the impact to ``after`` samples after it."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    spans = zip((impacts - starts).tolist(), (stops - impacts).tolist(), strict=True)
+    for row, span in enumerate(spans):
+        groups.setdefault(span, []).append(row)
     out = np.empty((impacts.size, N_FEATURES))
-    spans = np.stack([impacts - starts, stops - impacts], axis=1)
-    for before, after in np.unique(spans, axis=0).tolist():
-        rows = np.flatnonzero((spans[:, 0] == before) & (spans[:, 1] == after))
-        out[rows] = window_features(source(rows, before, after), before)
+    for (before, after), rows in groups.items():
+        index = np.array(rows, dtype=np.int64)
+        out[index] = window_features(source(index, before, after), before)
     return out
 
 

@@ -38,6 +38,7 @@ GATE_PERIOD_S = 0.2  # how often the vectorised gate runs while data is arriving
 ACTIVE_G = 0.1  # | |a| - 1 g | above this counts as the arm moving (for recovery)
 MAX_READING_SAMPLES = 10_000
 MIN_CONFIRMATION_S = 4.0
+_NEVER = 2**62  # a sample index no stream reaches
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,8 @@ class _Wrist:
     segment_start: int = 0
     pending_from: int | None = None  # first sample above the gate not yet confirmed or not
     candidates: list[_Candidate] = field(default_factory=list)
+    due_sample: int = _NEVER  # see FallAlerts._schedule
+    due_mono: float = math.inf
     fall: _Fall | None = None
 
     @property
@@ -385,6 +388,7 @@ class FallAlerts:
             for cand in wrist.candidates:
                 if cand.segment_end is None:
                     cand.segment_end = written
+            self._schedule(wrist)
             if wrist.pending_from is not None:
                 self._confirm_impacts(wrist, written)
                 wrist.pending_from = None  # the last PEAK_HALF samples can never be confirmed
@@ -407,15 +411,27 @@ class FallAlerts:
             self._busy.add(hit.slot)
         ready: list[tuple[_Wrist, _Candidate, int, int]] = []
         events: list[Event] = []
+        stall_s = self._decision_s + self.settings.stall_grace_s
+        attend: list[_Wrist] = []  # wrists whose state may change in this tick
         for slot in sorted(self._busy):
             wrist = self._by_slot[slot]
             written = int(self.ring.written[slot])
+            # most busy wrists wait for their candidate's data: skip them in O(1)
+            if wrist.pending_from is None and not (
+                written >= wrist.due_sample or now >= wrist.due_mono
+            ):
+                if wrist.fall is not None:
+                    attend.append(wrist)
+                continue
+            attend.append(wrist)
             if wrist.pending_from is not None:
                 self._confirm_impacts(wrist, written)
+            if written < wrist.due_sample and now < wrist.due_mono:
+                continue
             for cand in list(wrist.candidates):
                 end = written if cand.segment_end is None else cand.segment_end
                 complete = end >= cand.impact + self._decision
-                stalled = now >= cand.mono + self._decision_s + self.settings.stall_grace_s
+                stalled = now >= cand.mono + stall_s
                 if not (complete or stalled or cand.segment_end is not None):
                     continue
                 wrist.candidates.remove(cand)
@@ -424,6 +440,7 @@ class FallAlerts:
                     self.counters["candidates_incomplete"] += 1
                 else:
                     ready.append((wrist, cand, *span))
+            self._schedule(wrist)
         if ready:
             feats = self._features(ready)
             probs = self.model.probability(feats)
@@ -432,11 +449,23 @@ class FallAlerts:
                 if p >= self.threshold and wrist.worn and wrist.fall is None:
                     self.counters["falls_detected"] += 1
                     wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
-        for slot in sorted(self._busy):
-            wrist = self._by_slot[slot]
+        for wrist in attend:
             events.extend(self._advance_fall(wrist, now))
             self._refresh_busy(wrist)
         return events
+
+    def _schedule(self, wrist: _Wrist) -> None:
+        """When the wrist's candidates next need a look: the first sample that completes one,
+        the time one stalls; at once for a candidate whose segment ended."""
+        cands = wrist.candidates
+        if any(c.segment_end is not None for c in cands):
+            wrist.due_sample, wrist.due_mono = -1, -math.inf
+        elif cands:
+            wrist.due_sample = min(c.impact for c in cands) + self._decision
+            stall_s = self._decision_s + self.settings.stall_grace_s
+            wrist.due_mono = min(c.mono for c in cands) + stall_s
+        else:
+            wrist.due_sample, wrist.due_mono = _NEVER, math.inf
 
     def _confirm_impacts(self, wrist: _Wrist, written: int) -> None:
         """Turn samples above the gate that now have ``PEAK_HALF`` samples after them into
@@ -459,6 +488,7 @@ class FallAlerts:
             self.counters["candidates"] += 1
         still_above = np.flatnonzero(mag[hi - first :] > fall.GATE_G)
         wrist.pending_from = hi + int(still_above[0]) if still_above.size else None
+        self._schedule(wrist)
 
     def _held_span(self, cand: _Candidate, end: int, written: int) -> tuple[int, int] | None:
         """The samples ``[start, stop)`` the candidate is decided on, or None when the ring
@@ -554,6 +584,7 @@ class FallAlerts:
     def _drop_candidates(self, wrist: _Wrist) -> None:
         wrist.candidates.clear()
         wrist.pending_from = None
+        self._schedule(wrist)
 
     def _event(
         self,

@@ -469,3 +469,24 @@ def test_grid_block_path_matches_per_reading_path() -> None:
         (e.device, e.action, round(e.t, 3)) for _, e in block.events
     ]
     assert len(block.of(EventAction.RAISE)) == 1
+
+
+@pytest.mark.parametrize("gets_up", [False, True])
+def test_grid_block_path_counts_movement_while_a_fall_is_open(gets_up: bool) -> None:
+    """Blocks for many wristbands stay on the vectorised path while one band's fall is open;
+    the movement that means the wearer got up is still counted (no long-lie escalation)."""
+    rng = np.random.default_rng(22)
+    _t, fall_xyz, _ = synth_fall(rng, after=20.0)
+    total = fall_xyz.shape[0] + 130 * 50
+    later = walking(130) if gets_up else np.tile(fall_xyz[-1], (130 * 50, 1))
+    streams = np.stack([np.concatenate([fall_xyz, later]), walking(total / 50)])
+    bands = [Device("a", DeviceKind.WRISTBAND, "p1"), Device("b", DeviceKind.WRISTBAND, "p2")]
+    home = Home()
+    for i in range(0, total, 10):
+        home.run_until(MONO + (i + 9) / 50)
+        home._collect(home.detector.on_grid_block(bands, EPOCH + i / 50, streams[:, i : i + 10]))
+    home.idle(5)
+    assert len(home.of(EventAction.RAISE)) == 1
+    assert len(home.of(EventAction.ESCALATE)) == (0 if gets_up else 1)
+    assert home.detector.counters["long_lie_not_escalated"] == (1 if gets_up else 0)
+    assert home.detector.counters["readings"] == 0  # never fell back to per-band ingestion
