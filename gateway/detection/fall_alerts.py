@@ -38,6 +38,10 @@ GATE_PERIOD_S = 0.2  # how often the vectorised gate runs while data is arriving
 ACTIVE_G = 0.1  # | |a| - 1 g | above this counts as the arm moving (for recovery)
 MAX_READING_SAMPLES = 10_000
 MIN_CONFIRMATION_S = 4.0
+DECISION_HOLD_S = 0.6
+"""A candidate whose data is complete waits up to this long (at most half the stall grace, and
+never past its alert time) for others, so that one feature pass and one model call serve many
+wristbands. Its data, hence its decision, does not change while it waits."""
 _NEVER = 2**62  # a sample index no stream reaches
 
 
@@ -83,6 +87,7 @@ class _Candidate:
     mono: float  # impact time on the monotonic clock
     segment_start: int  # first sample of the segment the impact belongs to
     segment_end: int | None = None  # the stream broke before the post window filled
+    ready_at: float | None = None  # when it became ready to decide (waits for a batch)
 
 
 @dataclass(slots=True)
@@ -176,6 +181,9 @@ class FallAlerts:
         self._wrists: dict[str, _Wrist] = {}
         self._by_slot: list[_Wrist] = []
         self._busy: set[int] = set()
+        self._ready: list[tuple[_Wrist, _Candidate]] = []  # decided together, see _decide
+        self._decide_at = math.inf
+        self._hold_s = min(DECISION_HOLD_S, 0.5 * self.settings.stall_grace_s)
         self._block_wrists: tuple[Sequence[Device], list[_Wrist]] | None = None
         self._dirty = False
         self._last_process = -math.inf
@@ -254,10 +262,13 @@ class FallAlerts:
         if self._dirty:
             deadlines.append(self._last_process + GATE_PERIOD_S)
         s = self.settings
+        if self._ready:
+            deadlines.append(self._decide_at)
         for slot in self._busy:
             wrist = self._by_slot[slot]
             for cand in wrist.candidates:
-                deadlines.append(cand.mono + self._decision_s + s.stall_grace_s)
+                if cand.ready_at is None:
+                    deadlines.append(cand.mono + self._decision_s + s.stall_grace_s)
             f = wrist.fall
             if f is None:
                 continue
@@ -409,10 +420,10 @@ class FallAlerts:
             if wrist.pending_from is None:
                 wrist.pending_from = hit.crossing
             self._busy.add(hit.slot)
-        ready: list[tuple[_Wrist, _Candidate, int, int]] = []
         events: list[Event] = []
         stall_s = self._decision_s + self.settings.stall_grace_s
         attend: list[_Wrist] = []  # wrists whose state may change in this tick
+        urgent = False  # a stalled or broken-off candidate: decide now, with what arrived
         for slot in sorted(self._busy):
             wrist = self._by_slot[slot]
             written = int(self.ring.written[slot])
@@ -428,36 +439,58 @@ class FallAlerts:
                 self._confirm_impacts(wrist, written)
             if written < wrist.due_sample and now < wrist.due_mono:
                 continue
-            for cand in list(wrist.candidates):
+            for cand in wrist.candidates:
+                if cand.ready_at is not None:
+                    continue
                 end = written if cand.segment_end is None else cand.segment_end
                 complete = end >= cand.impact + self._decision
                 stalled = now >= cand.mono + stall_s
-                if not (complete or stalled or cand.segment_end is not None):
-                    continue
-                wrist.candidates.remove(cand)
-                span = self._held_span(cand, end, written)
-                if span is None:
-                    self.counters["candidates_incomplete"] += 1
-                else:
-                    ready.append((wrist, cand, *span))
+                if complete or stalled or cand.segment_end is not None:
+                    if not self._ready:
+                        self._decide_at = now + self._hold_s
+                    # never past its alert time (its data may have come late)
+                    due = cand.mono + self.settings.confirmation_s
+                    self._decide_at = min(self._decide_at, due)
+                    cand.ready_at = now
+                    self._ready.append((wrist, cand))
+                    urgent = urgent or not complete or cand.segment_end is not None
             self._schedule(wrist)
-        if ready:
-            feats = self._features(ready)
-            probs = self.model.probability(feats)
-            self.counters["candidates_scored"] += len(ready)
-            for (wrist, cand, _, _), row, p in zip(ready, feats, probs, strict=True):
-                if p >= self.threshold and wrist.worn and wrist.fall is None:
-                    self.counters["falls_detected"] += 1
-                    wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
+        if self._ready and (urgent or now >= self._decide_at):
+            attend.extend(self._decide(now))
         for wrist in attend:
             events.extend(self._advance_fall(wrist, now))
             self._refresh_busy(wrist)
         return events
 
+    def _decide(self, now: float) -> list[_Wrist]:
+        """Score every ready candidate in one feature pass and one model call; returns the
+        wrists concerned."""
+        batch: list[tuple[_Wrist, _Candidate, int, int]] = []
+        for wrist, cand in self._ready:
+            wrist.candidates.remove(cand)
+            written = int(self.ring.written[wrist.slot])
+            end = written if cand.segment_end is None else cand.segment_end
+            span = self._held_span(cand, end, written)
+            if span is None:
+                self.counters["candidates_incomplete"] += 1
+            else:
+                batch.append((wrist, cand, *span))
+        wrists = [w for w, _ in self._ready]
+        self._ready = []
+        if batch:
+            feats = self._features(batch)
+            probs = self.model.probability(feats)
+            self.counters["candidates_scored"] += len(batch)
+            for (wrist, cand, _, _), row, p in zip(batch, feats, probs, strict=True):
+                if p >= self.threshold and wrist.worn and wrist.fall is None:
+                    self.counters["falls_detected"] += 1
+                    wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
+        return wrists
+
     def _schedule(self, wrist: _Wrist) -> None:
         """When the wrist's candidates next need a look: the first sample that completes one,
         the time one stalls; at once for a candidate whose segment ended."""
-        cands = wrist.candidates
+        cands = [c for c in wrist.candidates if c.ready_at is None]
         if any(c.segment_end is not None for c in cands):
             wrist.due_sample, wrist.due_mono = -1, -math.inf
         elif cands:
@@ -582,6 +615,8 @@ class FallAlerts:
         return events
 
     def _drop_candidates(self, wrist: _Wrist) -> None:
+        if any(w is wrist for w, _ in self._ready):
+            self._ready = [(w, c) for w, c in self._ready if w is not wrist]
         wrist.candidates.clear()
         wrist.pending_from = None
         self._schedule(wrist)

@@ -490,3 +490,59 @@ def test_grid_block_path_counts_movement_while_a_fall_is_open(gets_up: bool) -> 
     assert len(home.of(EventAction.ESCALATE)) == (0 if gets_up else 1)
     assert home.detector.counters["long_lie_not_escalated"] == (1 if gets_up else 0)
     assert home.detector.counters["readings"] == 0  # never fell back to per-band ingestion
+
+
+class _CountingModel:
+    """The shipped model, counting its calls and the rows of each."""
+
+    def __init__(self) -> None:
+        from gateway.detection.fall_alerts import load_model
+
+        self.inner = load_model()
+        self.decision_threshold = self.inner.decision_threshold
+        self.calls: list[int] = []
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        self.calls.append(len(x))
+        return self.inner.probability(x)
+
+
+def test_candidates_ready_within_the_hold_are_decided_in_one_call() -> None:
+    """Four wristbands fall 0.1 s apart: their candidates are complete in different ticks and
+    decided together, and every alert is still raised confirmation_s after its impact."""
+    rng = np.random.default_rng(23)
+    _t, fall_xyz, _ = synth_fall(rng, after=12.0)
+    shift = 5  # samples between the bands' impacts
+    n = fall_xyz.shape[0]
+    streams = np.stack([np.roll(fall_xyz, k * shift, axis=0) for k in range(4)])
+    streams[:, : 4 * shift] = fall_xyz[0]
+    bands = [Device(f"w{k}", DeviceKind.WRISTBAND, f"p{k}") for k in range(4)]
+    home = Home()
+    model = _CountingModel()
+    home.detector.model = model  # type: ignore[assignment]
+    for i in range(0, n, 10):
+        home.run_until(MONO + (i + 9) / 50)
+        home._collect(home.detector.on_grid_block(bands, EPOCH + i / 50, streams[:, i : i + 10]))
+    home.idle(3)
+    assert sorted(model.calls) == [4]
+    raised = home.of(EventAction.RAISE)
+    assert len(raised) == 4
+    confirmation = home.settings.confirmation_s
+    for mono, event in raised:
+        assert mono - (MONO + event.t - EPOCH) == pytest.approx(confirmation, abs=0.2)
+
+
+def test_data_completing_late_does_not_delay_the_alert() -> None:
+    """The samples that complete the post-impact window arrive 0.9 s late (a BLE backlog): the
+    candidate is decided at once at its alert time instead of waiting for company."""
+    rng = np.random.default_rng(24)
+    _t, xyz, impact_rel = synth_fall(rng, after=12.0)
+    home = Home()
+    complete = round((impact_rel + FallSettings().decision_s) * 50)
+    home.stream(xyz[: complete - 10], chunk=10)
+    home.run_until(MONO + (complete + 45) / 50)  # nothing arrives for 0.9 s
+    home.stream(xyz[complete - 10 :], chunk=10)
+    home.idle(3)
+    [(mono, event)] = home.of(EventAction.RAISE)
+    latency = mono - (MONO + event.t - EPOCH)
+    assert latency == pytest.approx(home.settings.confirmation_s, abs=0.05)
