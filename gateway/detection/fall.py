@@ -687,10 +687,12 @@ class WristRing:
         if first + written - scanned > RING:
             return None
         above = self.mag[:n, first : first + written - scanned] > GATE_G
-        hit_rows = np.flatnonzero(above.any(axis=1))
-        offsets = above[hit_rows].argmax(axis=1)
         self.scan_from[:n] = written
         self._scanned_all = written
+        hit_rows = np.logical_or.reduce(above, axis=1).nonzero()[0]
+        if hit_rows.size == 0:
+            return []
+        offsets = above[hit_rows].argmax(axis=1)
         return [GateHit(int(r), scanned + int(f)) for r, f in zip(hit_rows, offsets, strict=True)]
 
     def window(self, slot: int, start: int, stop: int) -> FloatArray:

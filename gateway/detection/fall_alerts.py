@@ -185,6 +185,7 @@ class FallAlerts:
         self._decide_at = math.inf
         self._hold_s = min(DECISION_HOLD_S, 0.5 * self.settings.stall_grace_s)
         self._block_wrists: tuple[Sequence[Device], list[_Wrist]] | None = None
+        self._block_next_t: float | None = None
         self._dirty = False
         self._last_process = -math.inf
         self.counters: Counter[str] = Counter()
@@ -233,12 +234,17 @@ class FallAlerts:
         n = len(wrists)
         in_order = n == self.ring.used and wrists[-1].slot == n - 1 and wrists[0].slot == 0
         times = self._times
-        if in_order and np.isnan(times.last_t[:n]).all():
-            for wrist in wrists:  # every stream starts here
-                self._new_segment(wrist, t0)
-        continuing = bool(np.all(np.abs(times.next_grid_t[:n] - t0) < 0.5 * fall.GRID_DT))
-        if in_order and continuing:
+        half = 0.5 * fall.GRID_DT
+        follows = self._block_next_t  # every slot's next grid time, after block writes
+        continuing = in_order and follows is not None and abs(follows - t0) < half
+        if in_order and not continuing:
+            if np.isnan(times.last_t[:n]).all():
+                for wrist in wrists:  # every stream starts here
+                    self._new_segment(wrist, t0)
+            continuing = bool((np.abs(times.next_grid_t[:n] - t0) < half).all())
+        if continuing:
             self.ring.write_block(block)
+            self._block_next_t = t_last + fall.GRID_DT
             times.next_grid_t[:n] = t_last + fall.GRID_DT
             times.last_t[:n] = t_last
             times.last_xyz[:n] = block[:, -1]
@@ -297,6 +303,7 @@ class FallAlerts:
             slot = self.ring.add_slot()
             self._times.ensure(self.ring.capacity)
             wrist = _Wrist(device=device, slot=slot, times=self._times)
+            self._block_next_t = None
             if device.options.get("worn") is False:
                 wrist.worn = False
             self._wrists[device.id] = wrist
@@ -366,6 +373,7 @@ class FallAlerts:
             return
         self.counters["readings"] += 1
         self.counters["samples"] += int(times.size)
+        self._block_next_t = None
         slot = wrist.slot
         last_t = wrist.last_t
         if last_t is not None:
@@ -393,6 +401,7 @@ class FallAlerts:
     def _new_segment(self, wrist: _Wrist, t0: float) -> None:
         """First batch, or the stream resumed after a gap / a clock jump (reconnect): the grid
         restarts at ``t0`` and nothing before it is used as context."""
+        self._block_next_t = None
         written = int(self.ring.written[wrist.slot])
         if wrist.last_t is not None:
             self.counters["segments_restarted"] += 1
