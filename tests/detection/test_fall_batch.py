@@ -18,7 +18,7 @@ from gateway.commands.evaluate import read_recording
 from gateway.detection import fall
 from gateway.detection.fall_alerts import FallAlerts, FallSettings
 from gateway.detection.fall_model import FallModel
-from gateway.model import Device, DeviceKind
+from gateway.model import Device, DeviceKind, Reading
 from tests.detection import fall_reference
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fall"
@@ -300,3 +300,26 @@ def test_ring_gate_and_writes_equal_a_plain_reference(ops: list[tuple[str, int]]
             held = history[slot][-fall.RING :]
             got = ring.magnitudes(slot, len(history[slot]) - len(held), len(history[slot]))
             np.testing.assert_allclose(got, held, rtol=1e-6)
+
+
+def test_a_block_after_a_single_bands_reading_is_not_written_blindly() -> None:
+    """One band also sends on its own between blocks: the next block no longer continues
+    every stream, so it is ingested per band (the overlap dropped), not written as a block."""
+    clock = SimClock(start_wall=1000.0, start_mono=100.0)
+    detector = FallAlerts(clock, FallSettings())
+    bands = [Device("a", DeviceKind.WRISTBAND, "p1"), Device("b", DeviceKind.WRISTBAND, "p2")]
+    still = np.tile([0.0, 0.0, 1.0], (2, 10, 1))
+    t0 = clock.wall()
+    for i in range(5):
+        clock.advance(0.2)
+        detector.on_grid_block(bands, t0 + 0.2 * i, still)
+    assert detector.ring.written[:2].tolist() == [50, 50]
+    ts = t0 + 1.0 + np.arange(10) * fall.GRID_DT
+    detector.on_reading(Reading(ts[0], "a", {"acc": still[0], "ts": ts}), bands[0])
+    assert detector.ring.written[:2].tolist() == [60, 50]
+    clock.advance(0.2)
+    detector.on_grid_block(bands, t0 + 1.0, still)  # band a already has these times
+    assert detector.ring.written[:2].tolist() == [60, 60]
+    clock.advance(0.2)
+    detector.on_grid_block(bands, t0 + 1.2, still)
+    assert detector.ring.written[:2].tolist() == [70, 70]
