@@ -279,7 +279,7 @@ def _angle_deg(u: FloatArray, v: FloatArray) -> FloatArray:
 
 def _angles(*pairs: tuple[FloatArray, FloatArray]) -> FloatArray:
     """The angles between the ``(m, 3)`` rows of each pair, all in one pass: ``(pairs, m)``."""
-    return _angle_deg(np.stack([u for u, _ in pairs]), np.stack([v for _, v in pairs]))
+    return _angle_deg(np.array([u for u, _ in pairs]), np.array([v for _, v in pairs]))
 
 
 def _spread(xyz: FloatArray) -> FloatArray:
@@ -348,7 +348,7 @@ def _impact_family(e: Windows, w: Windows, g: Gravity) -> Features:
     def dv(ref: FloatArray, a: float, b: float) -> FloatArray:
         # velocity change with gravity taken out as if the arm did not turn (no gyroscope)
         moved = _add(e.xyz[:, e.seg(a, b)] - ref[:, None, :], axis=1)
-        return np.linalg.norm(moved, axis=1) / GRID_HZ
+        return _norms(moved) / GRID_HZ
 
     return {
         "peak_g": peak,
@@ -378,7 +378,7 @@ def _descent_family(e: Windows, w: Windows, g: Gravity) -> Features:
         "pre_energy": _mean((pre_fall - 1.0) ** 2, 0.0),
         "descent_velocity_gs": _add(along[:, e.seg(-1.0, 0.0)], axis=1) / GRID_HZ,
         "fast_descent_gs": _add(along[:, e.seg(-0.4, 0.0)], axis=1) / GRID_HZ,
-        "pre_velocity_gs": np.linalg.norm(moved, axis=1) / GRID_HZ,
+        "pre_velocity_gs": _norms(moved) / GRID_HZ,
     }
 
 
@@ -456,8 +456,14 @@ def _periodicity(around: FloatArray) -> FloatArray:
         return np.zeros(m)
     centred = around - _add(around, axis=1, keepdims=True) / k
     energy = np.einsum("ij,ij->i", centred, centred)
-    padded = np.concatenate([centred, np.zeros((m, _s(1.5)))], axis=1)
-    shifted = np.lib.stride_tricks.sliding_window_view(padded, k, axis=1)[:, _s(0.2) : _s(1.5)]
+    lags = _s(1.5) - _s(0.2)
+    padded = np.zeros((m, k + _s(1.5)))
+    padded[:, :k] = centred
+    # shifted[i, l] is row i moved by _s(0.2) + l samples (a view, zeros past the end)
+    row, step = padded.strides
+    shifted = np.lib.stride_tricks.as_strided(
+        padded[:, _s(0.2) :], shape=(m, lags, k), strides=(row, step, step), writeable=False
+    )
     lagged = np.einsum("ij,ilj->il", centred, shifted)
     periodic = energy > 1e-9
     return np.where(
@@ -509,7 +515,7 @@ def window_features(xyz: FloatArray, impact: int) -> FloatArray:
     values: Features = {}
     for family in _FAMILIES:
         values.update(family(early, windows, gravity))
-    return np.stack([values[name] for name in FEATURE_NAMES], axis=1)
+    return np.array([values[name] for name in FEATURE_NAMES]).T
 
 
 def impact_features(window: FloatArray, impact: int) -> FloatArray:
