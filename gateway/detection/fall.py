@@ -14,9 +14,11 @@ that all three see exactly the same numbers:
    ``|a|`` within :data:`PEAK_HALF_S` either side (so the fall's hardest hit is found even
    while running, when every step crosses the gate). :func:`impacts_in` is that rule, used by
    the live shell on the ring and by :func:`candidate_impacts` on a whole array for training.
-4. **Features** (:func:`impact_features`, only for candidates): a window from
-   :data:`PRE_S` before to :data:`POST_S` after the impact, rotation-invariant (the wrist's axes
-   differ between devices) and clipping-tolerant.
+4. **Features** (only for candidates): a window from :data:`PRE_S` before to :data:`POST_S`
+   after the impact, rotation-invariant (the wrist's axes differ between devices) and
+   clipping-tolerant. Computed for many candidates at once (:func:`window_features`,
+   :func:`features_of`), one function per feature family, each vectorised over the candidates;
+   :func:`impact_features` is the same for one window.
 5. **Model**: :mod:`gateway.detection.fall_model` scores the features.
 """
 
