@@ -433,7 +433,7 @@ class FallAlerts:
             self._busy.add(hit.slot)
         events: list[Event] = []
         stall_s = self._decision_s + self.settings.stall_grace_s
-        attend: list[_Wrist] = []  # wrists whose state may change in this tick
+        attend: set[int] = set()  # slots whose state may change in this tick
         urgent = False  # a stalled or broken-off candidate: decide now, with what arrived
         for slot in sorted(self._busy):
             wrist = self._by_slot[slot]
@@ -443,9 +443,9 @@ class FallAlerts:
                 written >= wrist.due_sample or now >= wrist.due_mono
             ):
                 if wrist.fall is not None:
-                    attend.append(wrist)
+                    attend.add(slot)
                 continue
-            attend.append(wrist)
+            attend.add(slot)
             if wrist.pending_from is not None:
                 self._confirm_impacts(wrist, written)
             if written < wrist.due_sample and now < wrist.due_mono:
@@ -467,15 +467,16 @@ class FallAlerts:
                     urgent = urgent or not complete or cand.segment_end is not None
             self._schedule(wrist)
         if self._ready and (urgent or now >= self._decide_at):
-            attend.extend(self._decide(now))
-        for wrist in attend:
+            attend.update(self._decide())
+        for slot in sorted(attend):
+            wrist = self._by_slot[slot]
             events.extend(self._advance_fall(wrist, now))
             self._refresh_busy(wrist)
         return events
 
-    def _decide(self, now: float) -> list[_Wrist]:
+    def _decide(self) -> set[int]:
         """Score every ready candidate in one feature pass and one model call; returns the
-        wrists concerned."""
+        slots concerned."""
         batch: list[tuple[_Wrist, _Candidate, int, int]] = []
         for wrist, cand in self._ready:
             wrist.candidates.remove(cand)
@@ -486,7 +487,7 @@ class FallAlerts:
                 self.counters["candidates_incomplete"] += 1
             else:
                 batch.append((wrist, cand, *span))
-        wrists = [w for w, _ in self._ready]
+        slots = {w.slot for w, _ in self._ready}
         self._ready = []
         if batch:
             feats = self._features(batch)
@@ -496,7 +497,7 @@ class FallAlerts:
                 if p >= self.threshold and wrist.worn and wrist.fall is None:
                     self.counters["falls_detected"] += 1
                     wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
-        return wrists
+        return slots
 
     def _schedule(self, wrist: _Wrist) -> None:
         """When the wrist's candidates next need a look: the first sample that completes one,
