@@ -703,16 +703,6 @@ class WristRing:
         offsets = above[hit_rows].argmax(axis=1)
         return [GateHit(int(r), scanned + int(f)) for r, f in zip(hit_rows, offsets, strict=True)]
 
-    def window(self, slot: int, start: int, stop: int) -> FloatArray:
-        """A linear copy of samples ``[start, stop)`` of one slot (clamped to what is held)."""
-        written = int(self.written[slot])
-        start = max(start, written - RING, 0)
-        stop = min(stop, written)
-        if stop <= start:
-            return np.empty((0, 3))
-        pos = np.arange(start, stop) % RING
-        return self.xyz[slot, pos].astype(np.float64)
-
     def windows(self, slots: IntArray, centres: IntArray, before: int, after: int) -> FloatArray:
         """``(len(slots), before + after, 3)``: samples ``[centre - before, centre + after)``
         of each slot (the caller makes sure the ring still holds them)."""

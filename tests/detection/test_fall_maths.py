@@ -94,8 +94,9 @@ def test_ring_gate_is_vectorised_over_slots_and_survives_wraparound() -> None:
     hits = ring.gate()
     assert [(h.slot, h.crossing) for h in hits] == [(slots[1], fall.RING - 7 + 11)]
     assert ring.gate() == []  # already scanned
-    window = ring.window(slots[1], fall.RING - 7 + 10, fall.RING - 7 + 13)
-    assert window[1].tolist() == [0.0, 3.0, 0.0]
+    centre = np.array([fall.RING - 7 + 11])
+    window = ring.windows(np.array([slots[1]]), centre, 1, 2)[0]  # across the ring's end
+    assert window.tolist() == [[0.0, 0.0, 1.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.0]]
 
 
 def test_block_write_equals_per_slot_writes() -> None:
