@@ -245,6 +245,8 @@ class FallAlerts:
                     self._new_segment(wrist, t0)
             continuing = bool((np.abs(times.next_grid_t[:n] - t0) < half).all())
         if continuing:
+            if self._ready:
+                self._decide_before_overwrite(None, k)
             self.ring.write_block(block)
             self._block_next_t = t_last + fall.GRID_DT
             times.next_grid_t[:n] = t_last + fall.GRID_DT
@@ -392,6 +394,8 @@ class FallAlerts:
             self._new_segment(wrist, float(times[0]))
         samples, next_t = fall.resample_onto_grid(times, xyz, wrist.next_grid_t)
         self._times.next_grid_t[slot] = next_t
+        if self._ready:
+            self._decide_before_overwrite(wrist, samples.shape[0])
         if wrist.fall is not None and samples.shape[0]:
             wrist.fall.active_samples += _active_samples(samples)
         self.ring.write(slot, samples)
@@ -498,6 +502,19 @@ class FallAlerts:
                     self.counters["falls_detected"] += 1
                     wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
         return slots
+
+    def _decide_before_overwrite(self, wrist: _Wrist | None, count: int) -> None:
+        """Before ``count`` more samples are written for ``wrist`` (None: every slot, a block):
+        if they would overwrite part of a held candidate's window in the ring (a backlog flushed
+        faster than real time), decide the held candidates now, with the data they were ready
+        on. Without this, a fall flushed at >= ~15x real time was dropped as incomplete."""
+        for held, cand in self._ready:
+            if wrist is not None and held is not wrist:
+                continue
+            if int(self.ring.written[held.slot]) + count > cand.impact - fall.PRE + fall.RING:
+                for slot in self._decide():
+                    self._refresh_busy(self._by_slot[slot])
+                return
 
     def _schedule(self, wrist: _Wrist) -> None:
         """When the wrist's candidates next need a look: the first sample that completes one,

@@ -546,3 +546,41 @@ def test_data_completing_late_does_not_delay_the_alert() -> None:
     [(mono, event)] = home.of(EventAction.RAISE)
     latency = mono - (MONO + event.t - EPOCH)
     assert latency == pytest.approx(home.settings.confirmation_s, abs=0.05)
+
+
+@pytest.mark.parametrize("path", ["readings", "blocks"])
+def test_a_fall_flushed_faster_than_real_time_is_decided_before_the_ring_overwrites_it(
+    path: str,
+) -> None:
+    """The band lost its link before the fall and flushes its buffer on reconnect at 20x real
+    time (continuous device times, no gap): the held candidate is decided before the flush
+    overwrites its window in the ring, not dropped as incomplete after the decision hold."""
+    rng = np.random.default_rng(25)
+    _t, xyz, _ = synth_fall(rng, after=10.0)
+    data = np.concatenate([walking(10), xyz, still(20)])
+    n, live = data.shape[0], 10 * 50
+    streams = np.stack([data, walking(n / 50)])
+    bands = [WRIST, Device("wrist-2", DeviceKind.WRISTBAND, "p2")]
+    home = Home()
+    stamps = EPOCH + np.arange(n) / 50
+
+    def send(i: int, k: int) -> None:
+        if path == "readings":
+            values = {"acc": data[i : i + k].tolist(), "ts": stamps[i : i + k].tolist()}
+            home.send(Reading(float(stamps[i]), WRIST.id, values))
+        else:
+            block = streams[:, i : i + k]
+            home._collect(home.detector.on_grid_block(bands, float(stamps[i]), block))
+
+    for i in range(0, live, 10):
+        home.run_until(MONO + (i + 9) / 50)
+        send(i, 10)
+    home.idle(40.0)  # the link is down; the band keeps buffering
+    for i in range(live, n, 50):  # 1 s of samples every 0.05 s
+        home.idle(0.05)
+        send(i, 50)
+    home.idle(130)
+    counters = home.detector.counters
+    assert counters["candidates_incomplete"] == 0
+    assert len(home.of(EventAction.RAISE)) == 1
+    assert len(home.of(EventAction.ESCALATE)) == 1
