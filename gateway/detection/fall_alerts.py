@@ -186,7 +186,9 @@ class FallAlerts:
         self._ready: list[tuple[_Wrist, _Candidate]] = []  # decided together, see _decide
         self._decide_at = math.inf
         self._hold_s = min(DECISION_HOLD_S, 0.5 * self.settings.stall_grace_s)
-        self._block_wrists: tuple[Sequence[Device], list[_Wrist]] | None = None
+        # the last block's devices (the same sequence object, not mutated), their wrists and
+        # whether they are slots 0..n-1 in that order
+        self._block_wrists: tuple[Sequence[Device], list[_Wrist], bool] | None = None
         self._block_next_t: float | None = None
         self._dirty = False
         self._last_process = -math.inf
@@ -227,14 +229,15 @@ class FallAlerts:
             return []
         cached = self._block_wrists
         if cached is not None and cached[0] is devices:
-            wrists = cached[1]
+            wrists, slots_in_order = cached[1], cached[2]
         else:
             wrists = [self._wrist(d) for d in devices]
-            self._block_wrists = (devices, wrists)
+            slots_in_order = all(w.slot == i for i, w in enumerate(wrists))
+            self._block_wrists = (devices, wrists, slots_in_order)
         now = self.clock.monotonic()
         t_last = t0 + (k - 1) * fall.GRID_DT
         n = len(wrists)
-        in_order = n == self.ring.used and wrists[-1].slot == n - 1 and wrists[0].slot == 0
+        in_order = slots_in_order and n == self.ring.used
         times = self._times
         half = 0.5 * fall.GRID_DT
         follows = self._block_next_t  # every slot's next grid time, after block writes

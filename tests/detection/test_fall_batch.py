@@ -335,3 +335,20 @@ def test_a_block_after_a_single_bands_reading_is_not_written_blindly() -> None:
     clock.advance(0.2)
     detector.on_grid_block(bands, t0 + 1.2, still)
     assert detector.ring.written[:2].tolist() == [70, 70]
+
+
+def test_a_block_with_the_devices_in_another_order_goes_to_each_devices_own_slot() -> None:
+    """The first and last devices are slots 0 and n-1 but the middle ones are swapped: each
+    band's samples land in its own slot (the block used to be written row i -> slot i)."""
+    clock = SimClock(start_wall=1000.0, start_mono=100.0)
+    detector = FallAlerts(clock, FallSettings())
+    bands = [Device(c, DeviceKind.WRISTBAND, f"p{c}") for c in "abcd"]
+    block = np.zeros((4, 10, 3))
+    block[:, :, 0] = np.arange(4)[:, None] + 0.1  # row i: |a| = i + 0.1
+    clock.advance(0.2)
+    detector.on_grid_block(bands, 1000.0, block)
+    swapped = [bands[0], bands[2], bands[1], bands[3]]
+    clock.advance(0.2)
+    detector.on_grid_block(swapped, 1000.2, block)
+    latest = {d.id: float(detector.ring.mag[detector._wrists[d.id].slot, 19]) for d in bands}
+    assert latest == pytest.approx({"a": 0.1, "c": 1.1, "b": 2.1, "d": 3.1})
