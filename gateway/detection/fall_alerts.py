@@ -241,6 +241,10 @@ class FallAlerts:
         times = self._times
         half = 0.5 * fall.GRID_DT
         follows = self._block_next_t  # every slot's next grid time, after block writes
+        if not np.isfinite(block).all():
+            # The per-band path drops non-finite samples (a NaN next to a peak would hide it).
+            self.counters["bad_reading:non_finite_block"] += 1
+            in_order = False
         continuing = in_order and follows is not None and abs(follows - t0) < half
         if in_order and not continuing:
             if np.isnan(times.last_t[:n]).all():
@@ -419,6 +423,9 @@ class FallAlerts:
                     cand.segment_end = written
             self._schedule(wrist)
             if wrist.pending_from is not None:
+                # Impacts confirmed only now (within PEAK_HALF of the gap) get no segment end:
+                # deciding them on what follows the gap is better than dropping them as
+                # incomplete (a band that lost samples right at a fall must still alert).
                 self._confirm_impacts(wrist, written)
                 wrist.pending_from = None  # the last PEAK_HALF samples can never be confirmed
         wrist.segment_start = written

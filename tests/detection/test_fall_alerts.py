@@ -471,6 +471,25 @@ def test_grid_block_path_matches_per_reading_path() -> None:
     assert len(block.of(EventAction.RAISE)) == 1
 
 
+def test_a_non_finite_sample_in_a_grid_block_does_not_hide_the_fall() -> None:
+    """A NaN next to the impact's peak must not stop the peak counting as an impact: such a
+    block goes through the per-band path, which drops non-finite samples."""
+    rng = np.random.default_rng(23)
+    t, fall_xyz, impact_rel = synth_fall(rng)
+    peak = round(impact_rel * 50)
+    fall_xyz[peak + 1] = np.nan
+    streams = np.stack([fall_xyz, walking(len(t) / 50)])
+    bands = [Device("a", DeviceKind.WRISTBAND, "p1"), Device("b", DeviceKind.WRISTBAND, "p2")]
+    home = Home()
+    for i in range(0, len(t), 10):
+        home.run_until(MONO + t[min(i + 9, len(t) - 1)])
+        home._collect(home.detector.on_grid_block(bands, EPOCH + t[i], streams[:, i : i + 10]))
+    home.idle(8)
+    assert home.detector.counters["bad_reading:non_finite_block"] == 1
+    (raised,) = home.of(EventAction.RAISE)
+    assert raised[1].device == "a"
+
+
 @pytest.mark.parametrize("gets_up", [False, True])
 def test_grid_block_path_counts_movement_while_a_fall_is_open(gets_up: bool) -> None:
     """Blocks for many wristbands stay on the vectorised path while one band's fall is open;
