@@ -10,7 +10,8 @@ that all three see exactly the same numbers:
    its own sample times (any input rate, irregular or bursty timestamps).
 2. **Ring buffers**: one ``(wristbands, samples, 3)`` array per group (:class:`WristRing`).
 3. **Gate** (cheap, vectorised over all wristbands): a wristband with a new sample above
-   ``GATE_G`` is examined; an **impact** is a sample above ``GATE_G`` that is the largest
+   ``GATE_G`` (``LOW_RATE_GATE_G`` for a wristband sampling below ``LOW_RATE_HZ``) is
+   examined; an **impact** is a sample above that gate that is the largest
    ``|a|`` within :data:`PEAK_HALF_S` either side (so the fall's hardest hit is found even
    while running, when every step crosses the gate). :func:`impacts_in` is that rule, used by
    the live shell on the ring and by :func:`candidate_impacts` on a whole array for training.
@@ -38,6 +39,10 @@ BoolArray = npt.NDArray[np.bool_]
 GRID_HZ = 50.0
 GRID_DT = 1.0 / GRID_HZ
 GATE_G = 2.0  # |a| that opens a candidate; falls in the shared data peak at >= 2.6 g
+# A sensor sampling at 20-30 Hz reads a short impact off its peak (FallAllD falls resampled to
+# 20-30 Hz: 5 % stay below 2 g, 0.6 % below 1.6 g), so slow wristbands get a lower gate.
+LOW_RATE_HZ = 40.0
+LOW_RATE_GATE_G = 1.6
 PEAK_HALF_S = 0.5  # an impact is the largest |a| within this time either side
 PRE_S = 3.0  # seconds before the impact that the features look at
 POST_S = 8.0  # seconds after the impact that the features look at (the decision time)
@@ -96,16 +101,29 @@ def resample_recording(ts: FloatArray, xyz: FloatArray) -> FloatArray:
     return out
 
 
+def source_rate(ts: FloatArray) -> float:
+    """Mean sampling rate of increasing sample times (inf for fewer than 2 or no span)."""
+    span = float(ts[-1] - ts[0]) if ts.size > 1 else 0.0
+    return (ts.size - 1) / span if span > 0 else math.inf
+
+
+def gate_level(source_hz: float) -> float:
+    """The gate for a wristband sampling at ``source_hz`` (its own rate, not the grid's)."""
+    return LOW_RATE_GATE_G if source_hz < LOW_RATE_HZ else GATE_G
+
+
 # --- candidates ----------------------------------------------------------------------------
 
 
-def impacts_in(mag: FloatArray, lo: int, hi: int, first: int = 0) -> list[int]:
-    """Impacts at indices ``[lo, hi)`` of ``mag``: above ``GATE_G``, larger than every sample
+def impacts_in(
+    mag: FloatArray, lo: int, hi: int, first: int = 0, gate: float = GATE_G
+) -> list[int]:
+    """Impacts at indices ``[lo, hi)`` of ``mag``: above ``gate``, larger than every sample
     up to ``PEAK_HALF`` before (not before ``first``, a segment start) and at least as large as
     every sample up to ``PEAK_HALF`` after. The caller makes sure ``hi + PEAK_HALF`` samples
     exist (or the stream ended there)."""
     out: list[int] = []
-    for i in np.flatnonzero(mag[lo:hi] > GATE_G) + lo:
+    for i in np.flatnonzero(mag[lo:hi] > gate) + lo:
         before = mag[max(first, i - PEAK_HALF) : i]
         after = mag[i + 1 : i + PEAK_HALF + 1]
         if (before.size == 0 or mag[i] > before.max()) and (
@@ -115,9 +133,9 @@ def impacts_in(mag: FloatArray, lo: int, hi: int, first: int = 0) -> list[int]:
     return out
 
 
-def candidate_impacts(mag: FloatArray) -> list[int]:
+def candidate_impacts(mag: FloatArray, gate: float = GATE_G) -> list[int]:
     """Every impact the live detector would find in a stream that ends with ``mag``."""
-    return impacts_in(mag, 0, max(0, mag.size - PEAK_HALF))
+    return impacts_in(mag, 0, max(0, mag.size - PEAK_HALF), gate=gate)
 
 
 # --- features ------------------------------------------------------------------------------
@@ -547,14 +565,16 @@ def features_of(
     return out
 
 
-def recording_candidates(grid_xyz: FloatArray) -> list[tuple[int, FloatArray]]:
+def recording_candidates(
+    grid_xyz: FloatArray, gate: float = GATE_G
+) -> list[tuple[int, FloatArray]]:
     """Offline: every candidate of a recording already on the grid, with its features, exactly
     as the live gate and shell would compute them (candidates with too little data after the
-    impact are skipped, as live)."""
+    impact are skipped, as live). ``gate`` is :func:`gate_level` of the source's rate."""
     grid = np.asarray(grid_xyz, dtype=np.float64)
     mag = np.linalg.norm(grid, axis=1)
     impacts = np.array(
-        [i for i in candidate_impacts(mag) if min(mag.size, i + POST) - i >= MIN_POST],
+        [i for i in candidate_impacts(mag, gate) if min(mag.size, i + POST) - i >= MIN_POST],
         dtype=np.int64,
     )
     starts = np.maximum(impacts - PRE, 0)
@@ -580,7 +600,8 @@ class WristRing:
     """Ring buffers for a group of wristbands: ``xyz`` is ``(capacity, RING, 3)``; sample ``k``
     of slot ``s`` lives at ``xyz[s, k % RING]``. ``written[s]`` counts samples ever written.
 
-    :meth:`gate` scans the samples that arrived since its last call, for every slot at once.
+    :meth:`gate` scans the samples that arrived since its last call, for every slot at once,
+    against each slot's ``gate_g`` (:func:`gate_level` of its wristband's rate).
     While every slot has written, and been scanned, up to the same sample (blocks for all
     slots at once), both use plain slices of the ring instead of per-slot gathers.
     """
@@ -591,6 +612,7 @@ class WristRing:
         self.mag = np.zeros((self.capacity, RING), dtype=np.float32)
         self.written = np.zeros(self.capacity, dtype=np.int64)
         self.scan_from = np.zeros(self.capacity, dtype=np.int64)
+        self.gate_g = np.full(self.capacity, GATE_G)
         self.used = 0
         self._written_all: int | None = 0  # what every used slot has written, if the same
         self._scanned_all: int | None = 0  # where every used slot's scan starts, if the same
@@ -600,6 +622,7 @@ class WristRing:
             self._grow(self.capacity * 2)
         slot = self.used
         self.used += 1
+        self.gate_g[slot] = GATE_G
         if self._written_all != 0:
             self._written_all = None
         if self._scanned_all != 0:
@@ -616,6 +639,7 @@ class WristRing:
         self.mag = grow(self.mag)
         self.written = grow(self.written)
         self.scan_from = grow(self.scan_from)
+        self.gate_g = grow(self.gate_g)
         self.capacity = capacity
 
     def write(self, slot: int, samples: FloatArray) -> None:
@@ -658,7 +682,7 @@ class WristRing:
         self._written_all = start + k
 
     def gate(self) -> list[GateHit]:
-        """The first sample above ``GATE_G`` per slot among samples not scanned before, for
+        """The first sample above the slot's gate among samples not scanned before, for
         every slot at once; afterwards every slot counts as scanned up to what it holds."""
         n = self.used
         if n == 0:
@@ -676,7 +700,7 @@ class WristRing:
         idx = scan_from[:, None] + offsets[None, :]
         valid = idx < written[:, None]
         mags = np.take_along_axis(self.mag[:n], idx % RING, axis=1)
-        above = (mags > GATE_G) & valid
+        above = (mags > self.gate_g[:n, None]) & valid
         hit_rows = np.flatnonzero(above.any(axis=1))
         first = above[hit_rows].argmax(axis=1)
         self.scan_from[:n] = written
@@ -694,7 +718,7 @@ class WristRing:
         first = scanned % RING
         if first + written - scanned > RING:
             return None
-        above = self.mag[:n, first : first + written - scanned] > GATE_G
+        above = self.mag[:n, first : first + written - scanned] > self.gate_g[:n, None]
         self.scan_from[:n] = written
         self._scanned_all = written
         hit_rows = np.logical_or.reduce(above, axis=1).nonzero()[0]

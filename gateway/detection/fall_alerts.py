@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 GATE_PERIOD_S = 0.2  # how often the vectorised gate runs while data is arriving
 ACTIVE_G = 0.1  # | |a| - 1 g | above this counts as the arm moving (for recovery)
 MAX_READING_SAMPLES = 10_000
+RATE_MEMORY_S = 60.0  # the sampling-rate estimate forgets older batches over about this long
 MIN_CONFIRMATION_S = 4.0
 DECISION_HOLD_S = 0.6
 """A candidate whose data is complete waits up to this long (at most half the stall grace, and
@@ -140,6 +141,9 @@ class _Wrist:
     due_sample: int = _NEVER  # see FallAlerts._schedule
     due_mono: float = math.inf
     fall: _Fall | None = None
+    # the band's own sampling rate (sample intervals / seconds, decaying), which sets its gate
+    rate_intervals: float = 0.0
+    rate_span_s: float = 0.0
 
     @property
     def busy(self) -> bool:
@@ -399,6 +403,7 @@ class FallAlerts:
                 xyz = np.concatenate([self._times.last_xyz[slot][None, :], xyz])
         else:
             self._new_segment(wrist, float(times[0]))
+        self._track_rate(wrist, times)
         samples, next_t = fall.resample_onto_grid(times, xyz, wrist.next_grid_t)
         self._times.next_grid_t[slot] = next_t
         if self._ready:
@@ -410,6 +415,16 @@ class FallAlerts:
         self._times.last_xyz[slot] = xyz[-1]
         self._times.mono_offset[slot] = self.clock.monotonic() - times[-1]
         self._dirty = True
+
+    def _track_rate(self, wrist: _Wrist, times: np.ndarray) -> None:
+        wrist.rate_intervals += times.size - 1
+        wrist.rate_span_s += float(times[-1] - times[0])
+        if wrist.rate_span_s > RATE_MEMORY_S:
+            wrist.rate_intervals *= 0.5
+            wrist.rate_span_s *= 0.5
+        if wrist.rate_span_s >= 1.0:
+            rate = wrist.rate_intervals / wrist.rate_span_s
+            self.ring.gate_g[wrist.slot] = fall.gate_level(rate)
 
     def _new_segment(self, wrist: _Wrist, t0: float) -> None:
         """First batch, or the stream resumed after a gap / a clock jump (reconnect): the grid
@@ -551,14 +566,15 @@ class FallAlerts:
             return
         first = max(lo - fall.PEAK_HALF, wrist.segment_start, written - fall.RING)
         mag = self.ring.magnitudes(slot, first, written)
-        for index in fall.impacts_in(mag, lo - first, hi - first):
+        gate = float(self.ring.gate_g[slot])
+        for index in fall.impacts_in(mag, lo - first, hi - first, gate=gate):
             impact = index + first
             t = wrist.origin_t + impact * fall.GRID_DT
             wrist.candidates.append(
                 _Candidate(impact, t, t + wrist.mono_offset, wrist.segment_start)
             )
             self.counters["candidates"] += 1
-        still_above = np.flatnonzero(mag[hi - first :] > fall.GATE_G)
+        still_above = np.flatnonzero(mag[hi - first :] > gate)
         wrist.pending_from = hi + int(still_above[0]) if still_above.size else None
         self._schedule(wrist)
 

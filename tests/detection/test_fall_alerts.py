@@ -447,6 +447,19 @@ def test_live_shell_sees_the_same_candidates_as_the_offline_rule(row) -> None:
     assert len(raised) == (1 if row["label"] == "fall" else 0)
 
 
+@pytest.mark.parametrize(("fs", "expected"), [(25.0, 1), (50.0, 0)])
+def test_a_slow_band_opens_candidates_below_two_g(fs: float, expected: int) -> None:
+    """A 20-30 Hz sensor reads a short impact off its peak: its gate is lower."""
+    n = int(20 * fs)
+    xyz = np.tile([0.0, 0.0, 1.0], (n, 1))
+    xyz[int(10 * fs)] = [0.0, 1.8, 0.3]
+    home = Home()
+    home.stream(xyz, fs=fs)
+    home.idle(10)
+    assert home.detector.counters["candidates"] == expected
+    assert home.detector.ring.gate_g[0] == (fall.gate_level(fs))
+
+
 def test_grid_block_path_matches_per_reading_path() -> None:
     rng = np.random.default_rng(21)
     t, fall_xyz, _ = synth_fall(rng)

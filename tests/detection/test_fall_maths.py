@@ -202,3 +202,21 @@ def test_late_features_use_what_arrived_when_the_stream_stops_early() -> None:
     for name in ("late_vs_pre_deg", "late_return_tilt_deg"):
         assert _feature(cut, name) == pytest.approx(_feature(full, name), abs=3.0)
     assert _feature(cut, "late_still_fraction") > 0.5
+
+
+def test_slow_wristbands_get_a_lower_gate() -> None:
+    assert fall.gate_level(25.0) == fall.LOW_RATE_GATE_G < fall.GATE_G
+    assert fall.gate_level(50.0) == fall.gate_level(238.0) == fall.GATE_G
+    assert fall.source_rate(np.arange(0, 10, 0.04)) == pytest.approx(25.0)
+    assert fall.source_rate(np.array([1.0])) == float("inf")
+    ring = fall.WristRing()
+    slow, fast = ring.add_slot(), ring.add_slot()
+    ring.gate_g[slow] = fall.gate_level(25.0)
+    bump = np.tile([0.0, 0.0, 1.0], (60, 1))
+    bump[12] = [0.0, 1.8, 0.0]
+    for slot in (slow, fast):
+        ring.write(slot, bump)
+    assert [(h.slot, h.crossing) for h in ring.gate()] == [(slow, 12)]
+    mag = np.linalg.norm(bump, axis=1)
+    assert fall.candidate_impacts(mag) == []
+    assert fall.candidate_impacts(mag, fall.gate_level(25.0)) == [12]

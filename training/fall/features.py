@@ -67,7 +67,8 @@ def candidates(
     for kind in range(variants):
         t, xyz = variant(rec, kind, rng)
         grid = fall.resample_recording(t - t[0], xyz)
-        found = fall.recording_candidates(grid)
+        gate = fall.gate_level(fall.source_rate(fall.clean_times(t, xyz)[0]))
+        found = fall.recording_candidates(grid, gate)
         targets = [0] * len(found)
         if rec.label == "fall" and found:
             lo, hi = fall_region(rec)
