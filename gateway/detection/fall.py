@@ -104,7 +104,7 @@ def resample_recording(ts: FloatArray, xyz: FloatArray) -> FloatArray:
 def source_rate(ts: FloatArray) -> float:
     """Mean sampling rate of increasing sample times (inf for fewer than 2 or no span)."""
     span = float(ts[-1] - ts[0]) if ts.size > 1 else 0.0
-    return (ts.size - 1) / span if span > 0 else math.inf
+    return (ts.size - 1) / span if span > 0 else float("inf")
 
 
 def gate_level(source_hz: float) -> float:
