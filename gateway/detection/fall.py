@@ -140,7 +140,7 @@ def candidate_impacts(mag: FloatArray, gate: float = GATE_G) -> list[int]:
 
 # --- features ------------------------------------------------------------------------------
 
-FEATURE_NAMES: tuple[str, ...] = (
+RAW_FEATURE_NAMES: tuple[str, ...] = (
     "peak_g",
     "impact_area_gs",
     "high_time_s",
@@ -188,6 +188,12 @@ FEATURE_NAMES: tuple[str, ...] = (
     "periodicity",
     "pre_active_fraction",
 )
+# Every feature is also computed on the window low-passed by a moving average of SMOOTH grid
+# samples (0.1 s, first zero at 10 Hz): a 20-30 Hz sensor and a 238 Hz one read that signal
+# alike, so the model can lean on it where the raw impact shape depends on the sampling rate.
+SMOOTH = 5
+FEATURE_NAMES: tuple[str, ...] = RAW_FEATURE_NAMES + tuple(f"lp_{n}" for n in RAW_FEATURE_NAMES)
+N_RAW_FEATURES = len(RAW_FEATURE_NAMES)
 N_FEATURES = len(FEATURE_NAMES)
 
 
@@ -524,18 +530,38 @@ _FAMILIES = (
 )
 
 
-def window_features(xyz: FloatArray, impact: int) -> FloatArray:
-    """``(m, N_FEATURES)`` features of ``m`` candidates whose windows ``xyz`` (``(m, n, 3)``
-    on the grid, in g) hold the same span around their impact: whatever exists of
-    ``[impact - PRE, impact + POST)``, the impact at index ``impact``, with >= ``MIN_POST``
-    samples after it. Columns in FEATURE_NAMES order."""
+def smooth(xyz: FloatArray) -> FloatArray:
+    """Centred moving average of ``SMOOTH`` samples along axis 1 of ``(m, n, 3)`` windows,
+    the ends padded with their edge values (nothing beyond the window is assumed)."""
+    half = SMOOTH // 2
+    padded = np.pad(xyz, ((0, 0), (half, half), (0, 0)), mode="edge")
+    csum = np.cumsum(padded, axis=1)
+    csum = np.concatenate([np.zeros_like(csum[:, :1]), csum], axis=1)
+    return (csum[:, SMOOTH:] - csum[:, :-SMOOTH]) / SMOOTH
+
+
+def raw_window_features(xyz: FloatArray, impact: int) -> FloatArray:
+    """``(m, N_RAW_FEATURES)``: the RAW_FEATURE_NAMES of windows as in
+    :func:`window_features`."""
     windows = Windows(np.asarray(xyz, dtype=np.float64), impact)
     early = windows.until(EARLY_POST_S)
     gravity = Gravity(early)
     values: Features = {}
     for family in _FAMILIES:
         values.update(family(early, windows, gravity))
-    return np.array([values[name] for name in FEATURE_NAMES]).T
+    return np.array([values[name] for name in RAW_FEATURE_NAMES]).T
+
+
+def window_features(xyz: FloatArray, impact: int) -> FloatArray:
+    """``(m, N_FEATURES)`` features of ``m`` candidates whose windows ``xyz`` (``(m, n, 3)``
+    on the grid, in g) hold the same span around their impact: whatever exists of
+    ``[impact - PRE, impact + POST)``, the impact at index ``impact``, with >= ``MIN_POST``
+    samples after it. Columns in FEATURE_NAMES order: the raw features, then the same on the
+    low-passed windows (:func:`smooth`)."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    return np.concatenate(
+        [raw_window_features(xyz, impact), raw_window_features(smooth(xyz), impact)], axis=1
+    )
 
 
 def impact_features(window: FloatArray, impact: int) -> FloatArray:

@@ -27,8 +27,22 @@ RTOL = ATOL = 1e-6
 
 
 def _reference(grid: np.ndarray, impact: int, stop: int, start: int | None = None) -> np.ndarray:
+    """The per-impact features of the window and of the same window low-passed."""
     start = max(0, impact - fall.PRE) if start is None else start
-    return fall_reference.impact_features(grid[start:stop], impact - start)
+    window = grid[start:stop]
+    return np.concatenate(
+        [
+            fall_reference.impact_features(window, impact - start),
+            fall_reference.impact_features(_moving_average(window), impact - start),
+        ]
+    )
+
+
+def _moving_average(window: np.ndarray) -> np.ndarray:
+    half = fall.SMOOTH // 2
+    padded = np.pad(window, ((half, half), (0, 0)), mode="edge")
+    kernel = np.ones(fall.SMOOTH) / fall.SMOOTH
+    return np.stack([np.convolve(padded[:, a], kernel, mode="valid") for a in range(3)], axis=1)
 
 
 # the reference's features among FEATURE_NAMES (new features are appended or inserted there)
@@ -177,7 +191,23 @@ def test_every_feature_name_is_computed_once() -> None:
     names: list[str] = []
     for family in fall._FAMILIES:
         names.extend(family(early, w, gravity))
-    assert sorted(names) == sorted(fall.FEATURE_NAMES)
+    assert sorted(names) == sorted(fall.RAW_FEATURE_NAMES)
+    assert (
+        fall.RAW_FEATURE_NAMES + tuple(f"lp_{n}" for n in fall.RAW_FEATURE_NAMES)
+        == fall.FEATURE_NAMES
+    )
+
+
+def test_smoothing_is_a_centred_moving_average_within_the_window() -> None:
+    rng = np.random.default_rng(3)
+    windows = rng.normal(size=(4, 37, 3))
+    out = fall.smooth(windows)
+    assert out.shape == windows.shape
+    for row in range(4):
+        np.testing.assert_allclose(out[row], _moving_average(windows[row]), atol=1e-12)
+    step = np.zeros((1, 20, 3))
+    step[0, 10:] = 1.0
+    assert fall.smooth(step)[0, :, 0].tolist()[7:13] == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1])
 
 
 # --- the live shell: candidates of many wristbands decided in one tick ----------------------

@@ -130,7 +130,8 @@ def test_features_are_rotation_invariant() -> None:
     base = fall.impact_features(xyz, i0)
     for _ in range(5):
         rotated = xyz @ _rotation(rng).T
-        np.testing.assert_allclose(fall.impact_features(rotated, i0), base, rtol=1e-6, atol=1e-6)
+        # atol: arccos near 1 turns rounding into ~1e-5 degrees on a still (smoothed) arm
+        np.testing.assert_allclose(fall.impact_features(rotated, i0), base, rtol=1e-6, atol=1e-4)
 
 
 def test_features_are_finite_on_edge_windows() -> None:
