@@ -21,7 +21,7 @@ import numpy as np
 from gateway.commands.evaluate import stream_recording
 from gateway.detection.fall_alerts import FallSettings
 from gateway.detection.fall_model import FallModel
-from training.fall.dataset import load
+from training.fall.dataset import Recording, load
 from training.fall.export import export_hgb
 from training.fall.features import Candidate
 from training.fall.train import build, curve, fit, summarise
@@ -37,6 +37,24 @@ def offline_scores(
         probs = model.probability(np.stack([c.features for c in mine]))
         for c, p in zip(mine, probs, strict=True):
             scores[c.rec] = max(scores[c.rec], float(p))
+
+
+def matched_points(recs: list[Recording], scores: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per dataset: the best sensitivity with specificity >= 0.98 and the best specificity with
+    sensitivity >= 0.95, over every threshold (recording score = max over its candidates)."""
+    out = {}
+    for ds in sorted({r.dataset for r in recs}):
+        idx = [i for i, r in enumerate(recs) if r.dataset == ds]
+        fall = np.array([recs[i].label == "fall" for i in idx])
+        s = scores[idx]
+        thresholds = np.unique(np.concatenate([s, [np.inf]]))
+        sens = np.array([(s[fall] >= t).mean() for t in thresholds])
+        spec = np.array([(s[~fall] < t).mean() for t in thresholds])
+        out[ds] = {
+            "sensitivity_at_specificity_0.98": round(float(sens[spec >= 0.98].max()), 4),
+            "specificity_at_sensitivity_0.95": round(float(spec[sens >= 0.95].max(initial=0)), 4),
+        }
+    return out
 
 
 def rates(rows: list[tuple[str, bool]]) -> dict[str, float | int]:
@@ -99,6 +117,8 @@ def main() -> None:
     report["low_rate_at_threshold"] = summarise(recs, low_rate, args.threshold)
     report["curve"] = curve(recs, as_recorded)
     report["curve_low_rate"] = curve(recs, low_rate)
+    report["matched"] = matched_points(recs, as_recorded)
+    report["matched_low_rate"] = matched_points(recs, low_rate)
     print(json.dumps({k: v for k, v in report.items() if k != "activities"}))
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
