@@ -45,8 +45,11 @@ def _moving_average(window: np.ndarray) -> np.ndarray:
     return np.stack([np.convolve(padded[:, a], kernel, mode="valid") for a in range(3)], axis=1)
 
 
-# the reference's features among FEATURE_NAMES (new features are appended or inserted there)
-_COLUMNS = [fall.FEATURE_NAMES.index(name) for name in fall_reference.NAMES]
+# the reference's features among FEATURE_NAMES (new features are appended or inserted there),
+# then the same on the low-passed window
+_COLUMNS = [fall.FEATURE_NAMES.index(name) for name in fall_reference.NAMES] + [
+    fall.FEATURE_NAMES.index(f"lp_{name}") for name in fall_reference.NAMES
+]
 
 
 def _assert_reference(ours: np.ndarray, expected: np.ndarray) -> None:
