@@ -638,7 +638,7 @@ class WristRing:
         self.mag = np.zeros((self.capacity, RING), dtype=np.float32)
         self.written = np.zeros(self.capacity, dtype=np.int64)
         self.scan_from = np.zeros(self.capacity, dtype=np.int64)
-        self.gate_g = np.full(self.capacity, GATE_G)
+        self.gate_g = np.full(self.capacity, GATE_G, dtype=np.float32)  # as mag: no upcast
         self.used = 0
         self._written_all: int | None = 0  # what every used slot has written, if the same
         self._scanned_all: int | None = 0  # where every used slot's scan starts, if the same
