@@ -81,6 +81,11 @@ class FallSettings:
             raise ValueError(f"confirmation_s must be within [{MIN_CONFIRMATION_S}, 10]")
         if self.cancel_window_s < 0 or self.long_lie_s <= self.confirmation_s:
             raise ValueError("cancel_window_s >= 0 and long_lie_s > confirmation_s required")
+        if not 0.0 <= self.stall_grace_s <= self.confirmation_s - fall.MIN_POST_S:
+            # a longer grace would decide a stalled candidate after its alert is due
+            raise ValueError(
+                f"stall_grace_s must be within [0, confirmation_s - {fall.MIN_POST_S:g}]"
+            )
 
 
 @dataclass(slots=True)

@@ -424,6 +424,11 @@ def test_invalid_settings_are_refused() -> None:
         FallSettings(confirmation_s=1.0)
     with pytest.raises(ValueError):
         FallSettings(long_lie_s=3.0)
+    with pytest.raises(ValueError, match="stall_grace_s"):
+        FallSettings(confirmation_s=5.0, stall_grace_s=4.0)  # would decide after the alert
+    with pytest.raises(ValueError, match="stall_grace_s"):
+        FallSettings(stall_grace_s=-1.0)
+    assert FallSettings(confirmation_s=5.0, stall_grace_s=3.0).decision_s == 2.0
 
 
 # --- real recordings ------------------------------------------------------------------------
