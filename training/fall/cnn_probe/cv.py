@@ -16,6 +16,7 @@ ap.add_argument('--fold_seed', type=int, default=0)
 ap.add_argument('--width', type=int, default=16)
 ap.add_argument('--lr', type=float, default=3e-3)
 ap.add_argument('--tag', default='x')
+ap.add_argument('--cut', action='store_true')
 args = ap.parse_args()
 torch.set_num_threads(2)
 X = np.load('/tmp/fallE/X.npy'); m = np.load('/tmp/fallE/meta.npz')
@@ -67,7 +68,10 @@ def logit_cnn(net, idx):
         return torch.cat([net(torch.from_numpy(X[idx[b:b + 2048]])) for b in range(0, len(idx), 2048)]).numpy()
 
 gpath = Path(f'/tmp/fallE/gbm_oof_f{args.fold_seed}.npz')
-have_gbm = gpath.exists()
+have_gbm = gpath.exists() and not args.cut
+if args.cut:
+    cz = np.load('/tmp/fallE/cut.npz'); cidx, cF = cz['idx'], cz['F']; cX = np.load('/tmp/fallE/X_cut.npy')
+    cut_logit = {'gbm': np.full(len(rec), np.nan), 'cnn': np.full(len(rec), np.nan)}
 cand_logit = {'gbm': np.full(len(rec), np.nan), 'cnn': np.full(len(rec), np.nan)}
 if have_gbm: cand_logit['gbm'] = np.load(gpath)['logit']
 t0 = time.time(); tcnn = 0.0
@@ -79,6 +83,11 @@ for f in range(5):
         cand_logit['gbm'][te] = clf.decision_function(F[te])
     t1 = time.time(); net = train_cnn(tr); tcnn += time.time() - t1
     cand_logit['cnn'][te] = logit_cnn(net, te)
+    if args.cut:
+        pc = np.flatnonzero(Fo[cidx] == f)
+        cut_logit['gbm'][cidx[pc]] = clf.decision_function(cF[pc])
+        with torch.no_grad():
+            cut_logit['cnn'][cidx[pc]] = net(torch.from_numpy(cX[pc])).numpy()
     print(f'fold {f} done {round(time.time() - t0)} s (cnn train {round(time.time() - t1)} s)', flush=True)
 if not have_gbm: np.savez(gpath, logit=cand_logit['gbm'])
 nparam = sum(p.numel() for p in net.parameters())
@@ -89,16 +98,22 @@ def rec_scores(lg, v):
     np.maximum.at(s, rec[sel], 1 / (1 + np.exp(-lg[sel]))); return s
 
 res = {}
+if args.cut:
+    cut_logit['stack'] = (cut_logit['gbm'] + cut_logit['cnn']) / 2
+    sets = [('', cand_logit), ('cut4s ', cut_logit)]
+else:
+    sets = [('', cand_logit)]
 print(vars(args), f'params {nparam}, cnn train total {round(tcnn)} s')
-for v, vname in ((0, 'as recorded'), (2, '20-30 Hz')):
+for pre, CL in sets:
+  for v, vname in ((0, pre + 'as recorded'), (2, pre + '20-30 Hz')):
     for model in ('gbm', 'cnn', 'stack'):
-        s = rec_scores(cand_logit[model], v); parts = []
+        s = rec_scores(CL[model], v); parts = []
         for dn in ('FallAllD', 'WEDA-FALL'):
             mm = dsr == dn; sd, l = s[mm], labr[mm]
             thr98 = np.quantile(sd[~l], 0.98); s98 = (sd[l] > thr98).mean()
             thr95 = np.quantile(sd[l], 0.05); sp95 = (sd[~l] < thr95).mean()
             res[f'{vname}|{model}|{dn}'] = [round(float(s98), 3), round(float(sp95), 3)]
             parts.append(f'{dn} s@98 {s98:.3f} sp@95 {sp95:.3f}')
-        print(f'{vname:12s} {model:6s} ' + ' | '.join(parts), flush=True)
+        print(f'{vname:18s} {model:6s} ' + ' | '.join(parts), flush=True)
 json.dump(res, open(f'/tmp/fallE/res_{args.tag}.json', 'w'), indent=1)
 np.savez(f'/tmp/fallE/oof_{args.tag}.npz', **cand_logit)

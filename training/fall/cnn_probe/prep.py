@@ -1,5 +1,7 @@
 """Build the GBM's candidates (training.fall.train.build, unchanged) and capture, for every
-candidate, its 50 Hz window -> rotation-invariant sequences for a 1-D CNN."""
+candidate, its 50 Hz window -> rotation-invariant sequences for a 1-D CNN. With --cut, also
+every as-recorded and 20-30 Hz candidate with its stream stopped 4 s after the impact
+(sequences and GBM features), for the "no clue from where a clip ends" check."""
 import pickle, sys, time
 from pathlib import Path
 import numpy as np
@@ -77,3 +79,16 @@ meta = dict(
 np.save('/tmp/fallE/X.npy', X)
 np.savez('/tmp/fallE/meta.npz', **meta)
 print('done', X.shape, round(time.time() - t0), 's', flush=True)
+
+if '--cut' in sys.argv[1:]:
+    sel = np.flatnonzero(np.isin([c.variant for c in cands], (0, 2)))
+    Xc = np.empty((len(sel), 6, L), np.float32); Fc = np.empty((len(sel), fall.N_FEATURES))
+    for r, k in enumerate(sel):
+        c = cands[k]
+        grid = grids[c.rec * T.VARIANTS + c.variant]
+        impact = int(round(c.impact_s * fall.GRID_HZ))
+        start = max(0, impact - PRE); stop = min(impact + 200, len(grid))  # stream stops 4 s after
+        Xc[r] = seqs(grid[start:stop], impact - start)
+        Fc[r] = fall.impact_features(grid[start:stop], impact - start)
+    np.save('/tmp/fallE/X_cut.npy', Xc); np.savez('/tmp/fallE/cut.npz', idx=sel, F=Fc)
+    print('cut done', Xc.shape, round(time.time() - t0), 's', flush=True)
