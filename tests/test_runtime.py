@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alerts.manager import AlertManager
 from gateway.backoff import Backoff
-from gateway.clock import AcceleratedClock, SimClock
+from gateway.clock import AcceleratedClock, Clock, SimClock
 from gateway.detection.base import Home
 from gateway.detection.sos import SosDetector
 from gateway.model import Device, DeviceKind, Event, Reading, Resident, Room
@@ -108,10 +108,8 @@ def test_the_periodic_tick_does_not_recede_while_waiting() -> None:
     assert pipeline.next_deadline() == clock.monotonic() + 60.0
 
 
-async def test_silence_detected_on_periodic_ticks_in_the_live_loop(tmp_path: Path) -> None:
-    """Detectors that need no deadline of their own (device health) still get their ticks:
-    a button silent for 25 h is reported offline by the running gateway."""
-    clock = SimClock()
+def one_press_runtime(tmp_path: Path, clock: Clock) -> tuple[Runtime, Reading]:
+    """A gateway whose only device input is one SOS press at the clock's start."""
     press = Reading(clock.wall(), "sos-r1", {"action": "sos"})
     runtime = Runtime(
         settings_for(gateway_config(tmp_path, None, None)),
@@ -119,6 +117,15 @@ async def test_silence_detected_on_periodic_ticks_in_the_live_loop(tmp_path: Pat
         None,
         [InProcessDevices([press], clock)],
     )
+    return runtime, press
+
+
+async def test_silence_detected_on_periodic_ticks_in_the_live_loop(tmp_path: Path) -> None:
+    """Detectors that need no deadline of their own (device health) still get their ticks:
+    a button silent for 25 h is reported offline by the running gateway."""
+    clock = SimClock()
+    runtime, press = one_press_runtime(tmp_path, clock)
+
     def offline_raised() -> bool:
         return any(a.type == "device_offline" for a in runtime.manager.active.values())
 
@@ -141,16 +148,8 @@ async def test_ticks_happen_on_a_clock_that_moves_between_reads(tmp_path: Path) 
     """On a real clock time moves between reading a deadline and reading the clock; the loop
     must still tick (here: an unacknowledged SOS escalates after 5 simulated minutes)."""
     clock = AcceleratedClock(start_wall=1_750_000_000.0, speed=3600.0)
-    press = Reading(clock.wall(), "sos-r1", {"action": "sos"})
-    runtime = Runtime(
-        settings_for(gateway_config(tmp_path, None, None)),
-        clock,
-        None,
-        [InProcessDevices([press], clock)],
-    )
+    runtime, _press = one_press_runtime(tmp_path, clock)
     async with running(runtime):
-        async with asyncio.timeout(20):
-            while runtime.manager.counters["escalated"] == 0:
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: runtime.manager.counters["escalated"] > 0)
         (alert,) = runtime.manager.active.values()
         assert alert.state.value == "escalated"

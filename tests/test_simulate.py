@@ -17,6 +17,22 @@ from tests.support.mosquitto import PASSWORD, USER, Mosquitto
 pytestmark = pytest.mark.broker
 
 
+def simulate_on(broker: Mosquitto) -> list[str]:
+    """`eldergate simulate` publishing to this broker with the device bridge's credentials."""
+    return [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "simulate",
+        "--broker",
+        f"127.0.0.1:{broker.port}",
+        "--username",
+        USER,
+        "--password-file",
+        str(broker.password_file),
+    ]
+
+
 def simulated_home_config(
     tmp_path: Path, local_broker: Mosquitto, count: int, scenario: str
 ) -> dict[str, Any]:
@@ -52,16 +68,7 @@ async def test_simulated_home_over_mqtt_raises_sos_for_every_resident(
     assert (local_broker.password_file.read_text().strip(), USER) == (PASSWORD, "eldergate")
     async with running(runtime):
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "simulate",
-            "--broker",
-            f"127.0.0.1:{local_broker.port}",
-            "--username",
-            USER,
-            "--password-file",
-            str(local_broker.password_file),
+            *simulate_on(local_broker),
             "--residents",
             "2",
             "--scenario",
@@ -96,17 +103,8 @@ async def test_simulated_wristbands_over_virtual_ble_reach_the_gateway(
     )
     async with running(runtime):
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "simulate",
+            *simulate_on(local_broker),
             "--ble",
-            "--broker",
-            f"127.0.0.1:{local_broker.port}",
-            "--username",
-            USER,
-            "--password-file",
-            str(local_broker.password_file),
             "--residents",
             "1",
             "--scenario",
@@ -180,18 +178,9 @@ async def test_simulate_plays_a_recording_onto_the_broker(
     runtime.pipeline.observers.append(lambda r: seen.append((r.device, dict(r.values))))
     async with running(runtime):
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "simulate",
+            *simulate_on(local_broker),
             "--recording",
             str(rec),
-            "--broker",
-            f"127.0.0.1:{local_broker.port}",
-            "--username",
-            USER,
-            "--password-file",
-            str(local_broker.password_file),
             "--speed",
             "100",
             stderr=asyncio.subprocess.PIPE,
