@@ -524,8 +524,7 @@ class FallAlerts:
         slots = {w.slot for w, _ in self._ready}
         self._ready = []
         if batch:
-            feats = self._features(batch)
-            probs = self.model.probability(feats)
+            feats, probs = self._score(batch)
             self.counters["candidates_scored"] += len(batch)
             for (wrist, cand, _, _), row, p in zip(batch, feats, probs, strict=True):
                 if p >= self.threshold and wrist.worn and wrist.fall is None:
@@ -594,8 +593,11 @@ class FallAlerts:
             return None
         return start, stop
 
-    def _features(self, ready: Sequence[tuple[_Wrist, _Candidate, int, int]]) -> np.ndarray:
-        """Features of every candidate decided in this tick, in one pass over the ring."""
+    def _score(
+        self, ready: Sequence[tuple[_Wrist, _Candidate, int, int]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Features and fall probability of every candidate decided in this tick, in one pass
+        over the ring."""
         slots = np.array([r[0].slot for r in ready], dtype=np.int64)
         impacts = np.array([r[1].impact for r in ready], dtype=np.int64)
         starts = np.array([r[2] for r in ready], dtype=np.int64)
@@ -604,7 +606,7 @@ class FallAlerts:
         def windows(rows: np.ndarray, before: int, after: int) -> np.ndarray:
             return self.ring.windows(slots[rows], impacts[rows], before, after)
 
-        return fall.features_of(windows, starts, impacts, stops)
+        return self.model.score_windows(windows, starts, impacts, stops)
 
     def _advance_fall(self, wrist: _Wrist, now: float) -> list[Event]:
         f = wrist.fall

@@ -15,6 +15,7 @@ from gateway.commands.evaluate import read_recording
 from gateway.detection import fall
 from gateway.detection.fall_alerts import FallAlerts, FallSettings
 from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity
+from tests.detection.fall_spy import SpyModel
 
 EPOCH = 1_700_000_000.0
 MONO = 5_000.0
@@ -529,21 +530,6 @@ def test_grid_block_path_counts_movement_while_a_fall_is_open(gets_up: bool) -> 
     assert home.detector.counters["readings"] == 0  # never fell back to per-band ingestion
 
 
-class _CountingModel:
-    """The shipped model, counting its calls and the rows of each."""
-
-    def __init__(self) -> None:
-        from gateway.detection.fall_alerts import load_model
-
-        self.inner = load_model()
-        self.decision_threshold = self.inner.decision_threshold
-        self.calls: list[int] = []
-
-    def probability(self, x: np.ndarray) -> np.ndarray:
-        self.calls.append(len(x))
-        return self.inner.probability(x)
-
-
 def test_candidates_ready_within_the_hold_are_decided_in_one_call() -> None:
     """Four wristbands fall 0.1 s apart: their candidates are complete in different ticks and
     decided together, and every alert is still raised confirmation_s after its impact."""
@@ -555,8 +541,8 @@ def test_candidates_ready_within_the_hold_are_decided_in_one_call() -> None:
     streams[:, : 4 * shift] = fall_xyz[0]
     bands = [Device(f"w{k}", DeviceKind.WRISTBAND, f"p{k}") for k in range(4)]
     home = Home()
-    model = _CountingModel()
-    home.detector.model = model  # type: ignore[assignment]
+    model = SpyModel()
+    home.detector.model = model
     for i in range(0, n, 10):
         home.run_until(MONO + (i + 9) / 50)
         home._collect(home.detector.on_grid_block(bands, EPOCH + i / 50, streams[:, i : i + 10]))

@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 
 from gateway.clock import SimClock
 from gateway.commands.evaluate import read_recording
-from gateway.detection import fall
+from gateway.detection import fall, fall_sequence
 from gateway.detection.fall_alerts import FallAlerts, FallSettings
-from gateway.detection.fall_model import FallModel
+from gateway.detection.fall_model import FallModel, TreeEnsemble
 from gateway.model import Device, DeviceKind, Reading
 from tests.detection import fall_reference
+from tests.detection.fall_spy import SpyModel
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "fall"
 # float32 tolerance; the two differ only in the order of a few float64 additions
@@ -216,19 +217,6 @@ def test_smoothing_is_a_centred_moving_average_within_the_window() -> None:
 # --- the live shell: candidates of many wristbands decided in one tick ----------------------
 
 
-class _RecordingModel:
-    """The shipped model, keeping every feature row it is asked to score."""
-
-    def __init__(self) -> None:
-        self.inner = FallModel.load()
-        self.decision_threshold = self.inner.decision_threshold
-        self.rows: list[np.ndarray] = []
-
-    def probability(self, x: np.ndarray) -> np.ndarray:
-        self.rows.extend(np.atleast_2d(x))
-        return self.inner.probability(x)
-
-
 def test_live_shell_scores_simultaneous_candidates_like_the_reference() -> None:
     """Six wristbands impact at the same moment (one batch), two of them stop streaming 3-4 s
     later (decided after the stall grace with what arrived)."""
@@ -241,8 +229,8 @@ def test_live_shell_scores_simultaneous_candidates_like_the_reference() -> None:
     # a small epoch: once bands stop, the others are resampled per reading, and grid times
     # near 1.7e9 s would blend neighbouring samples by ~1e-5
     clock = SimClock(start_wall=1000.0, start_mono=100.0)
-    model = _RecordingModel()
-    detector = FallAlerts(clock, FallSettings(), model=model)  # type: ignore[arg-type]
+    model = SpyModel(net_floor=-np.inf)  # the net is asked about every candidate
+    detector = FallAlerts(clock, FallSettings(), model=model)
     devices = [Device(f"w{i}", DeviceKind.WRISTBAND, f"p{i}") for i in range(n_bands)]
     t0 = clock.wall()
     for start in range(0, n, 10):
@@ -257,14 +245,19 @@ def test_live_shell_scores_simultaneous_candidates_like_the_reference() -> None:
     # the ring holds float32: the live features equal the reference on float32 samples
     for i in range(n_bands):
         as32 = streams[i].astype(np.float32).astype(np.float64)
-        expected = _reference(as32, impact, min(stop_at.get(i, n), impact + decision))
+        stop = min(stop_at.get(i, n), impact + decision)
+        expected = _reference(as32, impact, stop)
         assert any(_matches_reference(row, expected) for row in model.rows), i
+        # and the net's sequences are those of the same window
+        window = as32[impact - fall.PRE : stop][None]
+        seq = fall_sequence.window_sequences(window, fall.PRE)[0]
+        assert any(np.allclose(s, seq, atol=1e-5) for s in model.sequences), i
 
 
 # --- the model -----------------------------------------------------------------------------
 
 
-def _walk_trees(model: FallModel, row: np.ndarray) -> float:
+def _walk_trees(model: TreeEnsemble, row: np.ndarray) -> float:
     leaves = []
     for tree in range(model.feature.shape[0]):
         node = 0
@@ -277,7 +270,7 @@ def _walk_trees(model: FallModel, row: np.ndarray) -> float:
 
 
 def test_model_scores_equal_a_plain_walk_of_every_tree() -> None:
-    model = FallModel.load()
+    model = FallModel.load().trees
     rng = np.random.default_rng(44)
     rows = np.stack([fall.impact_features(_fall_like(rng, 550, 150), 150) for _ in range(6)])
     rows[3] *= rng.uniform(0.2, 3.0, fall.N_FEATURES)

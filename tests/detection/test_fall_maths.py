@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.detection import fall
+from gateway.detection import fall, fall_sequence
 from gateway.detection.fall_model import FallModel
 
 
@@ -152,11 +152,14 @@ def test_features_are_finite_on_edge_windows() -> None:
 def test_shipped_model_scores_in_batch_like_one_by_one() -> None:
     model = FallModel.load()
     rng = np.random.default_rng(7)
-    rows = np.stack([fall.impact_features(*_fall_like_window(rng)) for _ in range(4)])
+    windows = np.stack([_fall_like_window(rng)[0] for _ in range(4)])
+    impact = _fall_like_window(rng)[1]
+    rows = fall.window_features(windows, impact)
     rows[1] *= rng.uniform(0.5, 1.5, fall.N_FEATURES)
-    batch = model.probability(rows)
-    single = np.array([model.probability(r)[0] for r in rows])
-    np.testing.assert_allclose(batch, single)
+    sequences = fall_sequence.window_sequences(windows, impact)
+    batch = model.probability(rows, sequences)
+    single = np.array([model.probability(rows[r], sequences[r : r + 1])[0] for r in range(4)])
+    np.testing.assert_allclose(batch, single, rtol=1e-5)  # the net runs in float32
     assert np.all((batch >= 0) & (batch <= 1))
     assert 0.0 < model.decision_threshold < 1.0
 

@@ -22,21 +22,8 @@ from gateway.commands.evaluate import stream_recording
 from gateway.detection.fall_alerts import FallSettings
 from gateway.detection.fall_model import FallModel
 from training.fall.dataset import Recording, load
-from training.fall.export import export_hgb
-from training.fall.features import Candidate
-from training.fall.train import build, curve, fit, summarise
-
-
-def offline_scores(
-    model: FallModel, held: list[Candidate], scores: np.ndarray, variant: int
-) -> None:
-    """Max probability per recording over its candidates of one variant, from the same exported
-    model the live shell loads (for the whole trade-off curve without re-training)."""
-    mine = [c for c in held if c.variant == variant]
-    if mine:
-        probs = model.probability(np.stack([c.features for c in mine]))
-        for c, p in zip(mine, probs, strict=True):
-            scores[c.rec] = max(scores[c.rec], float(p))
+from training.fall.export import write_model
+from training.fall.train import build, curve, fit, recording_scores, summarise
 
 
 def matched_points(recs: list[Recording], scores: np.ndarray) -> dict[str, dict[str, float]]:
@@ -78,6 +65,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--no-net", action="store_true", help="trees only (needs no torch)")
     args = ap.parse_args()
     recs = load(args.data, args.cache)
     cands = build(recs)
@@ -89,17 +77,19 @@ def main() -> None:
             test = [i for i, r in enumerate(recs) if r.subject == subject]
             held = set(test)
             path = Path(tmp) / f"{subject.replace(':', '_')}.npz"
-            export_hgb(fit([c for c in cands if c.rec not in held], recs), path, args.threshold)
+            train = [c for c in cands if c.rec not in held]
+            write_model(path, fit(train, recs, args.threshold, not args.no_net))
             settings = FallSettings(model_path=str(path))
             model = FallModel.load(path)
             held_cands = [c for c in cands if c.rec in held]
-            offline_scores(model, held_cands, as_recorded, variant=0)
-            offline_scores(model, held_cands, low_rate, variant=2)
+            # the same file the live shell loads, on the offline candidates: the whole curve
+            recording_scores(model, held_cands, as_recorded, variant=0)
+            recording_scores(model, held_cands, low_rate, variant=2)
             for i in test:
                 at, _ = stream_recording(recs[i].t, recs[i].xyz, settings, rng)
                 detected[i] = at is not None
             print(f"{subject}: {rates([(recs[i].label, detected[i]) for i in test])}", flush=True)
-    report: dict[str, object] = {"threshold": args.threshold}
+    report: dict[str, object] = {"threshold": args.threshold, "net": not args.no_net}
     report["all"] = rates([(r.label, detected[i]) for i, r in enumerate(recs)])
     by_activity: dict[str, dict[str, object]] = defaultdict(dict)
     for ds in sorted({r.dataset for r in recs}):

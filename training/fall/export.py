@@ -1,5 +1,5 @@
-"""Export a fitted scikit-learn GradientBoostingClassifier to the numpy arrays that
-:class:`gateway.detection.fall_model.FallModel` loads (offline only)."""
+"""Write the fall model file that :class:`gateway.detection.fall_model.FallModel` loads
+(offline only): the fitted tree ensemble's arrays, and the net's when there is one."""
 
 from __future__ import annotations
 
@@ -10,46 +10,14 @@ from typing import Any
 import numpy as np
 
 from gateway.detection.fall import FEATURE_NAMES
+from gateway.detection.fall_model import FallModel
+
+Arrays = tuple[dict[str, np.ndarray], dict[str, Any]]
 
 
-def export_gbm(clf: Any, path: Path, threshold: float) -> None:
-    trees = [est[0].tree_ for est in clf.estimators_]
-    width = max(t.node_count for t in trees)
-    n = len(trees)
-    feature = np.full((n, width), -1, dtype=np.int16)
-    thresh = np.zeros((n, width), dtype=np.float64)
-    left = np.full((n, width), -1, dtype=np.int16)
-    right = np.full((n, width), -1, dtype=np.int16)
-    value = np.zeros((n, width), dtype=np.float64)
-    for i, t in enumerate(trees):
-        k = t.node_count
-        is_leaf = t.children_left[:k] < 0
-        feature[i, :k] = np.where(is_leaf, -1, t.feature[:k])
-        thresh[i, :k] = t.threshold[:k]
-        left[i, :k] = t.children_left[:k]
-        right[i, :k] = t.children_right[:k]
-        value[i, :k] = t.value[:k, 0, 0]
-    prior = float(np.clip(clf.init_.class_prior_[1], 1e-6, 1 - 1e-6))
-    meta = {
-        "base_score": float(np.log(prior / (1 - prior))),
-        "learning_rate": float(clf.learning_rate),
-        "decision_threshold": threshold,
-        "feature_names": list(FEATURE_NAMES),
-    }
-    np.savez_compressed(
-        path,
-        feature=feature,
-        threshold=thresh,
-        left=left,
-        right=right,
-        value=value,
-        meta=np.array(json.dumps(meta)),
-    )
-
-
-def export_hgb(clf: Any, path: Path, threshold: float) -> None:
-    """A fitted binary HistGradientBoostingClassifier (leaf values already include the
-    learning rate, so the exported learning rate is 1)."""
+def hgb_arrays(clf: Any) -> Arrays:
+    """A fitted binary HistGradientBoostingClassifier as per-tree node arrays (its leaf values
+    already include the learning rate, so the exported learning rate is 1)."""
     trees = [pred[0].nodes for pred in clf._predictors]
     width = max(len(t) for t in trees)
     n = len(trees)
@@ -66,18 +34,26 @@ def export_hgb(clf: Any, path: Path, threshold: float) -> None:
         left[i, :k] = np.where(leaf, -1, nodes["left"])
         right[i, :k] = np.where(leaf, -1, nodes["right"])
         value[i, :k] = nodes["value"]
-    meta = {
-        "base_score": float(np.ravel(clf._baseline_prediction)[0]),
-        "learning_rate": 1.0,
-        "decision_threshold": threshold,
-        "feature_names": list(FEATURE_NAMES),
-    }
-    np.savez_compressed(
-        path,
-        feature=feature,
-        threshold=thresh,
-        left=left,
-        right=right,
-        value=value,
-        meta=np.array(json.dumps(meta)),
-    )
+    arrays: dict[str, np.ndarray] = {"feature": feature, "threshold": thresh}
+    arrays |= {"left": left, "right": right, "value": value}
+    meta = {"base_score": float(np.ravel(clf._baseline_prediction)[0]), "learning_rate": 1.0}
+    return arrays, meta
+
+
+def model_arrays(trees: Arrays, net: Arrays | None, threshold: float) -> Arrays:
+    arrays, meta = dict(trees[0]), dict(trees[1])
+    meta |= {"decision_threshold": threshold, "feature_names": list(FEATURE_NAMES)}
+    if net is not None:
+        arrays |= net[0]
+        meta["net"] = net[1]
+    return arrays, meta
+
+
+def in_memory(model: Arrays) -> FallModel:
+    """The model as the gateway would load it from its file."""
+    return FallModel.from_arrays(*model)
+
+
+def write_model(path: Path, model: Arrays) -> None:
+    arrays, meta = model
+    np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gateway.detection import fall
+from gateway.detection import fall, fall_sequence
 from training.fall.dataset import Recording
 
 
@@ -23,6 +23,7 @@ class Candidate:
     variant: int
     impact_s: float
     features: np.ndarray
+    sequence: np.ndarray  # float32 (channels, length), see gateway.detection.fall_sequence
     target: int  # 1 fall impact, 0 daily activity, -1 other candidate in a fall recording
 
 
@@ -80,17 +81,32 @@ def candidates(
             targets = [-1] * len(found)
             if inside:
                 targets[max(inside)[1]] = 1
-        mag = np.linalg.norm(grid, axis=1)
-        for (impact, feats), target in zip(found, targets, strict=True):
-            out.append(Candidate(index, kind, impact / fall.GRID_HZ, feats, target))
+        sequences = grid_sequences(grid, [impact for impact, _ in found])
+        for (impact, feats), seq, target in zip(found, sequences, targets, strict=True):
+            impact_s = impact / fall.GRID_HZ
+            out.append(Candidate(index, kind, impact_s, feats, seq, target))
             if truncate and target >= 0:
                 # the same impact with the stream stopping early (falls and daily activities
                 # alike, so that a short post-impact window says nothing about the class)
                 stop = impact + int(rng.integers(fall.MIN_POST, fall.POST))
-                if stop < mag.size:
+                if stop < len(grid):
                     start = max(0, impact - fall.PRE)
-                    feats_cut = fall.impact_features(grid[start:stop], impact - start)
-                    out.append(
-                        Candidate(index, kind + 10, impact / fall.GRID_HZ, feats_cut, target)
-                    )
+                    window = grid[start:stop]
+                    feats_cut = fall.impact_features(window, impact - start)
+                    seq_cut = fall_sequence.window_sequences(window[None], impact - start)[0]
+                    out.append(Candidate(index, kind + 10, impact_s, feats_cut, seq_cut, target))
     return out
+
+
+def grid_sequences(grid: np.ndarray, impacts: list[int]) -> np.ndarray:
+    """Sequences of the candidates at ``impacts`` of a whole recording on the grid, on the same
+    windows as their features (``fall.recording_candidates``)."""
+    if not impacts:
+        return np.empty((0, len(fall_sequence.CHANNELS), fall_sequence.LENGTH), np.float32)
+    at = np.array(impacts, dtype=np.int64)
+    starts, stops = fall.grid_spans(grid, at)
+
+    def sequences(xyz: np.ndarray, impact: int) -> tuple[np.ndarray]:
+        return (fall_sequence.window_sequences(xyz, impact),)
+
+    return fall.by_span(fall.grid_source(grid, at), starts, at, stops, sequences)[0]

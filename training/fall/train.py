@@ -3,7 +3,8 @@
     nice .venv/bin/python -m training.fall.train --data ../shared/data/fall \
         --cv-report docs/fall_cv.json --out gateway/detection/fall_model.npz
 
-Needs scikit-learn (offline only: the gateway runs the exported arrays with numpy alone).
+Needs scikit-learn and torch (offline only: the gateway runs the exported arrays with numpy
+alone); ``--no-net`` trains the trees alone, without torch.
 Cross-validation leaves one subject out at a time: the model scoring a subject never saw any
 recording of that subject. A recording counts as detected when any of its candidates scores
 above the threshold, exactly as the live detector decides.
@@ -21,8 +22,9 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from gateway.detection import fall
+from gateway.detection.fall_model import FallModel
 from training.fall.dataset import Recording, load
-from training.fall.export import export_hgb
+from training.fall.export import Arrays, hgb_arrays, in_memory, model_arrays, write_model
 from training.fall.features import Candidate, candidates
 
 VARIANTS = 3
@@ -46,48 +48,63 @@ def build(recs: list[Recording], seed: int = 0) -> list[Candidate]:
     return out
 
 
-def fit(cands: list[Candidate], recs: list[Recording]) -> HistGradientBoostingClassifier:
-    train = [c for c in cands if c.target >= 0]
-    x = np.array([c.features for c in train])
-    y = np.array([c.target for c in train])
-    # each dataset and class weighs the same in total
-    groups = [(recs[c.rec].dataset, c.target) for c in train]
+def sample_weights(cands: list[Candidate], recs: list[Recording]) -> np.ndarray:
+    """Each dataset and class weighs the same in total; daily activities then count
+    ``NEGATIVE_WEIGHT`` times (false alarms cost more than the class balance says)."""
+    groups = [(recs[c.rec].dataset, c.target) for c in cands]
     counts: dict[tuple[str, int], int] = defaultdict(int)
     for g in groups:
         counts[g] += 1
     w = np.array([1.0 / counts[g] for g in groups])
     w = w / w.mean()
-    # false alarms cost more than the class balance says
-    w[y == 0] *= NEGATIVE_WEIGHT
+    w[np.array([c.target for c in cands]) == 0] *= NEGATIVE_WEIGHT
+    return w
+
+
+def fit(
+    cands: list[Candidate], recs: list[Recording], threshold: float, with_net: bool = True
+) -> Arrays:
+    """The model (trees, and the net unless ``with_net`` is False) trained on the labelled
+    candidates, as the arrays of its file."""
+    train = [c for c in cands if c.target >= 0]
+    y = np.array([c.target for c in train])
+    w = sample_weights(train, recs)
     clf = HistGradientBoostingClassifier(**PARAMS)
-    clf.fit(x, y, sample_weight=w)
-    return clf
+    clf.fit(np.array([c.features for c in train]), y, sample_weight=w)
+    net = None
+    if with_net:
+        from training.fall import cnn  # torch: only when a net is trained
+
+        net = cnn.export(cnn.train(np.stack([c.sequence for c in train]), y, w))
+    return model_arrays(hgb_arrays(clf), net, threshold)
 
 
 def recording_scores(
-    clf: HistGradientBoostingClassifier, cands: list[Candidate], n: int, variant: int = 0
-) -> np.ndarray:
-    """Max score over each recording's candidates of one variant (0 when it has none)."""
-    scores = np.zeros(n)
+    model: FallModel, cands: list[Candidate], scores: np.ndarray, variant: int = 0
+) -> None:
+    """Into ``scores`` (per recording): the max probability over each recording's candidates
+    of one variant, as the live detector decides (recordings without any keep their score)."""
     mine = [c for c in cands if c.variant == variant]
     if mine:
-        p = clf.predict_proba(np.array([c.features for c in mine]))[:, 1]
-        for c, s in zip(mine, p, strict=True):
-            scores[c.rec] = max(scores[c.rec], s)
-    return scores
+        probs = model.probability(
+            np.stack([c.features for c in mine]), np.stack([c.sequence for c in mine])
+        )
+        for c, p in zip(mine, probs, strict=True):
+            scores[c.rec] = max(scores[c.rec], float(p))
 
 
-def cross_validate(recs: list[Recording], cands: list[Candidate]) -> dict[int, np.ndarray]:
+def cross_validate(
+    recs: list[Recording], cands: list[Candidate], threshold: float, with_net: bool
+) -> dict[int, np.ndarray]:
     subjects = sorted({r.subject for r in recs})
     scores = {v: np.zeros(len(recs)) for v in range(VARIANTS)}
     for subject in subjects:
         test = {i for i, r in enumerate(recs) if r.subject == subject}
-        clf = fit([c for c in cands if c.rec not in test], recs)
+        train = [c for c in cands if c.rec not in test]
+        model = in_memory(fit(train, recs, threshold, with_net))
         held = [c for c in cands if c.rec in test]
         for v in range(VARIANTS):
-            s = recording_scores(clf, held, len(recs), v)
-            idx = np.array(sorted(test))
-            scores[v][idx] = s[idx]
+            recording_scores(model, held, scores[v], v)
         print(f"fold {subject}: done", flush=True)
     return scores
 
@@ -145,15 +162,16 @@ def main() -> None:
     ap.add_argument("--cv-report", type=Path, default=None)
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--no-cv", action="store_true")
+    ap.add_argument("--no-net", action="store_true", help="trees only (needs no torch)")
     args = ap.parse_args()
     recs = load(args.data, args.cache)
     cands = build(recs)
     print(f"{len(recs)} recordings, {len(cands)} candidates", flush=True)
     if not args.no_cv:
-        scores = cross_validate(recs, cands)
+        scores = cross_validate(recs, cands, args.threshold, not args.no_net)
         report: dict[str, Any] = {
             "method": "leave-one-subject-out",
-            "model": {"kind": "HistGradientBoostingClassifier", **PARAMS},
+            "model": {"trees": PARAMS, "net": not args.no_net},
             "features": list(fall.FEATURE_NAMES),
             "at_threshold": summarise(recs, scores[0], args.threshold),
             "augmented_4g_rotated": summarise(recs, scores[1], args.threshold),
@@ -182,8 +200,7 @@ def main() -> None:
         if args.cv_report:
             args.cv_report.write_text(json.dumps(report, indent=1))
     if args.out:
-        clf = fit(cands, recs)
-        export_hgb(clf, args.out, threshold=args.threshold)
+        write_model(args.out, fit(cands, recs, args.threshold, not args.no_net))
         print(f"model written to {args.out}")
 
 
