@@ -20,7 +20,8 @@ that all three see exactly the same numbers:
    clipping-tolerant. Computed for many candidates at once (:func:`window_features`,
    :func:`features_of`), one function per feature family, each vectorised over the candidates;
    :func:`impact_features` is the same for one window.
-5. **Model**: :mod:`gateway.detection.fall_model` scores the features.
+5. **Model**: :mod:`gateway.detection.fall_model` scores the features, and for candidates the
+   trees do not rule out, the window as sequences (:mod:`gateway.detection.fall_sequence`).
 """
 
 from __future__ import annotations
@@ -607,6 +608,8 @@ def features_of(
     stops: IntArray,
 ) -> FloatArray:
     """:func:`window_features` of candidates whose windows differ (see :func:`by_span`)."""
+    if impacts.size == 0:
+        return np.empty((0, N_FEATURES))
 
     def features(xyz: FloatArray, impact: int) -> tuple[FloatArray]:
         return (window_features(xyz, impact),)

@@ -7,9 +7,10 @@ clock):
   buffer (:class:`gateway.detection.fall.WristRing`); every :data:`GATE_PERIOD_S` the gate scans
   all wristbands at once for an impact candidate;
 * :attr:`FallSettings.decision_s` after a candidate's impact (or, if the stream stops,
-  ``stall_grace_s`` later with what arrived) its features are scored by the model; candidates
+  ``stall_grace_s`` later with what arrived) its window is scored by the model
+  (:meth:`FallModel.score_windows`: features, and sequences where the net is asked); candidates
   of all wristbands that are ready within :data:`DECISION_HOLD_S` of each other share one
-  feature pass and one model call (never later than their alert is due);
+  pass and one model call (never later than their alert is due);
 * a fall is **raised** ``confirmation_s`` after the impact (``RAISE``), unless the wearer
   pressed cancel first; cancel within ``cancel_window_s`` of the alert withdraws it
   (``CANCEL``); still lying after ``long_lie_s`` without having moved for ``recovery_active_s``

@@ -11,8 +11,8 @@ Two models are stacked: the mean of their log-odds is the fall's log-odds.
   convolutions with ReLU (batch norm folded into them at export), average pooling to a few
   time bins, two dense layers. Each convolution is one matrix product over all candidates.
 
-Both are held in ``fall_model.npz`` beside this file (a file without the net's arrays is a
-trees-only model). The two were found to make different mistakes: in subject-wise
+Both are held in ``fall_model.npz`` beside this file (a file whose meta has no ``net`` entry
+is a trees-only model). The two were found to make different mistakes: in subject-wise
 cross-validation the stack beat either alone at every matched operating point
 (``docs/DETECTION.md``).
 """
@@ -166,7 +166,15 @@ class ConvNet:
         ]
         if tuple(meta["channels"]) != fall_sequence.CHANNELS:
             raise ValueError("fall model's net was trained on other sequences; retrain it")
-        return cls(convs, int(meta["bins"]), dense, int(meta["length"]))
+        if int(meta["length"]) != fall_sequence.LENGTH:
+            raise ValueError(
+                f"fall model's net reads {meta['length']} samples, the detector gives "
+                f"{fall_sequence.LENGTH}; retrain it"
+            )
+        net = cls(convs, int(meta["bins"]), dense, fall_sequence.LENGTH)
+        # layers that do not fit together fail here, at start, not at the first impact
+        net.raw_score(np.zeros((1, len(fall_sequence.CHANNELS), fall_sequence.LENGTH)))
+        return net
 
     def raw_score(self, sequences: npt.ArrayLike) -> FloatArray:
         """Log-odds of a fall for each candidate of ``sequences`` ``(m, channels, length)``."""
@@ -259,6 +267,8 @@ class FallModel:
     ) -> tuple[FloatArray, FloatArray]:
         """``(features, probability)`` of candidates given by their windows (as in
         :func:`fall.by_span`), building sequences only for those the net is asked about."""
+        if impacts.size == 0:
+            return np.empty((0, fall.N_FEATURES)), np.empty(0)
         feats = fall.features_of(source, starts, impacts, stops)
         score = self.trees.raw_score(feats)
         ask = np.flatnonzero(self.asks_net(score))

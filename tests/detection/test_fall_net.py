@@ -6,13 +6,14 @@ channel by channel, dense layers); torch itself is an offline tool and not neede
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
 from gateway.detection import fall, fall_sequence
-from gateway.detection.fall_model import ConvNet, FallModel
+from gateway.detection.fall_model import DEFAULT_MODEL_PATH, ConvNet, FallModel
 from tests.detection.fall_spy import SpyModel
 from tests.detection.test_fall_maths import _fall_like_window
 
@@ -103,6 +104,34 @@ def test_shipped_model_asks_the_net_only_above_the_floor() -> None:
     np.testing.assert_allclose(trees_only.raw_score(feats), trees)
 
 
+def test_a_model_file_whose_net_does_not_fit_fails_at_load() -> None:
+    with np.load(DEFAULT_MODEL_PATH) as data:
+        arrays = {k: data[k] for k in data.files if k != "meta"}
+        meta = json.loads(str(data["meta"]))
+    assert FallModel.from_arrays(arrays, meta).net is not None
+    longer = meta | {"net": meta["net"] | {"length": fall_sequence.LENGTH + 50}}
+    with pytest.raises(ValueError, match="retrain"):
+        FallModel.from_arrays(arrays, longer)
+    # a dense layer of another width: caught at load, not at the first impact
+    narrow = arrays | {"dense0_weight": arrays["dense0_weight"][:, :-10]}
+    with pytest.raises(ValueError):
+        FallModel.from_arrays(narrow, meta)
+    # meta without a net entry: trees only, the net's arrays are ignored
+    trees_only = FallModel.from_arrays(arrays, {k: v for k, v in meta.items() if k != "net"})
+    assert trees_only.net is None
+
+
+def test_the_net_is_asked_from_the_floor_up() -> None:
+    windows, impact = _windows(np.random.default_rng(55))
+    feats = fall.window_features(windows, impact)
+    shipped = FallModel.load()
+    trees = shipped.trees.raw_score(feats)
+    for floor, expected in ((trees[0], 1), (np.nextafter(trees[0], np.inf), 0)):
+        spy = SpyModel(net_floor=float(floor))
+        spy.raw_score(feats[:1], fall_sequence.window_sequences(windows[:1], impact))
+        assert len(spy.sequences) == expected
+
+
 def test_score_windows_builds_sequences_only_for_the_net_and_scores_alike() -> None:
     windows, impact = _windows(np.random.default_rng(53))
     # the same windows with a shorter span after the impact (a stalled stream) as well
@@ -135,6 +164,55 @@ def test_score_windows_builds_sequences_only_for_the_net_and_scores_alike() -> N
 
 
 # --- sequences -----------------------------------------------------------------------------
+
+
+def _reference_sequence(win: np.ndarray, impact: int) -> np.ndarray:
+    """The sequences of one window, written out one window at a time (the definition the net
+    was first trained on, in the probe of ``training/fall/cnn.py``'s docstring)."""
+    pre, length = fall.PRE, fall_sequence.LENGTH
+    s0, s1 = pre - impact, pre - impact + len(win)
+    full = np.empty((length, 3))
+    full[s0:s1] = win
+    full[:s0] = win[0]  # no data there: the edge value is held, the mask is 0
+    full[s1:] = win[-1]
+    mask = np.zeros(length)
+    mask[s0:s1] = 1
+    lp = fall.smooth(full[None])[0]
+    lp_norm = np.linalg.norm(lp, axis=1)
+    # gravity: the mean direction up to 0.2 s before the impact (to the impact if < 5 samples)
+    g = lp[s0 : pre - 10].mean(axis=0) if pre - 10 - s0 >= 5 else lp[s0 : pre + 1].mean(axis=0)
+    g = g / np.linalg.norm(g)
+    # settled: 1.5-4 s after, or the last 1.5 s that arrived when less than 0.5 s of that exists
+    a, b = pre + 75, min(pre + 200, s1)
+    if b - a < 25:
+        a, b = max(pre, s1 - 75), s1
+    h = lp[a:b].mean(axis=0)
+    h = h / np.linalg.norm(h)
+    jerk = np.r_[0.0, np.linalg.norm(np.diff(full, axis=0), axis=1) * fall.GRID_HZ]
+    return np.stack(
+        [
+            np.clip(np.linalg.norm(full, axis=1), 0, 8) - 1,
+            np.clip(lp_norm, 0, 8) - 1,
+            np.arccos(np.clip(lp @ g / lp_norm, -1, 1)) / np.pi,
+            np.arccos(np.clip(lp @ h / lp_norm, -1, 1)) / np.pi,
+            np.log1p(jerk / 10.0),
+            mask,
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(150, 400), (0, 400), (3, 120), (14, 400), (16, 400), (150, 100), (150, 80), (40, 60)],
+)
+def test_sequences_equal_the_one_window_reference(before: int, after: int) -> None:
+    """Spans that take every branch: a stream that began late (edge hold, a short or no
+    pre-impact gravity), one that stopped early (the settled direction from the last 1.5 s)."""
+    rng = np.random.default_rng(before * 1000 + after)
+    windows = rng.normal(0, 0.5, (3, before + after, 3)) + np.array([0.0, 0.0, 1.0])
+    got = fall_sequence.window_sequences(windows, before)
+    for row, window in zip(got, windows, strict=True):
+        np.testing.assert_allclose(row, _reference_sequence(window, before), atol=2e-6)
 
 
 def test_sequences_are_rotation_invariant() -> None:
@@ -195,3 +273,24 @@ def test_sequences_of_bad_windows() -> None:
         fall_sequence.window_sequences(np.zeros((1, 100, 3)), fall.PRE + 1)
     with pytest.raises(ValueError, match="does not fit"):
         fall_sequence.window_sequences(np.zeros((1, fall_sequence.LENGTH + 1, 3)), fall.PRE)
+
+
+def test_exported_torch_net_scores_alike_in_numpy() -> None:
+    """Offline check (skipped where torch is not installed, as in CI): batch norm folded into
+    the convolutions at export gives the torch net's log-odds."""
+    torch = pytest.importorskip("torch")
+    from training.fall import cnn
+
+    torch.manual_seed(56)
+    net = cnn.Net()
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.normal_()
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.normal_()
+            module.bias.data.normal_()
+    net.eval()
+    x = np.random.default_rng(56).normal(0, 1, (40, CHANNELS, fall_sequence.LENGTH))
+    x = x.astype(np.float32)
+    ours = ConvNet.from_arrays(*cnn.export(net)).raw_score(x)
+    np.testing.assert_allclose(ours, cnn.logits(net, x), rtol=1e-4, atol=1e-4)
