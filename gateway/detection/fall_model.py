@@ -184,12 +184,17 @@ class ConvNet:
         x = np.ascontiguousarray(x.transpose(0, 2, 1))  # (m, n, c)
         m = x.shape[0]
         for w, b, k, stride, pad in self._convs:
-            padded = np.pad(x, ((0, 0), (pad, pad), (0, 0)))
-            n_out = (padded.shape[1] - k) // stride + 1
-            # (m, n_out, c, k): rows in (c, k) order, as the weight's rows
-            cols = np.lib.stride_tricks.sliding_window_view(padded, k, axis=1)[:, ::stride]
-            cols = cols[:, :n_out].reshape(m * n_out, -1)
-            x = np.maximum(cols @ w + b, 0.0).reshape(m, n_out, -1)
+            n, c = x.shape[1], x.shape[2]
+            padded = np.zeros((m, n + 2 * pad, c), dtype=np.float32)
+            padded[:, pad : pad + n] = x
+            n_out = (n + 2 * pad - k) // stride + 1
+            # (m, n_out, c, k): the k samples of each output position, rows in (c, k) order
+            # as the weight's rows; a strided view, copied once by the reshape
+            sm, sn, sc = padded.strides
+            cols = np.lib.stride_tricks.as_strided(
+                padded, (m, n_out, c, k), (sm, stride * sn, sc, sn), writeable=False
+            )
+            x = np.maximum(cols.reshape(m * n_out, c * k) @ w + b, 0.0).reshape(m, n_out, -1)
         h = np.matmul(self._pool, x).reshape(m, -1)
         for i, (w, b) in enumerate(self._dense):
             h = h @ w + b

@@ -1,10 +1,11 @@
 """The fall model's 1-D convolutional net: definition, training and export (offline only).
 
-Needs torch (CPU build, ``pip install torch==2.13.0``), never a runtime dependency: the gateway
-runs the exported arrays with numpy (:class:`gateway.detection.fall_model.ConvNet`). Inputs are
-the candidates' sequences (:mod:`gateway.detection.fall_sequence`). Nothing here was tuned:
-the size, epochs and learning rate are the first ones tried in the probe
-(``training/fall/cnn_probe/README.md``).
+Needs torch (``pip install -e '.[train]'``, CPU build; 2.13 here), never a runtime dependency:
+the gateway runs the exported arrays with numpy (:class:`gateway.detection.fall_model.ConvNet`).
+Inputs are the candidates' sequences (:mod:`gateway.detection.fall_sequence`). Nothing here
+was tuned: the size, epochs and learning rate are the first ones tried when the net was probed
+(5-fold subject-wise CV; ``docs/DETECTION.md``, fourth round; the probe scripts are in git history,
+commit b186432).
 """
 
 from __future__ import annotations
