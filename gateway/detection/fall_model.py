@@ -124,7 +124,7 @@ class ConvNet:
     ) -> None:
         self.length = length
         self.bins = bins
-        # weights as (k * in, out) for the products below; samples stay channel-last
+        # weights as (in * k, out) for the products below; samples stay channel-last
         self._convs = []
         n = length
         for weight, bias, stride, pad in convs:

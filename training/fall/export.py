@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from gateway.detection.fall import FEATURE_NAMES
-from gateway.detection.fall_model import FallModel
+from gateway.detection.fall_model import DEFAULT_NET_FLOOR, FallModel
 
 Arrays = tuple[dict[str, np.ndarray], dict[str, Any]]
 
@@ -46,6 +46,7 @@ def model_arrays(trees: Arrays, net: Arrays | None, threshold: float) -> Arrays:
     if net is not None:
         arrays |= net[0]
         meta["net"] = net[1]
+        meta["net_floor"] = DEFAULT_NET_FLOOR
     return arrays, meta
 
 
