@@ -25,7 +25,7 @@ from gateway.detection import fall
 from gateway.detection.fall_model import FallModel
 from training.fall.dataset import Recording, load
 from training.fall.export import Arrays, hgb_arrays, in_memory, model_arrays, write_model
-from training.fall.features import Candidate, candidates
+from training.fall.features import EXTRA_KINDS, Candidate, candidates
 
 VARIANTS = 3
 PARAMS = dict(
@@ -40,11 +40,25 @@ PARAMS = dict(
 NEGATIVE_WEIGHT = 3.0  # a false alarm sends someone across town: weigh daily activities more
 
 
-def build(recs: list[Recording], seed: int = 0) -> list[Candidate]:
+def build(recs: list[Recording], seed: int = 0, extra: bool = True) -> list[Candidate]:
     rng = np.random.default_rng(seed)
     out: list[Candidate] = []
     for i, rec in enumerate(recs):
-        out.extend(candidates(rec, i, VARIANTS, rng, truncate=True))
+        out.extend(candidates(rec, i, range(VARIANTS), rng, truncate=True))
+    if extra:
+        out.extend(build_extra(recs, seed))
+    return out
+
+
+def build_extra(recs: list[Recording], seed: int = 0) -> list[Candidate]:
+    """The extra training copies (``features.EXTRA_KINDS``), from a random stream of their own
+    so that the scored copies (kinds below ``VARIANTS``) do not depend on them."""
+    if not EXTRA_KINDS:
+        return []
+    rng = np.random.default_rng([seed, 1])
+    out: list[Candidate] = []
+    for i, rec in enumerate(recs):
+        out.extend(candidates(rec, i, sorted(EXTRA_KINDS), rng, truncate=True))
     return out
 
 
