@@ -149,8 +149,4 @@ def grid_sequences(grid: np.ndarray, impacts: list[int]) -> np.ndarray:
         return np.empty((0, len(fall_sequence.CHANNELS), fall_sequence.LENGTH), np.float32)
     at = np.array(impacts, dtype=np.int64)
     starts, stops = fall.grid_spans(grid, at)
-
-    def sequences(xyz: np.ndarray, impact: int) -> tuple[np.ndarray]:
-        return (fall_sequence.window_sequences(xyz, impact),)
-
-    return fall.by_span(fall.grid_source(grid, at), starts, at, stops, sequences)[0]
+    return fall_sequence.sequences_of(fall.grid_source(grid, at), starts, at, stops)

@@ -40,14 +40,12 @@ PARAMS = dict(
 NEGATIVE_WEIGHT = 3.0  # a false alarm sends someone across town: weigh daily activities more
 
 
-def build(recs: list[Recording], seed: int = 0, extra: bool = True) -> list[Candidate]:
+def build(recs: list[Recording], seed: int = 0) -> list[Candidate]:
     rng = np.random.default_rng(seed)
     out: list[Candidate] = []
     for i, rec in enumerate(recs):
         out.extend(candidates(rec, i, range(VARIANTS), rng, truncate=True))
-    if extra:
-        out.extend(build_extra(recs, seed))
-    return out
+    return out + build_extra(recs, seed)
 
 
 def build_extra(recs: list[Recording], seed: int = 0) -> list[Candidate]:
