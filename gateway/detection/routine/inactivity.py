@@ -261,21 +261,25 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         cached = self._threshold.get(resident)
         if cached is not None and cached[0] == state.last_sign_mono:
             return cached[1]
-        settings = self.settings_for(resident)
-        local = self.local_time(resident)
-        start_wall = self.wall_of(state.last_sign_mono)
-        if not local.plausible(start_wall):
-            value: float | None = settings.default_day_s
-        else:
-            value = self._learned_threshold(
-                resident,
-                settings,
-                start_wall,
-                state.room,
-                self.activity_at(resident, state.last_sign_mono),
-            )
+        value = self.quiet_threshold_s(
+            resident,
+            self.wall_of(state.last_sign_mono),
+            state.room,
+            self.activity_at(resident, state.last_sign_mono),
+        )
         self._threshold[resident] = (state.last_sign_mono, value if value is not None else -1.0)
         return value
+
+    def quiet_threshold_s(
+        self, resident: str, start_wall: float, room: Room | None, activity: float
+    ) -> float | None:
+        """How long a quiet that began at ``start_wall`` in ``room``, after ``activity`` (see
+        :meth:`activity_at`), may last for this resident before it alarms, from what is learned
+        now (None: it is sleep, left to not_up)."""
+        settings = self.settings_for(resident)
+        if not self.local_time(resident).plausible(start_wall):
+            return settings.default_day_s
+        return self._learned_threshold(resident, settings, start_wall, room, activity)
 
     def _learned_threshold(
         self,

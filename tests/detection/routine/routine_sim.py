@@ -4,7 +4,9 @@ time, and a loop with the pipeline's semantics (tick at deadlines and at least e
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gateway.clock import SimClock
@@ -115,3 +117,27 @@ class Sim:
 
 def days_from(first: dt.date, count: int) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range(count)]
+
+
+def write_recording(path: Path, first: dt.date, days: int, quiet_every: int = 5) -> Path:
+    """A recording (contract 2) of ``days`` plain days from ``first``; every ``quiet_every``-th
+    day of the month the afternoon is quiet from 13:20 to 17:00 (something to learn and to
+    alarm on)."""
+    lines = [json.dumps({"type": "resident", "id": P, "tz": "Europe/London"})]
+    for d in devices():
+        record = {"type": "device", "id": d.id, "resident": P, "kind": d.kind.value}
+        record["room"] = d.room.value
+        if d.role:
+            record["role"] = d.role
+        lines.append(json.dumps(record))
+    for day in days_from(first, days):
+        for hhmm, device in PLAIN_DAY:
+            if day.day % quiet_every == 0 and "13:20" < hhmm < "17:00":
+                continue
+            when = day + dt.timedelta(days=1) if hhmm < "04:00" else day
+            values = {"open": True} if device in ("front-door", "fridge") else {"motion": True}
+            lines.append(
+                json.dumps({"type": "reading", "t": local(when, hhmm), "device": device, **values})
+            )
+    path.write_text("\n".join(lines) + "\n")
+    return path

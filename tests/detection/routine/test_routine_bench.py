@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from gateway.detection.routine import RoutineSettings
-from tests.detection.routine.routine_sim import PLAIN_DAY, P, days_from, devices, local
+from tests.detection.routine.routine_sim import local, write_recording
 
 sys.path.insert(0, str(Path(__file__).absolute().parents[3] / "bench"))
 
@@ -19,35 +19,13 @@ import silent_emergencies as bench
 FIRST = dt.date(2019, 5, 6)
 
 
-def _recording(tmp_path: Path, days: int) -> Path:
-    lines = [json.dumps({"type": "resident", "id": P, "tz": "Europe/London"})]
-    for d in devices():
-        record = {"type": "device", "id": d.id, "resident": P, "kind": d.kind.value}
-        record["room"] = d.room.value
-        if d.role:
-            record["role"] = d.role
-        lines.append(json.dumps(record))
-    for day in days_from(FIRST, days):
-        for hhmm, device in PLAIN_DAY:
-            if day.day % 5 == 0 and "13:20" < hhmm < "17:00":
-                continue  # a long afternoon quiet now and then: something to learn and alarm on
-            when = day + dt.timedelta(days=1) if hhmm < "04:00" else day
-            values = {"open": True} if device in ("front-door", "fridge") else {"motion": True}
-            lines.append(
-                json.dumps({"type": "reading", "t": local(when, hhmm), "device": device, **values})
-            )
-    path = tmp_path / "home.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def _key(change: bench.AlertChange) -> tuple:
     a = change.alert
     return (change.change, a.type, a.t, a.last_t, a.resident, json.dumps(a.details, sort_keys=True))
 
 
 def test_cut_from_one_replay_equals_replaying_the_truncated_recording(tmp_path: Path) -> None:
-    recording = bench.load_recording(_recording(tmp_path, 18))
+    recording = bench.load_recording(write_recording(tmp_path / "home.jsonl", FIRST, 18))
     settings = RoutineSettings()
     cuts = [
         local(FIRST + dt.timedelta(days=15), "10:05"),
