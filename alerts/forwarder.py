@@ -54,14 +54,16 @@ class Forwarder:
         while True:
             try:
                 async with self.link.session() as session:
+                    # Retained; the MQTT link's last will replaces it with "offline". Only a
+                    # delivered message proves the link: a webhook session opens without
+                    # reaching the server, and "restored" must not alternate with "down".
+                    await session.publish(self.topics.state, state_payload("online"), retain=True)
                     self.counters["connects"] += 1
                     if self.last_error:
                         log.warning("uplink restored after: %s", self.last_error)
                     else:
                         log.info("uplink connected (%s)", self.link.name)
                     self.last_error = None
-                    # Retained; the MQTT link's last will replaces it with "offline".
-                    await session.publish(self.topics.state, state_payload("online"), retain=True)
                     self.connected.set()
                     await self._serve(session)
             except UplinkError as exc:

@@ -122,6 +122,56 @@ async def test_webhook_delivers_in_order_retries_and_fetches_commands(
     assert json.loads(commands[0])["alert_id"] == "a1"
 
 
+async def test_a_failing_webhook_is_reported_down_once_and_restored_once(
+    tmp_path: Path, pki: Pki, webhook_server: tuple[int, Hook], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A webhook session opens without reaching the server: the uplink counts as restored only
+    once a message is delivered, so an outage logs one "down" line, not one pair per retry."""
+    port, hook = webhook_server
+    hook.fail_next = 1_000_000
+    clock = SystemClock()
+    outbox = AsyncOutbox(Outbox(tmp_path / "o.db", clock))
+    await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", b'{"n": 0}')
+
+    async def on_command(payload: bytes) -> None:
+        pass
+
+    async def health() -> dict:
+        return {"state": "online"}
+
+    link = WebhookPlatformLink(
+        WebhookSettings(f"https://localhost:{port}/hook", str(pki.ca), token="s3cret", poll_s=60),
+        clock,
+    )
+    forwarder = Forwarder(
+        outbox,
+        link,
+        Topics("eldergate", "gw"),
+        clock,
+        on_command,
+        health,
+        heartbeat_s=3600,
+        backoff=Backoff(0.01, 0.02),
+    )
+    task = asyncio.create_task(forwarder.run())
+    messages = lambda: [r.getMessage() for r in caplog.records]  # noqa: E731
+    try:
+        await wait_until(lambda: forwarder.counters["failures"] >= 5)
+        assert not forwarder.connected.is_set()
+        assert forwarder.counters["connects"] == 0
+        assert sum(m.startswith("uplink down") for m in messages()) == 1
+        assert not any(m.startswith("uplink restored") for m in messages())
+        hook.fail_next = 0
+        await wait_until(lambda: forwarder.counters["sent"] == 1)
+        assert forwarder.connected.is_set()
+        assert sum(m.startswith("uplink restored") for m in messages()) == 1
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await outbox.close()
+
+
 async def test_webhook_with_wrong_token_is_a_clear_error(
     tmp_path: Path, pki: Pki, webhook_server: tuple[int, Hook]
 ) -> None:
