@@ -71,15 +71,11 @@ def webhook_server(pki: Pki) -> Iterator[tuple[int, Hook]]:
     server.server_close()
 
 
-async def test_webhook_delivers_in_order_retries_and_fetches_commands(
-    tmp_path: Path, pki: Pki, webhook_server: tuple[int, Hook], caplog: pytest.LogCaptureFixture
-) -> None:
-    port, hook = webhook_server
+def webhook_forwarder(
+    outbox: AsyncOutbox, pki: Pki, port: int, poll_s: float, commands: list[bytes]
+) -> Forwarder:
+    """A forwarder draining ``outbox`` to the test server, commands appended to ``commands``."""
     clock = SystemClock()
-    outbox = AsyncOutbox(Outbox(tmp_path / "o.db", clock))
-    for i in range(3):
-        await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", json.dumps({"n": i}).encode())
-    commands: list[bytes] = []
 
     async def on_command(payload: bytes) -> None:
         commands.append(payload)
@@ -87,11 +83,11 @@ async def test_webhook_delivers_in_order_retries_and_fetches_commands(
     async def health() -> dict:
         return {"state": "online"}
 
-    link = WebhookPlatformLink(
-        WebhookSettings(f"https://localhost:{port}/hook", str(pki.ca), token="s3cret", poll_s=0.05),
-        clock,
+    settings = WebhookSettings(
+        f"https://localhost:{port}/hook", str(pki.ca), token="s3cret", poll_s=poll_s
     )
-    forwarder = Forwarder(
+    link = WebhookPlatformLink(settings, clock)
+    return Forwarder(
         outbox,
         link,
         Topics("eldergate", "gw"),
@@ -101,6 +97,17 @@ async def test_webhook_delivers_in_order_retries_and_fetches_commands(
         heartbeat_s=3600,
         backoff=Backoff(0.01, 0.05),
     )
+
+
+async def test_webhook_delivers_in_order_retries_and_fetches_commands(
+    tmp_path: Path, pki: Pki, webhook_server: tuple[int, Hook], caplog: pytest.LogCaptureFixture
+) -> None:
+    port, hook = webhook_server
+    outbox = AsyncOutbox(Outbox(tmp_path / "o.db", SystemClock()))
+    for i in range(3):
+        await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", json.dumps({"n": i}).encode())
+    commands: list[bytes] = []
+    forwarder = webhook_forwarder(outbox, pki, port, 0.05, commands)
     task = asyncio.create_task(forwarder.run())
     try:
         await wait_until(
@@ -129,30 +136,9 @@ async def test_a_failing_webhook_is_reported_down_once_and_restored_once(
     once a message is delivered, so an outage logs one "down" line, not one pair per retry."""
     port, hook = webhook_server
     hook.fail_next = 1_000_000
-    clock = SystemClock()
-    outbox = AsyncOutbox(Outbox(tmp_path / "o.db", clock))
+    outbox = AsyncOutbox(Outbox(tmp_path / "o.db", SystemClock()))
     await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", b'{"n": 0}')
-
-    async def on_command(payload: bytes) -> None:
-        pass
-
-    async def health() -> dict:
-        return {"state": "online"}
-
-    link = WebhookPlatformLink(
-        WebhookSettings(f"https://localhost:{port}/hook", str(pki.ca), token="s3cret", poll_s=60),
-        clock,
-    )
-    forwarder = Forwarder(
-        outbox,
-        link,
-        Topics("eldergate", "gw"),
-        clock,
-        on_command,
-        health,
-        heartbeat_s=3600,
-        backoff=Backoff(0.01, 0.02),
-    )
+    forwarder = webhook_forwarder(outbox, pki, port, 60.0, [])
     task = asyncio.create_task(forwarder.run())
     messages = lambda: [r.getMessage() for r in caplog.records]  # noqa: E731
     try:
