@@ -54,7 +54,27 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Emergency button not tested for 7 days",
         "紧急按钮已7天未测试",
     ),
-    "gateway_degraded": ("Gateway degraded: {reason}", "网关工作异常：{reason}"),
+    "gateway_degraded": ("Gateway degraded: {cause}", "网关工作异常：{cause}"),
+}
+
+# gateway_degraded's details["cause"] -> (english, chinese): what staff lose, not the error.
+CAUSE_NAMES: dict[str, tuple[str, str]] = {
+    "local_broker": (
+        "the home's sensors and buttons cannot report (local MQTT broker unreachable)",
+        "家中传感器和按钮无法上报（本地MQTT服务不可达）",
+    ),
+    "zigbee2mqtt_bridge": (
+        "Zigbee sensors and buttons cannot report (Zigbee bridge offline)",
+        "Zigbee传感器和按钮无法上报（Zigbee网关离线）",
+    ),
+    "ble_adapter": (
+        "wristbands and Bluetooth sensors cannot report (Bluetooth adapter not recovering)",
+        "手环和蓝牙传感器无法上报（蓝牙适配器无法恢复）",
+    ),
+    "driver": (
+        "some devices cannot report (a device driver keeps failing)",
+        "部分设备无法上报（驱动反复出错）",
+    ),
 }
 
 KIND_NAMES: dict[str, tuple[str, str]] = {
@@ -105,6 +125,8 @@ def render(
         values.update(_durations(details))
         values["room"] = ROOM_NAMES.get(room, (room, room))[index]
         values["device_kind"] = KIND_NAMES.get(kind, (kind or "device", kind or "设备"))[index]
+        cause = str(details.get("cause", ""))
+        values["cause"] = CAUSE_NAMES.get(cause, CAUSE_NAMES["driver"])[index]
         template = english if index == 0 else chinese
         text = template.format_map(values)
         if state in STATE_SUFFIX:

@@ -5,6 +5,13 @@ receives into :class:`gateway.model.Reading` at its boundary, and hands readings
 ``run`` returns only when cancelled; any exception it raises is caught by the runtime's
 supervisor, logged with a traceback, counted, and the driver is restarted with backoff.
 A driver never takes the gateway down.
+
+``problems`` says what keeps the driver's devices from reporting right now, as the driver
+knows it (the broker it cannot reach, a Zigbee2MQTT bridge that says it is offline, a BLE
+adapter that does not recover): ``{key: (cause, reason)}``, empty when all is well. The runtime
+turns a lasting problem into a ``gateway_degraded`` alert
+(:mod:`gateway.detection.gateway_health`); ``cause`` is one of that alert's cause codes
+(``local_broker``, ``zigbee2mqtt_bridge``, ``ble_adapter``, ``driver``).
 """
 
 from __future__ import annotations
@@ -23,3 +30,5 @@ class Driver(Protocol):
     async def run(self, sink: ReadingSink) -> None: ...
 
     def diagnostics(self) -> dict[str, Any]: ...
+
+    def problems(self) -> dict[str, tuple[str, str]]: ...

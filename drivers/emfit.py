@@ -128,6 +128,9 @@ class EmfitPoller:
             log.warning("%s: poll failed (%s%s), %d in a row", self.name, kind,
                         f": {reason}" if reason else "", self.consecutive_failures)
 
+    def problems(self) -> dict[str, tuple[str, str]]:
+        return {}  # one bed: its silence is device health's (device_offline)
+
     def diagnostics(self) -> dict[str, Any]:
         age = (None if self.last_ok_mono is None
                else round(self.clock.monotonic() - self.last_ok_mono, 1))

@@ -22,6 +22,7 @@ import aiomqtt
 from drivers.base import ReadingSink
 from drivers.decoders import DecodeError
 from gateway.clock import Clock
+from gateway.errors import EldergateError
 from gateway.model import Reading
 from gateway.mqtt import make_client, translated_errors
 from gateway.recording import RecordError, TimeFormat, parse_reading
@@ -39,6 +40,10 @@ class TopicCodec(Protocol):
 
     def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]: ...
 
+    def problems(self) -> dict[str, tuple[str, str]]:
+        """What this codec's devices cannot report because of (see ``drivers.base``)."""
+        ...
+
 
 class DeviceJsonCodec:
     name = "device-json"
@@ -49,6 +54,9 @@ class DeviceJsonCodec:
 
     def subscriptions(self) -> list[str]:
         return [f"{self.prefix}/+"]
+
+    def problems(self) -> dict[str, tuple[str, str]]:
+        return {}
 
     def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
         device = topic[len(self.prefix) + 1 :]
@@ -82,6 +90,7 @@ class LocalMqttDriver:
         self.clock = clock
         self.client_id = client_id
         self.subscribed = asyncio.Event()
+        self.down_reason: str | None = None  # why the broker could not be reached, until it is
         self.counters: dict[str, int] = {"messages": 0, "readings": 0, "rejected": 0}
         self.rejected_by_reason: dict[str, int] = {}
 
@@ -102,15 +111,21 @@ class LocalMqttDriver:
         # broker (QoS 1) and delivered when it is back.
         client = make_client(self.settings, self.client_id, session_expiry_s=SESSION_EXPIRY_S)
         where = f"local broker {self.settings.host}:{self.settings.port}"
-        with translated_errors(where):
-            async with client:
-                for codec in self.codecs:
-                    for topic_filter in codec.subscriptions():
-                        await client.subscribe(topic_filter, qos=1)
-                self.subscribed.set()
-                log.info("local broker connected: %d codecs", len(self.codecs))
-                async for message in client.messages:
-                    await self._handle(message, sink)
+        try:
+            with translated_errors(where):
+                async with client:
+                    for codec in self.codecs:
+                        for topic_filter in codec.subscriptions():
+                            await client.subscribe(topic_filter, qos=1)
+                    self.down_reason = None
+                    self.subscribed.set()
+                    log.info("local broker connected: %d codecs", len(self.codecs))
+                    async for message in client.messages:
+                        await self._handle(message, sink)
+        except EldergateError as exc:
+            self.down_reason = str(exc)
+            self.subscribed.clear()
+            raise
 
     async def _handle(self, message: aiomqtt.Message, sink: ReadingSink) -> None:
         self.counters["messages"] += 1
@@ -139,4 +154,17 @@ class LocalMqttDriver:
             await sink(reading)
 
     def diagnostics(self) -> dict[str, Any]:
-        return {**self.counters, "rejected_by_reason": dict(self.rejected_by_reason)}
+        return {
+            **self.counters,
+            "rejected_by_reason": dict(self.rejected_by_reason),
+            "down_reason": self.down_reason,
+            "problems": self.problems(),
+        }
+
+    def problems(self) -> dict[str, tuple[str, str]]:
+        if self.down_reason is not None:
+            return {"local_broker": ("local_broker", self.down_reason)}
+        found: dict[str, tuple[str, str]] = {}
+        for codec in self.codecs:  # what they last heard; stale while the broker is down
+            found.update(codec.problems())
+        return found

@@ -8,9 +8,11 @@ turns each message into readings for the configured devices:
   press seen on either topic is kept once; the copy arriving within ``action_window_s`` (same
   device, same action) is dropped.
 - ``<base>/<friendly name>/availability``: ``online: true|false``.
-- ``<base>/bridge/state``: sets :attr:`Zigbee2MqttCodec.bridge_online`; when ``bridge_device``
-  is configured (a device of the home standing for the coordinator), also an ``online`` reading
-  on it, so that device health reports a dead bridge.
+- ``<base>/bridge/state``: sets :attr:`Zigbee2MqttCodec.bridge_online`; while it is offline
+  :meth:`Zigbee2MqttCodec.problems` reports it, and the gateway raises ``gateway_degraded``
+  once it lasts (every Zigbee device, buttons included, is deaf meanwhile); when
+  ``bridge_device`` is configured (a device of the home standing for the coordinator), also an
+  ``online`` reading on it, so that device health reports it like any device.
 - other ``<base>/bridge/...`` topics and ``/set``/``/get`` commands: ignored (``[]``).
 
 Unknown friendly names raise ``DecodeError("unknown device")`` so that the driver counts them.
@@ -118,6 +120,12 @@ class Zigbee2MqttCodec:
                 k: v for k, v in self._recent_actions.items() if v >= horizon
             }
         self._recent_actions[key] = t
+
+    def problems(self) -> dict[str, tuple[str, str]]:
+        if self.bridge_online is False:
+            reason = f"Zigbee2MQTT says {self.base_topic}/bridge/state is offline"
+            return {"zigbee2mqtt_bridge": ("zigbee2mqtt_bridge", reason)}
+        return {}
 
     def diagnostics(self) -> dict[str, Any]:
         return {"base_topic": self.base_topic, "bridge_online": self.bridge_online,

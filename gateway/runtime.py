@@ -7,8 +7,11 @@
         └──────── commands (ack, resolve, visit) ──► alert manager ──► outbox
 
 Each driver runs under a supervisor: an exception is logged with its traceback, counted, and the
-driver restarted with backoff; a driver never takes the gateway down. The processing loop waits
-on the injected clock, so tests drive it with a :class:`SimClock`.
+driver restarted with backoff; a driver never takes the gateway down. A driver that keeps
+failing, or that reports a problem of its own (``Driver.problems``), is a gateway problem
+(:meth:`Runtime.problems`): once it lasts, ``gateway_degraded`` tells the platform that part of
+the home cannot be heard. The processing loop waits on the injected clock, so tests drive it
+with a :class:`SimClock`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from gateway import systemd
 from gateway.backoff import Backoff
 from gateway.clock import Clock
 from gateway.detection.base import Home
+from gateway.detection.gateway_health import GatewayHealth
 from gateway.detectors import build_detectors, close_detectors
 from gateway.errors import EldergateError
 from gateway.model import Reading, Severity
@@ -81,6 +85,9 @@ class Runtime:
         self.open_alerts = OpenAlertStore(self.state_dir / "alerts.sqlite3")
         self.manager.restore(self.open_alerts.load())
         detectors = build_detectors(clock, self.home, settings.detection, self.state_dir)
+        detectors.append(
+            GatewayHealth(clock, self.home, self.problems, settings.detection.get("gateway_health"))
+        )
         self.summary = DailySummary(clock, self.home, gw.timezone, settings.alerts.summary_time)
         self.pipeline = Pipeline(
             self.home, detectors, self.manager, clock, observers=[self.summary.observe]
@@ -109,6 +116,8 @@ class Runtime:
         self.started_mono = clock.monotonic()
         self.ready = asyncio.Event()
         self.driver_failures: dict[str, int] = {}
+        self._failing: dict[str, str] = {}  # driver -> last error, until it runs healthy again
+        self._running_since: dict[str, float] = {}  # driver -> monotonic start of the current run
         self.counters = {"commands_rejected": 0}
 
     # -- the main loop ------------------------------------------------------------------------
@@ -198,19 +207,24 @@ class Runtime:
         backoff = self.backoff_factory()
         while True:
             began = self.clock.monotonic()
+            self._running_since[name] = began
             try:
                 await start()
                 log.warning("%s returned; restarting it", name)
+                self._failing[name] = "returned"
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the supervisor boundary: log, count, restart
                 self.driver_failures[name] = self.driver_failures.get(name, 0) + 1
+                self._failing[name] = str(exc) or type(exc).__name__
                 log.error(
                     "%s failed: %s; restarting with backoff",
                     name,
                     exc,
                     exc_info=not isinstance(exc, (EldergateError, OSError)),
                 )
+            finally:
+                self._running_since.pop(name, None)
             if self.clock.monotonic() - began > DRIVER_HEALTHY_AFTER_S:
                 backoff.reset()
             await self.clock.sleep(backoff.next_delay())
@@ -238,6 +252,23 @@ class Runtime:
 
     # -- health -------------------------------------------------------------------------------
 
+    def problems(self) -> dict[str, tuple[str, str]]:
+        """What keeps part of the home from being heard now: ``{key: (cause, reason)}`` from
+        every driver's own ``problems()``, and ``driver`` for one that failed and is waiting
+        out its backoff (a driver's own words, when it has any, say it better)."""
+        now = self.clock.monotonic()
+        found: dict[str, tuple[str, str]] = {}
+        for driver in self.drivers:
+            own = driver.problems()
+            found.update({f"{driver.name}:{key}": value for key, value in own.items()})
+            since = self._running_since.get(driver.name)
+            if since is not None and now - since >= DRIVER_HEALTHY_AFTER_S:
+                self._failing.pop(driver.name, None)
+            failing = self._failing.get(driver.name)
+            if failing is not None and since is None and not own:
+                found[f"{driver.name}:driver"] = ("driver", f"{driver.name}: {failing}")
+        return found
+
     async def health(self) -> dict[str, Any]:
         kinds: dict[str, int] = {}
         for device in self.home.devices.values():
@@ -251,6 +282,7 @@ class Runtime:
             "residents": len(self.home.residents),
             "queue": self.queue.qsize(),
             "driver_failures": dict(self.driver_failures),
+            "problems": {key: cause for key, (cause, _) in self.problems().items()},
             "pipeline": self.pipeline.diagnostics(),
         }
 

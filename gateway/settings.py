@@ -32,6 +32,7 @@ DETECTION_SETTINGS: dict[str, str] = {
     "sos": "gateway.detection.sos:SosSettings",
     "fall": "gateway.detection.fall_alerts:FallSettings",
     "device_health": "gateway.detection.device_health:DeviceHealthSettings",
+    "gateway_health": "gateway.detection.gateway_health:GatewayHealthSettings",
     "routine": "gateway.detection.routine:RoutineSettings",
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from drivers.base import ReadingSink
@@ -26,6 +27,12 @@ class InProcessDevices:
                 await self.clock.sleep(wait)
             await sink(reading)
             self.sent += 1
+        # The scenario is over, the devices are not gone: like every driver, run until cancelled
+        # (a driver that returns is restarted, and counted as failing).
+        await asyncio.Event().wait()
 
     def diagnostics(self) -> dict[str, int]:
         return {"sent": self.sent}
+
+    def problems(self) -> dict[str, tuple[str, str]]:
+        return {}

@@ -37,6 +37,9 @@ class FlakyDriver:
     def diagnostics(self) -> dict:
         return {"runs": self.runs}
 
+    def problems(self) -> dict[str, tuple[str, str]]:
+        return {}
+
 
 async def test_failing_driver_is_restarted_with_backoff(tmp_path: Path) -> None:
     clock = SimClock()
@@ -66,6 +69,43 @@ async def test_failing_driver_is_restarted_with_backoff(tmp_path: Path) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await runtime.close()
+
+
+async def test_a_driver_that_keeps_failing_is_a_gateway_problem_until_it_runs_again(
+    tmp_path: Path,
+) -> None:
+    """A crash-looping driver with nothing to say for itself: gateway_degraded (cause
+    "driver") once it has failed for the grace, cleared once it runs again."""
+    clock = SimClock()
+    driver = FlakyDriver(clock, failures=8)
+    runtime = Runtime(
+        settings_for(gateway_config(tmp_path, None, None)),
+        clock,
+        None,
+        [driver],
+        backoff_factory=lambda: Backoff(initial_s=10.0, maximum_s=60.0),
+    )
+
+    def degraded() -> list[str]:
+        return [a.details["cause"] for a in runtime.manager.active.values()
+                if a.type == "gateway_degraded"]
+
+    async with running(runtime):
+        while not degraded():
+            assert driver.runs <= 8, "no gateway_degraded while the driver kept failing"
+            clock.advance(5.0)
+            for _ in range(3):
+                await asyncio.sleep(0)
+        assert degraded() == ["driver"] * 3  # one per resident
+        assert "adapter wedged" in next(
+            a.details["reason"] for a in runtime.manager.active.values()
+            if a.type == "gateway_degraded"
+        )
+        while degraded():
+            clock.advance(5.0)
+            for _ in range(3):
+                await asyncio.sleep(0)
+        assert driver.runs == 9  # cleared only once it ran (its 9th run stays connected)
 
 
 class BrokenDetector:

@@ -11,8 +11,9 @@ One scan loop and one connection loop per connected (GATT) device, on any
 * **Scanner watchdog**: no advertisement for ``watchdog_timeout_s`` (90 s) while some configured
   device is expected to advertise (any device not currently connected) → stop and restart the
   scan. Failures to (re)start go up the :class:`~drivers.ble.recovery.RecoveryLadder`: restart
-  scan → reset the adapter → degraded (reported in :meth:`BleDriver.diagnostics`, reset retried
-  every 5 min).
+  scan → reset the adapter → degraded (reported in :meth:`BleDriver.diagnostics` and as a
+  :meth:`BleDriver.problems` entry, which the gateway raises as ``gateway_degraded``; reset
+  retried every 5 min).
 * **Connections**: connect when heard, read the profile's initial values, subscribe to its
   notifications; on a drop or failure, wait a jittered exponential backoff on the injected
   clock, then wait to hear the device advertise again before the next attempt (no hammering a
@@ -186,6 +187,12 @@ class BleDriver:
                                   functools.partial(self._connection_loop, link)),
                     name=f"eldergate[ble].link[{spec.device_id}]",
                 )
+
+    def problems(self) -> dict[str, tuple[str, str]]:
+        if not self._ladder.degraded:
+            return {}
+        reason = f"BLE adapter not recovering after resets: {self._ladder.last_failure}"
+        return {"ble_adapter": ("ble_adapter", reason)}
 
     def diagnostics(self) -> dict[str, Any]:
         return {

@@ -150,6 +150,9 @@ class BedProfileCodec:
     def subscriptions(self) -> list[str]:
         return [f"{self.base_topic}/+", f"{self.base_topic}/+/availability"]
 
+    def problems(self) -> dict[str, tuple[str, str]]:
+        return {}  # a bed that stops reporting is device health's (device_offline)
+
     def _device(self, segment: str) -> str:
         if self.devices is None:
             return segment

@@ -188,12 +188,16 @@ async def test_an_adapter_that_stays_gone_is_degraded_then_recovers() -> None:
         await rig.next_reading()
         adapter.reset_revives = False
         adapter.unplug()
+        assert rig.driver.problems() == {}
         await rig.until(lambda: rig.driver.diagnostics()["degraded"], advance_s=10)
         assert rig.driver.counters["adapter_reset_failures"] >= 2
+        # the gateway's problem to report (gateway_degraded), not only a diagnostic
+        assert [cause for cause, _ in rig.driver.problems().values()] == ["ble_adapter"]
         adapter.reset_revives = True  # someone replugged the dongle
         await rig.until(lambda: rig.driver.scanning, advance_s=30)
         await rig.next_reading(lambda r: r.device == "front-door")
         assert not rig.driver.diagnostics()["degraded"]
+        assert rig.driver.problems() == {}
 
 
 def test_specs_from_configured_devices() -> None:
