@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from typing import Protocol
 
 
@@ -20,7 +21,7 @@ class Clock(Protocol):
 
     def monotonic(self) -> float: ...
 
-    async def sleep(self, seconds: float) -> None: ...
+    def sleep(self, seconds: float) -> Awaitable[None]: ...
 
 
 class SystemClock:
@@ -65,15 +66,16 @@ class SimClock:
         """Move wall time alone, forwards or backwards; monotonic time is untouched."""
         self._wall += seconds
 
-    async def sleep(self, seconds: float) -> None:
-        """Returns once simulated time has advanced by ``seconds`` (after another task calls
-        :meth:`advance`). ``sleep(0)`` just yields to the loop."""
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """Done once simulated time has advanced by ``seconds`` from this call (after another
+        task calls :meth:`advance`); ``sleep(0)`` just yields to the loop. The deadline is taken
+        at the call, not when a task wrapping the sleep first runs: a test may advance the
+        clock in between, and the sleeper must not wake later than asked."""
         if seconds <= 0:
-            await asyncio.sleep(0)
-            return
+            return asyncio.sleep(0)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sleepers.append((self._mono + seconds, future))
-        await future
+        return future
 
     def _wake(self) -> None:
         still: list[tuple[float, asyncio.Future[None]]] = []

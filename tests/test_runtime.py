@@ -16,7 +16,13 @@ from gateway.model import Device, DeviceKind, Event, Reading, Resident, Room
 from gateway.pipeline import Pipeline
 from gateway.runtime import Runtime
 from simulators.transport import InProcessDevices
-from tests.support.harness import gateway_config, running, settings_for, wait_until
+from tests.support.harness import (
+    advance_gateway,
+    gateway_config,
+    running,
+    settings_for,
+    wait_until,
+)
 
 
 class FlakyDriver:
@@ -93,18 +99,14 @@ async def test_a_driver_that_keeps_failing_is_a_gateway_problem_until_it_runs_ag
     async with running(runtime):
         while not degraded():
             assert driver.runs <= 8, "no gateway_degraded while the driver kept failing"
-            clock.advance(5.0)
-            for _ in range(3):
-                await asyncio.sleep(0)
+            await advance_gateway(runtime, 5.0)
         assert degraded() == ["driver"] * 3  # one per resident
         assert "adapter wedged" in next(
             a.details["reason"] for a in runtime.manager.active.values()
             if a.type == "gateway_degraded"
         )
         while degraded():
-            clock.advance(5.0)
-            for _ in range(3):
-                await asyncio.sleep(0)
+            await advance_gateway(runtime, 5.0)
         assert driver.runs == 9  # cleared only once it ran (its 9th run stays connected)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiomqtt
 
 from gateway.backoff import Backoff
-from gateway.clock import SystemClock
+from gateway.clock import SimClock, SystemClock
 from gateway.mqtt import make_client
 from gateway.runtime import Runtime
 from gateway.settings import Settings, parse_settings
@@ -115,6 +115,17 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> No
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
+
+
+async def advance_gateway(runtime: Runtime, seconds: float) -> None:
+    """Move a running gateway's simulated clock on and wait, in real time, until its loop has
+    caught up (no tick overdue): alert changes are committed on the outbox's thread, so a test
+    that only yields to the event loop can outrun them."""
+    clock = runtime.clock
+    if not isinstance(clock, SimClock):
+        raise TypeError("advance_gateway needs a gateway on a SimClock")
+    clock.advance(seconds)
+    await wait_until(lambda: runtime.pipeline.next_deadline() > clock.monotonic(), 10.0)
 
 
 async def publish_readings(
