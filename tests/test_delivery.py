@@ -47,6 +47,10 @@ def assert_in_order_and_complete(alerts: list[dict], per_resident: int) -> None:
 async def test_platform_down_then_back_delivers_everything_in_order(
     tmp_path: Path, local_broker: Mosquitto, platform_broker: Mosquitto
 ) -> None:
+    # The platform has run before (its persistent session is on the broker): otherwise a
+    # gateway reconnecting first would deliver to a broker that has nobody to keep them for.
+    async with running_platform(platform_broker):
+        pass
     platform_broker.stop()
     runtime = runtime_for(gateway_config(tmp_path, local_broker, platform_broker))
     async with running(runtime):
