@@ -165,6 +165,6 @@ class LocalMqttDriver:
         if self.down_reason is not None:
             return {"local_broker": ("local_broker", self.down_reason)}
         found: dict[str, tuple[str, str]] = {}
-        for codec in self.codecs:  # what they last heard; stale while the broker is down
+        for codec in self.codecs:  # the broker is up: what the codecs last heard holds
             found.update(codec.problems())
         return found
