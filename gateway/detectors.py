@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.clock import Clock
-from gateway.detection.base import Detector, Home
+from gateway.detection.base import DeafPeriods, Detector, Home
 from gateway.detection.device_health import DeviceHealth, DeviceHealthSettings
 from gateway.detection.fall_alerts import FallAlerts, FallSettings
 from gateway.detection.routine import build_routine_detector, open_learned_store
@@ -19,16 +19,19 @@ def build_detectors(
     home: Home,
     detection: dict[str, Any] | None = None,
     state_dir: Path | None = None,
+    deaf: DeafPeriods | None = None,
 ) -> list[Detector]:
     """``detection`` maps detector name → validated settings object (missing → defaults);
-    ``state_dir`` keeps learned state across restarts (None: in memory, as in replay)."""
+    ``state_dir`` keeps learned state across restarts (None: in memory, as in replay);
+    ``deaf``: when the gateway could not hear the home (the routine detectors learn nothing
+    from those spans; the runtime's gateway health marks them)."""
     detection = detection or {}
     return [
         SosDetector(clock, detection.get("sos")),
         FallAlerts(clock, detection.get("fall") or FallSettings()),
         DeviceHealth(clock, home, detection.get("device_health") or DeviceHealthSettings()),
         build_routine_detector(
-            clock, home, detection.get("routine"), open_learned_store(state_dir, clock)
+            clock, home, detection.get("routine"), open_learned_store(state_dir, clock), deaf
         ),
     ]
 

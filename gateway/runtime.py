@@ -34,7 +34,7 @@ from drivers.base import Driver
 from gateway import systemd
 from gateway.backoff import Backoff
 from gateway.clock import Clock
-from gateway.detection.base import Home
+from gateway.detection.base import DeafPeriods, Home
 from gateway.detection.gateway_health import GatewayHealth
 from gateway.detectors import build_detectors, close_detectors
 from gateway.errors import EldergateError
@@ -84,9 +84,12 @@ class Runtime:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.open_alerts = OpenAlertStore(self.state_dir / "alerts.sqlite3")
         self.manager.restore(self.open_alerts.load())
-        detectors = build_detectors(clock, self.home, settings.detection, self.state_dir)
+        deaf = DeafPeriods()  # gateway health marks them, the routine detectors skip them
+        detectors = build_detectors(clock, self.home, settings.detection, self.state_dir, deaf)
         detectors.append(
-            GatewayHealth(clock, self.home, self.problems, settings.detection.get("gateway_health"))
+            GatewayHealth(
+                clock, self.home, self.problems, settings.detection.get("gateway_health"), deaf
+            )
         )
         self.summary = DailySummary(clock, self.home, gw.timezone, settings.alerts.summary_time)
         self.pipeline = Pipeline(

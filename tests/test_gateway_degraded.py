@@ -81,6 +81,10 @@ async def test_a_dead_zigbee_bridge_reaches_the_platform_and_clears(
         took = await advance_until(runtime, lambda: bool(degraded(runtime)))
         assert 120.0 <= took <= 200.0  # the grace, then at most a tick
         assert degraded(runtime) == dict.fromkeys(RESIDENTS, "zigbee2mqtt_bridge")
+        # the routine detectors learn nothing from the silence the dead bridge leaves
+        routine = next(d for d in runtime.pipeline.detectors if d.name == "routine")
+        now = runtime.clock.monotonic()
+        assert routine.presence.deaf_during(now - took, now)  # type: ignore[attr-defined]
         alerts = await platform.wait_for_alerts(len(RESIDENTS))
         assert {a["type"] for a in alerts} == {"gateway_degraded"}
         assert {a["resident"] for a in alerts} == set(RESIDENTS)

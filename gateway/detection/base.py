@@ -33,6 +33,34 @@ class Home:
         return [d for d in self.devices.values() if d.resident == resident]
 
 
+class DeafPeriods:
+    """When the gateway could not hear (part of) the home — a broker, bridge or adapter problem
+    (:mod:`gateway.detection.gateway_health` marks them) — so that what the routine detectors
+    learn from silences never includes an outage: a quiet, a night or a stay that overlaps one
+    says nothing about the person. Kept in monotonic time; the last ``keep`` periods."""
+
+    def __init__(self, keep: int = 256) -> None:
+        self.keep = keep
+        self._periods: list[list[float | None]] = []  # [start, end or None while it lasts]
+
+    def update(self, now_mono: float, deaf: bool) -> None:
+        open_now = bool(self._periods) and self._periods[-1][1] is None
+        if deaf and not open_now:
+            self._periods.append([now_mono, None])
+            del self._periods[: -self.keep]
+        elif not deaf and open_now:
+            self._periods[-1][1] = now_mono
+
+    def overlaps(self, start_mono: float, end_mono: float) -> bool:
+        for begin, end in reversed(self._periods):
+            assert begin is not None
+            if (end is None or end > start_mono) and begin < end_mono:
+                return True
+            if end is not None and end <= start_mono:
+                return False  # periods are in order: every earlier one ended before too
+        return False
+
+
 class Detector(Protocol):
     name: str
 

@@ -13,7 +13,9 @@ crash-loops is briefly running between failures: that is not a recovery).
 Problems come from a callable the runtime wires: ``{key: (cause, reason)}`` for what is wrong
 now (:meth:`gateway.runtime.Runtime.problems`: drivers the supervisor keeps restarting, and
 what drivers report themselves). A restart of Zigbee2MQTT or mosquitto takes seconds: within
-the grace it is no alert.
+the grace it is no alert. Every problem, short or long, is also marked in ``deaf``
+(:class:`~gateway.detection.base.DeafPeriods`, shared with the routine detectors): a silence
+the gateway could not have heard through is never learned as the person's own.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gateway.clock import Clock
-from gateway.detection.base import Home
+from gateway.detection.base import DeafPeriods, Home
 from gateway.model import Device, Event, EventAction, Reading, Severity
 
 # key -> (cause code, technical reason)
@@ -54,11 +56,13 @@ class GatewayHealth:
         home: Home,
         problems: Callable[[], Problems],
         settings: GatewayHealthSettings | None = None,
+        deaf: DeafPeriods | None = None,
     ) -> None:
         self.clock = clock
         self.home = home
         self.problems = problems
         self.settings = settings or GatewayHealthSettings()
+        self.deaf = deaf or DeafPeriods()  # every problem, from its first tick, grace or not
         self._since: dict[str, float] = {}  # problem key -> monotonic time first seen
         self._seen: dict[str, float] = {}  # problem key -> monotonic time last seen
         self._raised: dict[str, tuple[str, str]] = {}  # key -> (cause, reason) of the alert
@@ -68,10 +72,11 @@ class GatewayHealth:
         return []
 
     def on_tick(self) -> list[Event]:
-        if not self.settings.enabled:
-            return []
         now = self._last = self.clock.monotonic()
         current = dict(self.problems())
+        self.deaf.update(now, bool(current))
+        if not self.settings.enabled:
+            return []
         events: list[Event] = []
         for key, (cause, reason) in current.items():
             since = self._since.setdefault(key, now)

@@ -120,7 +120,9 @@ class BedExitDetector(RoutineDetector[BedExitSettings]):
             if out is not None:
                 duration = observation.mono - out[0]
                 settings = self.settings_for(resident)
-                if 0 < duration <= settings.learn_max_s:
+                if 0 < duration <= settings.learn_max_s and not self.presence.deaf_during(
+                    out[0], observation.mono
+                ):
                     durations = self.durations(resident)
                     durations.append(round(duration, 1))
                     del durations[: -settings.history]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.clock import Clock
-from gateway.detection.base import Home
+from gateway.detection.base import DeafPeriods, Home
 from gateway.detection.routine.bed_exit import BedExitDetector, BedExitSettings
 from gateway.detection.routine.inactivity import InactivityDetector, InactivitySettings
 from gateway.detection.routine.learning import LearnedStore, MemoryLearnedStore
@@ -39,10 +39,11 @@ class RoutineDetectors:
         home: Home,
         settings: RoutineSettings | None = None,
         store: LearnedStore | None = None,
+        deaf: DeafPeriods | None = None,
     ) -> None:
         settings = settings or RoutineSettings()
         self.store: LearnedStore = store if store is not None else MemoryLearnedStore()
-        self.presence = Presence(clock, home, settings.leave_grace_s)
+        self.presence = Presence(clock, home, settings.leave_grace_s, deaf)
         self.detectors: list[RoutineDetector] = [
             InactivityDetector(clock, home, settings.inactivity, self.store, self.presence),
             NotUpDetector(clock, home, settings.not_up, self.store, self.presence),
@@ -81,5 +82,6 @@ def build_routine_detector(
     home: Home,
     settings: RoutineSettings | None = None,
     store: LearnedStore | None = None,
+    deaf: DeafPeriods | None = None,
 ) -> RoutineDetectors:
-    return RoutineDetectors(clock, home, settings, store)
+    return RoutineDetectors(clock, home, settings, store, deaf)

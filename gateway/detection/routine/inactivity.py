@@ -237,6 +237,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         if (
             quiet is not None
             and not quiet.away
+            and not quiet.deaf
             and settings.learn_min_s <= quiet.duration_s <= settings.learn_max_s
             and local.plausible(quiet.start_wall)
             and not self._data_gap(
@@ -399,6 +400,8 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             details: dict[str, object] = {"quiet_s": round(quiet), "threshold_s": round(threshold)}
             if state.room is not None:
                 details["room"] = state.room.value
+            if self.presence.deaf_during(state.last_sign_mono, now):
+                details["gateway_deaf"] = True  # part of this silence the gateway could not hear
             events.append(self._event(resident, crossed, EventAction.RAISE, details))
         return events
 

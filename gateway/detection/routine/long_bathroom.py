@@ -138,7 +138,7 @@ class LongBathroomDetector(RoutineDetector[LongBathroomSettings]):
         if resident in self._raised:
             self._raised.discard(resident)
             events.append(self._event(resident, observation.t, EventAction.CLEAR, {}))
-        if entered is not None:
+        if entered is not None and not self.presence.deaf_during(entered, observation.mono):
             self._learn(resident, entered, observation.mono - entered)
         return events
 

@@ -130,7 +130,10 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
         quiet = observation.ended
         wake_like = not observation.returned and observation.sign.kind != "exit"
         if quiet is not None and (quiet.away or quiet.duration_s > settings.max_night_s):
-            wake_like = False
+            wake_like = False  # not a night: away, or a data gap
+        window_mono = observation.mono - (minute - parse_hhmm(settings.wake_window_start)) * 60.0
+        if self.presence.deaf_during(window_mono, observation.mono):
+            wake_like = False  # the gateway was deaf this morning: the real wake-up is unknown
         if wake_like:
             wakes[day] = minute
             for old in [d for d in wakes if d <= day - settings.history_days]:
@@ -183,7 +186,11 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
             self._done[resident] = day
             state.mark_silence_alerted()
             self._raised[resident] = True
-            details = {"deadline_min": round(self.deadline_minute(resident, day))}
+            deadline = round(self.deadline_minute(resident, day))
+            details: dict[str, object] = {"deadline_min": deadline}
+            silent_since = state.last_sign_mono
+            if silent_since is not None and self.presence.deaf_during(silent_since, now_mono):
+                details["gateway_deaf"] = True
             events.append(self._event(resident, self.wall_of(due_mono), EventAction.RAISE, details))
         return events
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gateway.clock import Clock
-from gateway.detection.base import Home
+from gateway.detection.base import DeafPeriods, Home
 from gateway.model import Device, DeviceKind, Reading, Room
 
 DEFAULT_LEAVE_GRACE_S = 120.0
@@ -99,6 +99,7 @@ class Quiet:
     room: Room | None
     away: bool
     in_bed: bool | None
+    deaf: bool = False  # the gateway could not hear the home during some of it: do not learn it
 
 
 @dataclass(slots=True)
@@ -154,12 +155,21 @@ class Presence:
     """The picture for every resident of one home; fed every reading once."""
 
     def __init__(
-        self, clock: Clock, home: Home, leave_grace_s: float = DEFAULT_LEAVE_GRACE_S
+        self,
+        clock: Clock,
+        home: Home,
+        leave_grace_s: float = DEFAULT_LEAVE_GRACE_S,
+        deaf: DeafPeriods | None = None,
     ) -> None:
         self._clock = clock
         self._home = home
         self.leave_grace_s = leave_grace_s
+        self.deaf = deaf or DeafPeriods()
         self.residents: dict[str, ResidentPresence] = {}
+
+    def deaf_during(self, start_mono: float, end_mono: float) -> bool:
+        """Whether the gateway could not hear the home at some time in this span."""
+        return self.deaf.overlaps(start_mono, end_mono)
 
     def resident(self, resident: str) -> ResidentPresence:
         found = self.residents.get(resident)
@@ -195,6 +205,7 @@ class Presence:
                 room=state.room,
                 away=state.away(mono, self.leave_grace_s),
                 in_bed=state.in_bed,
+                deaf=self.deaf_during(state.last_sign_mono, mono),
             )
         returned = False
         if sign.kind == EXIT:

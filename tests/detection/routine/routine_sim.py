@@ -10,7 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from gateway.clock import SimClock
-from gateway.detection.base import Home
+from gateway.detection.base import DeafPeriods, Home
 from gateway.detection.routine import RoutineDetectors, RoutineSettings
 from gateway.detection.routine.learning import LearnedStore
 from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Resident, Room
@@ -68,11 +68,12 @@ class Sim:
         settings: RoutineSettings | None = None,
         store: LearnedStore | None = None,
         bed: bool = False,
+        deaf: DeafPeriods | None = None,
     ) -> None:
         self.clock = SimClock(start_wall=start, start_mono=5000.0)
         person = resident or Resident(P, settings={"tz": "Europe/London"})
         self.home = Home([person], devices(bed))
-        self.detector = RoutineDetectors(self.clock, self.home, settings, store)
+        self.detector = RoutineDetectors(self.clock, self.home, settings, store, deaf)
         self.events: list[Event] = []
         self.last_tick = self.clock.monotonic()
 
