@@ -15,7 +15,7 @@ from typing import Any
 from alerts.manager import AlertChange, AlertManager
 from gateway.clock import Clock, SimClock
 from gateway.detection.base import Detector, Home
-from gateway.model import Event, Reading
+from gateway.model import Alert, Event, Reading
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class Pipeline:
             "unknown_device": 0,
             "detector_errors": 0,
             "events": 0,
+            "alerts_resumed": 0,
         }
 
     def feed(self, reading: Reading) -> list[AlertChange]:
@@ -77,6 +78,26 @@ class Pipeline:
                 self.counters["detector_errors"] += 1
                 log.exception("detector %s failed on tick", detector.name)
         return self._apply(events) + self.manager.on_tick()
+
+    def resume(self, alerts: Iterable[Alert]) -> None:
+        """Hand each open alert restored from a previous run to the detector that raises its
+        type (:class:`~gateway.detection.base.ResumesAlerts`), so that what would have cleared
+        it still does. An alert no detector takes stays open for staff to resolve."""
+        for alert in alerts:
+            for detector in self.detectors:
+                resume = getattr(detector, "resume", None)
+                if resume is None:
+                    continue
+                try:
+                    taken = resume(alert)
+                except Exception:
+                    self.counters["detector_errors"] += 1
+                    log.exception("detector %s failed to resume a %s alert", detector.name,
+                                  alert.type)
+                    continue
+                if taken:
+                    self.counters["alerts_resumed"] += 1
+                    break
 
     def next_deadline(self) -> float:
         """Monotonic time by which :meth:`tick` must run next."""

@@ -95,6 +95,7 @@ class Runtime:
         self.pipeline = Pipeline(
             self.home, detectors, self.manager, clock, observers=[self.summary.observe]
         )
+        self.pipeline.resume(list(self.manager.active.values()))
         self.outbox = AsyncOutbox(
             Outbox(
                 self.state_dir / "outbox.sqlite3",

@@ -186,6 +186,34 @@ async def test_silence_detected_on_periodic_ticks_in_the_live_loop(tmp_path: Pat
         assert min(a.t for a in offline) - press.t >= 25 * 3600
 
 
+async def test_alerts_open_at_a_restart_still_clear_when_their_cause_ends(tmp_path: Path) -> None:
+    """Buttons silent for a day raise device_offline; the gateway restarts (a new monotonic
+    origin); the button pressed afterwards resolves its own alert, the silent ones stay open
+    and are not raised a second time."""
+    clock = SimClock()
+    first = Runtime(settings_for(gateway_config(tmp_path, None, None)), clock, None, [])
+    async with running(first):
+        await advance_gateway(first, 25 * 3600.0 + 60.0)
+        async with asyncio.timeout(10):  # committed: the open alerts saved, then queued
+            while (await first.outbox.depth()).get("alert", 0) < 3:
+                await asyncio.sleep(0.01)
+    offline = {a.device: a.id for a in first.manager.active.values()
+               if a.type == "device_offline"}
+    assert set(offline) == {"sos-r1", "sos-r2", "sos-r3"}
+
+    after_reboot = SimClock(start_wall=clock.wall() + 120.0, start_mono=3.0)
+    second, _press = one_press_runtime(tmp_path, after_reboot)
+    assert second.pipeline.counters["alerts_resumed"] == 3
+    async with running(second):
+        await wait_until(lambda: offline["sos-r1"] not in second.manager.active)
+        await advance_gateway(second, 25 * 3600.0 + 60.0)
+    now = {a.device: a for a in second.manager.active.values() if a.type == "device_offline"}
+    for device in ("sos-r2", "sos-r3"):  # taken back, not raised a second time
+        assert (now[device].id, now[device].count) == (offline[device], 1)
+    assert now["sos-r1"].id != offline["sos-r1"]  # silent for a day since its press: a new one
+    assert second.manager.counters["resolved"] == 1
+
+
 async def test_ticks_happen_on_a_clock_that_moves_between_reads(tmp_path: Path) -> None:
     """On a real clock time moves between reading a deadline and reading the clock; the loop
     must still tick (here: an unacknowledged SOS escalates after 5 simulated minutes)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from gateway.model import Device, Event, Reading, Resident
+from gateway.model import Alert, Device, Event, Reading, Resident
 
 
 class Home:
@@ -71,3 +71,17 @@ class Detector(Protocol):
     def next_deadline(self) -> float | None:
         """Monotonic time at which this detector next needs :meth:`on_tick`, or None."""
         ...
+
+
+class ResumesAlerts(Protocol):
+    """A detector that clears its own alerts (a device heard again, the next sign of life...)
+    and can take back the ones a previous run left open. Without this, an alert open when the
+    gateway restarted (a power cut, an update) would stay open for good: the new run does not
+    know it raised it, so nothing would ever clear it."""
+
+    def resume(self, alert: Alert) -> bool:
+        """Treat ``alert`` as raised by this run if its type is one of this detector's;
+        True if taken. The condition is not re-checked here: what clears it in a normal run
+        (or its absence, for gateway health) clears it now."""
+        ...
+

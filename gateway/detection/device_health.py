@@ -28,7 +28,7 @@ from typing import Any
 
 from gateway.clock import Clock
 from gateway.detection.base import Home
-from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity
+from gateway.model import Alert, Device, DeviceKind, Event, EventAction, Reading, Severity
 
 HOUR_S = 3600.0
 DAY_S = 24 * HOUR_S
@@ -75,6 +75,10 @@ class DeviceHealthSettings:
         if bad:
             raise ValueError(f"stale_after_s: must be seconds >= 0, got {bad}")
         object.__setattr__(self, "stale_after_s", {**_DEFAULT_STALE_S, **self.stale_after_s})
+
+
+# The alert types this detector raises and clears itself.
+_RESUMABLE = frozenset({"device_offline", "battery_low", "tamper", "button_untested", *_ALARMS})
 
 
 @dataclass(slots=True)
@@ -285,6 +289,23 @@ class DeviceHealth:
             if self._watches_button(device) and not state.untested:
                 deadlines.append(state.last_press + self.settings.button_test_interval_s)
         return min(deadlines) if deadlines else None
+
+    def resume(self, alert: Alert) -> bool:
+        """An alert of a previous run about a device still configured: open again, so the
+        reading that clears it in a normal run (any reading for ``device_offline``, the
+        battery back up, ``smoke: false``, the next press...) clears it now."""
+        device = self.home.devices.get(alert.key)
+        if device is None or alert.type not in _RESUMABLE:
+            return False
+        state = self._state(device)
+        if alert.type == "device_offline":
+            reason = alert.details.get("reason")
+            state.offline = reason if reason in ("silent", "unavailable") else "silent"
+        elif alert.type == "button_untested":
+            state.untested = True
+        else:
+            state.raised.add(alert.type)
+        return True
 
     def diagnostics(self) -> dict[str, Any]:
         """Per device: seconds since last heard (None if never since start), battery, signal,

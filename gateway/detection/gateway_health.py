@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from gateway.clock import Clock
 from gateway.detection.base import DeafPeriods, Home
-from gateway.model import Device, Event, EventAction, Reading, Severity
+from gateway.model import Alert, Device, Event, EventAction, Reading, Severity
 
 # key -> (cause code, technical reason)
 Problems = Mapping[str, tuple[str, str]]
@@ -92,6 +92,18 @@ class GatewayHealth:
                 cause, _ = self._raised.pop(key)
                 events += self._events(key, EventAction.CLEAR, {"cause": cause})
         return events
+
+    def resume(self, alert: Alert) -> bool:
+        """An alert of a previous run: raised already, and over once its problem has been
+        absent for ``clear_after_s`` from now (a problem still there keeps it open)."""
+        if alert.type != "gateway_degraded":
+            return False
+        if alert.key not in self._raised:
+            now = self.clock.monotonic()
+            self._raised[alert.key] = (str(alert.details.get("cause", "")), "")
+            self._since.setdefault(alert.key, now)
+            self._seen.setdefault(alert.key, now)
+        return True
 
     def next_deadline(self) -> float | None:
         due = [s + self.settings.grace_s for k, s in self._since.items() if k not in self._raised]

@@ -30,7 +30,7 @@ from gateway.detection.routine.learning import LearnedStore
 from gateway.detection.routine.localtime import in_window, parse_hhmm
 from gateway.detection.routine.presence import EXIT, Observation, Presence
 from gateway.detection.routine.shell import RoutineDetector
-from gateway.model import DeviceKind, Event, EventAction, Room, Severity
+from gateway.model import Alert, DeviceKind, Event, EventAction, Room, Severity
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,9 @@ class BedExitDetector(RoutineDetector[BedExitSettings]):
 
     def _has_bed_sensor(self, resident: str) -> bool:
         return any(d.kind is DeviceKind.BED for d in self.home.devices_of(resident))
+
+    def mark_raised(self, alert: Alert) -> None:
+        self._raised.add(alert.resident)  # cleared when back in bed
 
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident

@@ -16,7 +16,7 @@ from gateway.detection.routine.not_up import NotUpDetector, NotUpSettings
 from gateway.detection.routine.presence import DEFAULT_LEAVE_GRACE_S, Presence
 from gateway.detection.routine.shell import RoutineDetector
 from gateway.detection.routine.vitals import VitalsDetector, VitalsSettings
-from gateway.model import Device, Event, Reading
+from gateway.model import Alert, Device, Event, Reading
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,9 @@ class RoutineDetectors:
     def next_deadline(self) -> float | None:
         deadlines = [d for d in (x.next_deadline() for x in self.detectors) if d is not None]
         return min(deadlines) if deadlines else None
+
+    def resume(self, alert: Alert) -> bool:
+        return any(detector.resume(alert) for detector in self.detectors)
 
     def close(self) -> None:
         self.store.close()

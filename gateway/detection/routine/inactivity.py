@@ -46,7 +46,7 @@ from gateway.detection.routine.maths import (
 )
 from gateway.detection.routine.presence import Observation, Presence, ResidentPresence
 from gateway.detection.routine.shell import RoutineDetector
-from gateway.model import Event, EventAction, Room, Severity
+from gateway.model import Alert, Event, EventAction, Room, Severity
 
 ROOM_CODES = {Room.BEDROOM: 1, Room.BATHROOM: 2}  # every other room (or unknown) is 0
 
@@ -205,6 +205,9 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         while recent and recent[0] <= mono - window_s:
             recent.popleft()
         self._activity[resident] = (mono, math.log1p(len(recent)))
+
+    def mark_raised(self, alert: Alert) -> None:
+        self._raised[alert.resident] = self.clock.monotonic()  # cleared by the next sign
 
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident

@@ -26,7 +26,7 @@ from gateway.detection.routine.learning import LearnedStore
 from gateway.detection.routine.maths import usual_stay_s
 from gateway.detection.routine.presence import Observation, Presence
 from gateway.detection.routine.shell import RoutineDetector
-from gateway.model import Event, EventAction, Room, Severity
+from gateway.model import Alert, Event, EventAction, Room, Severity
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,9 @@ class LongBathroomDetector(RoutineDetector[LongBathroomSettings]):
                     value = None
         self._threshold[resident] = (entered, value)
         return value
+
+    def mark_raised(self, alert: Alert) -> None:
+        self._raised.add(alert.resident)  # cleared by a sign outside the bathroom
 
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident

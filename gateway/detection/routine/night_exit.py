@@ -14,7 +14,7 @@ from gateway.detection.routine.learning import LearnedStore
 from gateway.detection.routine.localtime import in_window, parse_hhmm
 from gateway.detection.routine.presence import EXIT, Observation, Presence
 from gateway.detection.routine.shell import RoutineDetector
-from gateway.model import Event, EventAction, Severity
+from gateway.model import Alert, Event, EventAction, Severity
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class NightExitDetector(RoutineDetector[NightExitSettings]):
     ) -> None:
         super().__init__(clock, home, settings or NightExitSettings(), store, presence)
         self._pending: dict[str, _Pending] = {}
+
+    def mark_raised(self, alert: Alert) -> None:
+        # Cleared by the next sign inside (the live picture starts with no exit open).
+        now = self.clock.monotonic()
+        self._pending[alert.resident] = _Pending(now, alert.t, alert.device or "", raised=True)
 
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident

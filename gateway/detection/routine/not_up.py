@@ -32,7 +32,7 @@ from gateway.detection.routine.localtime import parse_hhmm
 from gateway.detection.routine.maths import wake_deadline_minute
 from gateway.detection.routine.presence import Observation, Presence
 from gateway.detection.routine.shell import RoutineDetector
-from gateway.model import Event, EventAction, Severity
+from gateway.model import Alert, Event, EventAction, Severity
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,9 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
                 deadline + settings.weekend_extra_s / 60.0, parse_hhmm(settings.latest_deadline)
             )
         return deadline
+
+    def mark_raised(self, alert: Alert) -> None:
+        self._raised[alert.resident] = True  # cleared once the person is up
 
     def observe(self, observation: Observation) -> list[Event]:
         if not observation.up:

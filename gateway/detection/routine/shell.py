@@ -18,7 +18,7 @@ from gateway.detection.base import Home
 from gateway.detection.routine.learning import LearnedStore, MemoryLearnedStore
 from gateway.detection.routine.localtime import LocalTime
 from gateway.detection.routine.presence import Observation, Presence
-from gateway.model import Device, Event, Reading, Resident
+from gateway.model import Alert, Device, Event, Reading, Resident
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,18 @@ class RoutineDetector(Generic[S]):
     def next_deadline(self) -> float | None:
         return None
 
+    def resume(self, alert: Alert) -> bool:
+        """An alert of this detector (its type is the detector's name) left open by a
+        previous run: marked raised again, so the sign that clears it still does
+        (:class:`~gateway.detection.base.ResumesAlerts`)."""
+        if alert.type != self.name:
+            return False
+        self.mark_raised(alert)
+        return True
+
     # -- for subclasses --------------------------------------------------------------------
+    def mark_raised(self, alert: Alert) -> None:
+        """Remember ``alert`` (of this detector's type) as raised and not yet cleared."""
     def observe(self, observation: Observation) -> list[Event]:
         return []
 

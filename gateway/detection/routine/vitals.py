@@ -28,7 +28,7 @@ from gateway.detection.routine.learning import LearnedStore
 from gateway.detection.routine.maths import sustained_out_of_range
 from gateway.detection.routine.presence import Presence
 from gateway.detection.routine.shell import RoutineDetector
-from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity
+from gateway.model import Alert, Device, DeviceKind, Event, EventAction, Reading, Severity
 
 HISTOGRAM_BINS = 256  # values 0..255 per minute
 
@@ -95,6 +95,10 @@ class VitalsDetector(RoutineDetector[VitalsSettings]):
         learned_low = float(np.searchsorted(cumulative, settings.low_q)) - margin
         learned_high = float(np.searchsorted(cumulative, settings.high_q)) + margin
         return max(low, learned_low), min(high, learned_high)
+
+    def mark_raised(self, alert: Alert) -> None:
+        # Cleared once the window is back in range, or when the person leaves the bed.
+        self._raised.add((alert.resident, alert.key))
 
     def on_any_reading(self, reading: Reading, device: Device) -> list[Event]:
         if device.kind is not DeviceKind.BED:
