@@ -10,9 +10,8 @@ turns each message into readings for the configured devices:
 - ``<base>/<friendly name>/availability``: ``online: true|false``.
 - ``<base>/bridge/state``: sets :attr:`Zigbee2MqttCodec.bridge_online`; while it is offline
   :meth:`Zigbee2MqttCodec.problems` reports it, and the gateway raises ``gateway_degraded``
-  once it lasts (every Zigbee device, buttons included, is deaf meanwhile); when
-  ``bridge_device`` is configured (a device of the home standing for the coordinator), also an
-  ``online`` reading on it, so that device health reports it like any device.
+  once it lasts (every Zigbee device, buttons included, is deaf meanwhile). The bridge is not
+  a device of the home: no reading.
 - other ``<base>/bridge/...`` topics and ``/set``/``/get`` commands: ignored (``[]``).
 
 Unknown friendly names raise ``DecodeError("unknown device")`` so that the driver counts them.
@@ -46,14 +45,12 @@ class Zigbee2MqttCodec:
         devices: Mapping[str, str] | None = None,
         *,
         action_window_s: float = 2.0,
-        bridge_device: str | None = None,
     ) -> None:
         """``devices`` maps friendly name → configured device id. A multi-button device's
         second button reaches the id ``<device id>:2`` (configure it as its own device)."""
         self.base_topic = base_topic.rstrip("/")
         self.devices = dict(devices or {})
         self.action_window_s = action_window_s
-        self.bridge_device = bridge_device
         self.bridge_online: bool | None = None
         self._recent_actions: dict[tuple[str, str], float] = {}
         self.counters: dict[str, int] = {
@@ -77,10 +74,7 @@ class Zigbee2MqttCodec:
         name, kind = split_topic(topic, self.base_topic)
         if kind == "bridge_state":
             self.bridge_online = parse_online(payload)
-            if self.bridge_device is None:
-                return []
-            return [Reading(t=t, device=self.bridge_device,
-                            values={"online": self.bridge_online})]
+            return []
         if kind in ("bridge", "ignored"):
             self.counters["ignored"] += 1
             return []
@@ -132,8 +126,7 @@ class Zigbee2MqttCodec:
                 "devices": len(self.devices), **self.counters}
 
 
-def codec_from_devices(base_topic: str, devices: Any, bridge_device: str | None = None,
-                       ) -> Zigbee2MqttCodec:
+def codec_from_devices(base_topic: str, devices: Any) -> Zigbee2MqttCodec:
     """Build the codec from configured :class:`gateway.model.Device` objects: those whose
     ``options["transport"]`` is ``zigbee2mqtt``, named by ``options["friendly_name"]``
     (default: the device id)."""
@@ -142,7 +135,7 @@ def codec_from_devices(base_topic: str, devices: Any, bridge_device: str | None 
         options = getattr(device, "options", {}) or {}
         if options.get("transport") == "zigbee2mqtt":
             mapping[str(options.get("friendly_name") or device.id)] = device.id
-    return Zigbee2MqttCodec(base_topic, mapping, bridge_device=bridge_device)
+    return Zigbee2MqttCodec(base_topic, mapping)
 
 
 __all__ = ["DEFAULT_BASE_TOPIC", "Zigbee2MqttCodec", "codec_from_devices"]

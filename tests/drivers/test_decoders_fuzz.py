@@ -120,7 +120,7 @@ def random_message(rng: random.Random) -> Any:
 
 
 def _codec_decode(rng: random.Random) -> None:
-    codec = Zigbee2MqttCodec("zigbee2mqtt", {"d": "door", "a/b": "ab"}, bridge_device="br")
+    codec = Zigbee2MqttCodec("zigbee2mqtt", {"d": "door", "a/b": "ab"})
     codec.decode(rng.choice(TOPICS), random_bytes(rng), t=rng.uniform(0, 100))
 
 
