@@ -84,4 +84,3 @@ class ResumesAlerts(Protocol):
         True if taken. The condition is not re-checked here: what clears it in a normal run
         (or its absence, for gateway health) clears it now."""
         ...
-

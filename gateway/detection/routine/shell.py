@@ -99,6 +99,7 @@ class RoutineDetector(Generic[S]):
     # -- for subclasses --------------------------------------------------------------------
     def mark_raised(self, alert: Alert) -> None:
         """Remember ``alert`` (of this detector's type) as raised and not yet cleared."""
+
     def observe(self, observation: Observation) -> list[Event]:
         return []
 
