@@ -28,21 +28,6 @@ class Candidate:
     features: np.ndarray
     sequence: np.ndarray  # float32 (channels, length), see gateway.detection.fall_sequence
     target: int  # 1 fall impact, 0 daily activity, -1 other candidate in a fall recording
-    # screening (fall-r7): the grid up to CONTEXT samples before the impact, float32
-    # (CONTEXT, 3), NaN where the recording had not started; the same for the kind + 10 copy
-    pre: np.ndarray | None = None
-
-
-CONTEXT = round(10.0 * fall.GRID_HZ)  # pre-impact context kept per candidate (screening)
-
-
-def pre_context(grid: np.ndarray, impact: int) -> np.ndarray:
-    """``grid[impact - CONTEXT : impact]`` as float32, NaN-padded in front where the grid
-    starts later (consumes no random numbers: the other fields stay exactly as before)."""
-    out = np.full((CONTEXT, 3), np.nan, dtype=np.float32)
-    start = max(0, impact - CONTEXT)
-    out[CONTEXT - (impact - start) :] = grid[start:impact]
-    return out
 
 
 # Extra training copies of slower devices, never scored (the 20-30 Hz copy, kind 2, stays the
@@ -143,8 +128,7 @@ def candidates(
         sequences = grid_sequences(grid, [impact for impact, _ in found])
         for (impact, feats), seq, target in zip(found, sequences, targets, strict=True):
             impact_s = impact / fall.GRID_HZ
-            pre = pre_context(grid, impact)
-            out.append(Candidate(index, kind, impact_s, feats, seq, target, pre))
+            out.append(Candidate(index, kind, impact_s, feats, seq, target))
             if truncate and target >= 0:
                 # the same impact with the stream stopping early (falls and daily activities
                 # alike, so that a short post-impact window says nothing about the class)
@@ -154,9 +138,7 @@ def candidates(
                     window = grid[start:stop]
                     feats_cut = fall.impact_features(window, impact - start)
                     seq_cut = fall_sequence.window_sequences(window[None], impact - start)[0]
-                    out.append(
-                        Candidate(index, kind + 10, impact_s, feats_cut, seq_cut, target, pre)
-                    )
+                    out.append(Candidate(index, kind + 10, impact_s, feats_cut, seq_cut, target))
     return out
 
 
