@@ -291,12 +291,13 @@ class DeviceHealth:
         return min(deadlines) if deadlines else None
 
     def resume(self, alert: Alert) -> bool:
-        """An alert of a previous run about a device still configured: open again, so the
-        reading that clears it in a normal run (any reading for ``device_offline``, the
-        battery back up, ``smoke: false``, the next press...) clears it now."""
+        """An alert of a previous run about a device still configured for the same resident:
+        open again, so the reading that clears it in a normal run (any reading for
+        ``device_offline``, the battery back up, ``smoke: false``, the next press...) clears
+        it now."""
         device = self.home.devices.get(alert.key)
-        if device is None or alert.type not in _RESUMABLE:
-            return False
+        if device is None or device.resident != alert.resident or alert.type not in _RESUMABLE:
+            return False  # its clear would miss the alert: left for staff
         state = self._state(device)
         if alert.type == "device_offline":
             reason = alert.details.get("reason")

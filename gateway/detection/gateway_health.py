@@ -96,8 +96,10 @@ class GatewayHealth:
     def resume(self, alert: Alert) -> bool:
         """An alert of a previous run: raised already, and over once its problem has been
         absent for ``clear_after_s`` from now (a problem still there keeps it open)."""
-        if alert.type != "gateway_degraded":
+        if alert.type != "gateway_degraded" or not self.settings.enabled:
             return False
+        if alert.resident not in self.home.residents:
+            return False  # a clear would never reach it: left for staff
         if alert.key not in self._raised:
             now = self.clock.monotonic()
             self._raised[alert.key] = (str(alert.details.get("cause", "")), "")

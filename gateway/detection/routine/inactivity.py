@@ -212,7 +212,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident
         events: list[Event] = []
-        if resident in self._raised:
+        if resident in self._raised and not observation.bed_state_only:
             del self._raised[resident]
             events.append(self._event(resident, observation.t, EventAction.CLEAR, {}))
         self._threshold.pop(resident, None)

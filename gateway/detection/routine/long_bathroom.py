@@ -130,8 +130,8 @@ class LongBathroomDetector(RoutineDetector[LongBathroomSettings]):
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident
         room = observation.sign.room
-        if room is None:
-            return []
+        if room is None or observation.bed_state_only:
+            return []  # the bed's first report says nothing about leaving the bathroom
         if room is Room.BATHROOM and observation.sign.kind != "exit":
             self._entered.setdefault(resident, observation.mono)
             return []

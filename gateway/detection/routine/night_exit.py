@@ -58,7 +58,7 @@ class NightExitDetector(RoutineDetector[NightExitSettings]):
         state = self.presence.resident(resident)
         pending = self._pending.get(resident)
         if observation.sign.kind != EXIT:
-            if pending is not None and state.exit_mono is None:
+            if pending is not None and state.exit_mono is None and not observation.bed_state_only:
                 del self._pending[resident]  # a sign inside: back, or never left
                 if pending.raised:
                     return [self._event(resident, observation.t, EventAction.CLEAR, None, {})]

@@ -115,6 +115,10 @@ class Observation:
     returned: bool  # this sign proved the person is inside after an exit door
     up: bool  # a sign of being up and about (outside bedroom and bathroom)
     device: Device
+    # The bed sensor's first report since the gateway started, with no movement: it says
+    # whether the bed is occupied, not that the person just moved (it would be filtered as a
+    # repeat if the gateway had been running), so it clears no alert of a previous run.
+    bed_state_only: bool = False
 
 
 class ResidentPresence:
@@ -183,6 +187,7 @@ class Presence:
         if sign is None:
             return None
         state = self.resident(device.resident)
+        bed_state_only = sign.bed is not None and state.in_bed is None and not _bed_moving(reading)
         if sign.bed is not None and sign.bed == state.in_bed and not _bed_moving(reading):
             # Bed sensors report about once a second: the same occupancy again, with no
             # movement, is no new sign of life (a person collapsed in bed still "occupies" it).
@@ -243,6 +248,7 @@ class Presence:
             returned=returned,
             up=up,
             device=device,
+            bed_state_only=bed_state_only,
         )
 
 

@@ -91,7 +91,7 @@ class RoutineDetector(Generic[S]):
         """An alert of this detector (its type is the detector's name) left open by a
         previous run: marked raised again, so the sign that clears it still does
         (:class:`~gateway.detection.base.ResumesAlerts`)."""
-        if alert.type != self.name:
+        if alert.type != self.name or alert.resident not in self.home.residents:
             return False
         self.mark_raised(alert)
         return True

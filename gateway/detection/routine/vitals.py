@@ -154,7 +154,11 @@ class VitalsDetector(RoutineDetector[VitalsSettings]):
                 return [self._event(resident, signal, t, EventAction.RAISE, details)]
             self._learn(resident, signal, values[-1])
             return []
-        if not sustained_out_of_range(values, low, high, 1, settings.clear_fraction):
+        # Over once a window as long as a raise needs is mostly back in range (a window that
+        # restarted, as after a gateway restart, is not judged on its first samples).
+        if values.size >= settings.min_samples and not sustained_out_of_range(
+            values, low, high, 1, settings.clear_fraction
+        ):
             self._raised.discard(key)
             return [self._event(resident, signal, t, EventAction.CLEAR, {"signal": signal})]
         return []
