@@ -122,7 +122,7 @@ class AlertManager:
                 return []
             if existing is not None and self._joins(existing, event):
                 existing.count += 1
-                existing.last_t = event.t
+                existing.last_t = existing.occurred_t = event.t
                 existing.details.update(event.details)
                 self._retext(existing)
                 self.counters["repeated"] += 1
@@ -216,8 +216,15 @@ class AlertManager:
         return self.active.get(alert_id) if alert_id else None
 
     def _joins(self, alert: Alert, event: Event) -> bool:
+        """Whether ``event`` is another occurrence of the open ``alert`` rather than news. A
+        press or fall joins only shortly after the last one (not after a staff action or an
+        escalation, which also move ``last_t``), and never an alert staff have acknowledged:
+        a press or a fall after that gets an alert (and an escalation timer) of its own."""
         if event.type in PRESS_TYPES:
-            return event.t - alert.last_t <= self.repeat_window_s
+            if alert.state is AlertState.ACKNOWLEDGED:
+                return False
+            last = alert.occurred_t or alert.t
+            return event.t - last <= self.repeat_window_s
         return True
 
     def _raise(self, event: Event) -> AlertChange:
@@ -231,6 +238,7 @@ class AlertManager:
             device=event.device,
             key=event.key,
             details=dict(event.details),
+            occurred_t=event.t,
             last_t=event.t,
             raised_mono=self.clock.monotonic(),
         )

@@ -166,6 +166,7 @@ class Alert:
     last_t: float = 0.0  # event time of the latest occurrence or change
     raised_mono: float = 0.0  # gateway monotonic time when raised (for escalation timers)
     changed_by: str = "gateway"  # "gateway", "resident", "staff"
+    occurred_t: float = 0.0  # event time of the latest occurrence (staff actions leave it)
 
     @property
     def alert_key(self) -> tuple[str, str, str]:

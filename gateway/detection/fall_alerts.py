@@ -341,12 +341,11 @@ class FallAlerts:
             return
         wrist.worn = worn
         self.counters["worn_changes"] += 1
-        if not worn:
-            # nothing stillness-based from a band that is off the wrist
-            self._drop_candidates(wrist)
-            if wrist.fall is not None and not wrist.fall.raised:
-                wrist.fall = None
-            self._refresh_busy(wrist)
+        # Nothing stillness-based from a band that is off the wrist: no new candidate while it
+        # is not worn, and a candidate or an unraised fall is judged on whether the band is
+        # worn when it is decided and when its alert is due — not dropped at once, so that skin
+        # contact lost for a moment during a fall does not erase it.
+        self._refresh_busy(wrist)
 
     def _bad(self, reason: str, device: Device) -> None:
         self.counters[f"bad_reading:{reason}"] += 1
@@ -528,9 +527,17 @@ class FallAlerts:
             feats, probs = self._score(batch)
             self.counters["candidates_scored"] += len(batch)
             for (wrist, cand, _, _), row, p in zip(batch, feats, probs, strict=True):
-                if p >= self.threshold and wrist.worn and wrist.fall is None:
-                    self.counters["falls_detected"] += 1
-                    wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
+                if p < self.threshold or not wrist.worn:
+                    continue
+                open_fall = wrist.fall
+                if open_fall is not None:
+                    if cand.mono < open_fall.mono + self.settings.confirmation_s:
+                        continue  # an impact of the same fall (a bounce, a second hit)
+                    # Fell again after the alert (got up and fell, or fell further): a new
+                    # incident with its own alert, cancel window and long-lie clock.
+                    self.counters["falls_while_open"] += 1
+                self.counters["falls_detected"] += 1
+                wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
         return slots
 
     def _decide_before_overwrite(self, wrist: _Wrist | None, count: int) -> None:
@@ -616,8 +623,12 @@ class FallAlerts:
         s = self.settings
         events: list[Event] = []
         if not f.raised:
-            if f.cancelled or not wrist.worn:
+            if f.cancelled:
                 wrist.fall = None
+                return []
+            if now >= f.mono + s.confirmation_s and not wrist.worn:
+                self.counters["not_worn_at_alert"] += 1
+                wrist.fall = None  # off the wrist when its alert is due: a band put down
                 return []
             if now >= f.mono + s.confirmation_s:
                 f.raised, f.raised_mono = True, float(now)

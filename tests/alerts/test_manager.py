@@ -24,6 +24,42 @@ def test_presses_within_the_window_are_one_alert_with_a_count() -> None:
     assert first[0].alert.count == 1
 
 
+def fall(t: float, action: EventAction = EventAction.RAISE) -> Event:
+    return Event("fall", "r1", t, Severity.CRITICAL, action, device="band", key="band")
+
+
+def test_a_fall_after_staff_acknowledged_the_last_one_is_an_alert_of_its_own() -> None:
+    """Staff acknowledged fall 1 (on their way); the wearer falls again and cancels that one:
+    fall 1's alert stays acknowledged, fall 2's is cancelled. Joined as a repeat of the
+    acknowledged alert (within 60 s of the acknowledgement), the cancel withdrew fall 1."""
+    clock = SimClock(T0)
+    manager = AlertManager("gw", clock)
+    (first,) = manager.handle(fall(T0))
+    clock.advance(40)
+    manager.acknowledge(first.alert.id, by="nurse")
+    clock.advance(20)
+    (second,) = manager.handle(fall(T0 + 55))
+    assert second.change == "raised" and second.alert.id != first.alert.id
+    (cancelled,) = manager.handle(fall(T0 + 55, EventAction.CANCEL))
+    assert cancelled.alert.id == second.alert.id
+    assert manager.active[first.alert.id].state is AlertState.ACKNOWLEDGED
+    clock.advance(300)
+    assert manager.on_tick() == []  # acknowledged: no escalation; the second one is over
+
+
+def test_the_repeat_window_counts_from_the_last_press_not_from_an_escalation() -> None:
+    clock = SimClock(T0)
+    manager = AlertManager("gw", clock, escalate_after_s={Severity.CRITICAL: 300.0})
+    (first,) = manager.handle(sos(T0))
+    clock.advance(300)
+    (escalated,) = manager.on_tick()
+    assert escalated.change == "escalated"  # moves last_t to now
+    (again,) = manager.handle(sos(T0 + 320))
+    assert again.change == "raised" and again.alert.id != first.alert.id
+    (joined,) = manager.handle(sos(T0 + 350))
+    assert joined.change == "repeated" and joined.alert.id == again.alert.id
+
+
 def test_condition_alerts_join_while_open_and_clear_resolves() -> None:
     clock = SimClock(T0)
     manager = AlertManager("gw", clock)

@@ -264,6 +264,41 @@ def test_getting_up_prevents_the_long_lie_escalation() -> None:
     assert home.of(EventAction.ESCALATE) == []
 
 
+def test_a_second_fall_after_getting_up_gets_its_own_alert_and_long_lie() -> None:
+    home = Home()
+    fall_then_still(home, np.random.default_rng(1))
+    home.stream(walking(20))  # got up: no long lie for the first fall
+    _t, xyz, _ = synth_fall(np.random.default_rng(2), after=2.0)
+    home.stream(xyz)  # and fell again
+    home.stream(still(150))
+    raised = home.of(EventAction.RAISE)
+    assert len(raised) == 2 and raised[1][1].t > raised[0][1].t + 20
+    ((_, escalated),) = home.of(EventAction.ESCALATE)
+    assert escalated.t == raised[1][1].t  # the second fall's long lie
+    assert home.detector.counters["falls_while_open"] == 1
+
+
+def test_skin_contact_lost_for_a_moment_during_a_fall_does_not_erase_it() -> None:
+    home = Home()
+    _t, xyz, _ = synth_fall(np.random.default_rng(3), after=3.0)
+    home.stream(xyz)
+    home.send(Reading(home.clock.wall(), WRIST.id, {"hr": 0}))
+    home.send(Reading(home.clock.wall(), WRIST.id, {"hr": 72}))
+    home.stream(still(20))
+    assert len(home.of(EventAction.RAISE)) == 1
+
+
+def test_a_band_taken_off_just_after_an_impact_raises_nothing() -> None:
+    """Not-worn reported after the impact (the heart rate comes every few seconds): still no
+    alert, since the band is off the wrist when the fall would be decided."""
+    home = Home()
+    _t, xyz, _ = synth_fall(np.random.default_rng(3), after=3.0)
+    home.stream(xyz)
+    home.send(Reading(home.clock.wall(), WRIST.id, {"hr": 0}))
+    home.stream(still(20))
+    assert home.of(EventAction.RAISE) == []
+
+
 @pytest.mark.parametrize(
     "flag", [{"worn": False}, {"hr": 0}], ids=["worn-flag", "no-heart-rate-contact"]
 )
