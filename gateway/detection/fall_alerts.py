@@ -41,6 +41,10 @@ GATE_PERIOD_S = 0.2  # how often the vectorised gate runs while data is arriving
 ACTIVE_G = 0.1  # | |a| - 1 g | above this counts as the arm moving (for recovery)
 MAX_READING_SAMPLES = 10_000
 RATE_MEMORY_S = 60.0  # the sampling-rate estimate forgets older batches over about this long
+# A batch dated by its rate whose time moves against the gateway's monotonic clock by more than
+# this while the stream goes on was re-dated by a wall-clock step (NTP; the Pi has no RTC).
+# Above the delivery jitter of a band that stamps its own batches.
+WALL_STEP_S = 1.0
 MIN_CONFIRMATION_S = 4.0
 DECISION_HOLD_S = 0.6
 """A candidate whose data is complete waits up to this long (at most half the stall grace, and
@@ -140,6 +144,7 @@ class _Wrist:
     slot: int
     times: _SlotTimes
     worn: bool = True
+    wall_shift: float = 0.0  # wall-clock steps taken out of its fs-dated batches (see below)
     origin_t: float = 0.0  # epoch time of grid sample 0: sample k is at origin_t + k * GRID_DT
     segment_start: int = 0
     pending_from: int | None = None  # first sample above the gate not yet confirmed or not
@@ -391,6 +396,8 @@ class FallAlerts:
         if times.size == 0:
             self._bad("no_valid_samples", wrist.device)
             return
+        if reading.get("ts") is None and wrist.last_t is not None:
+            times = self._follow_wall_step(wrist, times)
         self.counters["readings"] += 1
         self.counters["samples"] += int(times.size)
         self._block_next_t = None
@@ -420,6 +427,27 @@ class FallAlerts:
         self._times.last_xyz[slot] = xyz[-1]
         self._times.mono_offset[slot] = self.clock.monotonic() - times[-1]
         self._dirty = True
+
+    def _follow_wall_step(self, wrist: _Wrist, times: np.ndarray) -> np.ndarray:
+        """A batch dated by its rate alone (``fs``) takes its time from whoever stamped the
+        reading: on the Pi the BLE driver, with the wall clock on arrival, which NTP may step
+        by hours. While the monotonic clock says the stream went on (the last batch came at
+        most ``MAX_GAP_S`` ago), a jump of the batch's time against it is the wall clock's,
+        not a gap in the data: the batch is re-dated to follow on, so that a fall spanning
+        the step is not cut in two."""
+        now = self.clock.monotonic()
+        last_t = wrist.last_t
+        assert last_t is not None
+        if now - (wrist.mono_offset + last_t) > fall.MAX_GAP_S:
+            wrist.wall_shift = 0.0  # a real pause: the gap logic decides, on the clock as it is
+            return times
+        times = times - wrist.wall_shift
+        step = float(times[-1]) - (now - wrist.mono_offset)
+        if abs(step) > WALL_STEP_S:
+            self.counters["wall_steps_followed"] += 1
+            wrist.wall_shift += step
+            times = times - step
+        return times
 
     def _track_rate(self, wrist: _Wrist, times: np.ndarray) -> None:
         wrist.rate_intervals += times.size - 1

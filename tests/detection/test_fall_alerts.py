@@ -278,6 +278,32 @@ def test_a_second_fall_after_getting_up_gets_its_own_alert_and_long_lie() -> Non
     assert home.detector.counters["falls_while_open"] == 1
 
 
+def stream_stamped_on_arrival(home: Home, xyz: np.ndarray, fs: float = 50.0) -> None:
+    """As the BLE driver sends a band's notifications: 10 samples each, dated by the
+    gateway's wall clock on arrival minus the batch's length (``fs`` mode, no sample times)."""
+    for i in range(0, xyz.shape[0], 10):
+        part = xyz[i : i + 10]
+        home.idle(part.shape[0] / fs)
+        t = home.clock.wall() - (part.shape[0] - 1) / fs
+        home.send(Reading(t, WRIST.id, {"acc": part, "fs": fs}))
+
+
+@pytest.mark.parametrize("step_s", [3600.0, -3600.0, -5.0])
+def test_a_wall_clock_step_right_after_an_impact_does_not_lose_the_fall(step_s: float) -> None:
+    """The Pi has no real-time clock: NTP steps its wall clock, here 1 s after the impact."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(6), after=10.0)
+    first = int((impact_s + 1.0) * 50)
+    stream_stamped_on_arrival(home, xyz[:first])
+    before_step = home.clock.wall()
+    home.clock.jump_wall(step_s)
+    stream_stamped_on_arrival(home, np.concatenate([xyz[first:], still(20)]))
+    home.idle(10)
+    ((_, raised),) = home.of(EventAction.RAISE)
+    assert before_step - 2.0 < raised.t < before_step  # the impact, on the clock of its time
+    assert home.detector.counters["wall_steps_followed"] == 1
+
+
 def test_skin_contact_lost_for_a_moment_during_a_fall_does_not_erase_it() -> None:
     home = Home()
     _t, xyz, _ = synth_fall(np.random.default_rng(3), after=3.0)
