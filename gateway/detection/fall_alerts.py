@@ -45,6 +45,10 @@ RATE_MEMORY_S = 60.0  # the sampling-rate estimate forgets older batches over ab
 # this while the stream goes on was re-dated by a wall-clock step (NTP; the Pi has no RTC).
 # Above the delivery jitter of a band that stamps its own batches.
 WALL_STEP_S = 1.0
+# A candidate whose stream stopped too soon after its impact to decide (a link lost at the
+# fall) waits this long after the impact for the band to send the rest (a band flushing its
+# buffer on reconnect): a late alert beats none.
+LATE_DATA_S = 60.0
 MIN_CONFIRMATION_S = 4.0
 DECISION_HOLD_S = 0.6
 """A candidate whose data is complete waits up to this long (at most half the stall grace, and
@@ -101,6 +105,7 @@ class _Candidate:
     segment_start: int  # first sample of the segment the impact belongs to
     segment_end: int | None = None  # the stream broke before the post window filled
     ready_at: float | None = None  # when it became ready to decide (waits for a batch)
+    late: bool = False  # stalled with too little data: waiting for the rest (LATE_DATA_S)
 
 
 @dataclass(slots=True)
@@ -300,7 +305,7 @@ class FallAlerts:
             wrist = self._by_slot[slot]
             for cand in wrist.candidates:
                 if cand.ready_at is None:
-                    deadlines.append(cand.mono + self._decision_s + s.stall_grace_s)
+                    deadlines.append(self._stalls_at(cand))
             f = wrist.fall
             if f is None:
                 continue
@@ -418,11 +423,13 @@ class FallAlerts:
         self._track_rate(wrist, times)
         samples, next_t = fall.resample_onto_grid(times, xyz, wrist.next_grid_t)
         self._times.next_grid_t[slot] = next_t
-        if self._ready:
-            self._decide_before_overwrite(wrist, samples.shape[0])
-        if wrist.fall is not None and samples.shape[0]:
-            wrist.fall.active_samples += _active_samples(samples)
-        self.ring.write(slot, samples)
+        for piece in self._pieces(wrist, samples):
+            if self._ready:
+                self._decide_before_overwrite(wrist, piece.shape[0])
+            if wrist.fall is not None and piece.shape[0]:
+                wrist.fall.active_samples += _active_samples(piece)
+            self.ring.write(slot, piece)
+            self._ready_late(wrist)
         self._times.last_t[slot] = times[-1]
         self._times.last_xyz[slot] = xyz[-1]
         self._times.mono_offset[slot] = self.clock.monotonic() - times[-1]
@@ -494,7 +501,6 @@ class FallAlerts:
                 wrist.pending_from = hit.crossing
             self._busy.add(hit.slot)
         events: list[Event] = []
-        stall_s = self._decision_s + self.settings.stall_grace_s
         attend: set[int] = set()  # slots whose state may change in this tick
         urgent = False  # a stalled or broken-off candidate: decide now, with what arrived
         for slot in sorted(self._busy):
@@ -517,7 +523,7 @@ class FallAlerts:
                     continue
                 end = written if cand.segment_end is None else cand.segment_end
                 complete = end >= cand.impact + self._decision
-                stalled = now >= cand.mono + stall_s
+                stalled = now >= self._stalls_at(cand)
                 if complete or stalled or cand.segment_end is not None:
                     if not self._ready:
                         self._decide_at = now + self._hold_s
@@ -545,7 +551,14 @@ class FallAlerts:
             written = int(self.ring.written[wrist.slot])
             end = written if cand.segment_end is None else cand.segment_end
             span = self._held_span(cand, end, written)
-            if span is None:
+            if span is None and not cand.late and cand.segment_end is None and (
+                written - fall.RING <= cand.impact - fall.PRE
+            ):
+                cand.late, cand.ready_at = True, None  # the band may send the rest
+                wrist.candidates.append(cand)
+                self._schedule(wrist)
+                self.counters["candidates_waiting_for_data"] += 1
+            elif span is None:
                 self.counters["candidates_incomplete"] += 1
             else:
                 batch.append((wrist, cand, *span))
@@ -581,6 +594,31 @@ class FallAlerts:
                     self._refresh_busy(self._by_slot[slot])
                 return
 
+    def _pieces(self, wrist: _Wrist, samples: np.ndarray) -> list[np.ndarray]:
+        """``samples`` cut where they complete a candidate waiting for late data, so that it
+        is made ready (:meth:`_ready_late`) before the rest of a fast flush is written over
+        its window."""
+        written = int(self.ring.written[wrist.slot])
+        ends = {c.impact + self._decision - written for c in wrist.candidates if c.late}
+        cuts = sorted(cut for cut in ends if 0 < cut < samples.shape[0])
+        return np.split(samples, cuts) if cuts else [samples]
+
+    def _ready_late(self, wrist: _Wrist) -> None:
+        written = int(self.ring.written[wrist.slot])
+        for cand in wrist.candidates:
+            if cand.late and cand.ready_at is None and written >= cand.impact + self._decision:
+                now = self.clock.monotonic()
+                self._decide_at = now if not self._ready else min(self._decide_at, now)
+                cand.ready_at = now
+                self._ready.append((wrist, cand))
+                self._busy.add(wrist.slot)
+
+    def _stalls_at(self, cand: _Candidate) -> float:
+        """When the candidate is decided with whatever arrived."""
+        if cand.late:
+            return cand.mono + LATE_DATA_S
+        return cand.mono + self._decision_s + self.settings.stall_grace_s
+
     def _schedule(self, wrist: _Wrist) -> None:
         """When the wrist's candidates next need a look: the first sample that completes one,
         the time one stalls; at once for a candidate whose segment ended."""
@@ -589,8 +627,7 @@ class FallAlerts:
             wrist.due_sample, wrist.due_mono = -1, -math.inf
         elif cands:
             wrist.due_sample = min(c.impact for c in cands) + self._decision
-            stall_s = self._decision_s + self.settings.stall_grace_s
-            wrist.due_mono = min(c.mono for c in cands) + stall_s
+            wrist.due_mono = min(self._stalls_at(c) for c in cands)
         else:
             wrist.due_sample, wrist.due_mono = _NEVER, math.inf
 

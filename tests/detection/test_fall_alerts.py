@@ -304,6 +304,40 @@ def test_a_wall_clock_step_right_after_an_impact_does_not_lose_the_fall(step_s: 
     assert home.detector.counters["wall_steps_followed"] == 1
 
 
+@pytest.mark.parametrize("flush", [50, 2000], ids=["in-1-s-batches", "in-one-reading"])
+def test_a_fall_whose_data_come_late_is_still_alerted(flush: int) -> None:
+    """The link drops 1 s after the impact; 12 s later the band sends the rest with its own
+    sample times (its buffer), faster than real time: a late alert, not none."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(5), after=10.0)
+    first = int((impact_s + 1.0) * 50)
+    t0 = home.stream(xyz[:first])
+    home.idle(12.0)
+    assert home.of(EventAction.RAISE) == []
+    assert home.detector.counters["candidates_waiting_for_data"] == 1
+    rest = np.concatenate([xyz[first:], still(30)])
+    times = t0 + (first + np.arange(rest.shape[0])) / 50.0
+    for i in range(0, rest.shape[0], flush):
+        sl = slice(i, i + flush)
+        home.send(Reading(float(times[sl][0]), WRIST.id, {"acc": rest[sl], "ts": times[sl]}))
+        home.idle(0.2)
+    ((mono, raised),) = home.of(EventAction.RAISE)
+    assert raised.t == pytest.approx(t0 + impact_s, abs=0.5)
+    assert mono - (MONO + impact_s) < 15.0  # as soon as the data came (13 s + 7 s at 5x)
+    assert home.detector.counters["candidates_incomplete"] == 0
+
+
+def test_a_band_that_never_comes_back_after_an_impact_gives_up_after_a_minute() -> None:
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(5), after=10.0)
+    home.stream(xyz[: int((impact_s + 1.0) * 50)])
+    home.idle(120.0)
+    assert home.events == []
+    counters = home.detector.counters
+    assert (counters["candidates_waiting_for_data"], counters["candidates_incomplete"]) == (1, 1)
+    assert home.detector.next_deadline() is None
+
+
 def test_skin_contact_lost_for_a_moment_during_a_fall_does_not_erase_it() -> None:
     home = Home()
     _t, xyz, _ = synth_fall(np.random.default_rng(3), after=3.0)
