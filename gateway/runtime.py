@@ -120,7 +120,7 @@ class Runtime:
         self.started_mono = clock.monotonic()
         self.ready = asyncio.Event()
         self.driver_failures: dict[str, int] = {}
-        self._failing: dict[str, str] = {}  # driver -> last error, until it runs healthy again
+        self._failing: dict[str, str] = {}  # driver -> how its last run ended (failed/returned)
         self._running_since: dict[str, float] = {}  # driver -> monotonic start of the current run
         self.counters = {"commands_rejected": 0}
 
@@ -260,16 +260,12 @@ class Runtime:
         """What keeps part of the home from being heard now: ``{key: (cause, reason)}`` from
         every driver's own ``problems()``, and ``driver`` for one that failed and is waiting
         out its backoff (a driver's own words, when it has any, say it better)."""
-        now = self.clock.monotonic()
         found: dict[str, tuple[str, str]] = {}
         for driver in self.drivers:
             own = driver.problems()
             found.update({f"{driver.name}:{key}": value for key, value in own.items()})
-            since = self._running_since.get(driver.name)
-            if since is not None and now - since >= DRIVER_HEALTHY_AFTER_S:
-                self._failing.pop(driver.name, None)
             failing = self._failing.get(driver.name)
-            if failing is not None and since is None and not own:
+            if failing is not None and driver.name not in self._running_since and not own:
                 found[f"{driver.name}:driver"] = ("driver", f"{driver.name}: {failing}")
         return found
 

@@ -47,16 +47,24 @@ class FlakyDriver:
         return {}
 
 
-async def test_failing_driver_is_restarted_with_backoff(tmp_path: Path) -> None:
+def flaky_runtime(
+    tmp_path: Path, failures: int, max_backoff_s: float
+) -> tuple[SimClock, FlakyDriver, Runtime]:
+    """A gateway whose only driver fails ``failures`` times, then stays connected."""
     clock = SimClock()
-    driver = FlakyDriver(clock, failures=2)
+    driver = FlakyDriver(clock, failures)
     runtime = Runtime(
         settings_for(gateway_config(tmp_path, None, None)),
         clock,
         None,
         [driver],
-        backoff_factory=lambda: Backoff(initial_s=10.0, maximum_s=100.0),
+        backoff_factory=lambda: Backoff(initial_s=10.0, maximum_s=max_backoff_s),
     )
+    return clock, driver, runtime
+
+
+async def test_failing_driver_is_restarted_with_backoff(tmp_path: Path) -> None:
+    clock, driver, runtime = flaky_runtime(tmp_path, failures=2, max_backoff_s=100.0)
     task = asyncio.create_task(runtime.run())
     try:
         async with asyncio.timeout(10):
@@ -82,15 +90,7 @@ async def test_a_driver_that_keeps_failing_is_a_gateway_problem_until_it_runs_ag
 ) -> None:
     """A crash-looping driver with nothing to say for itself: gateway_degraded (cause
     "driver") once it has failed for the grace, cleared once it runs again."""
-    clock = SimClock()
-    driver = FlakyDriver(clock, failures=8)
-    runtime = Runtime(
-        settings_for(gateway_config(tmp_path, None, None)),
-        clock,
-        None,
-        [driver],
-        backoff_factory=lambda: Backoff(initial_s=10.0, maximum_s=60.0),
-    )
+    _, driver, runtime = flaky_runtime(tmp_path, failures=8, max_backoff_s=60.0)
 
     def degraded() -> list[str]:
         return [a.details["cause"] for a in runtime.manager.active.values()

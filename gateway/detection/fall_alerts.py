@@ -349,13 +349,12 @@ class FallAlerts:
             worn = values["hr"] > 0  # 0 bpm: the optical sensor has no skin contact
         if worn is None or worn == wrist.worn:
             return
-        wrist.worn = worn
-        self.counters["worn_changes"] += 1
         # Nothing stillness-based from a band that is off the wrist: no new candidate while it
         # is not worn, and a candidate or an unraised fall is judged on whether the band is
         # worn when it is decided and when its alert is due — not dropped at once, so that skin
         # contact lost for a moment during a fall does not erase it.
-        self._refresh_busy(wrist)
+        wrist.worn = worn
+        self.counters["worn_changes"] += 1
 
     def _bad(self, reason: str, device: Device) -> None:
         self.counters[f"bad_reading:{reason}"] += 1
@@ -551,17 +550,17 @@ class FallAlerts:
             written = int(self.ring.written[wrist.slot])
             end = written if cand.segment_end is None else cand.segment_end
             span = self._held_span(cand, end, written)
-            if span is None and not cand.late and cand.segment_end is None and (
+            if span is not None:
+                batch.append((wrist, cand, *span))
+            elif not cand.late and cand.segment_end is None and (
                 written - fall.RING <= cand.impact - fall.PRE
             ):
-                cand.late, cand.ready_at = True, None  # the band may send the rest
+                cand.late, cand.ready_at = True, None  # the band may still send the rest
                 wrist.candidates.append(cand)
                 self._schedule(wrist)
                 self.counters["candidates_waiting_for_data"] += 1
-            elif span is None:
-                self.counters["candidates_incomplete"] += 1
             else:
-                batch.append((wrist, cand, *span))
+                self.counters["candidates_incomplete"] += 1
         slots = {w.slot for w, _ in self._ready}
         self._ready = []
         if batch:
@@ -691,11 +690,11 @@ class FallAlerts:
             if f.cancelled:
                 wrist.fall = None
                 return []
-            if now >= f.mono + s.confirmation_s and not wrist.worn:
-                self.counters["not_worn_at_alert"] += 1
-                wrist.fall = None  # off the wrist when its alert is due: a band put down
-                return []
             if now >= f.mono + s.confirmation_s:
+                if not wrist.worn:
+                    self.counters["not_worn_at_alert"] += 1
+                    wrist.fall = None  # off the wrist when its alert is due: a band put down
+                    return []
                 f.raised, f.raised_mono = True, float(now)
                 self.counters["alerts_raised"] += 1
                 events.append(
