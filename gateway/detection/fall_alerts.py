@@ -32,6 +32,7 @@ import numpy as np
 
 from gateway.clock import Clock
 from gateway.detection import fall
+from gateway.detection.band_clock import COUNTER_MODULO, BandClock
 from gateway.detection.fall_model import FallModel
 from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity
 
@@ -150,6 +151,7 @@ class _Wrist:
     times: _SlotTimes
     worn: bool = True
     wall_shift: float = 0.0  # wall-clock steps taken out of its fs-dated batches (see below)
+    band_clock: BandClock | None = None  # dates batches by the band's sample counter
     origin_t: float = 0.0  # epoch time of grid sample 0: sample k is at origin_t + k * GRID_DT
     segment_start: int = 0
     pending_from: int | None = None  # first sample above the gate not yet confirmed or not
@@ -360,7 +362,10 @@ class FallAlerts:
         self.counters[f"bad_reading:{reason}"] += 1
         log.debug("fall: skipped a reading from %s: %s", device.id, reason)
 
-    def _sample_times(self, reading: Reading, n: int) -> np.ndarray | None:
+    def _sample_times(self, wrist: _Wrist, reading: Reading, n: int) -> np.ndarray | None:
+        """Each sample's time: the reading's own ``ts``; else the band's sample counter
+        (``seq``) at ``fs``; else ``fs`` from the reading's time. An empty array: a batch
+        already dated (a duplicate); None: no way to date it."""
         ts = reading.get("ts")
         if ts is not None:
             try:
@@ -373,9 +378,46 @@ class FallAlerts:
                 times = reading.t + times  # small offsets from the reading's time
             return times
         fs = reading.get("fs")
-        if isinstance(fs, int | float) and not isinstance(fs, bool) and 1.0 <= fs <= 5000.0:
-            return reading.t + np.arange(n) / float(fs)
-        return None
+        if not (isinstance(fs, int | float) and not isinstance(fs, bool) and 1.0 <= fs <= 5000.0):
+            return None
+        offsets = np.arange(n) / float(fs)
+        seq = reading.get("seq")
+        if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < COUNTER_MODULO:
+            return self._counter_times(wrist, reading.t + offsets[-1], seq, float(fs), offsets)
+        if seq is not None:
+            self._bad("seq", wrist.device)  # still dated by its rate: its samples are good
+        times = reading.t + offsets
+        last_t = wrist.last_t
+        if last_t is None:
+            return times
+        times = self._follow_wall_step(wrist, times)
+        # Dated on arrival, batches the host handed over together overlap: without a counter
+        # to place them, each follows on from the one before, so that none is dropped as a
+        # repeat (the stall shows as a short gap before them instead).
+        overlap = last_t + 1.0 / float(fs) - float(times[0])
+        if 0.0 < overlap <= WALL_STEP_S:
+            times = times + overlap
+            self.counters["batches_followed_on"] += 1
+        return times
+
+    def _counter_times(
+        self, wrist: _Wrist, arrived_wall: float, seq: int, fs: float, offsets: np.ndarray
+    ) -> np.ndarray:
+        """Dated by the band's sample counter (:mod:`gateway.detection.band_clock`): batches
+        the host handed over late or together keep their places. A wall-clock step since the
+        count was anchored is taken in only while the band has no impact under way; the gap
+        logic then sees it as a jump of the stream."""
+        band = wrist.band_clock
+        if band is None:
+            band = wrist.band_clock = BandClock(self.counters)
+        now = self.clock.monotonic()
+        first = band.first_sample(seq, offsets.size, fs, now, arrived_wall)
+        if first is None:
+            return offsets[:0]
+        if not wrist.busy and abs(arrived_wall - now - band.wall_offset) > WALL_STEP_S:
+            band.rebase(now, arrived_wall)
+            self.counters["band_clock_rebased"] += 1
+        return first + band.wall_offset + offsets
 
     def _ingest(self, wrist: _Wrist, reading: Reading) -> None:
         try:
@@ -392,16 +434,16 @@ class FallAlerts:
         if not isinstance(reading.t, int | float) or not math.isfinite(reading.t):
             self._bad("bad_time", wrist.device)
             return
-        times = self._sample_times(reading, xyz.shape[0])
+        times = self._sample_times(wrist, reading, xyz.shape[0])
         if times is None:
             self._bad("no_rate_or_ts", wrist.device)
             return
+        if times.size == 0:
+            return  # the batch just had, sent again
         times, xyz = fall.clean_times(times, xyz)
         if times.size == 0:
             self._bad("no_valid_samples", wrist.device)
             return
-        if reading.get("ts") is None and wrist.last_t is not None:
-            times = self._follow_wall_step(wrist, times)
         self.counters["readings"] += 1
         self.counters["samples"] += int(times.size)
         self._block_next_t = None

@@ -338,6 +338,133 @@ def test_a_band_that_never_comes_back_after_an_impact_gives_up_after_a_minute() 
     assert home.detector.next_deadline() is None
 
 
+def stream_from_band(
+    home: Home,
+    xyz: np.ndarray,
+    seq0: int | None = 7_000,
+    stall_at: int | None = None,
+    stall_batches: int = 0,
+    out_of_range: tuple[int, float] | None = None,
+) -> None:
+    """As the BLE driver hands a wristband's notifications over: 10 samples at 50 Hz each,
+    with the band's sample counter (``seq``, unless None), dated by the gateway's wall clock
+    on arrival minus the batch's length. From sample ``stall_at`` the host is blocked while
+    ``stall_batches`` notifications come in, then handles them together; ``out_of_range``
+    (sample, seconds): the link is lost there for that long while the band keeps sampling,
+    then it sends its buffer at once."""
+    queued: list[dict[str, object]] = []
+    seq = seq0
+    away_until: float | None = None
+    for i in range(0, xyz.shape[0], 10):
+        part = xyz[i : i + 10]
+        home.idle(part.shape[0] / 50.0)
+        values: dict[str, object] = {"acc": part, "fs": 50.0}
+        if seq is not None:
+            values["seq"] = seq
+            seq += part.shape[0]
+        queued.append(values)
+        if out_of_range is not None and i == out_of_range[0]:
+            away_until = home.clock.monotonic() + out_of_range[1]
+        if away_until is not None:
+            if home.clock.monotonic() < away_until:
+                continue
+            away_until = None
+        if stall_at is not None and stall_at <= i < stall_at + 10 * (stall_batches - 1):
+            continue
+        for batch in queued:
+            home.send(Reading(home.clock.wall() - 0.18, WRIST.id, batch))
+        queued = []
+
+
+@pytest.mark.parametrize(
+    ("stall_batches", "counter"), [(2, True), (3, True), (10, True), (2, False), (5, False)]
+)
+def test_notifications_handed_over_together_at_an_impact_keep_the_fall(
+    stall_batches: int, counter: bool
+) -> None:
+    """The Pi's event loop stalls (an SD-card write) for 0.2-2 s right at the impact: the
+    band's notifications wait and arrive together. Dated on arrival they overlapped and the
+    impact was dropped as a repeat; the band's counter keeps each sample in its place (and
+    without a counter, up to a 1 s stall, each batch follows on from the one before)."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(6), after=10.0)
+    start = home.clock.wall()
+    impact = int(impact_s * 50) // 10 * 10
+    stream_from_band(
+        home,
+        np.concatenate([xyz, still(20)]),
+        seq0=7_000 if counter else None,
+        stall_at=impact - 10,
+        stall_batches=stall_batches,
+    )
+    home.idle(10)
+    ((_, raised),) = home.of(EventAction.RAISE)
+    late = 0.0 if counter else stall_batches * 0.2  # the stall shows as a gap before them
+    assert start + impact_s - 0.3 < raised.t < start + impact_s + late + 0.3
+    assert home.detector.counters["samples"] == xyz.shape[0] + 20 * 50
+
+
+def test_a_band_that_buffers_through_a_link_lost_at_the_fall_still_alerts() -> None:
+    """The link drops 1 s after the impact; 12 s later the band reconnects and sends what it
+    sampled meanwhile (counter continuous). Dated on arrival, the buffer started a new stream
+    and the fall was given up."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(5), after=10.0)
+    start = home.clock.wall()
+    lost_at = int((impact_s + 1.0) * 50) // 10 * 10
+    stream_from_band(home, np.concatenate([xyz, still(30)]), out_of_range=(lost_at, 12.0))
+    home.idle(10)
+    ((mono, raised),) = home.of(EventAction.RAISE)
+    assert raised.t == pytest.approx(start + impact_s, abs=0.3)
+    assert mono - (MONO + impact_s) < 16.0  # as soon as the buffer came
+    counters = home.detector.counters
+    assert counters["candidates_waiting_for_data"] == 1
+    assert counters["segments_restarted"] == 0
+
+
+def test_the_batch_just_had_sent_again_is_not_counted_twice() -> None:
+    home = Home()
+    batch = {"acc": walking(0.2), "fs": 50.0, "seq": 100}
+    home.send(Reading(home.clock.wall(), WRIST.id, batch))
+    home.send(Reading(home.clock.wall() + 0.02, WRIST.id, dict(batch)))
+    counters = home.detector.counters
+    assert (counters["samples"], counters["band_duplicate_batches"]) == (10, 1)
+
+
+@pytest.mark.parametrize("when", ["while walking", "right after the impact"])
+def test_a_wall_clock_step_under_a_counted_stream(when: str) -> None:
+    """NTP steps the wall clock by an hour. During a fall the band's count keeps its clock,
+    so the fall is raised at the impact's time; with nothing under way the stream takes the
+    new time at once (a fall later is dated on it)."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(6), after=10.0)
+    walk = walking(10)
+    step_at = walk.shape[0] + int((impact_s + 1.0) * 50) if when != "while walking" else 250
+    stream = np.concatenate([walk, xyz, still(20)])
+    start = home.clock.wall()
+    stream_from_band(home, stream[:step_at])
+    home.clock.jump_wall(3600.0)
+    stream_from_band(home, stream[step_at:], seq0=7_000 + step_at)
+    home.idle(10)
+    ((_, raised),) = home.of(EventAction.RAISE)
+    stepped = 0.0 if when != "while walking" else 3600.0
+    assert raised.t == pytest.approx(start + 10.0 + impact_s + stepped, abs=0.3)
+    assert home.detector.counters["band_clock_rebased"] == (1 if stepped else 0)
+
+
+@pytest.mark.parametrize("seq", ["7000", -1, True, 2**40, 1.5])
+def test_a_bad_sample_counter_is_counted_and_the_samples_still_used(seq: object) -> None:
+    home = Home()
+    _t, xyz, _ = synth_fall(np.random.default_rng(6), after=10.0)
+    for i in range(0, xyz.shape[0], 10):
+        home.idle(0.2)
+        values = {"acc": xyz[i : i + 10], "fs": 50.0, "seq": seq}
+        home.send(Reading(home.clock.wall() - 0.18, WRIST.id, values))
+    home.idle(10)
+    assert len(home.of(EventAction.RAISE)) == 1
+    assert home.detector.counters["bad_reading:seq"] == xyz.shape[0] // 10
+
+
 def test_skin_contact_lost_for_a_moment_during_a_fall_does_not_erase_it() -> None:
     home = Home()
     _t, xyz, _ = synth_fall(np.random.default_rng(3), after=3.0)

@@ -1,0 +1,111 @@
+"""Dating a wristband's batches by its own sample counter (pure state, one per band).
+
+A band numbers its samples: ``seq`` is the counter of a batch's first sample, wrapping at
+2**32 (docs/devices/wristband.md). The gateway stamps each notification with the time it was
+handed over, which is late by however long the host took: a Pi whose event loop stalled for
+0.2 s (an SD-card write, a garbage collection) delivers two notifications at once, and dated
+on arrival they overlap, so the second one's samples look like a repeat and are dropped — a
+fall's impact among them is lost. Dated by the counter, every sample keeps its place:
+``first = next + ahead / fs``, where ``ahead`` is how far the counter moved past the samples
+already dated (0 normally, the lost samples after a gap).
+
+Arrival only anchors the count and bounds it, since no sample arrives before it was taken:
+
+* counter time later than arrival (a band a little faster than its nominal rate, or an
+  anchor taken from a late arrival) is pulled back to the arrival;
+* the smallest lag of arrival behind counter time over :data:`DRIFT_WINDOW_S` is taken out at
+  the window's end (a band a little slower than nominal), so the dating never falls more than
+  two windows of its drift behind (4 ms for a crystal 100 ppm slow); a buffer the band
+  flushes after a reconnect catches up within the window and keeps its own times;
+* a lag beyond :data:`MAX_LAG_S` or a counter that steps back (the band restarted) starts a
+  new count at the arrival; the very batch just dated, sent again, is a duplicate.
+
+Times are on the monotonic clock. :attr:`BandClock.wall_offset` (wall minus monotonic when
+the count was anchored) turns them into the reading's wall time and stays fixed while the
+count goes on, so an NTP step (the Pi has no real-time clock) does not cut a stream in two;
+:meth:`BandClock.rebase` takes the step in at a quiet moment.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+COUNTER_MODULO = 2**32
+DRIFT_WINDOW_S = 20.0
+MAX_LAG_S = 60.0
+
+
+class BandClock:
+    """Maps one band's sample counter onto the monotonic clock; see the module docstring."""
+
+    __slots__ = (
+        "_counters",
+        "_last_seq",
+        "_min_lag",
+        "_next_mono",
+        "_next_seq",
+        "_window_end",
+        "wall_offset",
+    )
+
+    def __init__(self, counters: Counter[str]) -> None:
+        self._counters = counters
+        self._next_seq: int | None = None  # counter of the next sample expected
+        self._next_mono = 0.0  # its time on the monotonic clock
+        self._last_seq: int | None = None
+        self._min_lag = float("inf")
+        self._window_end = 0.0
+        self.wall_offset = 0.0
+
+    def first_sample(
+        self, seq: int, n: int, fs: float, arrived_mono: float, arrived_wall: float
+    ) -> float | None:
+        """Monotonic time of the first of ``n`` samples at ``fs`` Hz numbered from ``seq``,
+        whose notification arrived at ``arrived_*`` (the time of its *last* sample at the
+        latest); None for a duplicate of the batch just dated."""
+        latest = arrived_mono - (n - 1) / fs  # the first sample cannot be later than this
+        expected = self._next_seq
+        if expected is None:
+            return self._anchor(seq, n, fs, latest, arrived_mono, arrived_wall)
+        ahead = (seq - expected) % COUNTER_MODULO
+        if ahead >= COUNTER_MODULO // 2:
+            if seq == self._last_seq and (seq + n) % COUNTER_MODULO == expected:
+                self._counters["band_duplicate_batches"] += 1
+                return None
+            self._counters["band_counter_restarts"] += 1
+            return self._anchor(seq, n, fs, latest, arrived_mono, arrived_wall)
+        first = self._next_mono + ahead / fs
+        lag = latest - first
+        if lag > MAX_LAG_S:
+            self._counters["band_clock_lost"] += 1
+            return self._anchor(seq, n, fs, latest, arrived_mono, arrived_wall)
+        if lag < 0.0:
+            first, lag = latest, 0.0
+        self._min_lag = min(self._min_lag, lag)
+        if arrived_mono >= self._window_end:
+            if self._min_lag > 0.0:
+                first += self._min_lag  # the band runs slow: catch up with the arrivals
+                self._counters["band_drift_corrections"] += 1
+            self._min_lag = float("inf")
+            self._window_end = arrived_mono + DRIFT_WINDOW_S
+        self._advance(seq, n, fs, first)
+        return first
+
+    def rebase(self, arrived_mono: float, arrived_wall: float) -> None:
+        """Take the wall clock as it is now (it stepped since the count was anchored)."""
+        self.wall_offset = arrived_wall - arrived_mono
+
+    def _anchor(
+        self, seq: int, n: int, fs: float, first: float, arrived_mono: float, arrived_wall: float
+    ) -> float:
+        self._counters["band_clock_anchors"] += 1
+        self.wall_offset = arrived_wall - arrived_mono
+        self._min_lag = float("inf")
+        self._window_end = arrived_mono + DRIFT_WINDOW_S
+        self._advance(seq, n, fs, first)
+        return first
+
+    def _advance(self, seq: int, n: int, fs: float, first: float) -> None:
+        self._last_seq = seq
+        self._next_seq = (seq + n) % COUNTER_MODULO
+        self._next_mono = first + n / fs

@@ -1,0 +1,132 @@
+"""BandClock: a band's batches dated by its sample counter, arrival only anchoring and
+bounding the count (gateway/detection/band_clock.py)."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from gateway.detection.band_clock import COUNTER_MODULO, DRIFT_WINDOW_S, MAX_LAG_S, BandClock
+
+FS = 50.0
+N = 10  # samples per notification
+WALL = 1_700_000_000.0  # wall minus monotonic when the count is anchored
+
+
+def deliver(
+    clock: BandClock, seq: int, arrived_mono: float, n: int = N, fs: float = FS
+) -> float | None:
+    return clock.first_sample(seq, n, fs, arrived_mono, WALL + arrived_mono)
+
+
+def true_stream(batches: int, rate: float = FS, start: float = 100.0, seq0: int = 0):
+    """(seq, time the batch's last sample was taken) of a band sampling at ``rate``."""
+    for k in range(batches):
+        seq = seq0 + k * N
+        yield seq, start + (k * N + N - 1) / rate
+
+
+def test_jittery_arrivals_are_dated_by_the_counter() -> None:
+    rng = np.random.default_rng(1)
+    counters: Counter[str] = Counter()
+    clock = BandClock(counters)
+    firsts = []
+    for seq, last_taken in true_stream(300):
+        first = deliver(clock, seq, last_taken + rng.uniform(0.005, 0.08))
+        assert first is not None
+        firsts.append(first)
+    steps = np.diff(firsts)
+    assert np.allclose(steps, N / FS, atol=0.08)  # no batch moved by more than the jitter
+    # settles on the earliest arrivals (the least delayed), never later than a sample was taken
+    assert firsts[-1] == pytest.approx(100.0 + 299 * N / FS, abs=0.01)
+    assert counters["band_clock_anchors"] == 1
+
+
+def test_batches_handed_over_together_keep_their_places() -> None:
+    """The host stalled for 0.6 s: three notifications arrive at one moment."""
+    clock = BandClock(Counter())
+    assert deliver(clock, 0, 100.18) == pytest.approx(100.0)
+    together = 100.18 + 0.8
+    firsts = [deliver(clock, seq, together) for seq in (10, 20, 30)]
+    assert firsts == pytest.approx([100.2, 100.4, 100.6])
+
+
+def test_lost_notifications_leave_a_gap_of_exactly_the_missing_samples() -> None:
+    clock = BandClock(Counter())
+    deliver(clock, 0, 100.18)
+    assert deliver(clock, 60, 101.38) == pytest.approx(101.2)  # 50 samples lost: 1 s
+
+
+def test_counter_wraps() -> None:
+    clock = BandClock(Counter())
+    top = COUNTER_MODULO - N
+    deliver(clock, top, 100.18)
+    assert deliver(clock, 0, 100.38) == pytest.approx(100.2)
+
+
+@pytest.mark.parametrize("rate", [49.5, 50.5])  # a band 1 % slow or fast against its label
+def test_a_band_off_its_nominal_rate_stays_within_a_window_of_its_arrivals(rate: float) -> None:
+    counters: Counter[str] = Counter()
+    clock = BandClock(counters)
+    worst = 0.0
+    for seq, last_taken in true_stream(3000, rate=rate):  # 10 minutes
+        arrived = last_taken + 0.01
+        first = deliver(clock, seq, arrived)
+        assert first is not None
+        taken = last_taken - (N - 1) / rate
+        assert first <= arrived - (N - 1) / FS + 1e-9  # never dated after it arrived
+        worst = max(worst, abs(first - taken))
+    # a slow band's lag is taken out at each window's end: at most two windows of its drift
+    assert worst < 2 * 0.01 * DRIFT_WINDOW_S + 0.02
+    if rate < FS:
+        assert counters["band_drift_corrections"] > 0
+
+
+def test_a_buffer_flushed_after_a_reconnect_keeps_its_own_times() -> None:
+    """The band kept sampling while out of range for 8 s and sends the buffer at 10x speed."""
+    clock = BandClock(Counter())
+    deliver(clock, 0, 100.18)
+    seqs = range(10, 10 + 40 * N, N)  # 8 s of samples
+    firsts = [deliver(clock, seq, 108.2 + 0.02 * i) for i, seq in enumerate(seqs)]
+    assert firsts == pytest.approx([100.2 + 0.2 * i for i in range(40)])
+
+
+def test_the_batch_just_dated_sent_again_is_a_duplicate() -> None:
+    counters: Counter[str] = Counter()
+    clock = BandClock(counters)
+    deliver(clock, 0, 100.18)
+    deliver(clock, 10, 100.38)
+    assert deliver(clock, 10, 100.40) is None
+    assert deliver(clock, 20, 100.58) == pytest.approx(100.4)
+    assert counters["band_duplicate_batches"] == 1
+
+
+def test_a_counter_that_steps_back_starts_a_new_count_at_the_arrival() -> None:
+    counters: Counter[str] = Counter()
+    clock = BandClock(counters)
+    for seq, last_taken in true_stream(50, seq0=90_000):
+        deliver(clock, seq, last_taken + 0.01)
+    assert deliver(clock, 0, 200.18) == pytest.approx(200.0)  # the band rebooted
+    assert counters["band_counter_restarts"] == 1
+    assert counters["band_clock_anchors"] == 2
+
+
+def test_a_count_far_behind_its_arrivals_is_not_trusted() -> None:
+    """A band that stopped counting while away: its counter says a second passed, the
+    arrivals say two minutes."""
+    counters: Counter[str] = Counter()
+    clock = BandClock(counters)
+    deliver(clock, 0, 100.18)
+    arrived = 100.18 + 2 * MAX_LAG_S
+    assert deliver(clock, 50, arrived) == pytest.approx(arrived - (N - 1) / FS)
+    assert counters["band_clock_lost"] == 1
+
+
+def test_the_wall_offset_stays_until_rebased() -> None:
+    clock = BandClock(Counter())
+    deliver(clock, 0, 100.18)
+    assert clock.wall_offset == WALL
+    clock.first_sample(10, N, FS, 100.38, WALL + 3600 + 100.38)  # NTP stepped the wall clock
+    assert clock.wall_offset == WALL
+    clock.rebase(100.5, WALL + 3600 + 100.5)
+    assert clock.wall_offset == WALL + 3600
