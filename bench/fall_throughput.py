@@ -7,8 +7,10 @@ Throughput: 1, 10, 100 and 1,000 wristbands at 50 Hz, fed to the live ``FallAler
 on a ``SimClock``; each wristband's stream has an arm swing and an impact-like spike every
 ~60 s so the candidate stage and the model run too. ``us_per_call`` is the mean cost of one
 0.2 s batch. The floor is one vectorised ``|a|`` pass over the same samples held in one array
-(the fastest of 5). ``per_reading`` is the BLE path (``on_reading``,
-10-sample batches with per-sample times, resampled per reading) for 100 wristbands;
+(the fastest of 5). ``per_reading`` is the per-band path (``on_reading``,
+10-sample batches with per-sample times, resampled per reading) for 100 wristbands, and
+``per_notification`` the same as the BLE driver sends it (rate and sample counter, dated by
+the counter: ``band_clock``);
 ``grid_no_impacts_1000`` is 1,000 wristbands with no impact at all (ring + gate only).
 
 Latency: each real fall recording of the fixture directory is streamed through the live
@@ -96,7 +98,9 @@ def _floor_seconds(data: np.ndarray, repeats: int = 5) -> float:
     return best
 
 
-def per_reading(n: int, seconds: float, rng: np.random.Generator) -> dict[str, float]:
+def per_reading(
+    n: int, seconds: float, rng: np.random.Generator, counted: bool = False
+) -> dict[str, float]:
     samples = int(seconds * fall.GRID_HZ) // BLOCK * BLOCK
     data = synthetic_streams(n, samples, rng).astype(np.float64)
     clock = SimClock()
@@ -109,8 +113,11 @@ def per_reading(n: int, seconds: float, rng: np.random.Generator) -> dict[str, f
         clock.advance(BLOCK * fall.GRID_DT)
         ts = t0 + start * fall.GRID_DT + offsets
         for i, device in enumerate(devices):
-            reading = Reading(ts[0], device.id, {"acc": data[i, start : start + BLOCK], "ts": ts})
-            detector.on_reading(reading, device)
+            acc = data[i, start : start + BLOCK]
+            values: dict[str, object] = {"acc": acc, "ts": ts}
+            if counted:  # as the BLE driver sends it
+                values = {"acc": acc, "fs": fall.GRID_HZ, "seq": start}
+            detector.on_reading(Reading(ts[0], device.id, values), device)
         detector.on_tick()
     elapsed = time.perf_counter() - started
     return {"wristbands": n, "samples_per_s": round(n * samples / elapsed)}
@@ -153,6 +160,7 @@ def main() -> None:
         "grid": [throughput(n, args.seconds, rng) for n in (1, 10, 100, 1000)],
         "grid_no_impacts_1000": throughput(1000, args.seconds, rng, spike_every=None),
         "per_reading": per_reading(100, min(args.seconds, 20.0), rng),
+        "per_notification": per_reading(100, min(args.seconds, 20.0), rng, counted=True),
     }
     if (args.fixtures / "MANIFEST.csv").is_file():
         result["latency"] = latency(args.fixtures)
