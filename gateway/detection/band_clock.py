@@ -17,13 +17,13 @@ Arrival only anchors the count and bounds it, since no sample arrives before it 
   the window's end (a band a little slower than nominal), so the dating never falls more than
   two windows of its drift behind (4 ms for a crystal 100 ppm slow); a buffer the band
   flushes after a reconnect catches up within the window and keeps its own times;
-* a lag beyond :data:`MAX_LAG_S` or a counter that steps back (the band restarted) starts a
-  new count at the arrival; the very batch just dated, sent again, is a duplicate.
+* a lag beyond :data:`MAX_LAG_S` starts a new count at the arrival, and so does a lag beyond
+  :data:`GAP_LAG_S` after lost samples (the band does not send what it missed, so the batch
+  after a gap is live) or a counter that steps back (the band restarted); the very batch
+  just dated, sent again, is a duplicate.
 
-Times are on the monotonic clock. :attr:`BandClock.wall_offset` (wall minus monotonic when
-the count was anchored) turns them into the reading's wall time and stays fixed while the
-count goes on, so an NTP step (the Pi has no real-time clock) does not cut a stream in two;
-:meth:`BandClock.rebase` takes the step in at a quiet moment.
+Times are on the monotonic clock; the caller turns them into wall time (and follows the
+wall clock's steps: the Pi has no real-time clock).
 """
 
 from __future__ import annotations
@@ -33,20 +33,13 @@ from collections import Counter
 COUNTER_MODULO = 2**32
 DRIFT_WINDOW_S = 20.0
 MAX_LAG_S = 60.0
+GAP_LAG_S = 1.0
 
 
 class BandClock:
     """Maps one band's sample counter onto the monotonic clock; see the module docstring."""
 
-    __slots__ = (
-        "_counters",
-        "_last_seq",
-        "_min_lag",
-        "_next_mono",
-        "_next_seq",
-        "_window_end",
-        "wall_offset",
-    )
+    __slots__ = ("_counters", "_last_seq", "_min_lag", "_next_mono", "_next_seq", "_window_end")
 
     def __init__(self, counters: Counter[str]) -> None:
         self._counters = counters
@@ -55,55 +48,48 @@ class BandClock:
         self._last_seq: int | None = None
         self._min_lag = float("inf")
         self._window_end = 0.0
-        self.wall_offset = 0.0
 
-    def first_sample(
-        self, seq: int, n: int, fs: float, arrived_mono: float, arrived_wall: float
-    ) -> float | None:
+    def first_sample(self, seq: int, n: int, fs: float, arrived_mono: float) -> float | None:
         """Monotonic time of the first of ``n`` samples at ``fs`` Hz numbered from ``seq``,
-        whose notification arrived at ``arrived_*`` (the time of its *last* sample at the
+        whose notification arrived at ``arrived_mono`` (the time of its *last* sample at the
         latest); None for a duplicate of the batch just dated."""
         latest = arrived_mono - (n - 1) / fs  # the first sample cannot be later than this
         expected = self._next_seq
         if expected is None:
-            return self._anchor(seq, n, fs, latest, arrived_mono, arrived_wall)
+            return self._anchor(seq, n, fs, latest, arrived_mono)
         ahead = (seq - expected) % COUNTER_MODULO
         if ahead >= COUNTER_MODULO // 2:
             if seq == self._last_seq and (seq + n) % COUNTER_MODULO == expected:
                 self._counters["band_duplicate_batches"] += 1
                 return None
             self._counters["band_counter_restarts"] += 1
-            return self._anchor(seq, n, fs, latest, arrived_mono, arrived_wall)
+            return self._anchor(seq, n, fs, latest, arrived_mono)
         first = self._next_mono + ahead / fs
         lag = latest - first
-        if lag > MAX_LAG_S:
+        if lag > MAX_LAG_S or (ahead and lag > GAP_LAG_S):
             self._counters["band_clock_lost"] += 1
-            return self._anchor(seq, n, fs, latest, arrived_mono, arrived_wall)
+            return self._anchor(seq, n, fs, latest, arrived_mono)
         if lag < 0.0:
             first, lag = latest, 0.0
         self._min_lag = min(self._min_lag, lag)
         if arrived_mono >= self._window_end:
             if self._min_lag > 0.0:
                 first += self._min_lag  # the band runs slow: catch up with the arrivals
+                lag -= self._min_lag
                 self._counters["band_drift_corrections"] += 1
-            self._min_lag = float("inf")
-            self._window_end = arrived_mono + DRIFT_WINDOW_S
+            self._new_window(arrived_mono, lag)  # this batch is the next window's first
         self._advance(seq, n, fs, first)
         return first
 
-    def rebase(self, arrived_mono: float, arrived_wall: float) -> None:
-        """Take the wall clock as it is now (it stepped since the count was anchored)."""
-        self.wall_offset = arrived_wall - arrived_mono
-
-    def _anchor(
-        self, seq: int, n: int, fs: float, first: float, arrived_mono: float, arrived_wall: float
-    ) -> float:
+    def _anchor(self, seq: int, n: int, fs: float, first: float, arrived_mono: float) -> float:
         self._counters["band_clock_anchors"] += 1
-        self.wall_offset = arrived_wall - arrived_mono
-        self._min_lag = float("inf")
-        self._window_end = arrived_mono + DRIFT_WINDOW_S
+        self._new_window(arrived_mono, 0.0)
         self._advance(seq, n, fs, first)
         return first
+
+    def _new_window(self, arrived_mono: float, lag: float) -> None:
+        self._min_lag = lag
+        self._window_end = arrived_mono + DRIFT_WINDOW_S
 
     def _advance(self, seq: int, n: int, fs: float, first: float) -> None:
         self._last_seq = seq

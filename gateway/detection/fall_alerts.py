@@ -32,7 +32,7 @@ import numpy as np
 
 from gateway.clock import Clock
 from gateway.detection import fall
-from gateway.detection.band_clock import COUNTER_MODULO, BandClock
+from gateway.detection.band_clock import COUNTER_MODULO, MAX_LAG_S, BandClock
 from gateway.detection.fall_model import FallModel
 from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity
 
@@ -152,6 +152,7 @@ class _Wrist:
     worn: bool = True
     wall_shift: float = 0.0  # wall-clock steps taken out of its fs-dated batches (see below)
     band_clock: BandClock | None = None  # dates batches by the band's sample counter
+    wall_offset: float = 0.0  # wall minus monotonic clock its counted batches are dated with
     origin_t: float = 0.0  # epoch time of grid sample 0: sample k is at origin_t + k * GRID_DT
     segment_start: int = 0
     pending_from: int | None = None  # first sample above the gate not yet confirmed or not
@@ -387,37 +388,45 @@ class FallAlerts:
         if seq is not None:
             self._bad("seq", wrist.device)  # still dated by its rate: its samples are good
         times = reading.t + offsets
-        last_t = wrist.last_t
-        if last_t is None:
-            return times
-        times = self._follow_wall_step(wrist, times)
-        # Dated on arrival, batches the host handed over together overlap: without a counter
-        # to place them, each follows on from the one before, so that none is dropped as a
-        # repeat (the stall shows as a short gap before them instead).
-        overlap = last_t + 1.0 / float(fs) - float(times[0])
-        if 0.0 < overlap <= WALL_STEP_S:
-            times = times + overlap
-            self.counters["batches_followed_on"] += 1
-        return times
+        return times if wrist.last_t is None else self._follow_wall_step(wrist, times)
 
     def _counter_times(
         self, wrist: _Wrist, arrived_wall: float, seq: int, fs: float, offsets: np.ndarray
     ) -> np.ndarray:
         """Dated by the band's sample counter (:mod:`gateway.detection.band_clock`): batches
-        the host handed over late or together keep their places. A wall-clock step since the
-        count was anchored is taken in only while the band has no impact under way; the gap
-        logic then sees it as a jump of the stream."""
+        the host handed over late or together keep their places. ``arrived_wall`` is the
+        driver's stamp; how long ago that was (the pipeline may be behind) is read on the
+        wall clock, and a wall-clock step (NTP) is taken in by re-dating the band's history,
+        so a stream, and a fall under way, is never cut by one."""
+        now = self.clock.monotonic()
+        wall_offset = self.clock.wall() - now
         band = wrist.band_clock
         if band is None:
             band = wrist.band_clock = BandClock(self.counters)
-        now = self.clock.monotonic()
-        first = band.first_sample(seq, offsets.size, fs, now, arrived_wall)
+            wrist.wall_offset = wall_offset
+        elif abs(wall_offset - wrist.wall_offset) > WALL_STEP_S:
+            self._redate(wrist, wall_offset - wrist.wall_offset)
+            wrist.wall_offset = wall_offset
+            self.counters["wall_steps_taken"] += 1
+        waited = min(max(now + wall_offset - arrived_wall, -WALL_STEP_S), MAX_LAG_S)
+        first = band.first_sample(seq, offsets.size, fs, now - waited)
         if first is None:
             return offsets[:0]
-        if not wrist.busy and abs(arrived_wall - now - band.wall_offset) > WALL_STEP_S:
-            band.rebase(now, arrived_wall)
-            self.counters["band_clock_rebased"] += 1
-        return first + band.wall_offset + offsets
+        return first + wrist.wall_offset + offsets
+
+    def _redate(self, wrist: _Wrist, step: float) -> None:
+        """Move a band's history by a wall-clock step: its grid, stream clock and the
+        impacts not yet alerted (an alert already raised keeps the time it was sent with)."""
+        slot = wrist.slot
+        wrist.origin_t += step
+        self._times.last_t[slot] += step
+        self._times.next_grid_t[slot] += step
+        self._times.mono_offset[slot] -= step
+        for cand in wrist.candidates:
+            cand.t += step
+        if wrist.fall is not None and not wrist.fall.raised:
+            wrist.fall.t += step
+        self._block_next_t = None
 
     def _ingest(self, wrist: _Wrist, reading: Reading) -> None:
         try:

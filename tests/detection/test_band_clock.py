@@ -6,17 +6,22 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from gateway.detection.band_clock import COUNTER_MODULO, DRIFT_WINDOW_S, MAX_LAG_S, BandClock
+from gateway.detection.band_clock import (
+    COUNTER_MODULO,
+    DRIFT_WINDOW_S,
+    GAP_LAG_S,
+    MAX_LAG_S,
+    BandClock,
+)
 
 FS = 50.0
 N = 10  # samples per notification
-WALL = 1_700_000_000.0  # wall minus monotonic when the count is anchored
 
 
 def deliver(
     clock: BandClock, seq: int, arrived_mono: float, n: int = N, fs: float = FS
 ) -> float | None:
-    return clock.first_sample(seq, n, fs, arrived_mono, WALL + arrived_mono)
+    return clock.first_sample(seq, n, fs, arrived_mono)
 
 
 def true_stream(batches: int, rate: float = FS, start: float = 100.0, seq0: int = 0):
@@ -122,11 +127,33 @@ def test_a_count_far_behind_its_arrivals_is_not_trusted() -> None:
     assert counters["band_clock_lost"] == 1
 
 
-def test_the_wall_offset_stays_until_rebased() -> None:
-    clock = BandClock(Counter())
+def test_after_lost_samples_a_late_count_restarts_at_the_arrival() -> None:
+    """A band 1 % slow, back after 5 minutes out of range: its counter says 297 s passed, the
+    arrivals 300 s. The batch after a gap is live (the band does not send what it missed), so
+    the count starts again from its arrival instead of dating it 3 s early."""
+    counters: Counter[str] = Counter()
+    clock = BandClock(counters)
     deliver(clock, 0, 100.18)
-    assert clock.wall_offset == WALL
-    clock.first_sample(10, N, FS, 100.38, WALL + 3600 + 100.38)  # NTP stepped the wall clock
-    assert clock.wall_offset == WALL
-    clock.rebase(100.5, WALL + 3600 + 100.5)
-    assert clock.wall_offset == WALL + 3600
+    arrived = 100.18 + 300.0
+    assert deliver(clock, 10 + round(297.0 * FS), arrived) == pytest.approx(arrived - 0.18)
+    assert counters["band_clock_lost"] == 1
+    # within GAP_LAG_S the counter still places the batch (a notification lost in the air)
+    assert deliver(clock, 10 + round(297.0 * FS) + 20, arrived + 0.4 + GAP_LAG_S / 2) == (
+        pytest.approx(arrived - 0.18 + 0.4)
+    )
+
+
+def test_a_flush_right_after_a_drift_window_closed_keeps_its_times() -> None:
+    """The window closes at the last batch before the link drops: that batch belongs to the
+    next window, so the flush's lag is not taken for drift."""
+    counters: Counter[str] = Counter()
+    clock = BandClock(counters)
+    for seq, last_taken in true_stream(101):  # the last one closes the first window
+        deliver(clock, seq, last_taken + 0.01)
+    assert counters["band_drift_corrections"] == 0
+    next_seq = 101 * N
+    back = 100.0 + 101 * N / FS + 25.0  # 25 s out of range, then the buffer at once
+    firsts = [deliver(clock, next_seq + k * N, back) for k in range(5)]
+    # (the count was anchored on an arrival 10 ms late)
+    assert firsts == pytest.approx([100.0 + (101 + k) * N / FS for k in range(5)], abs=0.02)
+    assert counters["band_drift_corrections"] == 0
