@@ -408,7 +408,10 @@ class FallAlerts:
             self._redate(wrist, wall_offset - wrist.wall_offset)
             wrist.wall_offset = wall_offset
             self.counters["wall_steps_taken"] += 1
-        waited = min(max(now + wall_offset - arrived_wall, -WALL_STEP_S), MAX_LAG_S)
+        # a replay sets its clock to the reading's time, its first sample: then the stamp of
+        # the last sample lies up to the batch's length ahead of it
+        span = float(offsets[-1])
+        waited = min(max(now + wall_offset - arrived_wall, -span - WALL_STEP_S), MAX_LAG_S)
         first = band.first_sample(seq, offsets.size, fs, now - waited)
         if first is None:
             return offsets[:0]
