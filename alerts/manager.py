@@ -224,7 +224,8 @@ class AlertManager:
             if alert.state is AlertState.ACKNOWLEDGED:
                 return False
             last = alert.occurred_t or alert.t
-            return event.t - last <= self.repeat_window_s
+            # both ways: after a wall-clock step back (NTP) a later fall is dated earlier
+            return abs(event.t - last) <= self.repeat_window_s
         return True
 
     def _raise(self, event: Event) -> AlertChange:

@@ -50,6 +50,7 @@ WALL_STEP_S = 1.0
 # fall) waits this long after the impact for the band to send the rest (a band flushing its
 # buffer on reconnect): a late alert beats none.
 LATE_DATA_S = 60.0
+STAMP_TOLERANCE_S = 0.01  # a driver's stamp read back on the same clock is this exact
 MIN_CONFIRMATION_S = 4.0
 DECISION_HOLD_S = 0.6
 """A candidate whose data is complete waits up to this long (at most half the stall grace, and
@@ -153,6 +154,7 @@ class _Wrist:
     wall_shift: float = 0.0  # wall-clock steps taken out of its fs-dated batches (see below)
     band_clock: BandClock | None = None  # dates batches by the band's sample counter
     wall_offset: float = 0.0  # wall minus monotonic clock its counted batches are dated with
+    before_step_offset: float = math.nan  # the one before the last wall-clock step taken
     origin_t: float = 0.0  # epoch time of grid sample 0: sample k is at origin_t + k * GRID_DT
     segment_start: int = 0
     pending_from: int | None = None  # first sample above the gate not yet confirmed or not
@@ -406,16 +408,31 @@ class FallAlerts:
             wrist.wall_offset = wall_offset
         elif abs(wall_offset - wrist.wall_offset) > WALL_STEP_S:
             self._redate(wrist, wall_offset - wrist.wall_offset)
+            wrist.before_step_offset = wrist.wall_offset
             wrist.wall_offset = wall_offset
             self.counters["wall_steps_taken"] += 1
-        # a replay sets its clock to the reading's time, its first sample: then the stamp of
-        # the last sample lies up to the batch's length ahead of it
-        span = float(offsets[-1])
-        waited = min(max(now + wall_offset - arrived_wall, -span - WALL_STEP_S), MAX_LAG_S)
+        waited = self._waited(wrist, arrived_wall, float(offsets[-1]))
         first = band.first_sample(seq, offsets.size, fs, now - waited)
         if first is None:
             return offsets[:0]
         return first + wrist.wall_offset + offsets
+
+    def _waited(self, wrist: _Wrist, arrived_wall: float, span: float) -> float:
+        """How long ago the driver stamped a batch. The stamp may be on the wall clock of now,
+        on the one the band is dated with (a step under WALL_STEP_S is not taken in) or on
+        the one before a step (stamped before it, taken from the queue after it): the
+        shortest wait that is not negative is taken, since a shorter wait only loosens the
+        bound. A replay sets its clock to a reading's time, its first sample, so there a stamp
+        lies up to the batch's length ahead of now: the wait closest to zero."""
+        now = self.clock.monotonic()
+        offsets = (self.clock.wall() - now, wrist.wall_offset, wrist.before_step_offset)
+        waits = [now + offset - arrived_wall for offset in offsets]
+        # (-STAMP_TOLERANCE_S: the rounding of epoch seconds near 1.7e9)
+        waited = min((max(w, 0.0) for w in waits if w >= -STAMP_TOLERANCE_S), default=math.nan)
+        if math.isnan(waited):
+            ahead = [w for w in waits if w >= -(span + WALL_STEP_S)]
+            waited = max(ahead, default=-(span + WALL_STEP_S))
+        return min(waited, MAX_LAG_S)
 
     def _redate(self, wrist: _Wrist, step: float) -> None:
         """Move a band's history by a wall-clock step: its grid, stream clock and the

@@ -47,6 +47,22 @@ def test_a_fall_after_staff_acknowledged_the_last_one_is_an_alert_of_its_own() -
     assert manager.on_tick() == []  # acknowledged: no escalation; the second one is over
 
 
+def test_a_fall_dated_before_the_open_one_by_a_wall_clock_step_is_an_alert_of_its_own() -> None:
+    """Fall 1 is open; NTP steps the wall clock back an hour; 90 s later the wearer falls again
+    and cancels that one. Fall 2 is dated an hour before fall 1: joined as a repeat
+    (``t2 - t1 <= 60 s``), the cancel withdrew fall 1."""
+    clock = SimClock(T0)
+    manager = AlertManager("gw", clock)
+    (first,) = manager.handle(fall(T0))
+    clock.advance(90)
+    clock.jump_wall(-3600)
+    (second,) = manager.handle(fall(T0 + 90 - 3600))
+    assert second.change == "raised" and second.alert.id != first.alert.id
+    (cancelled,) = manager.handle(fall(T0 + 90 - 3600, EventAction.CANCEL))
+    assert cancelled.alert.id == second.alert.id
+    assert manager.active[first.alert.id].state is AlertState.OPEN
+
+
 def test_the_repeat_window_counts_from_the_last_press_not_from_an_escalation() -> None:
     clock = SimClock(T0)
     manager = AlertManager("gw", clock, escalate_after_s={Severity.CRITICAL: 300.0})

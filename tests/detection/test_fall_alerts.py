@@ -477,6 +477,34 @@ def test_a_wall_clock_step_around_an_impact_under_a_counted_stream(step: float, 
     assert stream.shape[0] - grid_samples_written(home) in (0, 1)
 
 
+@pytest.mark.parametrize("step", [3600.0, 2.0, 0.6])
+@pytest.mark.parametrize("at", [-1.0, 1.5])  # seconds from the impact
+def test_a_batch_stamped_before_a_wall_clock_step_and_handled_after_it(
+    step: float, at: float
+) -> None:
+    """The driver stamps a notification, NTP steps the clock, then the pipeline takes the
+    batch from its queue: its stamp is on the old clock. Read against the new one it looked
+    ``step`` seconds old, and the batch was pulled back that far (a fall right after lost,
+    later ones dated a minute early)."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(6), after=10.0)
+    stream = np.concatenate([walking(10), xyz, still(20)])
+    step_at = int((10.0 + impact_s + at) * 50) // 10 * 10
+    start = home.clock.wall()
+    stream_from_band(home, stream[:step_at])
+    home.idle(0.2)
+    batch = {"acc": stream[step_at : step_at + 10], "fs": 50.0, "seq": 7_000 + step_at}
+    stamp = home.clock.wall() - 0.18
+    home.clock.jump_wall(step)
+    home.send(Reading(stamp, WRIST.id, batch))
+    stream_from_band(home, stream[step_at + 10 :], seq0=7_000 + step_at + 10)
+    home.idle(10)
+    ((_, raised),) = home.of(EventAction.RAISE)
+    taken = step if step > 1.0 else 0.0  # steps up to WALL_STEP_S are not taken in
+    assert raised.t == pytest.approx(start + 10.0 + impact_s + taken, abs=0.1)
+    assert stream.shape[0] - grid_samples_written(home) in (0, 1)
+
+
 @pytest.mark.parametrize("seq", ["7000", -1, True, 2**40, 1.5])
 def test_a_bad_sample_counter_is_counted_and_the_samples_still_used(seq: object) -> None:
     home = Home()
