@@ -33,7 +33,7 @@ from collections import Counter
 COUNTER_MODULO = 2**32
 DRIFT_WINDOW_S = 20.0
 MAX_LAG_S = 60.0
-GAP_LAG_S = 1.0
+GAP_LAG_S = 3.0  # above the event-loop stalls a Pi has (an SD-card write, a swap-in)
 
 
 class BandClock:
