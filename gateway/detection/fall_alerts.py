@@ -406,11 +406,8 @@ class FallAlerts:
         if band is None:
             band = wrist.band_clock = BandClock(self.counters)
             wrist.wall_offset = wall_offset
-        elif abs(wall_offset - wrist.wall_offset) > WALL_STEP_S:
-            self._redate(wrist, wall_offset - wrist.wall_offset)
-            wrist.before_step_offset = wrist.wall_offset
-            wrist.wall_offset = wall_offset
-            self.counters["wall_steps_taken"] += 1
+        else:
+            self._follow_wall_clock(wrist, wall_offset)
         waited = self._waited(wrist, arrived_wall, float(offsets[-1]))
         first = band.first_sample(seq, offsets.size, fs, now - waited)
         if first is None:
@@ -433,6 +430,15 @@ class FallAlerts:
             ahead = [w for w in waits if w >= -(span + WALL_STEP_S)]
             waited = max(ahead, default=-(span + WALL_STEP_S))
         return min(waited, MAX_LAG_S)
+
+    def _follow_wall_clock(self, wrist: _Wrist, wall_offset: float) -> None:
+        """Take a wall-clock step in for a counted band (see :meth:`_redate`)."""
+        if abs(wall_offset - wrist.wall_offset) <= WALL_STEP_S:
+            return
+        self._redate(wrist, wall_offset - wrist.wall_offset)
+        wrist.before_step_offset = wrist.wall_offset
+        wrist.wall_offset = wall_offset
+        self.counters["wall_steps_taken"] += 1
 
     def _redate(self, wrist: _Wrist, step: float) -> None:
         """Move a band's history by a wall-clock step: its grid, stream clock and the
@@ -563,6 +569,11 @@ class FallAlerts:
         now = self.clock.monotonic()
         self._last_process = now
         self._dirty = False
+        wall_offset = self.clock.wall() - now
+        for slot in self._busy:  # a band gone silent after an impact: date its alert on
+            wrist = self._by_slot[slot]  # the wall clock as it is, too
+            if wrist.band_clock is not None:
+                self._follow_wall_clock(wrist, wall_offset)
         for hit in self.ring.gate():
             wrist = self._by_slot[hit.slot]
             if not wrist.worn:

@@ -532,6 +532,21 @@ def test_a_batch_stamped_before_a_wall_clock_step_and_handled_after_it(
     assert stream.shape[0] - grid_samples_written(home) in (0, 1)
 
 
+def test_a_wall_clock_step_while_a_band_is_silent_after_an_impact() -> None:
+    """The band goes silent 3 s after an impact (decided on what came) and NTP steps the
+    clock before the alert is due: the alert is dated on the new clock, like the band's other
+    times, not an hour off."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(6), after=10.0)
+    start = home.clock.wall()
+    stream_from_band(home, xyz[: int((impact_s + 3.0) * 50) // 10 * 10])
+    home.idle(2.0)
+    home.clock.jump_wall(3600.0)
+    home.idle(10)
+    ((_, raised),) = home.of(EventAction.RAISE)
+    assert raised.t == pytest.approx(start + impact_s + 3600.0, abs=0.1)
+
+
 @pytest.mark.parametrize("seq", ["7000", -1, True, 2**40, 1.5])
 def test_a_bad_sample_counter_is_counted_and_the_samples_still_used(seq: object) -> None:
     home = Home()
