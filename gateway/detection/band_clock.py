@@ -17,9 +17,12 @@ Arrival only anchors the count and bounds it, since no sample arrives before it 
   the window's end (a band a little slower than nominal), so the dating never falls more than
   two windows of its drift behind (4 ms for a crystal 100 ppm slow); a buffer the band
   flushes after a reconnect catches up within the window and keeps its own times;
-* a lag beyond :data:`MAX_LAG_S` starts a new count at the arrival, and so does a lag beyond
-  :data:`GAP_LAG_S` after lost samples (the band does not send what it missed, so the batch
-  after a gap is live) or a counter that steps back (the band restarted); the very batch
+* a lag beyond :data:`MAX_LAG_S` starts a new count at the arrival, and so does a counter
+  that steps back (the band restarted), and a lag after lost samples (the band does not send
+  what it missed, so the batch after a gap is live): beyond :data:`RECONNECT_LAG_S` after a
+  reconnect (more than :data:`RECONNECT_S` lost: a slightly slow band is seconds behind after
+  minutes away), beyond :data:`GAP_LAG_S` after a notification lost in the air (the batch
+  after it may come late with others a stalled host handed over together); the very batch
   just dated, sent again, is a duplicate.
 
 Times are on the monotonic clock; the caller turns them into wall time (and follows the
@@ -34,6 +37,8 @@ COUNTER_MODULO = 2**32
 DRIFT_WINDOW_S = 20.0
 MAX_LAG_S = 60.0
 GAP_LAG_S = 3.0  # above the event-loop stalls a Pi has (an SD-card write, a swap-in)
+RECONNECT_S = 2.0  # lost samples spanning more than this: the band was away, not one lost batch
+RECONNECT_LAG_S = 1.0  # ...and its first batch back is live: a lag beyond this is its clock's
 
 
 class BandClock:
@@ -66,7 +71,8 @@ class BandClock:
             return self._anchor(seq, n, fs, latest, arrived_mono)
         first = self._next_mono + ahead / fs
         lag = latest - first
-        if lag > MAX_LAG_S or (ahead and lag > GAP_LAG_S):
+        gap_lag = RECONNECT_LAG_S if ahead / fs > RECONNECT_S else GAP_LAG_S
+        if lag > MAX_LAG_S or (ahead and lag > gap_lag):
             self._counters["band_clock_lost"] += 1
             return self._anchor(seq, n, fs, latest, arrived_mono)
         if lag < 0.0:

@@ -154,7 +154,6 @@ class _Wrist:
     wall_shift: float = 0.0  # wall-clock steps taken out of its fs-dated batches (see below)
     band_clock: BandClock | None = None  # dates batches by the band's sample counter
     wall_offset: float = 0.0  # wall minus monotonic clock its counted batches are dated with
-    before_step_offset: float = math.nan  # the one before the last wall-clock step taken
     origin_t: float = 0.0  # epoch time of grid sample 0: sample k is at origin_t + k * GRID_DT
     segment_start: int = 0
     pending_from: int | None = None  # first sample above the gate not yet confirmed or not
@@ -217,6 +216,8 @@ class FallAlerts:
         self._block_next_t: float | None = None
         self._dirty = False
         self._last_process = -math.inf
+        self._wall_offsets: list[tuple[float, float]] = []  # (offset, last seen), oldest first
+        self._note_wall_offset()
         self.counters: Counter[str] = Counter()
 
     # --- Detector protocol -------------------------------------------------------------------
@@ -401,7 +402,7 @@ class FallAlerts:
         wall clock, and a wall-clock step (NTP) is taken in by re-dating the band's history,
         so a stream, and a fall under way, is never cut by one."""
         now = self.clock.monotonic()
-        wall_offset = self.clock.wall() - now
+        wall_offset = self._note_wall_offset()
         band = wrist.band_clock
         if band is None:
             band = wrist.band_clock = BandClock(self.counters)
@@ -417,26 +418,38 @@ class FallAlerts:
     def _waited(self, wrist: _Wrist, arrived_wall: float, span: float) -> float:
         """How long ago the driver stamped a batch. The stamp may be on the wall clock of now,
         on the one the band is dated with (a step under WALL_STEP_S is not taken in) or on
-        the one before a step (stamped before it, taken from the queue after it): the
-        shortest wait that is not negative is taken, since a shorter wait only loosens the
-        bound. A replay sets its clock to a reading's time, its first sample, so there a stamp
-        lies up to the batch's length ahead of now: the wait closest to zero."""
+        one seen before a step (stamped before it, taken from the queue after it): the
+        shortest wait from 0 to ``MAX_LAG_S`` is taken, since a shorter wait only loosens the
+        bound. Failing that (a replay sets its clock to a reading's time, its first sample,
+        so its stamps lie up to a batch's length ahead; or the stamp is on a clock the
+        detector never saw, between two quick steps) the wait closest to zero."""
         now = self.clock.monotonic()
-        offsets = (self.clock.wall() - now, wrist.wall_offset, wrist.before_step_offset)
+        offsets = [offset for offset, _seen in self._wall_offsets] + [wrist.wall_offset]
         waits = [now + offset - arrived_wall for offset in offsets]
-        # (-STAMP_TOLERANCE_S: the rounding of epoch seconds near 1.7e9)
-        waited = min((max(w, 0.0) for w in waits if w >= -STAMP_TOLERANCE_S), default=math.nan)
-        if math.isnan(waited):
-            ahead = [w for w in waits if w >= -(span + WALL_STEP_S)]
-            waited = max(ahead, default=-(span + WALL_STEP_S))
-        return min(waited, MAX_LAG_S)
+        fresh = [max(w, 0.0) for w in waits if -STAMP_TOLERANCE_S <= w <= MAX_LAG_S]
+        if fresh:
+            return min(fresh)
+        return min(max(min(waits, key=abs), -(span + WALL_STEP_S)), MAX_LAG_S)
+
+    def _note_wall_offset(self) -> float:
+        """Wall minus monotonic clock now; the offsets of the last ``MAX_LAG_S`` are kept,
+        since a batch stamped before a step may still be waiting in the queue."""
+        now = self.clock.monotonic()
+        offset = self.clock.wall() - now
+        recent = self._wall_offsets
+        if recent and abs(recent[-1][0] - offset) <= STAMP_TOLERANCE_S:
+            recent[-1] = (offset, now)
+        else:
+            recent.append((offset, now))
+        while now - recent[0][1] > MAX_LAG_S:
+            recent.pop(0)
+        return offset
 
     def _follow_wall_clock(self, wrist: _Wrist, wall_offset: float) -> None:
         """Take a wall-clock step in for a counted band (see :meth:`_redate`)."""
         if abs(wall_offset - wrist.wall_offset) <= WALL_STEP_S:
             return
         self._redate(wrist, wall_offset - wrist.wall_offset)
-        wrist.before_step_offset = wrist.wall_offset
         wrist.wall_offset = wall_offset
         self.counters["wall_steps_taken"] += 1
 
@@ -569,7 +582,7 @@ class FallAlerts:
         now = self.clock.monotonic()
         self._last_process = now
         self._dirty = False
-        wall_offset = self.clock.wall() - now
+        wall_offset = self._note_wall_offset()
         for slot in self._busy:  # a band gone silent after an impact: date its alert on
             wrist = self._by_slot[slot]  # the wall clock as it is, too
             if wrist.band_clock is not None:

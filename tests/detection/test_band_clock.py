@@ -144,6 +144,20 @@ def test_after_lost_samples_a_late_count_restarts_at_the_arrival() -> None:
     )
 
 
+@pytest.mark.parametrize("away_s", [150.0, 280.0])
+def test_a_band_1pc_slow_back_after_minutes_is_dated_from_its_arrival(away_s: float) -> None:
+    """Away for minutes, a band 1 % slow counts 1.5-2.8 s fewer samples than the time passed;
+    its first batch back is live, so the count restarts from the arrival (kept, it dated a
+    fall seconds early and then jumped, cutting the fall's window)."""
+    counters: Counter[str] = Counter()
+    clock = BandClock(counters)
+    deliver(clock, 0, 100.18)
+    arrived = 100.18 + away_s
+    seq = N + round(away_s * 0.99 * FS)
+    assert deliver(clock, seq, arrived) == pytest.approx(arrived - 0.18)
+    assert counters["band_clock_lost"] == 1
+
+
 def test_a_flush_right_after_a_drift_window_closed_keeps_its_times() -> None:
     """The window closes at the last batch before the link drops: that batch belongs to the
     next window, so the flush's lag is not taken for drift."""

@@ -532,6 +532,35 @@ def test_a_batch_stamped_before_a_wall_clock_step_and_handled_after_it(
     assert stream.shape[0] - grid_samples_written(home) in (0, 1)
 
 
+@pytest.mark.parametrize("second_step", [-1.5, -3600.0])
+@pytest.mark.parametrize("at", [-3.0, 0.5])  # seconds from the impact
+def test_two_wall_clock_steps_while_the_pipeline_is_behind(second_step: float, at: float) -> None:
+    """NTP steps the clock by an hour and 0.1 s later once more, around an impact,
+    while the pipeline is 1.5 s behind its driver: the queue holds batches stamped on three
+    clocks. Each is read against the one it was stamped on (a band keeping only its own and
+    the last offset read some an hour off and pulled them back a minute)."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(6), after=10.0)
+    stream = np.concatenate([walking(10), xyz, still(20)])
+    impact_at = 10.0 + impact_s
+    steps = [(impact_at + at, 3600.0), (impact_at + at + 0.1, second_step)]
+    mono0, wall0 = home.clock.monotonic(), home.clock.wall()
+    to_come = list(steps)
+    for i in range(0, stream.shape[0], 10):
+        arrived = (i + 10) / 50.0  # seconds from the start
+        while to_come and to_come[0][0] <= arrived + 1.5:
+            step_at, step = to_come.pop(0)
+            home.run_until(mono0 + step_at)
+            home.clock.jump_wall(step)
+        home.run_until(mono0 + arrived + 1.5)
+        stamp = wall0 + arrived + sum(step for when, step in steps if when <= arrived) - 0.18
+        batch = {"acc": stream[i : i + 10], "fs": 50.0, "seq": 7_000 + i}
+        home.send(Reading(stamp, WRIST.id, batch))
+    home.idle(10)
+    ((_, raised),) = home.of(EventAction.RAISE)
+    assert raised.t == pytest.approx(wall0 + impact_at + 3600.0 + second_step, abs=0.3)
+
+
 def test_a_wall_clock_step_while_a_band_is_silent_after_an_impact() -> None:
     """The band goes silent 3 s after an impact (decided on what came) and NTP steps the
     clock before the alert is due: the alert is dated on the new clock, like the band's other
