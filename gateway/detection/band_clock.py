@@ -26,7 +26,8 @@ Arrival only anchors the count and bounds it, since no sample arrives before it 
   just dated, sent again, is a duplicate.
 
 Times are on the monotonic clock; the caller turns them into wall time (and follows the
-wall clock's steps: the Pi has no real-time clock).
+wall clock's steps: the Pi has no real-time clock). :class:`WallOffsets` tells how long ago a
+driver stamped a batch on the wall clock, across those steps.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ MAX_LAG_S = 60.0
 GAP_LAG_S = 3.0  # above the event-loop stalls a Pi has (an SD-card write, a swap-in)
 RECONNECT_S = 2.0  # lost samples spanning more than this: the band was away, not one lost batch
 RECONNECT_LAG_S = 1.0  # ...and its first batch back is live: a lag beyond this is its clock's
+STAMP_TOLERANCE_S = 0.01  # a driver's stamp read back on the same clock is this exact
+# The wall clock moving this much against the monotonic one is a step (NTP; the Pi has no
+# real-time clock): above the delivery jitter of a band that stamps its own batches.
+WALL_STEP_S = 1.0
 
 
 class BandClock:
@@ -101,3 +106,39 @@ class BandClock:
         self._last_seq = seq
         self._next_seq = (seq + n) % COUNTER_MODULO
         self._next_mono = first + n / fs
+
+
+class WallOffsets:
+    """The wall clock's offsets from the monotonic one seen in the last :data:`MAX_LAG_S`,
+    oldest first: a batch the driver stamped before an NTP step may still wait in the queue
+    after it, and its stamp is only read right on the clock it was made with."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: list[tuple[float, float]] = []  # (wall - monotonic, monotonic last seen)
+
+    def note(self, mono: float, wall: float) -> float:
+        """Remember the offset of now; returns it."""
+        offset = wall - mono
+        seen = self._seen
+        if seen and abs(seen[-1][0] - offset) <= STAMP_TOLERANCE_S:
+            seen[-1] = (offset, mono)
+        else:
+            seen.append((offset, mono))
+        while mono - seen[0][1] > MAX_LAG_S:
+            seen.pop(0)
+        return offset
+
+    def waited(self, mono: float, stamp: float, band_offset: float, span: float) -> float:
+        """How long ago ``stamp`` (wall clock) was made, on the clocks seen and the one a band
+        is dated with: the shortest wait from 0 to :data:`MAX_LAG_S` (a shorter wait only
+        loosens the bound on a band's count). Failing that — a replay sets its clock to a
+        reading's time, its first sample, so its stamps lie up to a batch's ``span`` ahead; or
+        the stamp is on a clock never seen, between two quick steps — the wait closest to 0."""
+        offsets = [offset for offset, _mono in self._seen] + [band_offset]
+        waits = [mono + offset - stamp for offset in offsets]
+        fresh = [max(w, 0.0) for w in waits if -STAMP_TOLERANCE_S <= w <= MAX_LAG_S]
+        if fresh:
+            return min(fresh)
+        return min(max(min(waits, key=abs), -(span + WALL_STEP_S)), MAX_LAG_S)

@@ -32,7 +32,7 @@ import numpy as np
 
 from gateway.clock import Clock
 from gateway.detection import fall
-from gateway.detection.band_clock import COUNTER_MODULO, MAX_LAG_S, BandClock
+from gateway.detection.band_clock import COUNTER_MODULO, WALL_STEP_S, BandClock, WallOffsets
 from gateway.detection.fall_model import FallModel
 from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity
 
@@ -42,15 +42,10 @@ GATE_PERIOD_S = 0.2  # how often the vectorised gate runs while data is arriving
 ACTIVE_G = 0.1  # | |a| - 1 g | above this counts as the arm moving (for recovery)
 MAX_READING_SAMPLES = 10_000
 RATE_MEMORY_S = 60.0  # the sampling-rate estimate forgets older batches over about this long
-# A batch dated by its rate whose time moves against the gateway's monotonic clock by more than
-# this while the stream goes on was re-dated by a wall-clock step (NTP; the Pi has no RTC).
-# Above the delivery jitter of a band that stamps its own batches.
-WALL_STEP_S = 1.0
 # A candidate whose stream stopped too soon after its impact to decide (a link lost at the
 # fall) waits this long after the impact for the band to send the rest (a band flushing its
 # buffer on reconnect): a late alert beats none.
 LATE_DATA_S = 60.0
-STAMP_TOLERANCE_S = 0.01  # a driver's stamp read back on the same clock is this exact
 MIN_CONFIRMATION_S = 4.0
 DECISION_HOLD_S = 0.6
 """A candidate whose data is complete waits up to this long (at most half the stall grace, and
@@ -216,8 +211,8 @@ class FallAlerts:
         self._block_next_t: float | None = None
         self._dirty = False
         self._last_process = -math.inf
-        self._wall_offsets: list[tuple[float, float]] = []  # (offset, last seen), oldest first
-        self._note_wall_offset()
+        self._wall_offsets = WallOffsets()  # the wall clocks of the last minute
+        self._wall_offsets.note(clock.monotonic(), clock.wall())
         self.counters: Counter[str] = Counter()
 
     # --- Detector protocol -------------------------------------------------------------------
@@ -402,48 +397,18 @@ class FallAlerts:
         wall clock, and a wall-clock step (NTP) is taken in by re-dating the band's history,
         so a stream, and a fall under way, is never cut by one."""
         now = self.clock.monotonic()
-        wall_offset = self._note_wall_offset()
+        wall_offset = self._wall_offsets.note(now, self.clock.wall())
         band = wrist.band_clock
         if band is None:
             band = wrist.band_clock = BandClock(self.counters)
             wrist.wall_offset = wall_offset
         else:
             self._follow_wall_clock(wrist, wall_offset)
-        waited = self._waited(wrist, arrived_wall, float(offsets[-1]))
+        waited = self._wall_offsets.waited(now, arrived_wall, wrist.wall_offset, offsets[-1])
         first = band.first_sample(seq, offsets.size, fs, now - waited)
         if first is None:
             return offsets[:0]
         return first + wrist.wall_offset + offsets
-
-    def _waited(self, wrist: _Wrist, arrived_wall: float, span: float) -> float:
-        """How long ago the driver stamped a batch. The stamp may be on the wall clock of now,
-        on the one the band is dated with (a step under WALL_STEP_S is not taken in) or on
-        one seen before a step (stamped before it, taken from the queue after it): the
-        shortest wait from 0 to ``MAX_LAG_S`` is taken, since a shorter wait only loosens the
-        bound. Failing that (a replay sets its clock to a reading's time, its first sample,
-        so its stamps lie up to a batch's length ahead; or the stamp is on a clock the
-        detector never saw, between two quick steps) the wait closest to zero."""
-        now = self.clock.monotonic()
-        offsets = [offset for offset, _seen in self._wall_offsets] + [wrist.wall_offset]
-        waits = [now + offset - arrived_wall for offset in offsets]
-        fresh = [max(w, 0.0) for w in waits if -STAMP_TOLERANCE_S <= w <= MAX_LAG_S]
-        if fresh:
-            return min(fresh)
-        return min(max(min(waits, key=abs), -(span + WALL_STEP_S)), MAX_LAG_S)
-
-    def _note_wall_offset(self) -> float:
-        """Wall minus monotonic clock now; the offsets of the last ``MAX_LAG_S`` are kept,
-        since a batch stamped before a step may still be waiting in the queue."""
-        now = self.clock.monotonic()
-        offset = self.clock.wall() - now
-        recent = self._wall_offsets
-        if recent and abs(recent[-1][0] - offset) <= STAMP_TOLERANCE_S:
-            recent[-1] = (offset, now)
-        else:
-            recent.append((offset, now))
-        while now - recent[0][1] > MAX_LAG_S:
-            recent.pop(0)
-        return offset
 
     def _follow_wall_clock(self, wrist: _Wrist, wall_offset: float) -> None:
         """Take a wall-clock step in for a counted band (see :meth:`_redate`)."""
@@ -582,7 +547,7 @@ class FallAlerts:
         now = self.clock.monotonic()
         self._last_process = now
         self._dirty = False
-        wall_offset = self._note_wall_offset()
+        wall_offset = self._wall_offsets.note(now, self.clock.wall())
         for slot in self._busy:  # a band gone silent after an impact: date its alert on
             wrist = self._by_slot[slot]  # the wall clock as it is, too
             if wrist.band_clock is not None:

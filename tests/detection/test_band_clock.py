@@ -12,6 +12,7 @@ from gateway.detection.band_clock import (
     GAP_LAG_S,
     MAX_LAG_S,
     BandClock,
+    WallOffsets,
 )
 
 FS = 50.0
@@ -172,3 +173,38 @@ def test_a_flush_right_after_a_drift_window_closed_keeps_its_times() -> None:
     # (the count was anchored on an arrival 10 ms late)
     assert firsts == pytest.approx([100.0 + (101 + k) * N / FS for k in range(5)], abs=0.02)
     assert counters["band_drift_corrections"] == 0
+
+
+WALL = 1_700_000_000.0
+
+
+def test_a_stamp_is_read_on_the_wall_clock_it_was_made_with() -> None:
+    """Stamped at mono 100, then NTP steps the clock by an hour; handled 0.5 s later."""
+    offsets = WallOffsets()
+    offsets.note(100.0, WALL + 100.0)
+    stamp = WALL + 100.0
+    offsets.note(100.2, WALL + 3600 + 100.2)
+    band = WALL  # the band's history is still on the old clock
+    assert offsets.waited(100.5, stamp, band, 0.18) == pytest.approx(0.5)
+    # a stamp made after the step is read on the new clock
+    assert offsets.waited(100.5, WALL + 3600 + 100.3, band, 0.18) == pytest.approx(0.2)
+
+
+def test_wall_clocks_older_than_a_minute_are_forgotten() -> None:
+    offsets = WallOffsets()
+    offsets.note(100.0, WALL + 100.0)
+    offsets.note(101.0, WALL + 3600 + 101.0)  # stepped on an hour
+    new = WALL + 3600
+    assert offsets.waited(101.5, WALL + 101.0, new, 0.18) == pytest.approx(0.5)
+    later = 101.0 + MAX_LAG_S + 1
+    offsets.note(later, new + later)
+    # a stamp on the old clock now reads an hour old on the only clock left: capped
+    assert offsets.waited(later + 0.5, WALL + later, new, 0.18) == MAX_LAG_S
+
+
+def test_a_replay_stamp_ahead_of_its_clock_is_taken_as_it_is() -> None:
+    """A replay sets its clock to a reading's first sample: the last sample's stamp is the
+    batch's length ahead."""
+    offsets = WallOffsets()
+    offsets.note(100.0, WALL + 100.0)
+    assert offsets.waited(100.0, WALL + 100.0 + 1.98, WALL, 1.98) == pytest.approx(-1.98)
