@@ -50,64 +50,20 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     return q
 
 
-# Training-only copies for the variety between people (eighth round, screened in
-# training/fall/screen_warp.py; not in train.build): kind -> (time warp, magnitude scaling).
-# Built only by the screen, from random streams of their own, so kinds 0-4 are unchanged.
-WARP_KINDS: dict[int, tuple[bool, bool]] = {
-    5: (True, False),  # the whole recording played at speed s ~ U(0.8, 1.25)
-    6: (False, True),  # dynamic component around a 1 s gravity estimate scaled by k ~ U(0.7, 1.3)
-    7: (True, True),  # both
-}
-WARP_SPEED = (0.8, 1.25)
-DYNAMIC_SCALE = (0.7, 1.3)
-GRAVITY_S = 1.0
-
-
 def variant(rec: Recording, kind: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(t, xyz) of one augmented copy. kind 0 is the recording as it is."""
-    t, xyz, _ = variant_speed(rec, kind, rng)
-    return t, xyz
-
-
-def variant_speed(
-    rec: Recording, kind: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """(t, xyz, speed) of one augmented copy; ``speed`` is the time warp's s (the copy's times
-    are the source's divided by s, so are its fall marks), 1 for every kind but 5 and 7."""
     t, xyz = rec.t.copy(), rec.xyz.copy()
-    speed = 1.0
     if kind == 0:
-        return t, xyz, speed
+        return t, xyz
     xyz = xyz @ random_rotation(rng).T
     if kind == 2:  # a slower device: 20-30 Hz with jittered sample times
         t, xyz = slower_device(t, xyz, rng.uniform(20.0, 30.0), False, rng)
     elif kind in EXTRA_KINDS:  # extra training copies of other devices (never scored)
         lo, hi, anti_alias = EXTRA_KINDS[kind]
         t, xyz = slower_device(t, xyz, rng.uniform(lo, hi), anti_alias, rng)
-    elif kind in WARP_KINDS:  # another person's way of moving (never scored)
-        warp, scale = WARP_KINDS[kind]
-        if warp:
-            speed = float(rng.uniform(*WARP_SPEED))
-            t = t[0] + (t - t[0]) / speed  # the native samples, played faster or slower
-        if scale:
-            g = moving_mean(t, xyz, GRAVITY_S)
-            xyz = g + rng.uniform(*DYNAMIC_SCALE) * (xyz - g)
     xyz = xyz + rng.normal(0, 0.01, xyz.shape)
     clip = 4.0 if kind == 1 or rng.random() < 0.6 else 8.0
-    return t, np.clip(xyz, -clip, clip), speed
-
-
-def moving_mean(t: np.ndarray, xyz: np.ndarray, span: float) -> np.ndarray:
-    """Per axis, the mean of the samples within +-span/2 s of each sample's time (the gravity
-    estimate of the magnitude scaling; the sample times may be irregular or unsorted)."""
-    order = np.argsort(t, kind="stable")
-    ts, xs = t[order], xyz[order]
-    cs = np.vstack([np.zeros((1, 3)), np.cumsum(xs, axis=0)])
-    lo = np.searchsorted(ts, ts - span / 2, side="left")
-    hi = np.searchsorted(ts, ts + span / 2, side="right")
-    g = np.empty_like(xs)
-    g[order] = (cs[hi] - cs[lo]) / (hi - lo)[:, None]
-    return g
+    return t, np.clip(xyz, -clip, clip)
 
 
 def slower_device(
@@ -154,14 +110,13 @@ def candidates(
 ) -> list[Candidate]:
     out: list[Candidate] = []
     for kind in kinds:
-        t, xyz, speed = variant_speed(rec, kind, rng)
+        t, xyz = variant(rec, kind, rng)
         grid = fall.resample_recording(t - t[0], xyz)
         gate = fall.gate_level(fall.source_rate(fall.clean_times(t, xyz)[0]))
         found = fall.recording_candidates(grid, gate)
         targets = [0] * len(found)
         if rec.label == "fall" and found:
             lo, hi = fall_region(rec)
-            lo, hi = lo / speed, hi / speed  # a time-warped copy's marks move with it
             inside = [
                 (feat[0], i)
                 for i, (imp, feat) in enumerate(found)
