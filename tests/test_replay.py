@@ -5,13 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from gateway.commands.evaluate import read_recording
 from gateway.replay import Replayer
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "fall"
+from tests.support.falls import FALL_MARKS_S, real_fall_at_50hz
 
 DEVICE = {"type": "device", "id": "btn", "kind": "button", "room": "lounge", "resident": "p1"}
 
@@ -88,10 +85,8 @@ def test_a_recorded_wristband_fall_with_its_sample_counter_replays_to_one_alert(
     notifications over (rate and sample counter, ``t`` the batch's first sample): the replay
     sets its clock to each reading's ``t``, so the counter dating must not take a batch
     longer than 1 s for one that arrived before it was sampled."""
-    t, xyz = read_recording(FIXTURES / "U01_F02_R01.csv.gz")
-    grid = np.arange(0.0, t[-1] - t[0], 0.02)
-    samples = np.stack([np.interp(grid, t - t[0], xyz[:, k]) for k in range(3)], axis=1)
-    samples = np.concatenate([samples, np.tile([0.0, 0.0, 1.0], (1500, 1))])  # lying still
+    samples, peak = real_fall_at_50hz()
+    assert FALL_MARKS_S[0] < peak < FALL_MARKS_S[1]  # the impact, within the dataset's marks
     start = 1_700_000_000.0
     band = {"type": "device", "id": "band", "kind": "wristband", "resident": "p1"}
     readings = [
@@ -109,6 +104,4 @@ def test_a_recorded_wristband_fall_with_its_sample_counter_replays_to_one_alert(
     changes = list(replayer.run(lines(band, *readings), until=start + 60.0))
     raised = [c.alert for c in changes if c.change == "raised"]
     assert [a.type for a in raised] == ["fall"]
-    peak = float(np.argmax(np.linalg.norm(samples, axis=1))) * 0.02
-    assert 5.1 < peak < 8.1  # the impact, within the dataset's fall marks
     assert raised[0].t - start == pytest.approx(peak, abs=0.1)
