@@ -212,6 +212,7 @@ class FallAlerts:
         self._dirty = False
         self._last_process = -math.inf
         self._wall_offsets = WallOffsets()  # the wall clocks of the last minute
+        self._counted_slots: set[int] = set()  # bands dated by their sample counter
         self._wall_offsets.note(clock.monotonic(), clock.wall())
         self.counters: Counter[str] = Counter()
 
@@ -402,6 +403,7 @@ class FallAlerts:
         if band is None:
             band = wrist.band_clock = BandClock(self.counters)
             wrist.wall_offset = wall_offset
+            self._counted_slots.add(wrist.slot)
         else:
             self._follow_wall_clock(wrist, wall_offset)
         waited = self._wall_offsets.waited(now, arrived_wall, wrist.wall_offset, offsets[-1])
@@ -548,10 +550,10 @@ class FallAlerts:
         self._last_process = now
         self._dirty = False
         wall_offset = self._wall_offsets.note(now, self.clock.wall())
-        for slot in self._busy:  # a band gone silent after an impact: date its alert on
-            wrist = self._by_slot[slot]  # the wall clock as it is, too
-            if wrist.band_clock is not None:
-                self._follow_wall_clock(wrist, wall_offset)
+        # a counted band gone silent after an impact: date its alert on the wall clock as it
+        # is, too
+        for slot in self._busy & self._counted_slots:
+            self._follow_wall_clock(self._by_slot[slot], wall_offset)
         for hit in self.ring.gate():
             wrist = self._by_slot[hit.slot]
             if not wrist.worn:
