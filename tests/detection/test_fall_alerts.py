@@ -481,6 +481,19 @@ def test_the_batch_just_had_sent_again_is_not_counted_twice() -> None:
     assert (counters["samples"], counters["band_duplicate_batches"]) == (10, 1)
 
 
+def walk_and_fall_until(at: float) -> tuple[Home, np.ndarray, float, int]:
+    """A counted band streams 10 s of walking, a fall and 20 s lying still, up to ``at``
+    seconds from the impact. Returns the home, the whole stream, the impact's wall time and
+    the first sample not sent yet."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(6), after=10.0)
+    stream = np.concatenate([walking(10), xyz, still(20)])
+    sent = int((10.0 + impact_s + at) * 50) // 10 * 10
+    impact_t = home.clock.wall() + 10.0 + impact_s
+    stream_from_band(home, stream[:sent])
+    return home, stream, impact_t, sent
+
+
 @pytest.mark.parametrize("step", [3600.0, -3600.0, -1.5])
 @pytest.mark.parametrize("at", [-8.0, -1.0, -0.2, 0.3, 1.0])  # seconds from the impact
 def test_a_wall_clock_step_around_an_impact_under_a_counted_stream(step: float, at: float) -> None:
@@ -488,17 +501,12 @@ def test_a_wall_clock_step_around_an_impact_under_a_counted_stream(step: float, 
     on, from 8 s before the impact to 1 s after it: the band's history is re-dated by the
     step, so the stream is not cut, the fall keeps its context and it is dated on the new
     clock (a restart at the step lost falls whose impact came right after it)."""
-    home = Home()
-    _t, xyz, impact_s = synth_fall(np.random.default_rng(6), after=10.0)
-    stream = np.concatenate([walking(10), xyz, still(20)])
-    step_at = int((10.0 + impact_s + at) * 50) // 10 * 10
-    start = home.clock.wall()
-    stream_from_band(home, stream[:step_at])
+    home, stream, impact_t, step_at = walk_and_fall_until(at)
     home.clock.jump_wall(step)
     stream_from_band(home, stream[step_at:], seq0=7_000 + step_at)
     home.idle(10)
     ((_, raised),) = home.of(EventAction.RAISE)
-    assert raised.t == pytest.approx(start + 10.0 + impact_s + step, abs=0.1)
+    assert raised.t == pytest.approx(impact_t + step, abs=0.1)
     counters = home.detector.counters
     assert (counters["wall_steps_taken"], counters["segments_restarted"]) == (1, 0)
     assert stream.shape[0] - grid_samples_written(home) in (0, 1)
@@ -513,12 +521,7 @@ def test_a_batch_stamped_before_a_wall_clock_step_and_handled_after_it(
     batch from its queue: its stamp is on the old clock. Read against the new one it looked
     ``step`` seconds old, and the batch was pulled back that far (a fall right after lost,
     later ones dated a minute early)."""
-    home = Home()
-    _t, xyz, impact_s = synth_fall(np.random.default_rng(6), after=10.0)
-    stream = np.concatenate([walking(10), xyz, still(20)])
-    step_at = int((10.0 + impact_s + at) * 50) // 10 * 10
-    start = home.clock.wall()
-    stream_from_band(home, stream[:step_at])
+    home, stream, impact_t, step_at = walk_and_fall_until(at)
     home.idle(0.2)
     batch = {"acc": stream[step_at : step_at + 10], "fs": 50.0, "seq": 7_000 + step_at}
     stamp = home.clock.wall() - 0.18
@@ -528,7 +531,7 @@ def test_a_batch_stamped_before_a_wall_clock_step_and_handled_after_it(
     home.idle(10)
     ((_, raised),) = home.of(EventAction.RAISE)
     taken = step if step > 1.0 else 0.0  # steps up to WALL_STEP_S are not taken in
-    assert raised.t == pytest.approx(start + 10.0 + impact_s + taken, abs=0.1)
+    assert raised.t == pytest.approx(impact_t + taken, abs=0.1)
     assert stream.shape[0] - grid_samples_written(home) in (0, 1)
 
 
