@@ -6,7 +6,8 @@ and logged with its reason, never fatal; nothing already accepted is lost.
 
 The JSON device topic (docs/protocol.md): ``<device_topic>/<device id>`` with a JSON object of
 reading fields, e.g. ``{"action": "sos"}`` or ``{"open": true, "t": 1700000000.0}``; ``t`` is
-optional (the gateway stamps the time of arrival).
+optional (the gateway stamps the time of arrival; a batch of samples, ``acc`` with ``fs``,
+the time of its first sample, as the BLE driver does).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 
 import aiomqtt
 
-from drivers.base import ReadingSink
+from drivers.base import ReadingSink, first_sample_time
 from drivers.decoders import DecodeError
 from gateway.clock import Clock
 from gateway.errors import EldergateError
@@ -68,7 +69,8 @@ class DeviceJsonCodec:
             raise DecodeError("payload is not JSON") from None
         if not isinstance(body, dict):
             raise DecodeError(f"expected a JSON object, got {type(body).__name__}")
-        record: dict[str, Any] = {**body, "device": device, "t": body.get("t", t)}
+        stamp = body["t"] if "t" in body else first_sample_time(t, body)
+        record: dict[str, Any] = {**body, "device": device, "t": stamp}
         try:
             return [parse_reading(record, TimeFormat())]
         except RecordError as exc:

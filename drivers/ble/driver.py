@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from drivers.base import ReadingSink
+from drivers.base import ReadingSink, first_sample_time
 from drivers.ble.base import Advertisement, BleBackend, BleBackendError, BleErrorKind, BleScanner
 from drivers.ble.profiles import PROFILES, CharacteristicUse, GattProfile
 from drivers.ble.recovery import (
@@ -426,11 +426,7 @@ class BleDriver:
             return
         if values is None:
             return
-        t = self._clock.wall()
-        acc = values.get("acc")
-        if acc is not None and values.get("fs"):
-            # the band sends a batch right after its last sample: date the first sample
-            t -= (len(acc) - 1) / float(values["fs"])
+        t = first_sample_time(self._clock.wall(), values)
         self._emit(Reading(t, link.spec.device_id, values))
 
 

@@ -1,0 +1,69 @@
+"""The home broker's JSON device topic (drivers/local_mqtt.py, docs/protocol.md): a
+wristband bridge's batches with the band's sample counter, handed over in a burst."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from drivers.base import first_sample_time
+from drivers.local_mqtt import DeviceJsonCodec
+from gateway.clock import SimClock
+from gateway.detection.fall_alerts import FallAlerts, FallSettings
+from gateway.model import Device, DeviceKind, EventAction
+from tests.support.falls import real_fall_at_50hz
+
+
+def test_a_burst_of_counted_wristband_messages_keeps_every_sample_in_place() -> None:
+    """A real fall published in 10-sample messages with ``seq`` and no ``t``; around the
+    impact the broker hands five over at one moment, so the codec stamps them alike. The
+    counter places them: the fall is raised at its impact and the grid covers every sample
+    (stamped on arrival without being moved back to their first sample, the alert came a
+    batch late)."""
+    clock = SimClock()
+    codec = DeviceJsonCodec("eldergate/devices", {"band"})
+    detector = FallAlerts(clock, FallSettings())
+    device = Device("band", DeviceKind.WRISTBAND, "p1")
+    samples, peak = real_fall_at_50hz()
+    burst = range(round(peak * 50) // 10 - 2, round(peak * 50) // 10 + 3)
+    start = clock.wall()
+    raised = []
+    for k, i in enumerate(range(0, samples.shape[0], 10)):
+        if k not in burst:
+            clock.advance(0.2)
+        elif k == burst[0]:
+            clock.advance(0.2 * len(burst))
+        body = {"acc": samples[i : i + 10].tolist(), "fs": 50, "seq": 123_450 + i}
+        (reading,) = codec.decode("eldergate/devices/band", json.dumps(body).encode(), clock.wall())
+        assert reading.values["seq"] == 123_450 + i
+        events = detector.on_reading(reading, device)
+        while (due := detector.next_deadline()) is not None and due <= clock.monotonic():
+            events += detector.on_tick()
+        raised += [e for e in events if e.action is EventAction.RAISE]
+    for _ in range(60):
+        clock.advance(0.2)
+        raised += [e for e in detector.on_tick() if e.action is EventAction.RAISE]
+    assert [e.type for e in raised] == ["fall"]
+    assert raised[0].t - start == pytest.approx(peak, abs=0.1)
+    assert samples.shape[0] - int(detector.ring.written[0]) in (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"acc": [[0, 0, 1]] * 11, "fs": 50}, 1000.0 - 0.2),
+        ({"acc": [[0, 0, 1]], "fs": 50.0}, 1000.0),
+        ({"acc": [], "fs": 50}, 1000.0),
+        ({"acc": [[0, 0, 1]] * 11, "fs": 0}, 1000.0),
+        ({"acc": [[0, 0, 1]] * 11, "fs": True}, 1000.0),
+        ({"acc": [[0, 0, 1]] * 11, "fs": float("nan")}, 1000.0),
+        ({"acc": [[0, 0, 1]] * 11, "fs": "50"}, 1000.0),
+        ({"acc": 7, "fs": 50}, 1000.0),
+        ({"open": True}, 1000.0),
+    ],
+)
+def test_a_batch_is_stamped_with_its_first_sample_and_anything_else_as_it_came(
+    values: dict[str, object], expected: float
+) -> None:
+    assert first_sample_time(1000.0, values) == pytest.approx(expected)
