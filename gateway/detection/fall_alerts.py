@@ -213,6 +213,7 @@ class FallAlerts:
         self._last_process = -math.inf
         self._wall_offsets = WallOffsets()  # the wall clocks of the last minute
         self._counted_slots: set[int] = set()  # bands dated by their sample counter
+        self._cancel_pressed: dict[str, float] = {}  # resident -> their last cancel (monotonic)
         self._wall_offsets.note(clock.monotonic(), clock.wall())
         self.counters: Counter[str] = Counter()
 
@@ -640,6 +641,11 @@ class FallAlerts:
                     self.counters["falls_while_open"] += 1
                 self.counters["falls_detected"] += 1
                 wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
+                if self._cancel_pressed.get(wrist.device.resident, -math.inf) >= cand.mono:
+                    # the press came before the data of its fall (a band that sent its buffer
+                    # after a lost link; a pendant on another link): the wearer said so
+                    wrist.fall.cancelled = True
+                    self.counters["cancelled_before_its_data"] += 1
         return slots
 
     def _decide_before_overwrite(self, wrist: _Wrist | None, count: int) -> None:
@@ -795,6 +801,7 @@ class FallAlerts:
         """The wearer (or a button of the same resident) pressed cancel."""
         events: list[Event] = []
         now = self.clock.monotonic()
+        self._cancel_pressed[device.resident] = now
         for wrist in self._wrists.values():
             if wrist.device.id != device.id and wrist.device.resident != device.resident:
                 continue

@@ -4,6 +4,7 @@ them (any rate, bursts, gaps, clipping, reconnects), not-worn bands, bad input."
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -347,6 +348,7 @@ def stream_from_band(
     out_of_range: tuple[int, float] | None = None,
     blocked: tuple[int, int] | None = None,
     lost: int | None = None,
+    meanwhile: dict[int, Callable[[], None]] | None = None,
 ) -> None:
     """As the BLE driver hands a wristband's notifications over: 10 samples at 50 Hz each,
     with the band's sample counter (``seq``, unless None), dated by the gateway's wall clock
@@ -356,7 +358,8 @@ def stream_from_band(
     then it sends its buffer at once; ``blocked`` (first, last sample): the driver stamps
     these notifications on arrival but the pipeline, waiting for a disk write, hands them to
     the detector only after the last of them; ``lost``: the notification holding this sample
-    is lost in the air (the counter moves on)."""
+    is lost in the air (the counter moves on); ``meanwhile``: what else happens when the band
+    takes the sample (a key of the mapping, a multiple of 10)."""
     queued: list[dict[str, object]] = []
     waiting: list[tuple[float, dict[str, object]]] = []
     seq = seq0
@@ -364,6 +367,8 @@ def stream_from_band(
     for i in range(0, xyz.shape[0], 10):
         part = xyz[i : i + 10]
         home.idle(part.shape[0] / 50.0)
+        if meanwhile and i in meanwhile:
+            meanwhile[i]()
         values: dict[str, object] = {"acc": part, "fs": 50.0}
         if seq is not None:
             values["seq"] = seq
@@ -470,6 +475,37 @@ def test_a_band_that_buffers_through_a_link_lost_at_the_fall_still_alerts() -> N
     counters = home.detector.counters
     assert counters["candidates_waiting_for_data"] == 1
     assert counters["segments_restarted"] == 0
+
+
+@pytest.mark.parametrize("pressed", [5.0, -1.0])  # seconds from the impact
+def test_a_cancel_that_comes_before_the_data_of_its_fall(pressed: float) -> None:
+    """The band's link drops just before an impact and comes back 12 s later with its
+    buffer. Meanwhile the wearer presses cancel on their pendant, 5 s after the impact: the
+    fall its data then shows is cancelled, not alerted (the press found nothing to cancel and
+    the fall was raised). A press before the impact cancels nothing that comes after it."""
+    home = Home()
+    pendant = Device("pendant-1", DeviceKind.BUTTON, "p1")
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(5), after=10.0)
+    impact = int(impact_s * 50) // 10 * 10
+    press_at = int((impact_s + pressed) * 50) // 10 * 10
+
+    def press() -> None:
+        home.send(Reading(home.clock.wall(), pendant.id, {"action": "cancel"}), pendant)
+
+    stream_from_band(
+        home,
+        np.concatenate([xyz, still(30)]),
+        out_of_range=(impact - 100, 12.0 + 2.0),
+        meanwhile={press_at: press},
+    )
+    home.idle(130)
+    counters = home.detector.counters
+    if pressed > 0:
+        assert home.events == []  # no alert, so no long-lie escalation either
+        assert counters["cancelled_before_its_data"] == 1
+    else:
+        assert len(home.of(EventAction.RAISE)) == 1
+        assert counters["cancelled_before_its_data"] == 0
 
 
 def test_the_batch_just_had_sent_again_is_not_counted_twice() -> None:
