@@ -48,6 +48,7 @@ RATE_MEMORY_S = 60.0  # the sampling-rate estimate forgets older batches over ab
 LATE_DATA_S = 60.0
 MIN_CONFIRMATION_S = 4.0
 DECISION_HOLD_S = 0.6
+BURST_SCAN = 4 * round(fall.GRID_HZ)  # unscanned grid samples of a band that start a scan
 """A candidate whose data is complete waits up to this long (at most half the stall grace, and
 never past its alert time) for others, so that one feature pass and one model call serve many
 wristbands. Its data, hence its decision, does not change while it waits."""
@@ -214,6 +215,9 @@ class FallAlerts:
         self._wall_offsets = WallOffsets()  # the wall clocks of the last minute
         self._counted_slots: set[int] = set()  # bands dated by their sample counter
         self._cancel_pressed: dict[str, float] = {}  # resident -> their last cancel (monotonic)
+        self._burst_events: list[Event] = []  # decided while a burst was written (_ingest)
+        # how long after an impact a cancel still withdraws its fall (alert + cancel window)
+        self._cancel_reach_s = self.settings.confirmation_s + self.settings.cancel_window_s
         self._wall_offsets.note(clock.monotonic(), clock.wall())
         self.counters: Counter[str] = Counter()
 
@@ -230,6 +234,8 @@ class FallAlerts:
         self._update_worn(wrist, reading.values)
         if reading.get("acc") is not None:
             self._ingest(wrist, reading)
+            events.extend(self._burst_events)
+            self._burst_events.clear()
         if self.clock.monotonic() - self._last_process >= GATE_PERIOD_S:
             events.extend(self._process())
         return events
@@ -480,6 +486,11 @@ class FallAlerts:
         self._track_rate(wrist, times)
         samples, next_t = fall.resample_onto_grid(times, xyz, wrist.next_grid_t)
         self._times.next_grid_t[slot] = next_t
+        # device time -> monotonic: exact for a counted band (its samples are dated on the
+        # monotonic clock, even in a flushed buffer), else as if the last sample came now
+        counted = wrist.band_clock is not None
+        now = self.clock.monotonic()
+        self._times.mono_offset[slot] = -wrist.wall_offset if counted else now - times[-1]
         for piece in self._pieces(wrist, samples):
             if self._ready:
                 self._decide_before_overwrite(wrist, piece.shape[0])
@@ -487,9 +498,12 @@ class FallAlerts:
                 wrist.fall.active_samples += _active_samples(piece)
             self.ring.write(slot, piece)
             self._ready_late(wrist)
+            if self.ring.written[slot] - self.ring.scan_from[slot] >= BURST_SCAN:
+                # faster than real time (a buffer flushed at once): scan and decide as the
+                # data comes, before the ring's 16 s are written over an impact in it
+                self._burst_events.extend(self._process())
         self._times.last_t[slot] = times[-1]
         self._times.last_xyz[slot] = xyz[-1]
-        self._times.mono_offset[slot] = self.clock.monotonic() - times[-1]
         self._dirty = True
 
     def _follow_wall_step(self, wrist: _Wrist, times: np.ndarray) -> np.ndarray:
@@ -641,9 +655,11 @@ class FallAlerts:
                     self.counters["falls_while_open"] += 1
                 self.counters["falls_detected"] += 1
                 wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
-                if self._cancel_pressed.get(wrist.device.resident, -math.inf) >= cand.mono:
+                pressed = self._cancel_pressed.get(wrist.device.resident, -math.inf)
+                if 0.0 <= pressed - cand.mono <= self._cancel_reach_s:
                     # the press came before the data of its fall (a band that sent its buffer
-                    # after a lost link; a pendant on another link): the wearer said so
+                    # after a lost link; a pendant on another link), within the time it would
+                    # have withdrawn the alert: the wearer said so
                     wrist.fall.cancelled = True
                     self.counters["cancelled_before_its_data"] += 1
         return slots

@@ -477,12 +477,13 @@ def test_a_band_that_buffers_through_a_link_lost_at_the_fall_still_alerts() -> N
     assert counters["segments_restarted"] == 0
 
 
-@pytest.mark.parametrize("pressed", [5.0, -1.0])  # seconds from the impact
+@pytest.mark.parametrize("pressed", [5.0, -1.0, 45.0])  # seconds from the impact
 def test_a_cancel_that_comes_before_the_data_of_its_fall(pressed: float) -> None:
     """The band's link drops just before an impact and comes back 12 s later with its
     buffer. Meanwhile the wearer presses cancel on their pendant, 5 s after the impact: the
     fall its data then shows is cancelled, not alerted (the press found nothing to cancel and
-    the fall was raised). A press before the impact cancels nothing that comes after it."""
+    the fall was raised). A press before the impact cancels nothing that comes after it, nor
+    one later than the alert's cancel window would have been (9 s + 30 s after the impact)."""
     home = Home()
     pendant = Device("pendant-1", DeviceKind.BUTTON, "p1")
     _t, xyz, impact_s = synth_fall(np.random.default_rng(5), after=10.0)
@@ -494,18 +495,34 @@ def test_a_cancel_that_comes_before_the_data_of_its_fall(pressed: float) -> None
 
     stream_from_band(
         home,
-        np.concatenate([xyz, still(30)]),
-        out_of_range=(impact - 100, 12.0 + 2.0),
+        np.concatenate([xyz, still(60)]),
+        out_of_range=(impact - 100, 2.0 + max(12.0, pressed + 2.0)),
         meanwhile={press_at: press},
     )
     home.idle(130)
     counters = home.detector.counters
-    if pressed > 0:
+    if 0 < pressed < 39:
         assert home.events == []  # no alert, so no long-lie escalation either
         assert counters["cancelled_before_its_data"] == 1
     else:
         assert len(home.of(EventAction.RAISE)) == 1
         assert counters["cancelled_before_its_data"] == 0
+
+
+@pytest.mark.parametrize("away_s", [12.0, 40.0])
+def test_a_band_away_through_its_fall_sends_its_buffer_and_is_alerted(away_s: float) -> None:
+    """The link drops 2 s before an impact; the band comes back ``away_s`` later and sends
+    everything it sampled at once. 40 s is more than the 16 s ring: written in one go, the
+    impact was overwritten before the gate ever scanned it (no alert)."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(5), after=10.0)
+    start = home.clock.wall()
+    impact = int(impact_s * 50) // 10 * 10
+    stream_from_band(home, np.concatenate([xyz, still(60)]), out_of_range=(impact - 100, away_s))
+    home.idle(10)
+    ((mono, raised),) = home.of(EventAction.RAISE)
+    assert raised.t == pytest.approx(start + impact_s, abs=0.1)
+    assert mono - (MONO + impact_s) < away_s + 2.0  # as soon as the buffer came
 
 
 def test_the_batch_just_had_sent_again_is_not_counted_twice() -> None:
