@@ -234,14 +234,18 @@ class FallAlerts:
         self._update_worn(wrist, reading.values)
         if reading.get("acc") is not None:
             self._ingest(wrist, reading)
-            events.extend(self._burst_events)
-            self._burst_events.clear()
+            events.extend(self._take_burst_events())
         if self.clock.monotonic() - self._last_process >= GATE_PERIOD_S:
             events.extend(self._process())
         return events
 
     def on_tick(self) -> list[Event]:
-        return self._process()
+        return self._take_burst_events() + self._process()
+
+    def _take_burst_events(self) -> list[Event]:
+        """What the scans while a burst was written decided (see :meth:`_ingest`)."""
+        events, self._burst_events = self._burst_events, []
+        return events
 
     def on_grid_block(self, devices: Sequence[Device], t0: float, acc: np.ndarray) -> list[Event]:
         """Many wristbands at once, already on the 50 Hz grid: ``acc`` is ``(len(devices), k,
@@ -299,9 +303,10 @@ class FallAlerts:
             stamps = t0 + np.arange(k) * fall.GRID_DT
             for i, device in enumerate(devices):
                 self._ingest(wrists[i], Reading(t0, device.id, {"acc": block[i], "ts": stamps}))
+        events = self._take_burst_events()
         if now - self._last_process >= GATE_PERIOD_S:
-            return self._process()
-        return []
+            events.extend(self._process())
+        return events
 
     def next_deadline(self) -> float | None:
         deadlines: list[float] = []

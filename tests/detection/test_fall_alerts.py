@@ -525,6 +525,31 @@ def test_a_band_away_through_its_fall_sends_its_buffer_and_is_alerted(away_s: fl
     assert mono - (MONO + impact_s) < away_s + 2.0  # as soon as the buffer came
 
 
+def test_grid_blocks_flushed_late_return_their_alert() -> None:
+    """Blocks a bridge sends 30 s late and at once (46 s of data, more than the 16 s ring),
+    for a band among others (the one-by-one block path): scanned while it is written, the fall
+    is alerted once, dated at its impact, within the confirmation window of the data coming
+    (without times of its own on the monotonic clock, the impact counts as just arrived).
+    Written in one go, it was overwritten before the gate saw it."""
+    home = Home()
+    other = Device("wrist-2", DeviceKind.WRISTBAND, "p2")
+    home.stream(walking(1.0), device=other)
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(6), after=10.0)
+    stream = np.concatenate([walking(10), xyz, still(20)])
+    start = home.clock.wall()
+    home.idle(stream.shape[0] / 50.0 + 30.0)
+    events = []
+    for i in range(0, stream.shape[0], 50):
+        block = stream[None, i : i + 50]
+        events += home.detector.on_grid_block([WRIST], start + i / 50.0, block)
+    flushed = home.clock.monotonic()
+    home.idle(12.0)
+    raised = [e for e in events if e.action is EventAction.RAISE]
+    raised += [e for m, e in home.of(EventAction.RAISE)]
+    assert [e.t for e in raised] == [pytest.approx(start + 10.0 + impact_s, abs=0.1)]
+    assert all(m - flushed <= 9.0 for m, _ in home.of(EventAction.RAISE))
+
+
 def test_the_batch_just_had_sent_again_is_not_counted_twice() -> None:
     home = Home()
     batch = {"acc": walking(0.2), "fs": 50.0, "seq": 100}
