@@ -214,7 +214,8 @@ class FallAlerts:
         self._last_process = -math.inf
         self._wall_offsets = WallOffsets()  # the wall clocks of the last minute
         self._counted_slots: set[int] = set()  # bands dated by their sample counter
-        self._cancel_pressed: dict[str, float] = {}  # resident -> their last cancel (monotonic)
+        # resident -> their last cancel (monotonic, stamped) and the device it came from
+        self._cancel_pressed: dict[str, tuple[float, str]] = {}
         self._burst_events: list[Event] = []  # decided while a burst was written (_ingest)
         # how long after an impact a cancel still withdraws its fall (alert + cancel window)
         self._cancel_reach_s = self.settings.confirmation_s + self.settings.cancel_window_s
@@ -227,7 +228,7 @@ class FallAlerts:
         events: list[Event] = []
         action = reading.get("action")
         if action == "cancel":
-            events.extend(self._cancel(device))
+            events.extend(self._cancel(device, self._pressed_mono(reading)))
         if device.kind is not DeviceKind.WRISTBAND:
             return events
         wrist = self._wrist(device)
@@ -506,7 +507,7 @@ class FallAlerts:
             if self.ring.written[slot] - self.ring.scan_from[slot] >= BURST_SCAN:
                 # faster than real time (a buffer flushed at once): scan and decide as the
                 # data comes, before the ring's 16 s are written over an impact in it
-                self._burst_events.extend(self._process())
+                self._burst_events.extend(self._process(flushing=wrist))
         self._times.last_t[slot] = times[-1]
         self._times.last_xyz[slot] = xyz[-1]
         self._dirty = True
@@ -565,7 +566,10 @@ class FallAlerts:
 
     # --- processing --------------------------------------------------------------------------
 
-    def _process(self) -> list[Event]:
+    def _process(self, flushing: _Wrist | None = None) -> list[Event]:
+        """The gate, candidates, decisions and alert flow for every band. ``flushing``: a band
+        whose burst is being written (the rest of it is not there yet, so its candidates are
+        not stalled)."""
         now = self.clock.monotonic()
         self._last_process = now
         self._dirty = False
@@ -604,7 +608,7 @@ class FallAlerts:
                     continue
                 end = written if cand.segment_end is None else cand.segment_end
                 complete = end >= cand.impact + self._decision
-                stalled = now >= self._stalls_at(cand)
+                stalled = now >= self._stalls_at(cand) and wrist is not flushing
                 if complete or stalled or cand.segment_end is not None:
                     if not self._ready:
                         self._decide_at = now + self._hold_s
@@ -660,11 +664,13 @@ class FallAlerts:
                     self.counters["falls_while_open"] += 1
                 self.counters["falls_detected"] += 1
                 wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
-                pressed = self._cancel_pressed.get(wrist.device.resident, -math.inf)
-                if 0.0 <= pressed - cand.mono <= self._cancel_reach_s:
-                    # the press came before the data of its fall (a band that sent its buffer
-                    # after a lost link; a pendant on another link), within the time it would
-                    # have withdrawn the alert: the wearer said so
+                pressed, by = self._cancel_pressed.get(wrist.device.resident, (-math.inf, ""))
+                if by != wrist.device.id and 0.0 <= pressed - cand.mono <= self._cancel_reach_s:
+                    # pressed after the impact on another device (a pendant on its own link)
+                    # before the band's data of its fall came, within the time it would have
+                    # withdrawn the alert: the wearer said so. Not the band's own press: one
+                    # it re-sends on reconnecting has no time of its own, and may predate the
+                    # impact
                     wrist.fall.cancelled = True
                     self.counters["cancelled_before_its_data"] += 1
         return slots
@@ -818,11 +824,19 @@ class FallAlerts:
             wrist.fall = None  # this incident needs nothing more from the detector
         return events
 
-    def _cancel(self, device: Device) -> list[Event]:
+    def _pressed_mono(self, reading: Reading) -> float:
+        """When a press was stamped, on the monotonic clock (the pipeline may be behind)."""
+        now = self.clock.monotonic()
+        if not isinstance(reading.t, int | float) or not math.isfinite(reading.t):
+            return now
+        offset = self._wall_offsets.note(now, self.clock.wall())
+        return now - self._wall_offsets.waited(now, reading.t, offset, 0.0)
+
+    def _cancel(self, device: Device, pressed_mono: float) -> list[Event]:
         """The wearer (or a button of the same resident) pressed cancel."""
         events: list[Event] = []
         now = self.clock.monotonic()
-        self._cancel_pressed[device.resident] = now
+        self._cancel_pressed[device.resident] = (pressed_mono, device.id)
         for wrist in self._wrists.values():
             if wrist.device.id != device.id and wrist.device.resident != device.resident:
                 continue

@@ -12,8 +12,8 @@ from gateway.detection.fall_model import FallModel
 
 class SpyModel(FallModel):
     """Scores like the shipped model (with another ``net_floor`` if given); ``rows`` holds
-    every feature row scored, ``sequences`` every sequence the net saw and ``calls`` the
-    candidates of each call."""
+    every feature row scored, ``sequences`` every sequence the net saw, ``calls`` the
+    candidates of each call and ``post`` the grid samples after each impact it was given."""
 
     def __init__(self, net_floor: float | None = None) -> None:
         shipped = load_model()
@@ -22,6 +22,7 @@ class SpyModel(FallModel):
         self.rows: list[np.ndarray] = []
         self.sequences: list[np.ndarray] = []
         self.calls: list[int] = []
+        self.post: list[int] = []
 
     def score_windows(
         self,
@@ -33,6 +34,7 @@ class SpyModel(FallModel):
         feats, probs = super().score_windows(source, starts, impacts, stops)
         self.calls.append(len(feats))
         self.rows.extend(feats)
+        self.post.extend(int(n) for n in stops - impacts)
         return feats, probs
 
     def _stack(self, score: np.ndarray, rows: np.ndarray, sequences: np.ndarray) -> None:
