@@ -214,8 +214,8 @@ class FallAlerts:
         self._last_process = -math.inf
         self._wall_offsets = WallOffsets()  # the wall clocks of the last minute
         self._counted_slots: set[int] = set()  # bands dated by their sample counter
-        # resident -> their last cancel (monotonic, stamped) and the device it came from
-        self._cancel_pressed: dict[str, tuple[float, str]] = {}
+        # resident -> device -> its last cancel press (monotonic, when stamped)
+        self._cancel_pressed: dict[str, dict[str, float]] = {}
         self._burst_events: list[Event] = []  # decided while a burst was written (_ingest)
         # how long after an impact a cancel still withdraws its fall (alert + cancel window)
         self._cancel_reach_s = self.settings.confirmation_s + self.settings.cancel_window_s
@@ -300,6 +300,8 @@ class FallAlerts:
                 f = self._by_slot[slot].fall
                 if f is not None:
                     f.active_samples += _active_samples(block[slot])
+            if int(self.ring.written[0] - self.ring.scan_from[0]) >= BURST_SCAN:
+                self._burst_events.extend(self._process())  # blocks sent late, at once
         else:
             stamps = t0 + np.arange(k) * fall.GRID_DT
             for i, device in enumerate(devices):
@@ -664,8 +666,11 @@ class FallAlerts:
                     self.counters["falls_while_open"] += 1
                 self.counters["falls_detected"] += 1
                 wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
-                pressed, by = self._cancel_pressed.get(wrist.device.resident, (-math.inf, ""))
-                if by != wrist.device.id and 0.0 <= pressed - cand.mono <= self._cancel_reach_s:
+                presses = self._cancel_pressed.get(wrist.device.resident, {})
+                if any(
+                    by != wrist.device.id and 0.0 <= pressed - cand.mono <= self._cancel_reach_s
+                    for by, pressed in presses.items()
+                ):
                     # pressed after the impact on another device (a pendant on its own link)
                     # before the band's data of its fall came, within the time it would have
                     # withdrawn the alert: the wearer said so. Not the band's own press: one
@@ -830,13 +835,14 @@ class FallAlerts:
         if not isinstance(reading.t, int | float) or not math.isfinite(reading.t):
             return now
         offset = self._wall_offsets.note(now, self.clock.wall())
-        return now - self._wall_offsets.waited(now, reading.t, offset, 0.0)
+        # never after it was handled (a stamp ahead of the gateway's clock)
+        return now - max(0.0, self._wall_offsets.waited(now, reading.t, offset, 0.0))
 
     def _cancel(self, device: Device, pressed_mono: float) -> list[Event]:
         """The wearer (or a button of the same resident) pressed cancel."""
         events: list[Event] = []
         now = self.clock.monotonic()
-        self._cancel_pressed[device.resident] = (pressed_mono, device.id)
+        self._cancel_pressed.setdefault(device.resident, {})[device.id] = pressed_mono
         for wrist in self._wrists.values():
             if wrist.device.id != device.id and wrist.device.resident != device.resident:
                 continue

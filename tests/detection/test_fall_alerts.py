@@ -551,6 +551,54 @@ def test_a_cancel_stamped_before_an_impact_cancels_nothing_when_the_pipeline_is_
     assert home.detector.counters["cancelled_before_its_data"] == 0
 
 
+def test_a_pendant_cancel_holds_when_the_band_later_resends_a_press() -> None:
+    """Pendant pressed 5 s after the impact while the band is out of range; the band then
+    re-sends a press of its own before its buffer: the pendant's press still cancels the fall
+    (only the last press of the resident was kept, and the band's does not count)."""
+    home = Home()
+    pendant = Device("pendant-1", DeviceKind.BUTTON, "p1")
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(5), after=10.0)
+    impact = int(impact_s * 50) // 10 * 10
+    back = impact - 100 + 14 * 50
+
+    def pendant_press() -> None:
+        home.send(Reading(home.clock.wall(), pendant.id, {"action": "cancel"}), pendant)
+
+    def band_press() -> None:
+        home.send(Reading(home.clock.wall(), WRIST.id, {"action": "cancel"}))
+
+    stream_from_band(
+        home,
+        np.concatenate([xyz, still(30)]),
+        out_of_range=(impact - 100, 14.0),
+        meanwhile={impact + 250: pendant_press, back: band_press},
+    )
+    home.idle(130)
+    assert home.events == []
+    assert home.detector.counters["cancelled_before_its_data"] == 1
+
+
+@pytest.mark.parametrize("ahead_s", [0.8, 5.0, 1e6])
+def test_a_press_stamped_ahead_of_the_gateway_clock_is_not_dated_after_a_live_fall(
+    ahead_s: float,
+) -> None:
+    """A bridge stamps a pendant press on a clock ahead of the gateway's, 0.5 s before a live
+    fall: dated on its stamp it would lie after the impact and cancel it; it is dated when it
+    was handled at the latest, so the fall is alerted."""
+    home = Home()
+    pendant = Device("pendant-1", DeviceKind.BUTTON, "p1")
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(5), after=10.0)
+    pressed_at = int((impact_s - 0.5) * 50) // 10 * 10
+
+    def press() -> None:
+        stamp = home.clock.wall() + ahead_s
+        home.send(Reading(stamp, pendant.id, {"action": "cancel"}), pendant)
+
+    stream_from_band(home, np.concatenate([xyz, still(30)]), meanwhile={pressed_at: press})
+    home.idle(10)
+    assert len(home.of(EventAction.RAISE)) == 1
+
+
 def test_a_press_the_band_resends_on_reconnecting_does_not_cancel_its_buffered_fall() -> None:
     """The band's link drops 2 s before an impact; on reconnecting it sends a cancel press
     first (one it may have made before the impact: a press carries no time of its own), then
@@ -589,15 +637,17 @@ def test_a_band_away_through_its_fall_sends_its_buffer_and_is_alerted(away_s: fl
     assert mono - (MONO + impact_s) < away_s + 2.0  # as soon as the buffer came
 
 
-def test_grid_blocks_flushed_late_return_their_alert() -> None:
+@pytest.mark.parametrize("among_others", [True, False])
+def test_grid_blocks_flushed_late_return_their_alert(among_others: bool) -> None:
     """Blocks a bridge sends 30 s late and at once (46 s of data, more than the 16 s ring),
-    for a band among others (the one-by-one block path): scanned while it is written, the fall
-    is alerted once, dated at its impact, within the confirmation window of the data coming
-    (without times of its own on the monotonic clock, the impact counts as just arrived).
-    Written in one go, it was overwritten before the gate saw it."""
+    for a band among others (the one-by-one block path) or alone (the vectorised one):
+    scanned while it is written, the fall is alerted once, dated at its impact, within the
+    confirmation window of the data coming (without times of its own on the monotonic clock,
+    the impact counts as just arrived). Written in one go, it was overwritten before the gate
+    saw it."""
     home = Home()
-    other = Device("wrist-2", DeviceKind.WRISTBAND, "p2")
-    home.stream(walking(1.0), device=other)
+    if among_others:
+        home.stream(walking(1.0), device=Device("wrist-2", DeviceKind.WRISTBAND, "p2"))
     _t, xyz, impact_s = synth_fall(np.random.default_rng(6), after=10.0)
     stream = np.concatenate([walking(10), xyz, still(20)])
     start = home.clock.wall()
