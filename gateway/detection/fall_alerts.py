@@ -48,10 +48,10 @@ RATE_MEMORY_S = 60.0  # the sampling-rate estimate forgets older batches over ab
 LATE_DATA_S = 60.0
 MIN_CONFIRMATION_S = 4.0
 DECISION_HOLD_S = 0.6
-BURST_SCAN = 4 * round(fall.GRID_HZ)  # unscanned grid samples of a band that start a scan
 """A candidate whose data is complete waits up to this long (at most half the stall grace, and
 never past its alert time) for others, so that one feature pass and one model call serve many
 wristbands. Its data, hence its decision, does not change while it waits."""
+BURST_SCAN = 4 * round(fall.GRID_HZ)  # unscanned grid samples of a band that start a scan
 _NEVER = 2**62  # a sample index no stream reaches
 
 
@@ -696,10 +696,14 @@ class FallAlerts:
     def _pieces(self, wrist: _Wrist, samples: np.ndarray) -> list[np.ndarray]:
         """``samples`` cut where they complete a candidate waiting for late data, so that it
         is made ready (:meth:`_ready_late`) before the rest of a fast flush is written over
-        its window."""
+        its window, and every ``BURST_SCAN`` samples not yet scanned, so that a flush longer
+        than the ring is scanned before an impact in it is written over."""
+        n = samples.shape[0]
         written = int(self.ring.written[wrist.slot])
         ends = {c.impact + self._decision - written for c in wrist.candidates if c.late}
-        cuts = sorted(cut for cut in ends if 0 < cut < samples.shape[0])
+        unscanned = written - int(self.ring.scan_from[wrist.slot])
+        ends.update(range(max(BURST_SCAN - unscanned, 1), n, BURST_SCAN))
+        cuts = sorted(cut for cut in ends if 0 < cut < n)
         return np.split(samples, cuts) if cuts else [samples]
 
     def _ready_late(self, wrist: _Wrist) -> None:

@@ -664,6 +664,22 @@ def test_grid_blocks_flushed_late_return_their_alert(among_others: bool) -> None
     assert all(m - flushed <= 9.0 for m, _ in home.of(EventAction.RAISE))
 
 
+def test_one_reading_longer_than_the_ring_sent_late_is_scanned_as_it_is_written() -> None:
+    """46 s of samples with their own times in one reading, 30 s late (a bridge's backlog):
+    cut every few seconds and scanned, its fall is alerted at its impact (written in one
+    piece, the impact was written over before the gate saw it)."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(6), after=10.0)
+    stream = np.concatenate([walking(10), xyz, still(20)])
+    start = home.clock.wall()
+    home.idle(stream.shape[0] / 50.0 + 30.0)
+    ts = start + np.arange(stream.shape[0]) / 50.0
+    home.send(Reading(float(ts[0]), WRIST.id, {"acc": stream, "ts": ts}))
+    home.idle(12.0)
+    ((_, raised),) = home.of(EventAction.RAISE)
+    assert raised.t == pytest.approx(start + 10.0 + impact_s, abs=0.1)
+
+
 def test_the_batch_just_had_sent_again_is_not_counted_twice() -> None:
     home = Home()
     batch = {"acc": walking(0.2), "fs": 50.0, "seq": 100}
