@@ -17,7 +17,7 @@ turns a lasting problem into a ``gateway_degraded`` alert
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sized
 from typing import Any, Protocol
 
 from gateway.model import Reading
@@ -29,13 +29,11 @@ def first_sample_time(arrived: float, values: Mapping[str, Any]) -> float:
     """The time to stamp a reading that arrived at ``arrived``: a batch of samples (``acc``
     at rate ``fs``) is sent right after its last sample, so it is dated by its first."""
     acc, fs = values.get("acc"), values.get("fs")
-    try:
-        count = len(acc)  # type: ignore[arg-type]
-    except TypeError:
+    if not isinstance(acc, Sized) or isinstance(fs, bool) or not isinstance(fs, int | float):
         return arrived
-    if isinstance(fs, bool) or not isinstance(fs, int | float) or not math.isfinite(fs):
+    if len(acc) == 0 or not (math.isfinite(fs) and fs > 0):
         return arrived
-    return arrived - (count - 1) / float(fs) if count > 0 and fs > 0 else arrived
+    return arrived - (len(acc) - 1) / float(fs)
 
 
 class Driver(Protocol):
