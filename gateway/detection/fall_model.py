@@ -91,8 +91,10 @@ class TreeEnsemble:
         self._feature = np.where(leaf, 0, self.feature).ravel()
         # NaN <= anything is False: a leaf sends every value "right", to itself
         self._threshold = np.where(leaf, np.inf, self.threshold).ravel()
-        self._left = np.where(leaf, flat, self.left + base).ravel()
-        self._right = np.where(leaf, flat, self.right + base).ravel()
+        left = np.where(leaf, flat, self.left + base).ravel()
+        right = np.where(leaf, flat, self.right + base).ravel()
+        # node j's children side by side: right at 2j, left at 2j + 1 (indexed by go_left)
+        self._child = np.stack([right, left], axis=1).ravel()
         self._value = self.value.ravel()
 
     def raw_score(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -104,7 +106,7 @@ class TreeEnsemble:
         node = np.broadcast_to(self._roots, (n, self._roots.size))
         for _ in range(self.depth):
             go_left = flat_x[row_start + self._feature[node]] <= self._threshold[node]
-            node = np.where(go_left, self._left[node], self._right[node])
+            node = self._child[2 * node + go_left]
         leaves = self._value[node]
         return np.asarray(self.base_score + self.learning_rate * leaves.sum(axis=1))
 
