@@ -4,6 +4,11 @@ Connect → publish every pending item (each removed from the outbox only after 
 wait for new items, the heartbeat, or a command. Any uplink failure: log the reason once per
 change of reason, back off (exponential, jitter, capped), reconnect. Never gives up, never
 busy-loops, never drops an item.
+
+A message the platform refuses (its ACL does not cover a new resident's topic, say) stays in
+the outbox: that resident's messages are held, in order, and tried again every
+:data:`REFUSED_RETRY_S`, while everyone else's go on. A command that cannot be handled is
+logged and counted; it never takes the uplink down.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from alerts.outbox import AsyncOutbox
 from alerts.protocol import Topics, encode, state_payload
 from gateway.backoff import Backoff
 from gateway.clock import Clock
-from gateway.errors import UplinkError
+from gateway.errors import PublishRefused, UplinkError
 
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[bytes], Awaitable[None]]
 HealthSource = Callable[[], Awaitable[dict[str, Any]]]
+REFUSED_RETRY_S = 300.0
 
 
 class Forwarder:
@@ -48,7 +54,16 @@ class Forwarder:
         self.backoff = backoff or Backoff(initial_s=1.0, maximum_s=300.0)
         self.connected = asyncio.Event()
         self.last_error: str | None = None
-        self.counters = {"sent": 0, "connects": 0, "failures": 0, "heartbeats": 0, "commands": 0}
+        self.counters = {
+            "sent": 0,
+            "connects": 0,
+            "failures": 0,
+            "heartbeats": 0,
+            "commands": 0,
+            "refused": 0,
+            "command_errors": 0,
+        }
+        self._held: dict[str, float] = {}  # resident -> when their refused message is retried
 
     async def run(self) -> None:
         while True:
@@ -75,6 +90,9 @@ class Forwarder:
                 self.last_error = exc.reason
                 log.debug("uplink retry in %.1f s", delay)
                 await self.clock.sleep(delay)
+            except Exception:
+                self.connected.clear()  # the supervisor restarts the uplink
+                raise
 
     async def _serve(self, session: PlatformSession) -> None:
         try:
@@ -91,15 +109,48 @@ class Forwarder:
     async def _drain(self, session: PlatformSession) -> None:
         while True:
             self.outbox.new_item.clear()
-            items = await self.outbox.pending(100)
+            now = self.clock.monotonic()
+            self._held = {r: at for r, at in self._held.items() if at > now}
+            items = await self.outbox.pending(100, frozenset(self._held))
             for item in items:
-                await session.publish(item.topic, item.payload)
+                if item.resident in self._held:
+                    continue  # refused a moment ago: the rest of theirs waits, in order
+                try:
+                    await session.publish(item.topic, item.payload)
+                except PublishRefused as exc:
+                    self._hold(item.resident, item.kind, exc)
+                    continue
                 await self.outbox.ack(item.seq)
                 self.counters["sent"] += 1
                 self.backoff.reset()  # a delivery proves the link works
             if not items:
                 await self.outbox.retry_unsaved()
-                await self.outbox.new_item.wait()
+                await self._wait_for_news()
+
+    def _hold(self, resident: str, kind: str, exc: PublishRefused) -> None:
+        self._held[resident] = self.clock.monotonic() + REFUSED_RETRY_S
+        self.counters["refused"] += 1
+        log.error(
+            "%s; the %s stays in the outbox and resident %s's messages wait (retry in %.0f s)",
+            exc.reason,
+            kind,
+            resident,
+            REFUSED_RETRY_S,
+        )
+
+    async def _wait_for_news(self) -> None:
+        """Until a new item is queued, or a held resident's retry is due."""
+        if not self._held:
+            await self.outbox.new_item.wait()
+            return
+        due = min(self._held.values()) - self.clock.monotonic()
+        news = asyncio.ensure_future(self.outbox.new_item.wait())
+        retry = asyncio.ensure_future(self.clock.sleep(max(0.0, due)))
+        try:
+            await asyncio.wait({news, retry}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            news.cancel()
+            retry.cancel()
 
     async def _heartbeat(self, session: PlatformSession) -> None:
         while True:
@@ -111,7 +162,13 @@ class Forwarder:
     async def _commands(self, session: PlatformSession) -> None:
         async for payload in session.commands():
             self.counters["commands"] += 1
-            await self.on_command(payload)
+            try:
+                await self.on_command(payload)
+            except UplinkError:
+                raise
+            except Exception:  # one bad command must not stop the outbox's delivery
+                self.counters["command_errors"] += 1
+                log.exception("platform command could not be handled; ignored")
 
     def diagnostics(self) -> dict[str, Any]:
         return {

@@ -261,13 +261,17 @@ class AlertManager:
         self, alert: Alert, severity: Severity, details: dict[str, Any] | Any, t: float | None
     ) -> AlertChange:
         alert.severity = max(alert.severity, severity)
-        alert.state = AlertState.ESCALATED
         alert.details.update(details)
         alert.details["escalations"] = int(alert.details.get("escalations", 0)) + 1
         alert.last_t = t if t is not None else self.clock.wall()
         alert.changed_by = "gateway"
+        # Worse news about an alert staff have taken on (a long lie after the fall) stays
+        # acknowledged: the platform never takes a state back (docs/protocol.md), and nobody
+        # is to be chased for an acknowledgement already given.
+        if alert.state is not AlertState.ACKNOWLEDGED:
+            alert.state = AlertState.ESCALATED
+            self._arm_escalation(alert)
         self._retext(alert)
-        self._arm_escalation(alert)
         self.counters["escalated"] += 1
         return _change("escalated", alert)
 

@@ -8,6 +8,8 @@ removed only after the platform's broker confirmed it (PUBACK).
 * Bounds: non-alert messages (summaries) are pruned by count and age; alerts are never dropped.
 * A full or failing SD card: the alert is kept in memory (and logged loudly), delivered from
   there, and written to disk as soon as the disk accepts it again.
+* A damaged file (at start, or found damaged later): set aside, what can be read from it is
+  kept, and a new file takes over (``gateway.storage``), so delivery never stops on it.
 
 All methods are blocking; the async shell runs them on one dedicated thread
 (:class:`AsyncOutbox`) so SQLite never blocks the event loop.
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.clock import Clock
+from gateway.storage import is_damage, set_aside, set_aside_if_damaged
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,6 +46,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, seq);
 """
+_COLUMNS = "seq, kind, resident, topic, payload, created"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +71,66 @@ class Outbox:
         self.clock = clock
         self.max_other_rows = max_other_rows
         self.max_other_age_s = max_other_age_s
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        set_aside_if_damaged(Path(self.path), "outbox")
+        self._db = self._connect()
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()
         self._next_seq = int(row[0]) + 1
         self._unsaved: dict[int, OutboxItem] = {}  # alerts the disk refused, kept in memory
-        self.counters = {"put": 0, "acked": 0, "disk_errors": 0, "dropped_other": 0}
+        self.counters = {
+            "put": 0,
+            "acked": 0,
+            "disk_errors": 0,
+            "dropped_other": 0,
+            "damaged_files": 0,
+        }
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(_SCHEMA)
+        return db
+
+    def _start_afresh(self, exc: sqlite3.DatabaseError) -> None:
+        """The file went bad under us (SD card damage): keep in memory what can still be read,
+        set the file aside, start a new one and write those items to it. What sat in the
+        damaged pages stays in the set-aside file, for recovery by hand."""
+        readable = self._readable_items()
+        self._db.close()
+        aside = set_aside(Path(self.path))
+        self._db = self._connect()
+        for item in readable:
+            self._unsaved.setdefault(item.seq, item)
+        self.counters["damaged_files"] += 1
+        log.critical(
+            "OUTBOX FILE DAMAGED (%s): set aside as %s, %d messages read back from it, new "
+            "file started; recover the rest with sqlite3 .recover",
+            exc,
+            aside.name,
+            len(readable),
+        )
+        self.retry_unsaved()
+
+    def _readable_items(self) -> list[OutboxItem]:
+        """Rows a scan reaches from either end before it meets the damage."""
+        found: dict[int, OutboxItem] = {}
+        for order in ("ASC", "DESC"):
+            try:
+                for r in self._db.execute(f"SELECT {_COLUMNS} FROM outbox ORDER BY seq {order}"):
+                    found[r[0]] = OutboxItem(r[0], r[1], r[2], r[3], bytes(r[4]), r[5])
+            except sqlite3.DatabaseError:
+                pass
+        return list(found.values())
+
+    def _repairing(self, fn: Callable[[], T]) -> T:
+        """``fn()``; if the file turns out damaged, once more on a new file."""
+        try:
+            return fn()
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            self._start_afresh(exc)
+            return fn()
 
     def put(self, kind: str, resident: str, topic: str, payload: bytes) -> int:
         """Commit one message; returns its sequence number once it is durable (or, for an
@@ -83,7 +139,7 @@ class Outbox:
         self._next_seq += 1
         self.counters["put"] += 1
         try:
-            self._insert(item)
+            self._repairing(lambda: self._insert(item))
             if kind != ALERT:
                 self._prune_other()
         except sqlite3.Error as exc:
@@ -127,33 +183,44 @@ class Outbox:
 
     def retry_unsaved(self) -> int:
         """Try to write memory-only alerts to disk; returns how many are still unsaved."""
+        written = 0
         for seq, item in sorted(self._unsaved.items()):
             try:
                 self._insert(item)
             except sqlite3.Error:
                 break
             del self._unsaved[seq]
-            log.warning("outbox: alert %d written to disk after an earlier disk error", seq)
+            written += 1
+        if written:
+            log.warning("outbox: %d messages written to disk after an earlier disk error", written)
         return len(self._unsaved)
 
-    def pending(self, limit: int = 100) -> list[OutboxItem]:
-        rows = self._db.execute(
-            "SELECT seq, kind, resident, topic, payload, created FROM outbox ORDER BY seq LIMIT ?",
-            (limit,),
-        ).fetchall()
+    def pending(self, limit: int = 100, skip: frozenset[str] = frozenset()) -> list[OutboxItem]:
+        """The first ``limit`` items in order, leaving out those of the residents in ``skip``."""
+        marks = ",".join("?" * len(skip))
+        rows = self._repairing(
+            lambda: self._db.execute(
+                f"SELECT {_COLUMNS} FROM outbox WHERE resident NOT IN ({marks}) "
+                "ORDER BY seq LIMIT ?",
+                (*sorted(skip), limit),
+            ).fetchall()
+        )
         items = [OutboxItem(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
         if self._unsaved:
-            items = sorted([*items, *self._unsaved.values()], key=lambda i: i.seq)[:limit]
+            unsaved = [i for i in self._unsaved.values() if i.resident not in skip]
+            items = sorted([*items, *unsaved], key=lambda i: i.seq)[:limit]
         return items
 
     def ack(self, seq: int) -> None:
         """The platform has it: forget it. Never called before the broker's PUBACK."""
         if self._unsaved.pop(seq, None) is None:
-            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            self._repairing(lambda: self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,)))
         self.counters["acked"] += 1
 
     def depth(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT kind, COUNT(*) FROM outbox GROUP BY kind").fetchall()
+        rows = self._repairing(
+            lambda: self._db.execute("SELECT kind, COUNT(*) FROM outbox GROUP BY kind").fetchall()
+        )
         out = {str(kind): int(n) for kind, n in rows}
         if self._unsaved:
             out["alert_unsaved"] = len(self._unsaved)
@@ -181,8 +248,10 @@ class AsyncOutbox:
         self.new_item.set()
         return seq
 
-    async def pending(self, limit: int = 100) -> list[OutboxItem]:
-        return await self.run(self.outbox.pending, limit)
+    async def pending(
+        self, limit: int = 100, skip: frozenset[str] = frozenset()
+    ) -> list[OutboxItem]:
+        return await self.run(self.outbox.pending, limit, skip)
 
     async def ack(self, seq: int) -> None:
         await self.run(self.outbox.ack, seq)

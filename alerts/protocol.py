@@ -69,7 +69,7 @@ def parse_command(payload: bytes) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise CommandError("command is not a JSON object")
     command = message.get("command")
-    if command not in COMMANDS:
+    if not isinstance(command, str) or command not in COMMANDS:
         raise CommandError(f"command: expected one of {sorted(COMMANDS)}, got {command!r}")
     if command in ("ack", "resolve") and not isinstance(message.get("alert_id"), str):
         raise CommandError("alert_id: expected a string")

@@ -6,6 +6,7 @@ Kept with sqlitedict (one small table, written once per alert change — never p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 from sqlitedict import SqliteDict
 
 from gateway.model import Alert, AlertState, Severity
+from gateway.storage import set_aside_if_damaged
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +41,21 @@ def _from_record(record: dict[str, Any]) -> Alert:
 
 
 class OpenAlertStore:
+    """A damaged file is set aside at start (the open alerts are lost, not the gateway). A save
+    that fails (a full SD card) raises; the next one reopens the file and writes the whole set
+    again, since sqlitedict stays broken after an error."""
+
     def __init__(self, path: str | Path) -> None:
-        self._db = SqliteDict(str(path), tablename="open_alerts", autocommit=False)
+        self._path = Path(path)
+        set_aside_if_damaged(self._path, "open alerts")
+        self._db: SqliteDict | None = self._open()
+
+    def _open(self) -> SqliteDict:
+        return SqliteDict(str(self._path), tablename="open_alerts", autocommit=False)
 
     def load(self) -> list[Alert]:
         alerts = []
-        for key, record in self._db.items():
+        for key, record in self._opened().items():
             try:
                 alerts.append(_from_record(record))
             except (KeyError, ValueError, TypeError) as exc:
@@ -53,11 +64,24 @@ class OpenAlertStore:
 
     def save(self, records: dict[str, dict[str, Any]]) -> None:
         """Make the stored set equal to ``records`` (from :func:`records_of`) in one commit."""
-        for key in set(self._db.keys()) - set(records):
-            del self._db[key]
-        for key, record in records.items():
-            self._db[key] = record
-        self._db.commit()
+        db = self._opened()
+        try:
+            for key in set(db.keys()) - set(records):
+                del db[key]
+            for key, record in records.items():
+                db[key] = record
+            db.commit()
+        except Exception:
+            self._db = None
+            with contextlib.suppress(Exception):
+                db.close(do_log=False, force=True)
+            raise
+
+    def _opened(self) -> SqliteDict:
+        if self._db is None:
+            self._db = self._open()
+        return self._db
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()

@@ -3,6 +3,7 @@ these at the boundary, always ``from exc``, with a reason an installer can act o
 
 EldergateError
  ├── UplinkError(reason)      the platform cannot be reached or refused us
+ │    └── PublishRefused      the platform refused one message (MQTT 5 PUBACK reason >= 0x80)
  └── DriverError              a device connection failed (the supervisor restarts the driver)
 """
 
@@ -22,3 +23,8 @@ class UplinkError(EldergateError):
 
 class DriverError(EldergateError):
     pass
+
+
+class PublishRefused(UplinkError):
+    """The platform took the connection but refused this one message (an ACL that does not
+    cover the topic, a quota, a payload it rejects): the message is not delivered."""

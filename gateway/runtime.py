@@ -122,7 +122,8 @@ class Runtime:
         self.driver_failures: dict[str, int] = {}
         self._failing: dict[str, str] = {}  # driver -> how its last run ended (failed/returned)
         self._running_since: dict[str, float] = {}  # driver -> monotonic start of the current run
-        self.counters = {"commands_rejected": 0}
+        self.counters = {"commands_rejected": 0, "open_alerts_save_errors": 0}
+        self._open_alerts_unsaved = False
 
     # -- the main loop ------------------------------------------------------------------------
 
@@ -187,9 +188,9 @@ class Runtime:
             await self.outbox.put(SUMMARY, resident, self.topics.summary(resident), encode(summary))
 
     async def _commit(self, changes: list[AlertChange]) -> None:
-        """Every alert change is durable in the outbox before anything else happens to it."""
-        if changes:
-            await self.outbox.run(self.open_alerts.save, records_of(self.manager.active))
+        """Every alert change is durable in the outbox before anything else happens to it; then
+        the open alerts are saved (a power cut between the two loses the alert's restoring
+        after a restart, never its message)."""
         for change in changes:
             alert = change.alert
             if change.change == "raised":
@@ -206,6 +207,21 @@ class Runtime:
                 alert.resident,
                 alert.id,
             )
+        if changes or self._open_alerts_unsaved:
+            await self._save_open_alerts()
+
+    async def _save_open_alerts(self) -> None:
+        try:
+            await self.outbox.run(self.open_alerts.save, records_of(self.manager.active))
+        except Exception as exc:  # a full SD card: the alerts are out, keep going and retry
+            if not self._open_alerts_unsaved:
+                log.critical("open alerts not saved (%s); retried at every tick", exc)
+            self._open_alerts_unsaved = True
+            self.counters["open_alerts_save_errors"] += 1
+        else:
+            if self._open_alerts_unsaved:
+                log.warning("open alerts saved again")
+            self._open_alerts_unsaved = False
 
     async def _supervise(self, name: str, start: Callable[[], Awaitable[None]]) -> None:
         backoff = self.backoff_factory()

@@ -23,6 +23,7 @@ from tests.support.harness import (
     settings_for,
     wait_until,
 )
+from tests.support.storage import scribble_over_a_page
 
 
 class FlakyDriver:
@@ -93,8 +94,11 @@ async def test_a_driver_that_keeps_failing_is_a_gateway_problem_until_it_runs_ag
     _, driver, runtime = flaky_runtime(tmp_path, failures=8, max_backoff_s=60.0)
 
     def degraded() -> list[str]:
-        return [a.details["cause"] for a in runtime.manager.active.values()
-                if a.type == "gateway_degraded"]
+        return [
+            a.details["cause"]
+            for a in runtime.manager.active.values()
+            if a.type == "gateway_degraded"
+        ]
 
     async with running(runtime):
         while not degraded():
@@ -102,7 +106,8 @@ async def test_a_driver_that_keeps_failing_is_a_gateway_problem_until_it_runs_ag
             await advance_gateway(runtime, 5.0)
         assert degraded() == ["driver"] * 3  # one per resident
         assert "adapter wedged" in next(
-            a.details["reason"] for a in runtime.manager.active.values()
+            a.details["reason"]
+            for a in runtime.manager.active.values()
             if a.type == "gateway_degraded"
         )
         while degraded():
@@ -197,8 +202,7 @@ async def test_alerts_open_at_a_restart_still_clear_when_their_cause_ends(tmp_pa
         async with asyncio.timeout(10):  # committed: the open alerts saved, then queued
             while (await first.outbox.depth()).get("alert", 0) < 3:
                 await asyncio.sleep(0.01)
-    offline = {a.device: a.id for a in first.manager.active.values()
-               if a.type == "device_offline"}
+    offline = {a.device: a.id for a in first.manager.active.values() if a.type == "device_offline"}
     assert set(offline) == {"sos-r1", "sos-r2", "sos-r3"}
 
     after_reboot = SimClock(start_wall=clock.wall() + 120.0, start_mono=3.0)
@@ -223,3 +227,45 @@ async def test_ticks_happen_on_a_clock_that_moves_between_reads(tmp_path: Path) 
         await wait_until(lambda: runtime.manager.counters["escalated"] > 0)
         (alert,) = runtime.manager.active.values()
         assert alert.state.value == "escalated"
+
+
+def _sos_runtime(tmp_path: Path) -> tuple[SimClock, Runtime]:
+    clock = SimClock()
+    runtime = Runtime(
+        settings_for(gateway_config(tmp_path, None, None)), clock, None, [], tmp_path / "state"
+    )
+    return clock, runtime
+
+
+async def test_an_alert_is_queued_although_the_open_alerts_file_fails_under_it(
+    tmp_path: Path,
+) -> None:
+    """The SD card damages the open-alert file while the gateway runs: saving the open alerts
+    fails, the SOS still reaches the outbox, the pipeline goes on, and the save is retried."""
+    clock, runtime = _sos_runtime(tmp_path)
+    async with running(runtime):
+        await runtime.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
+        await wait_until(lambda: runtime.outbox.outbox.depth().get("alert") == 1)
+        scribble_over_a_page(tmp_path / "state" / "alerts.sqlite3", page=1)
+        await runtime.put_reading(Reading(clock.wall(), "sos-r2", {"action": "sos"}))
+        await wait_until(lambda: runtime.outbox.outbox.depth().get("alert") == 2)
+        assert runtime.counters["open_alerts_save_errors"] >= 1
+        await runtime.put_reading(Reading(clock.wall(), "sos-r3", {"action": "sos"}))
+        await wait_until(lambda: runtime.outbox.outbox.depth().get("alert") == 3)
+        errors = runtime.counters["open_alerts_save_errors"]
+        await advance_gateway(runtime, 60.0)
+        assert runtime.counters["open_alerts_save_errors"] > errors  # tried again at the tick
+    assert runtime.manager.counters["raised"] == 3
+
+
+async def test_a_damaged_state_at_start_is_set_aside_and_the_gateway_runs(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    for name in ("alerts.sqlite3", "outbox.sqlite3"):
+        (state / name).write_bytes(b"\x00torn write" * 300)
+    clock, runtime = _sos_runtime(tmp_path)
+    async with running(runtime):
+        await runtime.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
+        await wait_until(lambda: runtime.outbox.outbox.depth().get("alert") == 1)
+    assert (state / "alerts.sqlite3.corrupt-1").exists()
+    assert (state / "outbox.sqlite3.corrupt-1").exists()

@@ -28,7 +28,8 @@ class Hook:
     def __init__(self) -> None:
         self.received: list[tuple[str, dict]] = []
         self.fail_next = 1
-        self.commands = [{"command": "ack", "alert_id": "a1", "by": "nurse"}]
+        self.commands: object = [{"command": "ack", "alert_id": "a1", "by": "nurse"}]
+        self.refused_topics: set[str] = set()  # answered 422
 
 
 @pytest.fixture
@@ -52,6 +53,8 @@ def webhook_server(pki: Pki) -> Iterator[tuple[int, Hook]]:
             if hook.fail_next:
                 hook.fail_next -= 1
                 return self._answer(500)
+            if self.headers["X-Eldergate-Topic"] in hook.refused_topics:
+                return self._answer(422)
             hook.received.append((self.headers["X-Eldergate-Topic"], json.loads(body)))
             self._answer(200)
 
@@ -74,11 +77,14 @@ def webhook_server(pki: Pki) -> Iterator[tuple[int, Hook]]:
 def webhook_forwarder(
     outbox: AsyncOutbox, pki: Pki, port: int, poll_s: float, commands: list[bytes]
 ) -> Forwarder:
-    """A forwarder draining ``outbox`` to the test server, commands appended to ``commands``."""
+    """A forwarder draining ``outbox`` to the test server, commands appended to ``commands``
+    (one that is not an object with a "command" string makes the handler raise)."""
     clock = SystemClock()
 
     async def on_command(payload: bytes) -> None:
         commands.append(payload)
+        if not isinstance(json.loads(payload)["command"], str):
+            raise TypeError("a handler that cannot take this command")
 
     async def health() -> dict:
         return {"state": "online"}
@@ -171,3 +177,59 @@ async def test_webhook_with_wrong_token_is_a_clear_error(
     async with link.session() as session:
         with pytest.raises(UplinkError, match="refused \\(401\\); check the token"):
             await session.publish("t", b"{}")
+
+
+async def test_commands_the_gateway_cannot_use_never_stop_delivery(
+    tmp_path: Path, pki: Pki, webhook_server: tuple[int, Hook], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The platform serves a pending command on every poll: one that tore the session down
+    would stop the outbox for good. A /commands answer that is not a JSON list, and a command
+    whose handling raises, are logged and counted; every alert still goes."""
+    port, hook = webhook_server
+    hook.fail_next = 0
+    outbox = AsyncOutbox(Outbox(tmp_path / "o.db", SystemClock()))
+    commands: list[bytes] = []
+    forwarder = webhook_forwarder(outbox, pki, port, 0.01, commands)
+    task = asyncio.create_task(forwarder.run())
+    try:
+        hook.commands = {"command": "ack"}  # not a list
+        await wait_until(
+            lambda: any("/commands answer ignored" in r.getMessage() for r in caplog.records)
+        )
+        hook.commands = [{"command": ["ack"]}]
+        await wait_until(lambda: forwarder.counters["command_errors"] >= 2)
+        for i in range(5):
+            await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", json.dumps({"n": i}).encode())
+        await wait_until(lambda: forwarder.counters["sent"] == 5)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await outbox.close()
+    assert forwarder.counters["failures"] == 0 and forwarder.counters["connects"] == 1
+    assert [b["n"] for t, b in hook.received if "/alert/" in t] == [0, 1, 2, 3, 4]
+
+
+async def test_a_message_the_webhook_refuses_waits_others_go_on(
+    tmp_path: Path, pki: Pki, webhook_server: tuple[int, Hook]
+) -> None:
+    port, hook = webhook_server
+    hook.fail_next = 0
+    hook.refused_topics = {"eldergate/gw/alert/r2"}
+    outbox = AsyncOutbox(Outbox(tmp_path / "o.db", SystemClock()))
+    for i, resident in enumerate(["r2", "r1", "r2", "r1"]):
+        await outbox.put(
+            ALERT, resident, f"eldergate/gw/alert/{resident}", json.dumps({"n": i}).encode()
+        )
+    forwarder = webhook_forwarder(outbox, pki, port, 60.0, [])
+    task = asyncio.create_task(forwarder.run())
+    try:
+        await wait_until(lambda: forwarder.counters["sent"] == 2)
+        assert [i.resident for i in outbox.outbox.pending()] == ["r2", "r2"]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await outbox.close()
+    assert [b["n"] for t, b in hook.received if "/alert/" in t] == [1, 3]
+    assert forwarder.counters["refused"] == 1 and forwarder.counters["failures"] == 0

@@ -4,15 +4,19 @@ last will that marks the gateway offline on the platform when it vanishes."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 import aiomqtt
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.protocol import Topics, state_payload
-from gateway.errors import UplinkError
+from gateway.errors import PublishRefused, UplinkError
 from gateway.mqtt import describe_mqtt_error, make_client
 from gateway.settings import PlatformSettings
 
@@ -21,6 +25,7 @@ class MqttSession:
     def __init__(self, client: aiomqtt.Client, topics: Topics) -> None:
         self._client = client
         self._topics = topics
+        self._pubacks = _PubackReasons(client)
 
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         try:
@@ -28,6 +33,10 @@ class MqttSession:
             await self._client.publish(topic, payload, qos=1, retain=retain)
         except aiomqtt.MqttError as exc:
             raise describe_mqtt_error(exc, "platform publish") from exc
+        finally:
+            refused = self._pubacks.refusal()
+        if refused is not None:
+            raise PublishRefused(f"platform broker refused {topic}: {refused}")
 
     async def commands(self) -> AsyncIterator[bytes]:
         try:
@@ -39,6 +48,42 @@ class MqttSession:
                     yield payload.encode()
         except aiomqtt.MqttError as exc:
             raise describe_mqtt_error(exc, "platform link") from exc
+
+
+class _PubackReasons:
+    """The reason code of each PUBACK. aiomqtt (2.5) returns from ``publish`` on any PUBACK,
+    also on a refusal (MQTT 5: reason >= 0x80, e.g. 0x87 "Not authorized" from an ACL that
+    does not cover the topic), which would delete an undelivered alert from the outbox. So the
+    paho client under it is asked: its ``publish`` gives the message id (noted for the task
+    that sent it; ``publish`` runs in that task before its first await), its ``on_publish``
+    the PUBACK's reason code (both on the event loop's thread)."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._sent_by: dict[asyncio.Task[Any], int] = {}
+        self._refused: dict[int, str] = {}
+        paho = client._client
+        send, pass_on = paho.publish, cast(Callable[..., None], paho.on_publish)
+
+        def publish(*args: Any, **kwargs: Any) -> mqtt.MQTTMessageInfo:
+            info = send(*args, **kwargs)
+            task = asyncio.current_task()
+            if task is not None:
+                self._sent_by[task] = info.mid
+            return info
+
+        def on_publish(c: mqtt.Client, userdata: Any, mid: int, code: Any, props: Any) -> None:
+            if isinstance(code, ReasonCode) and code.is_failure:
+                self._refused[mid] = f"{code} ({code.value:#04x})"
+            pass_on(c, userdata, mid, code, props)
+
+        paho.publish = publish  # type: ignore[method-assign]
+        paho.on_publish = on_publish
+
+    def refusal(self) -> str | None:
+        """Why the broker refused the message the current task just published, if it did."""
+        task = asyncio.current_task()
+        mid = self._sent_by.pop(task, None) if task is not None else None
+        return None if mid is None else self._refused.pop(mid, None)
 
 
 class MqttPlatformLink:

@@ -2,10 +2,12 @@
 
 Each outbox message is POSTed as its JSON payload to ``url`` with the MQTT topic it would have
 had in the ``X-Eldergate-Topic`` header (so one platform handler serves both transports); any 2xx
-answer is the platform taking responsibility (the role of PUBACK). Commands are fetched by GET
-``url + "/commands"`` every ``poll_s`` seconds (a JSON list of command objects). Commands are
-idempotent; the platform serves a pending command on every poll until it sees the resulting
-alert change arrive, so a poll answer lost in a torn-down session loses nothing. TLS with the
+answer is the platform taking responsibility (the role of PUBACK); a 4xx other than 401/403
+(the token), 408 and 429 refuses that one message (the role of a PUBACK reason >= 0x80).
+Commands are fetched by GET ``url + "/commands"`` every ``poll_s`` seconds (a JSON list of
+command objects). Commands are idempotent; the platform serves a pending command on every poll
+until it sees the resulting alert change arrive, so a poll answer lost in a torn-down session
+loses nothing. TLS with the
 configured CA, optional client certificate; a bearer token read from a file. Standard library
 only, run in a worker thread so the event loop never blocks.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import logging
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,8 +25,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gateway.clock import Clock
-from gateway.errors import UplinkError
+from gateway.errors import PublishRefused, UplinkError
 
+log = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 1024 * 1024
 
 
@@ -48,13 +52,23 @@ class WebhookSession:
     async def commands(self) -> AsyncIterator[bytes]:
         while True:
             body = await asyncio.to_thread(self._link.request, "GET", "/commands", None, None)
-            try:
-                commands = json.loads(body or b"[]")
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise UplinkError("webhook: /commands answered with something not JSON") from None
-            for command in commands if isinstance(commands, list) else []:
-                yield json.dumps(command).encode()
+            for command in _command_list(body):
+                yield command
             await self._link.clock.sleep(self._link.settings.poll_s)
+
+
+def _command_list(body: bytes) -> list[bytes]:
+    """The commands of one /commands answer, each as its own JSON document. An answer that is
+    not a JSON list is logged and skipped: tearing the session down for it would stop the
+    outbox's delivery on every poll while the platform keeps serving it."""
+    try:
+        commands = json.loads(body or b"[]")
+        if not isinstance(commands, list):
+            raise TypeError("not a list")
+        return [json.dumps(command).encode() for command in commands]
+    except (ValueError, TypeError, RecursionError) as exc:
+        log.error("webhook: /commands answer ignored: expected a JSON list of commands (%s)", exc)
+        return []
 
 
 class WebhookPlatformLink:
@@ -99,6 +113,9 @@ class WebhookPlatformLink:
             conn.close()
         if response.status in (401, 403):
             raise UplinkError(f"{where}: refused ({response.status}); check the token")
+        if method == "POST" and 400 <= response.status < 500 and response.status not in (408, 429):
+            # this message, not the link (a timeout or rate limit is the link's)
+            raise PublishRefused(f"{where}: refused the message ({response.status})")
         if not 200 <= response.status < 300:
             raise UplinkError(f"{where}: answered {response.status} {response.reason}")
         return data

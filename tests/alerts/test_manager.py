@@ -156,3 +156,28 @@ def test_alert_ids_are_stable_and_texts_bilingual() -> None:
     c = AlertManager("gw2", SimClock(T0)).handle(sos(T0))[0].alert
     assert a.id == b.id != c.id
     assert set(a.text) == {"zh", "en"} and "紧急" in a.text["zh"]
+
+
+def test_a_long_lie_after_staff_acknowledged_the_fall_is_news_the_platform_takes() -> None:
+    """The platform never takes a state back: an escalation that turned an acknowledged fall
+    into "escalated" was dropped there, and staff never heard the wearer was still down."""
+    clock = SimClock(T0)
+    manager = AlertManager("gw", clock, escalate_after_s={Severity.CRITICAL: 300.0})
+    (raised,) = manager.handle(fall(T0))
+    manager.acknowledge(raised.alert.id, "nurse")
+    clock.advance(111)
+    long_lie = Event(
+        "fall",
+        "r1",
+        T0,
+        Severity.CRITICAL,
+        EventAction.ESCALATE,
+        "band",
+        "band",
+        {"reason": "long_lie"},
+    )
+    (change,) = manager.handle(long_lie)
+    assert change.change == "escalated" and change.alert.details["reason"] == "long_lie"
+    assert change.alert.state is AlertState.ACKNOWLEDGED
+    clock.advance(3600)
+    assert manager.on_tick() == []  # acknowledged: nobody is chased for it again

@@ -10,11 +10,11 @@ for tests and replay.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 from typing import Any, Protocol
 
 from gateway.clock import Clock
+from gateway.storage import set_aside_if_damaged
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class SqliteLearnedStore:
 
         self._path = Path(path)
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        _set_aside_if_corrupt(self._path)
+        set_aside_if_damaged(self._path, "learned state")
         self._clock = clock
         self._commit_every_s = commit_every_s
         self._db = SqliteDict(str(self._path), tablename="learned", autocommit=False)
@@ -100,20 +100,6 @@ class SqliteLearnedStore:
     def close(self) -> None:
         self.flush()
         self._db.close()
-
-
-def _set_aside_if_corrupt(path: Path) -> None:
-    """A file that is not SQLite (SD card damage) is renamed ``*.corrupt``: learning starts
-    again from safe defaults instead of the gateway failing to start."""
-    if not path.exists():
-        return
-    try:
-        with sqlite3.connect(path) as conn:
-            conn.execute("PRAGMA schema_version").fetchone()
-        conn.close()
-    except sqlite3.DatabaseError:
-        log.warning("learned state file is corrupt; set aside, starting with defaults")
-        path.replace(path.with_name(path.name + ".corrupt"))
 
 
 def open_learned_store(state_dir: Path | None, clock: Clock) -> LearnedStore:

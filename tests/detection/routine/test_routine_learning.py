@@ -54,7 +54,7 @@ def test_corrupt_store_starts_with_defaults(tmp_path: Path) -> None:
     store.put("inactivity/p1", {"days": [1]})
     store.close()
     assert SqliteLearnedStore(path, sim.clock).get("inactivity/p1") == {"days": [1]}
-    assert (tmp_path / "routine.sqlite.corrupt").exists()
+    assert (tmp_path / "routine.sqlite.corrupt-1").exists()
 
 
 def test_tihm_firings_become_door_open_close_and_motion() -> None:

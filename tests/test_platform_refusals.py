@@ -1,0 +1,126 @@
+"""The platform refuses a message, or sends one the gateway cannot use: nothing is lost and
+nothing else stops. Real mosquitto with an ACL (MQTT 5 PUBACK reason 0x87 "Not authorized"),
+a real HTTPS webhook server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from alerts.forwarder import REFUSED_RETRY_S, Forwarder
+from alerts.forwarders.mqtt import MqttPlatformLink
+from alerts.outbox import ALERT, AsyncOutbox, Outbox
+from alerts.protocol import CommandError, Topics, parse_command
+from gateway.backoff import Backoff
+from gateway.clock import SimClock
+from gateway.mqtt import make_client
+from gateway.settings import PlatformSettings
+from tests.support.harness import wait_until
+from tests.support.mosquitto import USER, Mosquitto, Pki
+
+pytestmark = pytest.mark.broker
+
+TOPICS = Topics("eldergate", "gw")
+
+
+def _acl(residents_allowed: list[str]) -> str:
+    lines = [
+        f"user {USER}",
+        "topic readwrite eldergate/gw/state",
+        "topic readwrite eldergate/gw/health",
+    ]
+    lines += ["topic readwrite eldergate/gw/command", "topic read eldergate/gw/alert/#"]
+    lines += [f"topic write eldergate/gw/alert/{r}" for r in residents_allowed]
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.asynccontextmanager
+async def _subscriber(broker: Mosquitto) -> AsyncIterator[list[dict]]:
+    received: list[dict] = []
+    async with make_client(broker.broker_settings(), "platform-test") as client:
+        await client.subscribe("eldergate/gw/alert/#", qos=1)
+
+        async def collect() -> None:
+            async for message in client.messages:
+                assert isinstance(message.payload, bytes)
+                received.append(json.loads(message.payload))
+
+        task = asyncio.create_task(collect())
+        try:
+            yield received
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _nothing(_: bytes) -> None:
+    return None
+
+
+async def _health() -> dict:
+    return {"state": "online"}
+
+
+async def test_a_refused_alert_stays_queued_others_go_on_and_it_goes_once_allowed(
+    tmp_path: Path, pki: Pki
+) -> None:
+    # A resident added on the gateway before the platform's ACL knows them.
+    broker = Mosquitto(tmp_path / "broker", pki)
+    acl = tmp_path / "acl"
+    acl.write_text(_acl(["r1"]))
+    conf = broker.folder / "mosquitto.conf"
+    conf.write_text(conf.read_text() + f"acl_file {acl}\n")
+    broker.start()
+    clock = SimClock()
+    outbox = AsyncOutbox(Outbox(tmp_path / "outbox.sqlite3", clock))
+    link = MqttPlatformLink(PlatformSettings(**broker.settings()), TOPICS)
+    forwarder = Forwarder(
+        outbox, link, TOPICS, clock, _nothing, _health, backoff=Backoff(0.01, 0.05)
+    )
+    try:
+        async with _subscriber(broker) as received:
+            for resident, alert_id in [("r2", "a"), ("r1", "b"), ("r2", "c")]:
+                payload = json.dumps({"id": alert_id}).encode()
+                await outbox.put(ALERT, resident, TOPICS.alert(resident), payload)
+            task = asyncio.create_task(forwarder.run())
+            try:
+                await wait_until(lambda: [m["id"] for m in received] == ["b"])
+                assert forwarder.counters["refused"] == 1  # "c" waits behind "a", untried
+                assert [i.resident for i in outbox.outbox.pending()] == ["r2", "r2"]
+                # the ACL is fixed (mosquitto reads it again on SIGHUP), the retry comes due
+                acl.write_text(_acl(["r1", "r2"]))
+                assert broker.proc is not None
+                broker.proc.send_signal(signal.SIGHUP)
+                await wait_until(lambda: "reloading" in broker.log().lower())
+                clock.advance(REFUSED_RETRY_S - 1)
+                await wait_until(lambda: forwarder.counters["heartbeats"] >= 2)  # it ran on
+                assert [m["id"] for m in received] == ["b"]
+                clock.advance(1)
+                await wait_until(lambda: [m["id"] for m in received] == ["b", "a", "c"])
+                await wait_until(lambda: outbox.outbox.depth() == {})
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    finally:
+        await outbox.close()
+        broker.stop()
+    assert forwarder.counters["sent"] == 3 and forwarder.counters["failures"] == 0
+
+
+@pytest.mark.parametrize("command", [[], {"a": 1}, 3, None])
+def test_a_command_name_that_is_not_a_string_is_rejected_not_raised(command: object) -> None:
+    with pytest.raises(CommandError, match="command: expected one of"):
+        parse_command(json.dumps({"command": command}).encode())
+
+
+def test_deeply_nested_command_is_rejected() -> None:
+    with pytest.raises(CommandError):
+        parse_command(b"[" * 8000 + b"]" * 8000)  # under the size limit
