@@ -52,6 +52,7 @@ class DeviceJsonCodec:
     def __init__(self, device_topic: str, devices: Collection[str]) -> None:
         self.prefix = device_topic.rstrip("/")
         self.devices = devices
+        self.counters = {"t_replaced": 0}
 
     def subscriptions(self) -> list[str]:
         return [f"{self.prefix}/+"]
@@ -65,12 +66,19 @@ class DeviceJsonCodec:
             raise DecodeError(f"unknown device {device!r}")
         try:
             body = json.loads(payload)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # also an integer over 4,300 digits
             raise DecodeError("payload is not JSON") from None
         if not isinstance(body, dict):
             raise DecodeError(f"expected a JSON object, got {type(body).__name__}")
-        stamp = body["t"] if "t" in body else first_sample_time(t, body)
-        record: dict[str, Any] = {**body, "device": device, "t": stamp}
+        record: dict[str, Any] = {**body, "device": device, "t": first_sample_time(t, body)}
+        if "t" in body:
+            try:
+                record["t"] = TimeFormat().parse(body["t"])
+            except RecordError as exc:
+                # a device clock we cannot believe: the reading (a press!) still counts,
+                # dated on arrival
+                self.counters["t_replaced"] += 1
+                log.debug("device %s: %s; dated on arrival", device, exc)
         try:
             return [parse_reading(record, TimeFormat())]
         except RecordError as exc:
@@ -151,6 +159,11 @@ class LocalMqttDriver:
         except DecodeError as exc:
             self._reject(topic, f"{codec.name}: {exc}")
             return
+        except Exception as exc:  # a decoder's bug: restarting the driver would drop the
+            # messages already taken from the broker (and a retained one would loop it)
+            self._reject(topic, f"{codec.name}: could not decode ({type(exc).__name__})")
+            log.debug("decoder %s failed", codec.name, exc_info=True)
+            return
         for reading in readings:
             self.counters["readings"] += 1
             await sink(reading)
@@ -159,6 +172,7 @@ class LocalMqttDriver:
         return {
             **self.counters,
             "rejected_by_reason": dict(self.rejected_by_reason),
+            "codecs": {c.name: dict(getattr(c, "counters", {})) for c in self.codecs},
             "down_reason": self.down_reason,
             "problems": self.problems(),
         }

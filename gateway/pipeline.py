@@ -44,6 +44,7 @@ class Pipeline:
             "readings": 0,
             "unknown_device": 0,
             "detector_errors": 0,
+            "observer_errors": 0,
             "events": 0,
             "alerts_resumed": 0,
         }
@@ -57,7 +58,11 @@ class Pipeline:
         if device.role == "visit" and reading.get("action") in VISIT_ACTIONS:
             self._toggle_visit(device.resident)
         for observer in self.observers:
-            observer(reading)
+            try:
+                observer(reading)
+            except Exception:
+                self.counters["observer_errors"] += 1
+                log.exception("observer failed on a %s reading", device.kind)
         events: list[Event] = []
         for detector in self.detectors:
             try:
@@ -92,8 +97,9 @@ class Pipeline:
                     taken = resume(alert)
                 except Exception:
                     self.counters["detector_errors"] += 1
-                    log.exception("detector %s failed to resume a %s alert", detector.name,
-                                  alert.type)
+                    log.exception(
+                        "detector %s failed to resume a %s alert", detector.name, alert.type
+                    )
                     continue
                 if taken:
                     self.counters["alerts_resumed"] += 1

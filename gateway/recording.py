@@ -17,6 +17,9 @@ from typing import Any
 from gateway.model import Device, DeviceKind, Reading, Resident, Room
 
 MAX_LINE_BYTES = 4 * 1024 * 1024
+# Epoch seconds further from 1970 than 2100-01-01 is (either way) are a broken clock or a bad
+# number: the daily summary could not even turn them into a date.
+LATEST_T = 4_102_444_800.0
 RESERVED_READING_KEYS = frozenset({"type", "t", "device"})
 
 
@@ -35,21 +38,25 @@ class TimeFormat:
         if isinstance(value, bool):
             raise RecordError(f"t: expected epoch seconds or ISO 8601, got {value!r}")
         if isinstance(value, (int, float)):
-            t = float(value)
-            if not math.isfinite(t):
-                raise RecordError(f"t: expected a finite number, got {value!r}")
-            return t
+            try:
+                t = float(value)
+            except OverflowError:
+                t = math.inf
+            return _plausible(t, value)
         if isinstance(value, str):
             try:
                 stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
                 raise RecordError(f"t: not ISO 8601: {value[:40]!r}") from None
+            zone = stamp.tzinfo
+            try:
+                t = _plausible(stamp.replace(tzinfo=zone or dt.UTC).timestamp(), value)
+            except OverflowError:  # year 1 or 9999 with an offset
+                t = _plausible(math.inf, value)
             if not self.iso:
                 self.iso = True
-                self.tz = stamp.tzinfo
-            if stamp.tzinfo is None:
-                stamp = stamp.replace(tzinfo=dt.UTC)
-            return stamp.timestamp()
+                self.tz = zone
+            return t
         raise RecordError(f"t: expected epoch seconds or ISO 8601, got {type(value).__name__}")
 
     def format(self, t: float) -> float | str:
@@ -59,6 +66,12 @@ class TimeFormat:
         if self.tz is None:
             stamp = stamp.replace(tzinfo=None)
         return stamp.isoformat(timespec="milliseconds" if t % 1 else "seconds")
+
+
+def _plausible(t: float, value: Any) -> float:
+    if not -LATEST_T <= t <= LATEST_T:  # False for NaN too
+        raise RecordError(f"t: expected epoch seconds before the year 2100, got {value!r:.40}")
+    return t
 
 
 def _text(record: dict[str, Any], key: str, required: bool = True) -> str | None:
@@ -133,8 +146,12 @@ def validate_values(values: dict[str, Any]) -> None:
         elif key in NUMBER_FIELDS:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise RecordError(f"{key}: expected a number, got {value!r:.40}")
-            if not math.isfinite(value):
-                raise RecordError(f"{key}: expected a finite number, got {value}")
+            try:
+                finite = math.isfinite(value)
+            except OverflowError:  # an integer of hundreds of digits
+                finite = False
+            if not finite:
+                raise RecordError(f"{key}: expected a finite number, got {value!r:.40}")
         elif key == "action" and not isinstance(value, str):
             raise RecordError(f"action: expected a string, got {value!r:.40}")
         elif key in ("acc", "ts") and not isinstance(value, list):
@@ -165,6 +182,8 @@ def parse_line(line: str, times: TimeFormat) -> Device | Resident | Reading | No
         raise RecordError(f"not JSON: {exc.msg} at column {exc.colno}") from None
     except RecursionError:
         raise RecordError("not JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer over Python's 4,300-digit limit
+        raise RecordError(f"not JSON: {str(exc)[:60]}") from None
     if not isinstance(record, dict):
         raise RecordError(f"expected a JSON object, got {type(record).__name__}")
     kind = record.get("type")

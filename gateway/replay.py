@@ -21,6 +21,9 @@ from gateway.pipeline import Pipeline, advance_to
 from gateway.recording import RecordError, TimeFormat, parse_line
 
 log = logging.getLogger(__name__)
+# A reading further ahead of the one before is reported and skipped: ticking every minute
+# through a bad year (a device clock reset, a typo) would stall the replay for minutes.
+MAX_JUMP_S = 366 * 86400.0
 
 
 @dataclass
@@ -67,6 +70,9 @@ class Replayer:
             elif isinstance(record, Reading):
                 if record.device not in self.home.devices:
                     self._error(lineno, f"device: unknown device {record.device!r}")
+                    continue
+                if self._started and record.t - self.clock.wall() > MAX_JUMP_S:
+                    self._error(lineno, "t: more than a year after the reading before")
                     continue
                 self.stats.readings += 1
                 yield from self._advance(record.t)

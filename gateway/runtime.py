@@ -122,7 +122,7 @@ class Runtime:
         self.driver_failures: dict[str, int] = {}
         self._failing: dict[str, str] = {}  # driver -> how its last run ended (failed/returned)
         self._running_since: dict[str, float] = {}  # driver -> monotonic start of the current run
-        self.counters = {"commands_rejected": 0, "open_alerts_save_errors": 0}
+        self.counters = {"commands_rejected": 0, "open_alerts_save_errors": 0, "pipeline_errors": 0}
         self._open_alerts_unsaved = False
 
     # -- the main loop ------------------------------------------------------------------------
@@ -169,9 +169,9 @@ class Runtime:
                     sleeper.cancel()
                     reading = pending_get.result()
                     pending_get = None
-                    await self._commit(self.pipeline.feed(reading))
+                    await self._commit(self._feed(reading))
                     while not self.queue.empty():
-                        await self._commit(self.pipeline.feed(self.queue.get_nowait()))
+                        await self._commit(self._feed(self.queue.get_nowait()))
                 # The deadline first, then the clock: a real clock moves between the two calls.
                 if self.pipeline.next_deadline() <= self.clock.monotonic():
                     await self._tick()
@@ -180,6 +180,17 @@ class Runtime:
             for waiter in (pending_get, sleeper):
                 if waiter is not None:
                     waiter.cancel()
+
+    def _feed(self, reading: Reading) -> list[AlertChange]:
+        """The pipeline already keeps one detector's failure from the others; this keeps a
+        reading nothing foresaw (the manager's or the pipeline's own bug) from ending the loop
+        that every later reading, SOS included, goes through."""
+        try:
+            return self.pipeline.feed(reading)
+        except Exception:
+            self.counters["pipeline_errors"] += 1
+            log.exception("a reading could not be processed; skipped")
+            return []
 
     async def _tick(self) -> None:
         await self._commit(self.pipeline.tick())

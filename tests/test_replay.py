@@ -105,3 +105,27 @@ def test_a_recorded_wristband_fall_with_its_sample_counter_replays_to_one_alert(
     raised = [c.alert for c in changes if c.change == "raised"]
     assert [a.type for a in raised] == ["fall"]
     assert raised[0].t - start == pytest.approx(peak, abs=0.1)
+
+
+def test_times_no_date_can_hold_are_bad_lines_and_a_year_ahead_is_skipped() -> None:
+    """A press in the year 10**292 once ended the replay (the daily summary could not date
+    it) and one far ahead ticked through every minute on the way (minutes per year)."""
+    press = {"type": "reading", "device": "btn", "action": "sos"}
+    replayer = Replayer()
+    changes = list(
+        replayer.run(
+            lines(
+                DEVICE,
+                {**press, "t": 1554076990.0},
+                {**press, "t": 1e300},
+                '{"type": "reading", "device": "btn", "action": "sos", "t": 1' + "0" * 5000 + "}",
+                {**press, "t": "9999-12-31T23:59:59+14:00"},
+                {**press, "t": 1554076990.0 + 2 * 365 * 86400},
+                {**press, "t": 1554080000.0},
+            )
+        )
+    )
+    raised = [c.alert.t for c in changes if c.change == "raised"]
+    assert raised == [1554076990.0, 1554080000.0]
+    assert [r.split(":")[0] for r in replayer.stats.errors] == [f"line {n}" for n in (3, 4, 5, 6)]
+    assert "more than a year after" in replayer.stats.errors[-1]

@@ -23,6 +23,7 @@ flood of alerts, it only restarts the timers.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,7 +176,8 @@ class DeviceHealth:
         for key in _SIGNAL_KEYS:
             value = reading.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                state.signal[key] = float(value)
+                with contextlib.suppress(OverflowError):  # hundreds of digits: not a signal
+                    state.signal[key] = float(value)
         events.extend(self._battery(reading, device, state))
         events.extend(self._flag(reading, device, state, "tamper", Severity.WARNING))
         for alarm, severity in _ALARMS.items():

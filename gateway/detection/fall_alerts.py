@@ -47,6 +47,7 @@ RATE_MEMORY_S = 60.0  # the sampling-rate estimate forgets older batches over ab
 # buffer on reconnect): a late alert beats none.
 LATE_DATA_S = 60.0
 MIN_CONFIRMATION_S = 4.0
+MAX_SAMPLE_SPACING_S = 1.0  # per sample, beyond a LATE_DATA_S gap: a longer batch is refused
 DECISION_HOLD_S = 0.6
 """A candidate whose data is complete waits up to this long (at most half the stall grace, and
 never past its alert time) for others, so that one feature pass and one model call serve many
@@ -474,6 +475,12 @@ class FallAlerts:
         if times.size == 0:
             self._bad("no_valid_samples", wrist.device)
             return
+        if times[-1] - times[0] > MAX_SAMPLE_SPACING_S * times.size + LATE_DATA_S:
+            # a band's batch is contiguous (a gap inside it at most a lost link's); spread over
+            # hours it would be resampled onto millions of grid points (a 46-byte message
+            # could take gigabytes)
+            self._bad("ts_span", wrist.device)
+            return
         self.counters["readings"] += 1
         self.counters["samples"] += int(times.size)
         self._block_next_t = None
@@ -640,8 +647,10 @@ class FallAlerts:
             span = self._held_span(cand, end, written)
             if span is not None:
                 batch.append((wrist, cand, *span))
-            elif not cand.late and cand.segment_end is None and (
-                written - fall.RING <= cand.impact - fall.PRE
+            elif (
+                not cand.late
+                and cand.segment_end is None
+                and (written - fall.RING <= cand.impact - fall.PRE)
             ):
                 cand.late, cand.ready_at = True, None  # the band may still send the rest
                 wrist.candidates.append(cand)

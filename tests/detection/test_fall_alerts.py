@@ -956,12 +956,14 @@ def test_bad_readings_are_counted_and_skipped() -> None:
         {"acc": [[np.nan, 0, 1]] * 5, "fs": 50},
         {"acc": [], "fs": 50},
         {"acc": [[0, 0, 1]] * 5, "fs": True},
+        # two samples eleven days apart: resampled, gigabytes (bad_reading:ts_span)
+        {"acc": [[0, 0, 1], [0, 0, 1]], "ts": [EPOCH, EPOCH + 1e6]},
     ]
     for values in bad:
         home.send(Reading(EPOCH, WRIST.id, values))
     counters = home.detector.counters
     assert sum(v for k, v in counters.items() if k.startswith("bad_reading:")) == len(bad)
-    assert counters["readings"] == 0
+    assert counters["readings"] == 0 and counters["bad_reading:ts_span"] == 1
     fall_then_still(home, np.random.default_rng(20))  # still works afterwards
     home.idle(8)
     assert len(home.of(EventAction.RAISE)) == 1
