@@ -100,6 +100,8 @@ class AlertManager:
         self._by_key: dict[tuple[str, str, str], str] = {}
         self._escalate_at: dict[str, float] = {}  # alert id -> monotonic deadline
         self.visits: dict[str, Visit] = {}
+        # behaviour alerts that came due during a visit, raised when it ends unless over by then
+        self._held: dict[tuple[str, str, str], Event] = {}
         self.counters: dict[str, int] = {
             "raised": 0,
             "repeated": 0,
@@ -117,6 +119,8 @@ class AlertManager:
         existing = self._open_alert(event)
         if event.action is EventAction.RAISE:
             if event.type in BEHAVIOUR_TYPES and self.in_visit(event.resident):
+                # held, not dropped: the detector counts it raised and will not raise it again
+                self._held[event.alert_key] = event
                 self.counters["held_during_visit"] += 1
                 log.info("visit mode: %s held back for resident %s", event.type, event.resident)
                 return []
@@ -129,6 +133,9 @@ class AlertManager:
                 return [_change("repeated", existing)]
             return [self._raise(event)]
         if existing is None:
+            if event.action is EventAction.CLEAR and event.alert_key in self._held:
+                del self._held[event.alert_key]
+                log.info("visit mode: held %s of resident %s is over", event.type, event.resident)
             return []
         if event.action is EventAction.ESCALATE:
             return [self._escalate(existing, event.severity, event.details, event.t)]
@@ -197,7 +204,7 @@ class AlertManager:
 
     def on_tick(self) -> list[AlertChange]:
         now = self.clock.monotonic()
-        changes = []
+        changes = self._release_held()
         for alert_id, deadline in list(self._escalate_at.items()):
             if now >= deadline:
                 alert = self.active[alert_id]
@@ -207,7 +214,22 @@ class AlertManager:
         return changes
 
     def next_deadline(self) -> float | None:
-        return min(self._escalate_at.values(), default=None)
+        due = list(self._escalate_at.values())
+        for resident, _, _ in self._held:
+            visit = self.visits.get(resident)
+            due.append(visit.until_mono if visit is not None else self.clock.monotonic())
+        return min(due, default=None)
+
+    def _release_held(self) -> list[AlertChange]:
+        """Raise what was held for residents whose visit has ended (by staff, the visit button
+        or its time running out): a visit pauses these alerts, it must not swallow them."""
+        changes: list[AlertChange] = []
+        for key, event in list(self._held.items()):
+            if not self.in_visit(event.resident):
+                del self._held[key]
+                log.info("visit over: held %s of resident %s raised", event.type, event.resident)
+                changes.extend(self.handle(event))
+        return changes
 
     # -- internals ----------------------------------------------------------------------------
 

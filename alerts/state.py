@@ -1,21 +1,19 @@
 """Open alerts survive a restart: staff acknowledging after the gateway rebooted still reach
 the alert, a repeated press still joins it, and escalation goes on.
 
-Kept with sqlitedict (one small table, written once per alert change — never per reading).
+Kept in one small SQLite table (``gateway.storage.KeyValueFile``), written once per alert
+change — never per reading.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
 
-from sqlitedict import SqliteDict
-
 from gateway.model import Alert, AlertState, Severity
-from gateway.storage import set_aside_if_damaged
+from gateway.storage import KeyValueFile
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +39,15 @@ def _from_record(record: dict[str, Any]) -> Alert:
 
 
 class OpenAlertStore:
-    """A damaged file is set aside at start (the open alerts are lost, not the gateway). A save
-    that fails (a full SD card) raises; the next one reopens the file and writes the whole set
-    again, since sqlitedict stays broken after an error."""
+    """A damaged file is set aside at start (the open alerts are lost, not the gateway); a save
+    that fails (a full SD card) raises and leaves the last saved set in place."""
 
     def __init__(self, path: str | Path) -> None:
-        self._path = Path(path)
-        set_aside_if_damaged(self._path, "open alerts")
-        self._db: SqliteDict | None = self._open()
-
-    def _open(self) -> SqliteDict:
-        return SqliteDict(str(self._path), tablename="open_alerts", autocommit=False)
+        self._file = KeyValueFile(Path(path), "open_alerts", "open alerts")
 
     def load(self) -> list[Alert]:
         alerts = []
-        for key, record in self._opened().items():
+        for key, record in self._file.items().items():
             try:
                 alerts.append(_from_record(record))
             except (KeyError, ValueError, TypeError) as exc:
@@ -64,24 +56,7 @@ class OpenAlertStore:
 
     def save(self, records: dict[str, dict[str, Any]]) -> None:
         """Make the stored set equal to ``records`` (from :func:`records_of`) in one commit."""
-        db = self._opened()
-        try:
-            for key in set(db.keys()) - set(records):
-                del db[key]
-            for key, record in records.items():
-                db[key] = record
-            db.commit()
-        except Exception:
-            self._db = None
-            with contextlib.suppress(Exception):
-                db.close(do_log=False, force=True)
-            raise
-
-    def _opened(self) -> SqliteDict:
-        if self._db is None:
-            self._db = self._open()
-        return self._db
+        self._file.update(records, replace_all=True)
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
+        self._file.close()

@@ -1,4 +1,5 @@
-"""SQLite files on an SD card that may be damaged: check one at start, set a damaged one aside.
+"""SQLite files on an SD card that may be damaged or full: check one at start, set a damaged
+one aside; :class:`KeyValueFile` for small state that must never hang the gateway.
 
 A damaged file must not stop the gateway (a crash loop hears nobody): it is renamed
 ``<name>.corrupt-<n>`` together with its ``-wal`` and ``-shm`` (a journal left next to a new
@@ -8,9 +9,12 @@ file would be replayed into it), kept for an engineer to recover by hand (``sqli
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import pickle
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +64,51 @@ def set_aside_if_damaged(path: Path, what: str) -> Path | None:
         "%s file %s is damaged (%s): set aside as %s", what, path.name, problem, aside.name
     )
     return aside
+
+
+class KeyValueFile:
+    """Pickled values by string key in one table of one SQLite file, written in one
+    transaction per call; errors (a full SD card) raise at once and leave the file as it was.
+
+    The layout is sqlitedict's (``key TEXT PRIMARY KEY, value BLOB``, pickled), so files it
+    wrote read the same; sqlitedict itself is not used because its ``commit()`` never returns
+    once a write has failed in its worker thread (piskvorky/sqlitedict#108): on a full SD card
+    the whole gateway froze, falls and SOS included. A damaged file is set aside at start."""
+
+    def __init__(self, path: Path, table: str, what: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        set_aside_if_damaged(path, what)
+        self._what = what
+        self._table = table
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(f'CREATE TABLE IF NOT EXISTS "{table}" (key TEXT PRIMARY KEY, value BLOB)')
+
+    def items(self) -> dict[str, Any]:
+        """Every value that can be read back (one that cannot is logged and left out)."""
+        found: dict[str, Any] = {}
+        for key, blob in self._db.execute(f'SELECT key, value FROM "{self._table}"'):
+            try:
+                found[str(key)] = pickle.loads(blob)
+            except Exception as exc:  # a value written by other code, or damaged
+                log.error("%s: value %s unreadable (%s); left out", self._what, key, exc)
+        return found
+
+    def update(self, values: dict[str, Any], *, replace_all: bool = False) -> None:
+        """Write ``values`` (with ``replace_all``, the table becomes exactly ``values``)."""
+        rows = [
+            (key, pickle.dumps(value, pickle.HIGHEST_PROTOCOL)) for key, value in values.items()
+        ]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if replace_all:
+                self._db.execute(f'DELETE FROM "{self._table}"')
+            self._db.executemany(f'REPLACE INTO "{self._table}" (key, value) VALUES (?, ?)', rows)
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self._db.close()

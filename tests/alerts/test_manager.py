@@ -181,3 +181,33 @@ def test_a_long_lie_after_staff_acknowledged_the_fall_is_news_the_platform_takes
     assert change.alert.state is AlertState.ACKNOWLEDGED
     clock.advance(3600)
     assert manager.on_tick() == []  # acknowledged: nobody is chased for it again
+
+
+def test_a_behaviour_alert_held_during_a_visit_is_raised_when_the_visit_ends() -> None:
+    """Staff left without ending the visit and the resident collapsed: the detector raised
+    once (and will not again); the visit running out must not swallow it."""
+    clock = SimClock(T0)
+    critical_only = {Severity.CRITICAL: 300.0}  # no escalation deadlines for these alerts
+    manager = AlertManager("gw", clock, escalate_after_s=critical_only, visit_max_s=3600)
+    manager.start_visit("r1", by="nurse")
+    clock.advance(1200)
+    assert manager.handle(Event("inactivity", "r1", T0 + 1200, Severity.HIGH)) == []
+    assert manager.next_deadline() == clock.monotonic() + 2400  # when the visit runs out
+    clock.advance(2399)
+    assert manager.on_tick() == []
+    clock.advance(1)
+    (raised,) = manager.on_tick()
+    assert raised.change == "raised" and raised.alert.type == "inactivity"
+    assert raised.alert.t == T0 + 1200
+    # over before the visit ended (the person got up): nothing is raised
+    manager.start_visit("r1", by="nurse")
+    manager.handle(Event("not_up", "r1", clock.wall(), Severity.HIGH))
+    manager.handle(Event("not_up", "r1", clock.wall(), Severity.HIGH, EventAction.CLEAR))
+    manager.end_visit("r1")
+    assert manager.on_tick() == [] and manager.next_deadline() is None
+    # ended by staff: raised at the next tick
+    manager.start_visit("r1", by="nurse")
+    manager.handle(Event("long_bathroom", "r1", clock.wall(), Severity.HIGH))
+    manager.end_visit("r1")
+    assert manager.next_deadline() == clock.monotonic()
+    assert [c.alert.type for c in manager.on_tick()] == ["long_bathroom"]

@@ -3,6 +3,8 @@ reading, shared by every detector (so that one silence raises one alert, not two
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.clock import Clock
@@ -17,6 +19,8 @@ from gateway.detection.routine.presence import DEFAULT_LEAVE_GRACE_S, Presence
 from gateway.detection.routine.shell import RoutineDetector
 from gateway.detection.routine.vitals import VitalsDetector, VitalsSettings
 from gateway.model import Alert, Device, Event, Reading
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,21 +56,28 @@ class RoutineDetectors:
             LongBathroomDetector(clock, home, settings.long_bathroom, self.store, self.presence),
             VitalsDetector(clock, home, settings.vitals, self.store, self.presence),
         ]
+        self.errors = 0
 
     def on_reading(self, reading: Reading, device: Device) -> list[Event]:
-        events: list[Event] = []
-        for detector in self.detectors:
-            events.extend(detector.on_any_reading(reading, device))
+        events = self._from_each(lambda d: d.on_any_reading(reading, device))
         observation = self.presence.observe(reading, device)
         if observation is not None:
-            for detector in self.detectors:
-                events.extend(detector.observe(observation))
+            events += self._from_each(lambda d: d.observe(observation))
         return events
 
     def on_tick(self) -> list[Event]:
+        return self._from_each(lambda d: d.on_tick())
+
+    def _from_each(self, call: Callable[[RoutineDetector], list[Event]]) -> list[Event]:
+        """One detector's failure must not keep the reading or the tick from the others (the
+        pipeline guards this group as a whole)."""
         events: list[Event] = []
         for detector in self.detectors:
-            events.extend(detector.on_tick())
+            try:
+                events.extend(call(detector))
+            except Exception:
+                self.errors += 1
+                log.exception("routine detector %s failed", type(detector).__name__)
         return events
 
     def next_deadline(self) -> float | None:

@@ -1,20 +1,21 @@
 """Learned per-person state, kept across restarts.
 
 Detectors keep small rolling histories (quiet periods, wake-up times, bathroom stays, vital
-ranges) as plain JSON-able values under string keys. :class:`SqliteLearnedStore` writes them to a
-sqlitedict file at most once per ``commit_every_s`` of monotonic time (SD cards wear out: never
-once per reading) and on :meth:`close`; :class:`MemoryLearnedStore` is the same thing in memory,
-for tests and replay.
+ranges) as plain JSON-able values under string keys. :class:`SqliteLearnedStore` writes them to
+an SQLite file (``gateway.storage.KeyValueFile``) at most once per ``commit_every_s`` of
+monotonic time (SD cards wear out: never once per reading) and on :meth:`close`;
+:class:`MemoryLearnedStore` is the same thing in memory, for tests and replay.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any, Protocol
 
 from gateway.clock import Clock
-from gateway.storage import set_aside_if_damaged
+from gateway.storage import KeyValueFile
 
 log = logging.getLogger(__name__)
 
@@ -53,30 +54,26 @@ class MemoryLearnedStore:
 
 
 class SqliteLearnedStore:
-    """sqlitedict-backed; values are cached in memory and committed in one transaction per
-    ``commit_every_s`` (monotonic), so a crash loses at most that much learning."""
+    """Values are cached in memory and committed in one transaction per ``commit_every_s``
+    (monotonic), so a crash loses at most that much learning. A commit that fails (a full SD
+    card) is logged and counted, and what it held is tried again at the next one: learning
+    must never stop the detectors that run on the same loop."""
 
     def __init__(
         self, path: str | Path, clock: Clock, commit_every_s: float = DEFAULT_COMMIT_EVERY_S
     ) -> None:
-        from sqlitedict import SqliteDict
-
-        self._path = Path(path)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        set_aside_if_damaged(self._path, "learned state")
         self._clock = clock
         self._commit_every_s = commit_every_s
-        self._db = SqliteDict(str(self._path), tablename="learned", autocommit=False)
+        self._file = KeyValueFile(Path(path), "learned", "learned state")
         self._cache: dict[str, Any] = {}
         self._dirty: set[str] = set()
         self._last_commit = clock.monotonic()
         self.commits = 0
+        self.commit_errors = 0
         try:
-            for key, value in self._db.items():
-                self._cache[str(key)] = value
-        except Exception as exc:  # a corrupt file must not stop the gateway: start afresh
-            log.warning("learned state unreadable (%s); starting with defaults", type(exc).__name__)
-            self._cache = {}
+            self._cache = self._file.items()
+        except sqlite3.Error as exc:  # unreadable: start from the safe defaults
+            log.warning("learned state unreadable (%s); starting with defaults", exc)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._cache.get(key, default)
@@ -91,15 +88,18 @@ class SqliteLearnedStore:
         self._last_commit = self._clock.monotonic()
         if not self._dirty:
             return
-        for key in self._dirty:
-            self._db[key] = self._cache[key]
-        self._db.commit()
+        try:
+            self._file.update({key: self._cache[key] for key in self._dirty})
+        except sqlite3.Error as exc:
+            self.commit_errors += 1
+            log.error("learned state not saved (%s); kept in memory, tried again later", exc)
+            return
         self._dirty.clear()
         self.commits += 1
 
     def close(self) -> None:
         self.flush()
-        self._db.close()
+        self._file.close()
 
 
 def open_learned_store(state_dir: Path | None, clock: Clock) -> LearnedStore:

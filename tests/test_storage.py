@@ -1,0 +1,75 @@
+"""Small state on an SD card that fills up or gets damaged: writes fail at once (never hang),
+nothing already saved is lost, and writing resumes when the card has room again. "Full" is a
+real write failure: the process's file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored) makes the
+kernel refuse to grow the file, as a full card does."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import signal
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alerts.state import OpenAlertStore
+from gateway.clock import SimClock
+from gateway.detection.routine.learning import SqliteLearnedStore
+from gateway.storage import KeyValueFile
+
+
+@contextlib.contextmanager
+def card_full(path: Path) -> Iterator[None]:
+    """No file may grow beyond ``path``'s size while inside."""
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous_handler)
+
+
+def test_learning_survives_a_full_card_and_is_saved_once_there_is_room(tmp_path: Path) -> None:
+    clock = SimClock()
+    path = tmp_path / "routine.sqlite"
+    store = SqliteLearnedStore(path, clock, commit_every_s=60.0)
+    store.put("quiets", [1.0])
+    store.flush()
+    with card_full(path):
+        store.put("quiets", [1.0, 2.0])
+        store.put("wakeups", list(range(5000)))  # does not fit
+        clock.advance(61)
+        store.put("wakeups", list(range(5000)))  # the periodic commit fails: no hang, no raise
+        assert store.commit_errors == 1
+    clock.advance(61)
+    store.put("baths", [3.0])  # the next periodic commit carries what the failed one held
+    store.close()
+    again = SqliteLearnedStore(path, SimClock())
+    assert again.get("quiets") == [1.0, 2.0] and again.get("wakeups") == list(range(5000))
+    assert again.get("baths") == [3.0]
+
+
+def test_open_alerts_keep_the_last_saved_set_when_the_card_is_full(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.sqlite3"
+    store = OpenAlertStore(path)
+    store.save({"a1": {"x": 1}})
+    with card_full(path), pytest.raises(sqlite3.Error):
+        store.save({"a1": {"x": 1}, "a2": {"blob": "y" * 100_000}})
+    store.save({"a2": {"x": 2}})  # room again: the same store writes
+    store.close()
+    assert KeyValueFile(path, "open_alerts", "test").items() == {"a2": {"x": 2}}
+
+
+def test_a_damaged_learned_state_file_is_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "routine.sqlite"
+    path.write_bytes(b"\x00torn write" * 300)
+    store = SqliteLearnedStore(path, SimClock())
+    assert store.get("quiets") is None
+    store.put("quiets", [1.0])
+    store.close()
+    assert SqliteLearnedStore(path, SimClock()).get("quiets") == [1.0]
+    assert (tmp_path / "routine.sqlite.corrupt-1").exists()
