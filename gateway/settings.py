@@ -246,8 +246,14 @@ def _cross_checks(settings: Settings) -> list[str]:
                 f"devices[{i}].resident: expected one of the residents' ids "
                 f"({', '.join(resident_ids) or 'none defined'}), got {dev.resident!r}"
             )
-        if dev.transport == "ble" and not dev.address:
-            errors.append(f"devices[{i}].address: required for transport 'ble'")
+        if dev.transport in ("ble", "emfit") and not dev.address:
+            errors.append(f"devices[{i}].address: required for transport {dev.transport!r}")
+        profile = dev.options.get("ble_profile")
+        if profile is not None and profile not in BLE_PROFILES:
+            errors.append(
+                f"devices[{i}].options.ble_profile: expected one of {', '.join(BLE_PROFILES)}, "
+                f"got {profile!r}"
+            )
         if dev.key is not None:
             try:
                 if len(bytes.fromhex(dev.key)) != 16:
@@ -256,6 +262,9 @@ def _cross_checks(settings: Settings) -> list[str]:
                 errors.append(f"devices[{i}].key: expected 32 hex digits (a 16-byte key)")
         if dev.transport == "zigbee2mqtt" and not dev.friendly_name:
             errors.append(f"devices[{i}].friendly_name: required for transport 'zigbee2mqtt'")
+    for key in settings.ble:
+        if key not in ("adapter",):
+            errors.append(f"ble.{key}: unknown key (expected: adapter)")
     if settings.platform is not None and settings.platform.enabled and settings.webhook:
         errors.append("webhook: expected either [platform] (MQTT) or [webhook], not both")
     if settings.webhook is not None:
@@ -311,9 +320,45 @@ def parse_settings(data: dict[str, Any], path: str = "<config>") -> Settings:
     except SchemaErrors as exc:
         raise SettingsError(path, exc.errors + errors) from None
     errors.extend(_cross_checks(settings))
+    for name, values in detection.items():
+        errors.extend(_named_values(dataclasses.asdict(values), f"detection.{name}"))
+    model_path = getattr(detection.get("fall"), "model_path", None)
+    if model_path and not Path(model_path).is_file():
+        errors.append(
+            f"detection.fall.model_path: expected a readable file, {model_path!r} not found"
+        )
+    for i, resident in enumerate(settings.residents):
+        errors.extend(_named_values(resident.settings, f"residents[{i}].settings"))
     if errors:
         raise SettingsError(path, errors)
     return dataclasses.replace(settings, detection=detection)
+
+
+_SEVERITIES = ("info", "warning", "high", "critical")
+BLE_PROFILES = ("wristband", "heart_rate", "bed")  # drivers.ble.profiles.PROFILES (a test checks)
+
+
+def _named_values(values: Any, path: str) -> list[str]:
+    """Values whose key says what they must be, in a detector's settings or a resident's
+    overrides (nested tables too): a severity (a typo there lost every such alert at the
+    moment it was raised) and a time zone."""
+    if not isinstance(values, dict):
+        return []
+    errors: list[str] = []
+    for key, value in values.items():
+        where = f"{path}.{key}"
+        if isinstance(value, dict):
+            errors.extend(_named_values(value, where))
+        elif (key == "severity" or str(key).endswith("_severity")) and value not in _SEVERITIES:
+            errors.append(f"{where}: expected one of {', '.join(_SEVERITIES)}, got {value!r}")
+        elif key == "tz" and value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError, TypeError):
+                errors.append(
+                    f"{where}: expected an IANA time zone such as 'Europe/London', got {value!r}"
+                )
+    return errors
 
 
 def load_settings(path: str | Path) -> Settings:

@@ -144,3 +144,81 @@ def test_a_ca_file_that_holds_no_certificate_is_named(tmp_path: Path) -> None:
     ca.write_text("not a certificate\n")
     errors = _errors(tmp_path, f'[gateway]\nid = "g"\n[platform]\nhost = "h"\nca_file = "{ca}"\n')
     assert errors == [f"platform.ca_file: expected PEM CA certificates, '{ca}' holds none"]
+
+
+def test_severities_time_zones_and_choices_are_checked_at_load(tmp_path: Path) -> None:
+    """A severity typo passed the check and then lost every alert of that detector when it was
+    raised; an unknown time zone or model was found only at run time."""
+    errors = _errors(
+        tmp_path,
+        """
+[gateway]
+id = "gw-1"
+[[residents]]
+id = "r1"
+settings = { tz = "Nowhere/Zone", vitals = { severity = "urgent" } }
+[detection.routine.vitals]
+severity = "urgent"
+tz = "Mars/Olympus"
+[detection.routine.night_exit]
+wander_severity = "critical"
+""",
+    )
+    assert sorted(errors) == sorted(
+        [
+            "detection.routine.vitals.severity: expected one of info, warning, high, critical, "
+            "got 'urgent'",
+            "detection.routine.vitals.tz: expected an IANA time zone such as 'Europe/London', "
+            "got 'Mars/Olympus'",
+            "residents[0].settings.tz: expected an IANA time zone such as 'Europe/London', "
+            "got 'Nowhere/Zone'",
+            "residents[0].settings.vitals.severity: expected one of info, warning, high, "
+            "critical, got 'urgent'",
+        ]
+    )
+    model = "[gateway]\nid = 'gw-1'\n[detection.routine.inactivity]\nmodel = 'nonsense'\n"
+    assert _errors(tmp_path, model) == [
+        "detection.routine.inactivity.model: expected one of 'survival', 'longest', got 'nonsense'"
+    ]
+
+
+def test_transport_profile_adapter_and_model_file_mistakes_are_named(tmp_path: Path) -> None:
+    from drivers.ble.profiles import PROFILES
+    from gateway.settings import BLE_PROFILES
+
+    assert set(BLE_PROFILES) == set(PROFILES)
+    errors = _errors(
+        tmp_path,
+        """
+[gateway]
+id = "gw-1"
+[ble]
+adaptor = "hci1"
+[[residents]]
+id = "r1"
+[[devices]]
+id = "bed1"
+kind = "bed"
+resident = "r1"
+transport = "emfit"
+[[devices]]
+id = "band1"
+kind = "wristband"
+resident = "r1"
+transport = "ble"
+address = "AA:BB:CC:DD:EE:FF"
+options = { ble_profile = "wristbnd" }
+[detection.fall]
+model_path = "/nonexistent/fall_model.npz"
+""",
+    )
+    assert sorted(errors) == sorted(
+        [
+            "devices[0].address: required for transport 'emfit'",
+            "devices[1].options.ble_profile: expected one of wristband, heart_rate, bed, "
+            "got 'wristbnd'",
+            "ble.adaptor: unknown key (expected: adapter)",
+            "detection.fall.model_path: expected a readable file, "
+            "'/nonexistent/fall_model.npz' not found",
+        ]
+    )

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,7 +56,7 @@ class InactivitySettings:
     enabled: bool = True
     # "survival": the tail point of this person's quiet durations by start time and room;
     # "longest": the longest similar quiet × (1 + margin) + buffer (the earlier rule).
-    model: str = "survival"
+    model: str = field(default="survival", metadata={"choices": ("survival", "longest")})
     tail_probability: float = 0.01  # alarm once a quiet outlasts all but this share of similar ones
     body_quantile: float = 0.5  # beyond this quantile the survival tail is exponential
     bandwidth_min: float = 45.0  # start-time kernel: neighbouring times of day pool
