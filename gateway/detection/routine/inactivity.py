@@ -73,6 +73,10 @@ class InactivitySettings:
     min_learned_days: int = 14
     default_day_s: float = 4 * 3600.0
     evening_lead_s: float = 2 * 3600.0
+    # Once the person has been up (kitchen, lounge, out...) from this time on (not_up's
+    # wake_window_start), the night is over: a quiet after that, before night_end, is judged
+    # here (not_up has closed that morning), not left to the next morning as sleep.
+    up_from: str = "04:00"
     check_after_s: float = 900.0  # compute the threshold once a quiet is this old
     # Activity before the quiet: log(1 + signs of life in the activity_window_s before it
     # began); past quiets are weighted by how alike theirs was (Gaussian kernel of this width,
@@ -184,6 +188,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         self._raised: dict[str, float] = {}  # resident → quiet start mono of the open alert
         self._recent: dict[str, deque[float]] = {}  # resident → sign monos in the activity window
         self._activity: dict[str, tuple[float, float]] = {}  # resident → (sign mono, activity)
+        self._last_up_wall: dict[str, float] = {}  # resident → wall time of their last up-sign
 
     def history(self, resident: str) -> QuietHistory:
         found = self._history.get(resident)
@@ -225,6 +230,8 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             else float("nan")
         )
         self._note_activity(resident, observation.mono, settings.activity_window_s)
+        if observation.up:
+            self._last_up_wall[resident] = observation.wall
         local = self.local_time(resident)
         if not local.plausible(observation.wall):
             return events
@@ -300,7 +307,9 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         night_start = parse_hhmm(person.night_start) if person else 23 * 60.0
         morning = parse_hhmm(person.night_end) if person else 6 * 60.0
         evening = (night_start - settings.evening_lead_s / 60.0) % 1440.0
-        if in_window(start_min, evening, morning):
+        if in_window(start_min, evening, morning) and not self._up_before(
+            resident, settings, start_wall, start_min, morning
+        ):
             return None  # a quiet that starts at bedtime is sleep: not_up watches the morning
         room_code = ROOM_CODES.get(room, 0) if room is not None else 0
         if settings.bedtime_quantile is not None and self._early_night(
@@ -379,6 +388,22 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             return False
         bedtime, rooms = found
         return room_code in rooms and in_window(start_min, bedtime, morning)
+
+    def _up_before(
+        self,
+        resident: str,
+        settings: InactivitySettings,
+        start_wall: float,
+        start_min: float,
+        morning: float,
+    ) -> bool:
+        """Whether a quiet starting at ``start_wall`` (``start_min`` local) before ``morning``
+        (night_end) follows a sign of being up since ``up_from`` that morning."""
+        up_from = parse_hhmm(settings.up_from)
+        last_up = self._last_up_wall.get(resident)
+        if last_up is None or not in_window(start_min, up_from, morning):
+            return False
+        return 0.0 <= start_wall - last_up <= ((start_min - up_from) % 1440.0) * 60.0
 
     def on_tick(self) -> list[Event]:
         now = self.clock.monotonic()

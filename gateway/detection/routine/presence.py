@@ -216,9 +216,12 @@ class Presence:
         if sign.kind == EXIT:
             state.exit_mono = mono
             state.exit_wall = wall
-        elif state.exit_mono is not None and (
-            (sign.room is not None and sign.room not in NEAR_DOOR_ROOMS)
-            or mono - state.exit_mono > self.leave_grace_s
+        elif (
+            state.exit_mono is not None
+            # a wristband has no room: still heard on the doorstep or the garden path, it
+            # proves nothing about being back inside
+            and sign.room is not None
+            and (sign.room not in NEAR_DOOR_ROOMS or mono - state.exit_mono > self.leave_grace_s)
         ):
             returned = mono - state.exit_mono > self.leave_grace_s
             state.exit_mono = None

@@ -6,7 +6,7 @@ import datetime as dt
 
 from gateway.detection.routine import RoutineSettings
 from gateway.detection.routine.bed_exit import BedExitSettings
-from gateway.model import Resident, Severity
+from gateway.model import Device, DeviceKind, Resident, Room, Severity
 from tests.detection.routine.routine_sim import P, Sim, local
 
 DAY = dt.date(2019, 5, 6)
@@ -159,3 +159,22 @@ def test_short_bathroom_visits_are_quiet() -> None:
         sim.feed(local(DAY, f"{hour}:00"), "bathroom")
         sim.feed(local(DAY, f"{hour}:08"), "hallway")
     assert sim.raised("long_bathroom") == []
+
+
+def test_a_wristband_still_heard_outside_does_not_bring_the_wearer_back_in() -> None:
+    """A band on the doorstep or the garden path is a sign of life, not of being inside:
+    after the leave grace it ended "away" and with it the night_exit (or withdrew the
+    wander-risk alert while the person walked off)."""
+    moving = [[0.0, 0.0, 1.0], [0.3, 0.1, 1.4], [0.0, 0.2, 0.7], [0.5, 0.0, 1.2]]
+    for wander in (False, True):
+        sim = night_sim(resident=Resident(P, settings={"tz": "Europe/London"}, wander_risk=wander))
+        sim.home.add_device(Device("band", DeviceKind.WRISTBAND, P, Room.OTHER))
+        door = local(NEXT, "02:00")
+        sim.feed(door - 30, "hallway")
+        sim.feed(door, "front-door", open=True)
+        sim.feed(door + 20, "front-door", open=False)
+        for minute in (1, 2, 3, 4):
+            sim.feed(door + 60 * minute + 5, "band", acc=moving, worn=True)
+        sim.run_until(door + 3 * 3600)
+        assert len(sim.raised("night_exit")) == 1, wander
+        assert not [e for e in sim.events if e.type == "night_exit" and e.action.name == "CLEAR"]

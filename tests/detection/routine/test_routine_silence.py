@@ -43,6 +43,28 @@ def test_collapse_in_the_morning_is_found_within_three_hours(learned: Sim) -> No
     assert silence[0].resident == P
 
 
+@pytest.mark.parametrize("after_up", ["kitchen", "bathroom"])
+def test_a_collapse_after_getting_up_before_night_end_is_not_left_to_the_next_day(
+    learned: Sim, after_up: str
+) -> None:
+    """Up at 05:15 (kitchen), down at 05:40: not_up had seen this morning's up-sign, and
+    inactivity took any quiet before night_end (06:00) for sleep, so the silence was found
+    27 h later. A bathroom visit is not being up: that quiet is still sleep."""
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.feed(local(day, "05:10"), "bedroom")
+    sim.feed(local(day, "05:15"), after_up)
+    sim.feed(local(day, "05:40"), "lounge" if after_up == "kitchen" else "bedroom")
+    collapse = local(day, "05:40")
+    sim.run_until(collapse + 24 * 3600)
+    silence = [e for e in sim.raised() if e.type in ("inactivity", "not_up")]
+    assert len(silence) == 1
+    if after_up == "kitchen":
+        assert silence[0].type == "inactivity" and silence[0].t - collapse <= 3 * 3600
+    else:
+        assert silence[0].type == "not_up"  # asleep again: the morning check finds it
+
+
 def test_sign_of_life_clears_inactivity(learned: Sim) -> None:
     sim = copy.deepcopy(learned)
     day = FIRST + dt.timedelta(days=21)
