@@ -21,6 +21,7 @@ from gateway.detection.routine.vitals import VitalsDetector, VitalsSettings
 from gateway.model import Alert, Device, Event, Reading
 
 log = logging.getLogger(__name__)
+PRESENCE_KEY = "presence"  # the live picture, for a restart (Presence.snapshot)
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,18 @@ class RoutineDetectors:
             VitalsDetector(clock, home, settings.vitals, self.store, self.presence),
         ]
         self.errors = 0
+        restored = self.presence.restore(self.store.get(PRESENCE_KEY))
+        if restored:
+            log.info(
+                "live picture of %d residents taken back from before the restart", len(restored)
+            )
 
     def on_reading(self, reading: Reading, device: Device) -> list[Event]:
         events = self._from_each(lambda d: d.on_any_reading(reading, device))
         observation = self.presence.observe(reading, device)
         if observation is not None:
             events += self._from_each(lambda d: d.observe(observation))
+            self.store.put(PRESENCE_KEY, self.presence.snapshot())  # on disk hourly and at close
         return events
 
     def on_tick(self) -> list[Event]:

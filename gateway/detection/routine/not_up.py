@@ -178,7 +178,10 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
             window_mono = now_mono - (now_wall - window_wall)
             watched = state.first_sign_mono is not None and state.first_sign_mono <= window_mono
             up = state.last_up_mono is not None and state.last_up_mono >= window_mono
-            if not watched or window_mono < self.started_mono or up or resident in self._raised:
+            # a morning that began before this start-up was watched only if the picture was
+            # taken back from before it (the restart did not blind the check)
+            unseen = window_mono < self.started_mono and state.restored_at_mono is None
+            if not watched or unseen or up or resident in self._raised:
                 self._done[resident] = day  # nothing to judge this morning, or it is judged
                 continue
             if state.away(now_mono, self.presence.leave_grace_s) or state.silence_alerted():

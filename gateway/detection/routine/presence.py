@@ -29,6 +29,10 @@ MAX_READING_LAG_S = 600.0  # a reading older than this is placed at "now" (wall 
 WRIST_MOVING_STD_G = 0.03  # std of |acc| above this is movement, below it a band on a table
 NEAR_DOOR_ROOMS = frozenset({Room.ENTRANCE, Room.HALLWAY})
 UP_ROOMS = frozenset({Room.KITCHEN, Room.LOUNGE, Room.OTHER, Room.ENTRANCE})
+# A picture saved longer ago than this (the gateway was off, or the clock is off) is not taken
+# back after a restart: the person may have left or come back unseen meanwhile.
+RESTORE_MAX_AGE_S = 12 * 3600.0
+_PLAUSIBLE_WALL = 946_684_800.0  # 2000-01-01: a Pi that booted in 1970 cannot date anything
 
 INSIDE = "inside"
 EXIT = "exit"
@@ -139,6 +143,9 @@ class ResidentPresence:
         # The last_sign_mono for which a silence alert (inactivity or not_up) is open, so that one
         # silence raises one alert even though two detectors watch it.
         self.silence_alerted_for: float | None = None
+        # Taken back from before a restart: the quiet "since" the restart is part of a longer
+        # one nobody heard all of (not learned), and the morning was watched before it.
+        self.restored_at_mono: float | None = None
 
     def away(self, now_mono: float, leave_grace_s: float = DEFAULT_LEAVE_GRACE_S) -> bool:
         return self.exit_mono is not None and now_mono - self.exit_mono >= leave_grace_s
@@ -170,6 +177,61 @@ class Presence:
         self.leave_grace_s = leave_grace_s
         self.deaf = deaf or DeafPeriods()
         self.residents: dict[str, ResidentPresence] = {}
+
+    def snapshot(self) -> dict[str, dict[str, object]]:
+        """What a restart needs of the picture, in wall time (kept with the learned state)."""
+        now_mono, now_wall = self._clock.monotonic(), self._clock.wall()
+
+        def wall(mono: float | None) -> float | None:
+            return None if mono is None else now_wall - (now_mono - mono)
+
+        return {
+            resident: {
+                "last_sign": wall(state.last_sign_mono),
+                "first_sign": wall(state.first_sign_mono),
+                "last_up": wall(state.last_up_mono),
+                "exit": wall(state.exit_mono),
+                "room": state.room.value if state.room is not None else None,
+                "in_bed": state.in_bed,
+            }
+            for resident, state in self.residents.items()
+            if state.last_sign_mono is not None
+        }
+
+    def restore(self, snapshot: object) -> list[str]:
+        """Take back the picture of before a restart (see :meth:`snapshot`): a resident home
+        and silent then is watched from now on as silent since now (a collapse before the
+        restart is found, later by the downtime, never earlier than it should be); one who had
+        left stays away. Returns the residents taken back."""
+        now_mono, now_wall = self._clock.monotonic(), self._clock.wall()
+        if not isinstance(snapshot, dict) or now_wall < _PLAUSIBLE_WALL:
+            return []
+        restored = []
+        for resident, saved in snapshot.items():
+            try:
+                last_sign = float(saved["last_sign"])
+                room = Room(saved["room"]) if saved.get("room") is not None else None
+            except (KeyError, TypeError, ValueError):
+                continue
+            if (
+                resident not in self._home.residents
+                or not 0.0 <= now_wall - last_sign <= RESTORE_MAX_AGE_S
+            ):
+                continue
+
+            state = self.resident(resident)
+            state.first_sign_mono = _mono_of(saved.get("first_sign"), now_mono, now_wall)
+            state.last_up_mono = _mono_of(saved.get("last_up"), now_mono, now_wall)
+            state.last_up_wall = _wall_of(saved.get("last_up"))
+            state.exit_mono = _mono_of(saved.get("exit"), now_mono, now_wall)
+            state.exit_wall = _wall_of(saved.get("exit"))
+            state.room, state.room_since_mono = room, now_mono
+            in_bed = saved.get("in_bed")
+            state.in_bed = in_bed if isinstance(in_bed, bool) else None
+            state.last_sign_mono, state.last_sign_wall = now_mono, now_wall
+            state.restored_at_mono = now_mono
+            restored.append(resident)
+        return restored
 
     def deaf_during(self, start_mono: float, end_mono: float) -> bool:
         """Whether the gateway could not hear the home at some time in this span."""
@@ -210,7 +272,8 @@ class Presence:
                 room=state.room,
                 away=state.away(mono, self.leave_grace_s),
                 in_bed=state.in_bed,
-                deaf=self.deaf_during(state.last_sign_mono, mono),
+                deaf=self.deaf_during(state.last_sign_mono, mono)
+                or state.last_sign_mono == state.restored_at_mono,
             )
         returned = False
         if sign.kind == EXIT:
@@ -253,6 +316,16 @@ class Presence:
             device=device,
             bed_state_only=bed_state_only,
         )
+
+
+def _wall_of(value: object) -> float | None:
+    ok = isinstance(value, float | int) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None  # type: ignore[arg-type]
+
+
+def _mono_of(wall: object, now_mono: float, now_wall: float) -> float | None:
+    known = _wall_of(wall)
+    return None if known is None else now_mono - (now_wall - known)
 
 
 def _up_rooms(home: Home, resident: str) -> frozenset[Room]:

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from gateway.detection.routine import MemoryLearnedStore
 from gateway.detection.routine.not_up import NotUpDetector
 from gateway.model import EventAction, Resident
 from tests.detection.routine.routine_sim import PLAIN_DAY, P, Sim, days_from, local
@@ -250,3 +251,50 @@ def test_per_resident_setting_overrides_the_default() -> None:
     alert = sim.raised("inactivity")
     assert len(alert) == 1 and alert[0].t - local(FIRST, "10:05") == pytest.approx(7200, abs=120)
     assert all(e.action is EventAction.RAISE for e in alert)
+
+
+def _restart(sim: Sim, at: float, store: MemoryLearnedStore, **kwargs: object) -> Sim:
+    """The gateway restarts at ``at``: a new process with the same learned state on disk."""
+    sim.run_until(at)
+    return Sim(at, store=store, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_collapse_before_a_restart_is_still_found() -> None:
+    """A restart (power blip, watchdog, update) during a silence: the new run had no picture
+    of the resident until their next sign of life, which never came. Now the picture is
+    taken back and the silence watched from the restart on."""
+    store = MemoryLearnedStore()
+    sim = Sim(local(FIRST, "06:00"), store=store)
+    for day in days_from(FIRST, 21):
+        sim.live(day)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])  # down at 10:05
+    again = _restart(sim, local(day, "10:30"), store)
+    again.run_until(local(day, "18:00"))
+    (alert,) = again.raised()
+    assert alert.type == "inactivity" and local(day, "12:00") <= alert.t <= local(day, "14:30")
+    # the quiet that spans the restart is not learned (nobody heard all of it)
+    inactivity = again.detector.detectors[0]
+    known = len(inactivity.history(P).duration_s)  # type: ignore[attr-defined]
+    again.feed(local(day, "18:05"), "kitchen")
+    again.feed(local(day, "18:40"), "lounge")  # a 35-min quiet after it is learned as usual
+    assert len(inactivity.history(P).duration_s) == known + 1  # type: ignore[attr-defined]
+
+
+def test_a_resident_out_at_a_restart_stays_out_and_a_stale_picture_is_not_taken() -> None:
+    store = MemoryLearnedStore()
+    sim = Sim(local(FIRST, "06:00"), store=store)
+    for day in days_from(FIRST, 21):
+        sim.live(day)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "09:00"])
+    sim.feed(local(day, "09:30"), "hallway")
+    sim.feed(local(day, "09:31"), "front-door", open=True)  # out, nothing inside after
+    again = _restart(sim, local(day, "10:30"), store)
+    state = again.detector.presence.residents[P]  # taken back: out since the door
+    assert state.away(again.clock.monotonic())
+    again.run_until(local(day, "20:00"))
+    assert again.raised() == []
+    # a picture saved more than 12 h before the restart (off overnight) is not taken back
+    late = _restart(again, local(day, "09:31") + 13 * 3600, store)
+    assert late.detector.presence.residents == {}
