@@ -40,7 +40,8 @@ BEHAVIOUR_TYPES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class AlertChange:
-    """``change`` is one of: raised, repeated, escalated, cancelled, acknowledged, resolved."""
+    """``change`` is one of: raised, repeated, escalated, cancelled, acknowledged, resolved;
+    ``restored`` is an open alert sent again when the gateway starts."""
 
     change: str
     alert: Alert

@@ -13,6 +13,7 @@ the time of its first sample, as the BLE driver does).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Collection
@@ -32,6 +33,16 @@ from gateway.settings import LocalBrokerSettings
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 256 * 1024
 SESSION_EXPIRY_S = 24 * 3600
+
+
+def loggable_topic(topic: str) -> str:
+    """A topic for the log: its first level, and the rest as a short hash. The rest is a device
+    name an installer chose (a Zigbee2MQTT friendly name may well be "Mary's pendant"), and no
+    names go into logs; the installer can match the hash (sha256 of the rest, 8 hex digits)."""
+    base, _, rest = topic.partition("/")
+    if not rest:
+        return base
+    return f"{base}/~{hashlib.sha256(rest.encode()).hexdigest()[:8]}"
 
 
 class TopicCodec(Protocol):
@@ -63,7 +74,7 @@ class DeviceJsonCodec:
     def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
         device = topic[len(self.prefix) + 1 :]
         if device not in self.devices:
-            raise DecodeError(f"unknown device {device!r}")
+            raise DecodeError("unknown device")  # its name stays out of the log
         try:
             body = json.loads(payload)
         except (ValueError, RecursionError):  # also an integer over 4,300 digits
@@ -114,7 +125,7 @@ class LocalMqttDriver:
         self.counters["rejected"] += 1
         key = reason.split(":")[0][:60]
         self.rejected_by_reason[key] = self.rejected_by_reason.get(key, 0) + 1
-        log.warning("local broker: message on %s rejected: %s", topic, reason)
+        log.warning("local broker: message on %s rejected: %s", loggable_topic(topic), reason)
 
     async def run(self, sink: ReadingSink) -> None:
         # A persistent session: presses published while the gateway restarts are kept by the

@@ -128,6 +128,9 @@ class Runtime:
     # -- the main loop ------------------------------------------------------------------------
 
     async def run(self) -> None:
+        # The alerts open when the last run stopped, once more: the platform de-duplicates by
+        # id, and one whose message the last run had not queued yet is not lost.
+        await self._commit([AlertChange("restored", a) for a in self.manager.active.values()])
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._process(), name="eldergate[pipeline]")
             if self.forwarder is not None:
@@ -199,9 +202,12 @@ class Runtime:
             await self.outbox.put(SUMMARY, resident, self.topics.summary(resident), encode(summary))
 
     async def _commit(self, changes: list[AlertChange]) -> None:
-        """Every alert change is durable in the outbox before anything else happens to it; then
-        the open alerts are saved (a power cut between the two loses the alert's restoring
-        after a restart, never its message)."""
+        """The open alerts are saved, then every alert change is made durable in the outbox
+        before anything else happens to it. A failed save (a full SD card) is retried later and
+        never stops the message; a power cut between the two is covered at the next start,
+        which queues every restored open alert again (``restored``)."""
+        if changes or self._open_alerts_unsaved:
+            await self._save_open_alerts()
         for change in changes:
             alert = change.alert
             if change.change == "raised":
@@ -218,8 +224,6 @@ class Runtime:
                 alert.resident,
                 alert.id,
             )
-        if changes or self._open_alerts_unsaved:
-            await self._save_open_alerts()
 
     async def _save_open_alerts(self) -> None:
         try:
@@ -270,6 +274,12 @@ class Runtime:
             log.warning("platform command rejected: %s", exc)
             return
         name, by = command["command"], command["by"]
+        if name.startswith("visit") and command["resident"] not in self.home.residents:
+            self.counters["commands_rejected"] += 1
+            log.warning(
+                "platform command rejected: %s for a resident this gateway does not have", name
+            )
+            return
         changes: list[AlertChange] = []
         if name == "ack":
             changes = self.manager.acknowledge(command["alert_id"], by)

@@ -3,12 +3,14 @@ gateway keeps working and nothing already accepted is lost."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
 
 import pytest
 
+from drivers.local_mqtt import loggable_topic
 from tests.support.harness import (
     gateway_config,
     publish_raw,
@@ -49,6 +51,12 @@ async def test_malformed_payloads_are_counted_and_skipped(
     assert sum(reasons.values()) == len(bad)
     assert any("payload too large" in k for k in reasons)
     assert any("unknown device" in r.getMessage() for r in caplog.records)
+    # a device name an installer chose can be a person's: never in the log
+    assert not any("ghost" in r.getMessage() for r in caplog.records)
+    assert (
+        loggable_topic("zigbee2mqtt/Mary's pendant")
+        == "zigbee2mqtt/~" + hashlib.sha256(b"Mary's pendant").hexdigest()[:8]
+    )
 
 
 async def test_messages_that_broke_the_decoders_or_the_loop_cost_nothing_else(

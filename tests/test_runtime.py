@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sqlite3
 from pathlib import Path
 
 from alerts.manager import AlertManager
@@ -269,3 +271,34 @@ async def test_a_damaged_state_at_start_is_set_aside_and_the_gateway_runs(tmp_pa
         await wait_until(lambda: runtime.outbox.outbox.depth().get("alert") == 1)
     assert (state / "alerts.sqlite3.corrupt-1").exists()
     assert (state / "outbox.sqlite3.corrupt-1").exists()
+
+
+async def test_a_visit_for_a_resident_this_gateway_does_not_have_is_rejected(
+    tmp_path: Path,
+) -> None:
+    _, runtime = _sos_runtime(tmp_path)
+    await runtime.handle_command(b'{"command": "visit_start", "resident": "nobody"}')
+    await runtime.handle_command(b'{"command": "visit_start", "resident": "r1"}')
+    assert runtime.counters["commands_rejected"] == 1
+    assert sorted(runtime.manager.visits) == ["r1"]
+    await runtime.close()
+
+
+async def test_an_alert_saved_but_not_yet_queued_when_the_power_went_is_sent_at_the_start(
+    tmp_path: Path,
+) -> None:
+    """The open alerts are saved before the message is queued; a power cut between the two
+    left an alert the restarted gateway knew but the platform never heard of."""
+    clock, first = _sos_runtime(tmp_path)
+    async with running(first):
+        await first.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
+        await wait_until(lambda: first.outbox.outbox.depth().get("alert") == 1)
+    with sqlite3.connect(tmp_path / "state" / "outbox.sqlite3") as db:
+        db.execute("DELETE FROM outbox")  # as if the power went before the message was queued
+    db.close()
+    _, again = _sos_runtime(tmp_path)
+    async with running(again):
+        await wait_until(lambda: again.outbox.outbox.depth().get("alert") == 1)
+        (item,) = again.outbox.outbox.pending()
+    message = json.loads(item.payload)
+    assert (message["change"], message["type"], message["resident"]) == ("restored", "sos", "r1")
