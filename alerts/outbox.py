@@ -75,6 +75,8 @@ class Outbox:
         self._db = self._connect()
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()
         self._next_seq = int(row[0]) + 1
+        self._first_seq = self._next_seq  # the first of this run's items
+        self._queued_mono: dict[int, float] = {}  # this run's non-alert items, when queued
         self._unsaved: dict[int, OutboxItem] = {}  # alerts the disk refused, kept in memory
         self.counters = {
             "put": 0,
@@ -141,6 +143,7 @@ class Outbox:
         try:
             self._repairing(lambda: self._insert(item))
             if kind != ALERT:
+                self._queued_mono[item.seq] = self.clock.monotonic()
                 self._prune_other()
         except sqlite3.Error as exc:
             self.counters["disk_errors"] += 1
@@ -166,11 +169,20 @@ class Outbox:
         )
 
     def _prune_other(self) -> None:
+        # Age: on the monotonic clock for what this run queued (a Pi that boots with an old
+        # date and then takes NTP's must not drop the summaries of its first minutes as days
+        # old); by the stamp for what earlier runs left.
+        now = self.clock.monotonic()
         cutoff = self.clock.wall() - self.max_other_age_s
         cur = self._db.execute(
-            "DELETE FROM outbox WHERE kind != ? AND created < ?", (ALERT, cutoff)
+            "DELETE FROM outbox WHERE kind != ? AND created < ? AND seq < ?",
+            (ALERT, cutoff, self._first_seq),
         )
         dropped = cur.rowcount
+        expired = [seq for seq, t in self._queued_mono.items() if now - t > self.max_other_age_s]
+        for seq in expired:
+            dropped += self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,)).rowcount
+            del self._queued_mono[seq]
         cur = self._db.execute(
             "DELETE FROM outbox WHERE kind != ? AND seq NOT IN "
             "(SELECT seq FROM outbox WHERE kind != ? ORDER BY seq DESC LIMIT ?)",
@@ -213,6 +225,7 @@ class Outbox:
 
     def ack(self, seq: int) -> None:
         """The platform has it: forget it. Never called before the broker's PUBACK."""
+        self._queued_mono.pop(seq, None)
         if self._unsaved.pop(seq, None) is None:
             self._repairing(lambda: self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,)))
         self.counters["acked"] += 1

@@ -32,6 +32,16 @@ def test_non_alert_messages_are_bounded_alerts_never(tmp_path: Path) -> None:
     clock.advance(7200)
     box.put(SUMMARY, "r", "t", b"new")
     assert box.depth() == {"alert": 30, "summary": 1}
+    # NTP sets a Pi that booted with an old date forward: today's summary is not old
+    clock.jump_wall(3 * 86400)
+    box.put(SUMMARY, "r", "t", b"newer")
+    assert box.depth() == {"alert": 30, "summary": 2}
+    box.close()
+    # what an earlier run left is aged by its stamp
+    clock.advance(3601)
+    box = Outbox(tmp_path / "o.db", clock, max_other_rows=10, max_other_age_s=3600)
+    box.put(SUMMARY, "r", "t", b"after restart")
+    assert [i.payload for i in box.pending(100) if i.kind == SUMMARY] == [b"after restart"]
 
 
 def test_full_disk_keeps_alerts_in_memory_and_writes_them_later(tmp_path: Path) -> None:
