@@ -6,9 +6,11 @@ change of reason, back off (exponential, jitter, capped), reconnect. Never gives
 busy-loops, never drops an item.
 
 A message the platform refuses (its ACL does not cover a new resident's topic, say) stays in
-the outbox: that resident's messages are held, in order, and tried again every
-:data:`REFUSED_RETRY_S`, while everyone else's go on. A command that cannot be handled is
-logged and counted; it never takes the uplink down.
+the outbox and is tried again every :data:`REFUSED_RETRY_S`, while every other goes on, that
+resident's later alerts too: one refused message must never hold back an SOS, and the
+platform's rule never to take an alert's state back keeps its end state right out of order.
+A refused state or heartbeat message, or a command that cannot be handled, is logged and
+counted; none takes the uplink down.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from alerts.forwarders.base import PlatformLink, PlatformSession
-from alerts.outbox import AsyncOutbox
+from alerts.outbox import AsyncOutbox, OutboxItem
 from alerts.protocol import Topics, encode, state_payload
 from gateway.backoff import Backoff
 from gateway.clock import Clock
@@ -63,7 +65,8 @@ class Forwarder:
             "refused": 0,
             "command_errors": 0,
         }
-        self._held: dict[str, float] = {}  # resident -> when their refused message is retried
+        self._held: dict[int, float] = {}  # outbox seq of a refused message -> its next try
+        self._refusals_logged: set[str] = set()
 
     async def run(self) -> None:
         while True:
@@ -72,7 +75,7 @@ class Forwarder:
                     # Retained; the MQTT link's last will replaces it with "offline". Only a
                     # delivered message proves the link: a webhook session opens without
                     # reaching the server, and "restored" must not alternate with "down".
-                    await session.publish(self.topics.state, state_payload("online"), retain=True)
+                    await self._publish_own(session, self.topics.state, state_payload("online"))
                     self.counters["connects"] += 1
                     if self.last_error:
                         log.warning("uplink restored after: %s", self.last_error)
@@ -110,15 +113,14 @@ class Forwarder:
         while True:
             self.outbox.new_item.clear()
             now = self.clock.monotonic()
-            self._held = {r: at for r, at in self._held.items() if at > now}
-            items = await self.outbox.pending(100, frozenset(self._held))
+            self._held = {seq: at for seq, at in self._held.items() if at > now}
+            batch = await self.outbox.pending(100 + len(self._held))
+            items = [item for item in batch if item.seq not in self._held][:100]
             for item in items:
-                if item.resident in self._held:
-                    continue  # refused a moment ago: the rest of theirs waits, in order
                 try:
                     await session.publish(item.topic, item.payload)
                 except PublishRefused as exc:
-                    self._hold(item.resident, item.kind, exc)
+                    self._hold(item, exc)
                     continue
                 await self.outbox.ack(item.seq)
                 self.counters["sent"] += 1
@@ -127,16 +129,28 @@ class Forwarder:
                 await self.outbox.retry_unsaved()
                 await self._wait_for_news()
 
-    def _hold(self, resident: str, kind: str, exc: PublishRefused) -> None:
-        self._held[resident] = self.clock.monotonic() + REFUSED_RETRY_S
+    def _hold(self, item: OutboxItem, exc: PublishRefused) -> None:
+        self._held[item.seq] = self.clock.monotonic() + REFUSED_RETRY_S
         self.counters["refused"] += 1
         log.error(
-            "%s; the %s stays in the outbox and resident %s's messages wait (retry in %.0f s)",
+            "%s; this %s for resident %s stays in the outbox, tried again in %.0f s",
             exc.reason,
-            kind,
-            resident,
+            item.kind,
+            item.resident,
             REFUSED_RETRY_S,
         )
+
+    async def _publish_own(self, session: PlatformSession, topic: str, payload: bytes) -> None:
+        """The gateway's own retained state and heartbeat. The platform refusing one (an ACL
+        without the health topic) is a mistake to report, not a reason to drop the link that
+        carries the alerts."""
+        try:
+            await session.publish(topic, payload, retain=True)
+        except PublishRefused as exc:
+            self.counters["refused"] += 1
+            if exc.reason not in self._refusals_logged:
+                self._refusals_logged.add(exc.reason)
+                log.error("%s; the alerts still go", exc.reason)
 
     async def _wait_for_news(self) -> None:
         """Until a new item is queued, or a held resident's retry is due."""
@@ -155,7 +169,7 @@ class Forwarder:
     async def _heartbeat(self, session: PlatformSession) -> None:
         while True:
             payload = encode(await self.health())
-            await session.publish(self.topics.health, payload, retain=True)
+            await self._publish_own(session, self.topics.health, payload)
             self.counters["heartbeats"] += 1
             await self.clock.sleep(self.heartbeat_s)
 

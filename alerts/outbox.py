@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.clock import Clock
-from gateway.storage import is_damage, set_aside, set_aside_if_damaged
+from gateway.storage import is_damage, readable_rows, set_aside, set_aside_if_damaged
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,12 +71,8 @@ class Outbox:
         self.clock = clock
         self.max_other_rows = max_other_rows
         self.max_other_age_s = max_other_age_s
-        set_aside_if_damaged(Path(self.path), "outbox")
+        aside = set_aside_if_damaged(Path(self.path), "outbox")
         self._db = self._connect()
-        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()
-        self._next_seq = int(row[0]) + 1
-        self._first_seq = self._next_seq  # the first of this run's items
-        self._queued_mono: dict[int, float] = {}  # this run's non-alert items, when queued
         self._unsaved: dict[int, OutboxItem] = {}  # alerts the disk refused, kept in memory
         self.counters = {
             "put": 0,
@@ -85,6 +81,12 @@ class Outbox:
             "dropped_other": 0,
             "damaged_files": 0,
         }
+        if aside is not None:  # damaged while we were off (a power cut): take back what reads
+            self._take_back(aside, "found damaged at start")
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()
+        self._next_seq = max([int(row[0]), *self._unsaved]) + 1
+        self._first_seq = self._next_seq  # the first of this run's items
+        self._queued_mono: dict[int, float] = {}  # this run's non-alert items, when queued
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -94,35 +96,31 @@ class Outbox:
         return db
 
     def _start_afresh(self, exc: sqlite3.DatabaseError) -> None:
-        """The file went bad under us (SD card damage): keep in memory what can still be read,
-        set the file aside, start a new one and write those items to it. What sat in the
-        damaged pages stays in the set-aside file, for recovery by hand."""
-        readable = self._readable_items()
+        """The file went bad under us (SD card damage): set it aside, start a new one, and
+        write to it what can still be read from the old."""
         self._db.close()
         aside = set_aside(Path(self.path))
         self._db = self._connect()
-        for item in readable:
-            self._unsaved.setdefault(item.seq, item)
+        self._take_back(aside, str(exc))
+
+    def _take_back(self, aside: Path, why: str) -> None:
+        """Items a scan of the set-aside file reaches from either end before it meets the
+        damage; what sat in the damaged pages stays there, for recovery by hand."""
+        found = {
+            r[0]: OutboxItem(r[0], r[1], r[2], r[3], bytes(r[4]), r[5])
+            for r in readable_rows(aside, "outbox", _COLUMNS)
+        }
+        for seq, item in found.items():
+            self._unsaved.setdefault(seq, item)
         self.counters["damaged_files"] += 1
         log.critical(
             "OUTBOX FILE DAMAGED (%s): set aside as %s, %d messages read back from it, new "
             "file started; recover the rest with sqlite3 .recover",
-            exc,
+            why,
             aside.name,
-            len(readable),
+            len(found),
         )
         self.retry_unsaved()
-
-    def _readable_items(self) -> list[OutboxItem]:
-        """Rows a scan reaches from either end before it meets the damage."""
-        found: dict[int, OutboxItem] = {}
-        for order in ("ASC", "DESC"):
-            try:
-                for r in self._db.execute(f"SELECT {_COLUMNS} FROM outbox ORDER BY seq {order}"):
-                    found[r[0]] = OutboxItem(r[0], r[1], r[2], r[3], bytes(r[4]), r[5])
-            except sqlite3.DatabaseError:
-                pass
-        return list(found.values())
 
     def _repairing(self, fn: Callable[[], T]) -> T:
         """``fn()``; if the file turns out damaged, once more on a new file."""
@@ -207,20 +205,15 @@ class Outbox:
             log.warning("outbox: %d messages written to disk after an earlier disk error", written)
         return len(self._unsaved)
 
-    def pending(self, limit: int = 100, skip: frozenset[str] = frozenset()) -> list[OutboxItem]:
-        """The first ``limit`` items in order, leaving out those of the residents in ``skip``."""
-        marks = ",".join("?" * len(skip))
+    def pending(self, limit: int = 100) -> list[OutboxItem]:
         rows = self._repairing(
             lambda: self._db.execute(
-                f"SELECT {_COLUMNS} FROM outbox WHERE resident NOT IN ({marks}) "
-                "ORDER BY seq LIMIT ?",
-                (*sorted(skip), limit),
+                f"SELECT {_COLUMNS} FROM outbox ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
         )
         items = [OutboxItem(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
         if self._unsaved:
-            unsaved = [i for i in self._unsaved.values() if i.resident not in skip]
-            items = sorted([*items, *unsaved], key=lambda i: i.seq)[:limit]
+            items = sorted([*items, *self._unsaved.values()], key=lambda i: i.seq)[:limit]
         return items
 
     def ack(self, seq: int) -> None:
@@ -261,10 +254,8 @@ class AsyncOutbox:
         self.new_item.set()
         return seq
 
-    async def pending(
-        self, limit: int = 100, skip: frozenset[str] = frozenset()
-    ) -> list[OutboxItem]:
-        return await self.run(self.outbox.pending, limit, skip)
+    async def pending(self, limit: int = 100) -> list[OutboxItem]:
+        return await self.run(self.outbox.pending, limit)
 
     async def ack(self, seq: int) -> None:
         await self.run(self.outbox.ack, seq)

@@ -66,6 +66,23 @@ def set_aside_if_damaged(path: Path, what: str) -> Path | None:
     return aside
 
 
+def readable_rows(path: Path, table: str, columns: str) -> list[tuple[Any, ...]]:
+    """Rows of a damaged file's ``table`` that a scan reaches from either end (by rowid)
+    before it meets the damage, in rowid order; what sat in damaged pages is not among them."""
+    found: dict[int, tuple[Any, ...]] = {}
+    with contextlib.suppress(sqlite3.Error):
+        old = sqlite3.connect(path)
+        try:
+            for order in ("ASC", "DESC"):
+                query = f'SELECT rowid, {columns} FROM "{table}" ORDER BY rowid {order}'
+                with contextlib.suppress(sqlite3.Error):
+                    for row in old.execute(query):
+                        found[row[0]] = tuple(row[1:])
+        finally:
+            old.close()
+    return [found[rowid] for rowid in sorted(found)]
+
+
 class KeyValueFile:
     """Pickled values by string key in one table of one SQLite file, written in one
     transaction per call; errors (a full SD card) raise at once and leave the file as it was.
@@ -77,12 +94,16 @@ class KeyValueFile:
 
     def __init__(self, path: Path, table: str, what: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        set_aside_if_damaged(path, what)
+        aside = set_aside_if_damaged(path, what)
         self._what = what
         self._table = table
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(f'CREATE TABLE IF NOT EXISTS "{table}" (key TEXT PRIMARY KEY, value BLOB)')
+        if aside is not None:  # what can still be read of the damaged file
+            rows = readable_rows(aside, table, "key, value")
+            self._db.executemany(f'REPLACE INTO "{table}" (key, value) VALUES (?, ?)', rows)
+            log.warning("%s: %d values read back from %s", what, len(rows), aside.name)
 
     def items(self) -> dict[str, Any]:
         """Every value that can be read back (one that cannot is logged and left out)."""

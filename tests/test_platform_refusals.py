@@ -9,13 +9,14 @@ import contextlib
 import json
 import signal
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from alerts.forwarder import REFUSED_RETRY_S, Forwarder
 from alerts.forwarders.mqtt import MqttPlatformLink
-from alerts.outbox import ALERT, AsyncOutbox, Outbox
+from alerts.outbox import ALERT, SUMMARY, AsyncOutbox, Outbox
 from alerts.protocol import CommandError, Topics, parse_command
 from gateway.backoff import Backoff
 from gateway.clock import SimClock
@@ -29,12 +30,9 @@ pytestmark = pytest.mark.broker
 TOPICS = Topics("eldergate", "gw")
 
 
-def _acl(residents_allowed: list[str]) -> str:
-    lines = [
-        f"user {USER}",
-        "topic readwrite eldergate/gw/state",
-        "topic readwrite eldergate/gw/health",
-    ]
+def _acl(residents_allowed: list[str], health: bool = True) -> str:
+    lines = [f"user {USER}", "topic readwrite eldergate/gw/state"]
+    lines += ["topic readwrite eldergate/gw/health"] if health else []
     lines += ["topic readwrite eldergate/gw/command", "topic read eldergate/gw/alert/#"]
     lines += [f"topic write eldergate/gw/alert/{r}" for r in residents_allowed]
     return "\n".join(lines) + "\n"
@@ -60,6 +58,54 @@ async def _subscriber(broker: Mosquitto) -> AsyncIterator[list[dict]]:
                 await task
 
 
+@dataclass
+class Rig:
+    """A platform broker with an ACL, a subscriber on the alert topics (``received``), and a
+    forwarder on a simulated clock draining a fresh outbox to it, once :meth:`start` ed."""
+
+    broker: Mosquitto
+    clock: SimClock
+    outbox: AsyncOutbox
+    forwarder: Forwarder
+    received: list[dict]
+    task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.forwarder.run())
+
+
+def _broker_with_acl(tmp_path: Path, pki: Pki, acl: Path, rules: str) -> Mosquitto:
+    broker = Mosquitto(tmp_path / "broker", pki)
+    acl.write_text(rules)
+    conf = broker.folder / "mosquitto.conf"
+    conf.write_text(conf.read_text() + f"acl_file {acl}\n")
+    return broker.start()
+
+
+@contextlib.asynccontextmanager
+async def _rig(tmp_path: Path, pki: Pki, acl: Path, rules: str) -> AsyncIterator[Rig]:
+    broker = _broker_with_acl(tmp_path, pki, acl, rules)
+    clock = SimClock()
+    outbox = AsyncOutbox(Outbox(tmp_path / "outbox.sqlite3", clock))
+    link = MqttPlatformLink(PlatformSettings(**broker.settings()), TOPICS)  # type: ignore[arg-type]
+    forwarder = Forwarder(
+        outbox, link, TOPICS, clock, _nothing, _health, backoff=Backoff(0.01, 0.05)
+    )
+    try:
+        async with _subscriber(broker) as received:
+            rig = Rig(broker, clock, outbox, forwarder, received)
+            try:
+                yield rig
+            finally:
+                if rig.task is not None:
+                    rig.task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await rig.task
+    finally:
+        await outbox.close()
+        broker.stop()
+
+
 async def _nothing(_: bytes) -> None:
     return None
 
@@ -72,50 +118,45 @@ async def test_a_refused_alert_stays_queued_others_go_on_and_it_goes_once_allowe
     tmp_path: Path, pki: Pki
 ) -> None:
     # A resident added on the gateway before the platform's ACL knows them.
-    broker = Mosquitto(tmp_path / "broker", pki)
     acl = tmp_path / "acl"
-    acl.write_text(_acl(["r1"]))
-    conf = broker.folder / "mosquitto.conf"
-    conf.write_text(conf.read_text() + f"acl_file {acl}\n")
-    broker.start()
-    clock = SimClock()
-    outbox = AsyncOutbox(Outbox(tmp_path / "outbox.sqlite3", clock))
-    link = MqttPlatformLink(PlatformSettings(**broker.settings()), TOPICS)
-    forwarder = Forwarder(
-        outbox, link, TOPICS, clock, _nothing, _health, backoff=Backoff(0.01, 0.05)
-    )
-    try:
-        async with _subscriber(broker) as received:
-            for resident, alert_id in [("r2", "a"), ("r1", "b"), ("r2", "c")]:
-                payload = json.dumps({"id": alert_id}).encode()
-                await outbox.put(ALERT, resident, TOPICS.alert(resident), payload)
-            task = asyncio.create_task(forwarder.run())
-            try:
-                await wait_until(lambda: [m["id"] for m in received] == ["b"])
-                assert forwarder.counters["refused"] == 1  # "c" waits behind "a", untried
-                # "b" is taken off the outbox once its PUBACK is in, maybe after it arrived
-                await wait_until(
-                    lambda: [i.resident for i in outbox.outbox.pending()] == ["r2"] * 2
-                )
-                # the ACL is fixed (mosquitto reads it again on SIGHUP), the retry comes due
-                acl.write_text(_acl(["r1", "r2"]))
-                assert broker.proc is not None
-                broker.proc.send_signal(signal.SIGHUP)
-                await wait_until(lambda: "reloading" in broker.log().lower())
-                clock.advance(REFUSED_RETRY_S - 1)
-                await wait_until(lambda: forwarder.counters["heartbeats"] >= 2)  # it ran on
-                assert [m["id"] for m in received] == ["b"]
-                clock.advance(1)
-                await wait_until(lambda: [m["id"] for m in received] == ["b", "a", "c"])
-                await wait_until(lambda: outbox.outbox.depth() == {})
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-    finally:
-        await outbox.close()
-        broker.stop()
+    async with _rig(tmp_path, pki, acl, _acl(["r1"])) as rig:
+        for resident, alert_id in [("r2", "a"), ("r1", "b"), ("r2", "c")]:
+            payload = json.dumps({"id": alert_id}).encode()
+            await rig.outbox.put(ALERT, resident, TOPICS.alert(resident), payload)
+        rig.start()
+        await wait_until(lambda: [m["id"] for m in rig.received] == ["b"])
+        await wait_until(lambda: rig.forwarder.counters["refused"] == 2)  # "a" and "c"
+        # "b" is taken off the outbox once its PUBACK is in, maybe after it arrived
+        await wait_until(lambda: [i.resident for i in rig.outbox.outbox.pending()] == ["r2"] * 2)
+        # the ACL is fixed (mosquitto reads it again on SIGHUP), the retry comes due
+        acl.write_text(_acl(["r1", "r2"]))
+        assert rig.broker.proc is not None
+        rig.broker.proc.send_signal(signal.SIGHUP)
+        await wait_until(lambda: "reloading" in rig.broker.log().lower())
+        rig.clock.advance(REFUSED_RETRY_S - 1)
+        await wait_until(lambda: rig.forwarder.counters["heartbeats"] >= 2)  # it ran on
+        assert [m["id"] for m in rig.received] == ["b"]
+        rig.clock.advance(1)
+        await wait_until(lambda: [m["id"] for m in rig.received] == ["b", "a", "c"])
+        await wait_until(lambda: rig.outbox.outbox.depth() == {})
+    forwarder = rig.forwarder
     assert forwarder.counters["sent"] == 3 and forwarder.counters["failures"] == 0
+
+
+async def test_a_refused_summary_or_heartbeat_holds_back_no_alert(tmp_path: Path, pki: Pki) -> None:
+    """The platform's ACL grants the alert topic but not the summary or the health topic: the
+    SOS queued behind a refused summary still goes, and the link stays up."""
+    async with _rig(tmp_path, pki, tmp_path / "acl", _acl(["r1"], health=False)) as rig:
+        await rig.outbox.put(SUMMARY, "r1", TOPICS.summary("r1"), b'{"id": "day"}')
+        await rig.outbox.put(ALERT, "r1", TOPICS.alert("r1"), b'{"id": "sos"}')
+        rig.start()
+        await wait_until(lambda: [m["id"] for m in rig.received] == ["sos"])
+        rig.clock.advance(rig.forwarder.heartbeat_s)  # another refused heartbeat
+        await wait_until(lambda: rig.forwarder.counters["heartbeats"] >= 2)
+        await wait_until(lambda: [i.kind for i in rig.outbox.outbox.pending()] == [SUMMARY])
+    forwarder = rig.forwarder
+    assert forwarder.counters["connects"] == 1 and forwarder.counters["failures"] == 0
+    assert forwarder.counters["refused"] >= 3  # the summary and each heartbeat
 
 
 @pytest.mark.parametrize("command", [[], {"a": 1}, 3, None])

@@ -73,3 +73,20 @@ def test_a_damaged_learned_state_file_is_set_aside(tmp_path: Path) -> None:
     store.close()
     assert SqliteLearnedStore(path, SimClock()).get("quiets") == [1.0]
     assert (tmp_path / "routine.sqlite.corrupt-1").exists()
+
+
+def test_values_of_a_file_whose_index_was_damaged_are_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.sqlite3"
+    store = KeyValueFile(path, "open_alerts", "test")
+    store.update({f"a{i}": {"n": i} for i in range(3)})
+    store.close()
+    with sqlite3.connect(path) as db:
+        (page,) = db.execute("SELECT rootpage FROM sqlite_master WHERE type = 'index'").fetchone()
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    with path.open("r+b") as f:
+        f.seek((page - 1) * page_size)
+        f.write(b"\xff" * page_size)
+    again = KeyValueFile(path, "open_alerts", "test")
+    assert again.items() == {f"a{i}": {"n": i} for i in range(3)}
+    assert (tmp_path / "alerts.sqlite3.corrupt-1").exists()

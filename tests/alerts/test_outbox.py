@@ -102,3 +102,28 @@ def test_an_outbox_file_damaged_before_start_is_set_aside(tmp_path: Path) -> Non
     assert [i.seq for i in box.pending()] == [seq]
     box.close()
     assert (tmp_path / "o.db.corrupt-1").read_bytes().startswith(b"\x00torn write")
+
+
+def test_alerts_in_a_file_damaged_while_the_gateway_was_off_are_taken_back(
+    tmp_path: Path,
+) -> None:
+    """A power cut damages the outbox's index, the rows are intact: the file fails the check
+    at the next start and is set aside, and the alerts in it still go."""
+    path = tmp_path / "o.db"
+    box = Outbox(path, SimClock())
+    seqs = [box.put(ALERT, "r1", "t", b"sos-%d" % i) for i in range(3)]
+    box._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = box._db.execute("SELECT rootpage FROM sqlite_master WHERE name='outbox_kind'")
+    index_page = page.fetchone()[0]
+    box.close()
+    with path.open("r+b") as f:
+        f.seek((index_page - 1) * 4096)
+        f.write(b"\xff" * 4096)
+    again = Outbox(path, SimClock())
+    assert again.counters["damaged_files"] == 1 and (tmp_path / "o.db.corrupt-1").exists()
+    assert [(i.seq, i.payload) for i in again.pending()] == [
+        (seq, b"sos-%d" % i) for i, seq in enumerate(seqs)
+    ]
+    assert again.put(ALERT, "r1", "t", b"next") == seqs[-1] + 1
+    again.close()
+    assert [i.seq for i in Outbox(path, SimClock()).pending()] == [*seqs, seqs[-1] + 1]

@@ -146,6 +146,9 @@ class ResidentPresence:
         # Taken back from before a restart: the quiet "since" the restart is part of a longer
         # one nobody heard all of (not learned), and the morning was watched before it.
         self.restored_at_mono: float | None = None
+        # Whether anything in the home can place the person in a room (a motion sensor, an
+        # inner door, a bed): where nothing can, a wristband is the only sign of being back.
+        self.seen_in_rooms = True
 
     def away(self, now_mono: float, leave_grace_s: float = DEFAULT_LEAVE_GRACE_S) -> bool:
         return self.exit_mono is not None and now_mono - self.exit_mono >= leave_grace_s
@@ -241,6 +244,7 @@ class Presence:
         found = self.residents.get(resident)
         if found is None:
             found = ResidentPresence(resident, _up_rooms(self._home, resident))
+            found.seen_in_rooms = _has_room_sensors(self._home, resident)
             self.residents[resident] = found
         return found
 
@@ -282,8 +286,8 @@ class Presence:
         elif (
             state.exit_mono is not None
             # a wristband has no room: still heard on the doorstep or the garden path, it
-            # proves nothing about being back inside
-            and sign.room is not None
+            # proves nothing about being back inside where a room sensor could say so
+            and (sign.room is not None or not state.seen_in_rooms)
             and (sign.room not in NEAR_DOOR_ROOMS or mono - state.exit_mono > self.leave_grace_s)
         ):
             returned = mono - state.exit_mono > self.leave_grace_s
@@ -326,6 +330,14 @@ def _wall_of(value: object) -> float | None:
 def _mono_of(wall: object, now_mono: float, now_wall: float) -> float | None:
     known = _wall_of(wall)
     return None if known is None else now_mono - (now_wall - known)
+
+
+def _has_room_sensors(home: Home, resident: str) -> bool:
+    return any(
+        d.kind in (DeviceKind.MOTION, DeviceKind.BED)
+        or (d.kind is DeviceKind.DOOR and not d.is_exit)
+        for d in home.devices_of(resident)
+    )
 
 
 def _up_rooms(home: Home, resident: str) -> frozenset[Room]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from gateway.clock import SimClock
+from gateway.detection.base import Home
 from gateway.detection.routine import RoutineSettings
 from gateway.detection.routine.bed_exit import BedExitSettings
-from gateway.model import Device, DeviceKind, Resident, Room, Severity
+from gateway.detection.routine.presence import Presence
+from gateway.model import Device, DeviceKind, Reading, Resident, Room, Severity
 from tests.detection.routine.routine_sim import P, Sim, local
 
 DAY = dt.date(2019, 5, 6)
@@ -178,3 +181,20 @@ def test_a_wristband_still_heard_outside_does_not_bring_the_wearer_back_in() -> 
         sim.run_until(door + 3 * 3600)
         assert len(sim.raised("night_exit")) == 1, wander
         assert not [e for e in sim.events if e.type == "night_exit" and e.action.name == "CLEAR"]
+
+
+def test_in_a_home_with_only_a_door_and_a_wristband_the_band_shows_the_return() -> None:
+    """Nothing else can place the person inside: a wristband sign after the leave grace is
+    the only sign of being back, as before."""
+    door = Device("door", DeviceKind.DOOR, P, Room.ENTRANCE, "exit")
+    band = Device("band", DeviceKind.WRISTBAND, P, Room.OTHER)
+    clock = SimClock(start_wall=local(NEXT, "10:00"))
+    presence = Presence(clock, Home([Resident(P)], [door, band]))
+    moving = [[0.0, 0.0, 1.0], [0.3, 0.1, 1.4], [0.0, 0.2, 0.7], [0.5, 0.0, 1.2]]
+    presence.observe(Reading(clock.wall(), "door", {"open": True}), door)
+    clock.advance(20)
+    presence.observe(Reading(clock.wall(), "door", {"open": False}), door)
+    clock.advance(300)
+    assert presence.residents[P].away(clock.monotonic())
+    presence.observe(Reading(clock.wall(), "band", {"acc": moving}), band)
+    assert not presence.residents[P].away(clock.monotonic())
