@@ -106,10 +106,11 @@ class Outbox:
     def _take_back(self, aside: Path, why: str) -> None:
         """Items a scan of the set-aside file reaches from either end before it meets the
         damage; what sat in the damaged pages stays there, for recovery by hand."""
-        found = {
-            r[0]: OutboxItem(r[0], r[1], r[2], r[3], bytes(r[4]), r[5])
-            for r in readable_rows(aside, "outbox", _COLUMNS)
-        }
+        found: dict[int, OutboxItem] = {}
+        for r in readable_rows(aside, "outbox", _COLUMNS):
+            item = _item_or_none(r)
+            if item is not None:
+                found[item.seq] = item
         for seq, item in found.items():
             self._unsaved.setdefault(seq, item)
         self.counters["damaged_files"] += 1
@@ -234,6 +235,19 @@ class Outbox:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _item_or_none(row: tuple[Any, ...]) -> OutboxItem | None:
+    """A row of a damaged file as an item, if its values still have the types they were
+    written with (damage can change a value's type)."""
+    seq, kind, resident, topic, payload, created = row
+    if isinstance(payload, str):
+        payload = payload.encode()
+    texts = all(isinstance(v, str) for v in (kind, resident, topic))
+    if not (isinstance(seq, int) and texts and isinstance(payload, bytes | memoryview)):
+        return None
+    stamp = float(created) if isinstance(created, int | float) else 0.0
+    return OutboxItem(seq, kind, resident, topic, bytes(payload), stamp)
 
 
 class AsyncOutbox:

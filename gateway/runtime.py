@@ -17,6 +17,8 @@ with a :class:`SimClock`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -47,6 +49,16 @@ log = logging.getLogger(__name__)
 READING_QUEUE_SIZE = 10_000
 # A driver that ran this long before failing was healthy: restart it without the long backoff.
 DRIVER_HEALTHY_AFTER_S = 60.0
+
+
+def _queued_alert_ids(outbox: Outbox) -> set[str]:
+    """The ids of the alerts that have a message waiting in the outbox."""
+    ids = set()
+    for item in outbox.pending(1_000_000):
+        if item.kind == ALERT:
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                ids.add(str(json.loads(item.payload)["id"]))
+    return ids
 
 
 class Runtime:
@@ -128,9 +140,12 @@ class Runtime:
     # -- the main loop ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        # The alerts open when the last run stopped, once more: the platform de-duplicates by
-        # id, and one whose message the last run had not queued yet is not lost.
-        await self._commit([AlertChange("restored", a) for a in self.manager.active.values()])
+        # The alerts open when the last run stopped, once more (unless a message of theirs is
+        # still queued): the platform de-duplicates by id, and one whose message the last run
+        # had not queued yet is not lost.
+        queued = await self.outbox.run(_queued_alert_ids, self.outbox.outbox)
+        again = [a for a in self.manager.active.values() if a.id not in queued]
+        await self._commit([AlertChange("restored", a) for a in again])
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._process(), name="eldergate[pipeline]")
             if self.forwarder is not None:
@@ -202,28 +217,37 @@ class Runtime:
             await self.outbox.put(SUMMARY, resident, self.topics.summary(resident), encode(summary))
 
     async def _commit(self, changes: list[AlertChange]) -> None:
-        """The open alerts are saved, then every alert change is made durable in the outbox
-        before anything else happens to it. A failed save (a full SD card) is retried later and
-        never stops the message; a power cut between the two is covered at the next start,
-        which queues every restored open alert again (``restored``)."""
+        """Every alert change is durable in the outbox before anything else happens to it, and
+        the open alerts are saved so that a restart takes them back. A change that closes an
+        alert is queued before the save forgets the alert, any other after the save has it: a
+        power cut between the two writes then leaves either the message queued, or the alert
+        saved and queued again at the next start (``restored``). A failed save (a full SD
+        card) is retried later and never stops a message."""
+        closing = [c for c in changes if c.alert.state.is_final]
+        for change in closing:
+            await self._queue(change)
         if changes or self._open_alerts_unsaved:
             await self._save_open_alerts()
         for change in changes:
-            alert = change.alert
-            if change.change == "raised":
-                self.summary.record_alert(alert.resident, alert.type, alert.t)
-            message = change.to_message(self.settings.gateway.id)
-            await self.outbox.put(
-                ALERT, alert.resident, self.topics.alert(alert.resident), encode(message)
-            )
-            log.info(
-                "alert %s: %s (%s) resident=%s id=%s",
-                change.change,
-                alert.type,
-                alert.severity.label,
-                alert.resident,
-                alert.id,
-            )
+            if not change.alert.state.is_final:
+                await self._queue(change)
+
+    async def _queue(self, change: AlertChange) -> None:
+        alert = change.alert
+        if change.change == "raised":
+            self.summary.record_alert(alert.resident, alert.type, alert.t)
+        message = change.to_message(self.settings.gateway.id)
+        await self.outbox.put(
+            ALERT, alert.resident, self.topics.alert(alert.resident), encode(message)
+        )
+        log.info(
+            "alert %s: %s (%s) resident=%s id=%s",
+            change.change,
+            alert.type,
+            alert.severity.label,
+            alert.resident,
+            alert.id,
+        )
 
     async def _save_open_alerts(self) -> None:
         try:

@@ -302,3 +302,24 @@ async def test_an_alert_saved_but_not_yet_queued_when_the_power_went_is_sent_at_
         (item,) = again.outbox.outbox.pending()
     message = json.loads(item.payload)
     assert (message["change"], message["type"], message["resident"]) == ("restored", "sos", "r1")
+
+
+async def test_a_resolve_queued_just_before_the_power_went_is_neither_lost_nor_undone(
+    tmp_path: Path,
+) -> None:
+    """A change that closes an alert is queued before the open alerts forget it: the power
+    going between the two writes leaves the resolve on its way (the restarted gateway still
+    thinks the alert open, and sends nothing that would reopen it on the platform)."""
+    clock, first = _sos_runtime(tmp_path)
+    async with running(first):
+        await first.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
+        await wait_until(lambda: first.outbox.outbox.depth().get("alert") == 1)
+        (alert_id,) = first.manager.active
+        first.outbox.outbox.ack(first.outbox.outbox.pending()[0].seq)  # the platform has it
+        (resolved,) = first.manager.resolve(alert_id, "nurse")
+        await first._queue(resolved)  # ... and the power goes before the save
+    _, again = _sos_runtime(tmp_path)
+    async with running(again):
+        await wait_until(lambda: again.outbox.outbox.depth().get("alert") == 1)
+        messages = [json.loads(i.payload) for i in again.outbox.outbox.pending()]
+    assert [(m["id"], m["change"]) for m in messages] == [(alert_id, "resolved")]

@@ -283,12 +283,14 @@ class Presence:
         if sign.kind == EXIT:
             state.exit_mono = mono
             state.exit_wall = wall
-        elif (
-            state.exit_mono is not None
+        elif state.exit_mono is not None and (
+            (sign.room is not None and sign.room not in NEAR_DOOR_ROOMS)
             # a wristband has no room: still heard on the doorstep or the garden path, it
-            # proves nothing about being back inside where a room sensor could say so
-            and (sign.room is not None or not state.seen_in_rooms)
-            and (sign.room not in NEAR_DOOR_ROOMS or mono - state.exit_mono > self.leave_grace_s)
+            # proves nothing where a room sensor could say so, and elsewhere only after the grace
+            or (
+                (sign.room is not None or not state.seen_in_rooms)
+                and mono - state.exit_mono > self.leave_grace_s
+            )
         ):
             returned = mono - state.exit_mono > self.leave_grace_s
             state.exit_mono = None
