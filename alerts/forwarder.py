@@ -153,7 +153,7 @@ class Forwarder:
                 log.error("%s; the alerts still go", exc.reason)
 
     async def _wait_for_news(self) -> None:
-        """Until a new item is queued, or a held resident's retry is due."""
+        """Until a new item is queued, or a refused message is due for its retry."""
         if not self._held:
             await self.outbox.new_item.wait()
             return
