@@ -221,16 +221,16 @@ class Runtime:
         the open alerts are saved so that a restart takes them back. A change that closes an
         alert is queued before the save forgets the alert, any other after the save has it: a
         power cut between the two writes then leaves either the message queued, or the alert
-        saved and queued again at the next start (``restored``). A failed save (a full SD
-        card) is retried later and never stops a message."""
-        closing = [c for c in changes if c.alert.state.is_final]
-        for change in closing:
+        saved and queued again at the next start (``restored``). Changes stay in their order
+        (those before the last closing one are queued before the save too). A failed save (a
+        full SD card) is retried later and never stops a message."""
+        split = max((i + 1 for i, c in enumerate(changes) if c.alert.state.is_final), default=0)
+        for change in changes[:split]:
             await self._queue(change)
         if changes or self._open_alerts_unsaved:
             await self._save_open_alerts()
-        for change in changes:
-            if not change.alert.state.is_final:
-                await self._queue(change)
+        for change in changes[split:]:
+            await self._queue(change)
 
     async def _queue(self, change: AlertChange) -> None:
         alert = change.alert

@@ -14,7 +14,7 @@ from gateway.backoff import Backoff
 from gateway.clock import AcceleratedClock, Clock, SimClock
 from gateway.detection.base import Home
 from gateway.detection.sos import SosDetector
-from gateway.model import Device, DeviceKind, Event, Reading, Resident, Room
+from gateway.model import Device, DeviceKind, Event, Reading, Resident, Room, Severity
 from gateway.pipeline import Pipeline
 from gateway.runtime import Runtime
 from simulators.transport import InProcessDevices
@@ -323,3 +323,16 @@ async def test_a_resolve_queued_just_before_the_power_went_is_neither_lost_nor_u
         await wait_until(lambda: again.outbox.outbox.depth().get("alert") == 1)
         messages = [json.loads(i.payload) for i in again.outbox.outbox.pending()]
     assert [(m["id"], m["change"]) for m in messages] == [(alert_id, "resolved")]
+
+
+async def test_changes_committed_together_are_queued_in_their_order(tmp_path: Path) -> None:
+    """Closing changes go out before the open-alert save; those before them go with them, so
+    a resident's messages keep the order they were made in."""
+    clock, runtime = _sos_runtime(tmp_path)
+    (raised,) = runtime.manager.handle(Event("sos", "r1", clock.wall(), Severity.CRITICAL))
+    (resolved,) = runtime.manager.resolve(raised.alert.id, "nurse")
+    (second,) = runtime.manager.handle(Event("sos", "r2", clock.wall(), Severity.CRITICAL))
+    await runtime._commit([raised, resolved, second])
+    changes = [json.loads(i.payload)["change"] for i in runtime.outbox.outbox.pending()]
+    assert changes == ["raised", "resolved", "raised"]
+    await runtime.close()
