@@ -106,13 +106,9 @@ class Outbox:
     def _take_back(self, aside: Path, why: str) -> None:
         """Items a scan of the set-aside file reaches from either end before it meets the
         damage; what sat in the damaged pages stays there, for recovery by hand."""
-        found: dict[int, OutboxItem] = {}
-        for r in readable_rows(aside, "outbox", _COLUMNS):
-            item = _item_or_none(r)
-            if item is not None:
-                found[item.seq] = item
-        for seq, item in found.items():
-            self._unsaved.setdefault(seq, item)
+        found = [i for i in map(_item_or_none, readable_rows(aside, "outbox", _COLUMNS)) if i]
+        for item in found:
+            self._unsaved.setdefault(item.seq, item)
         self.counters["damaged_files"] += 1
         log.critical(
             "OUTBOX FILE DAMAGED (%s): set aside as %s, %d messages read back from it, new "

@@ -39,8 +39,9 @@ def _from_record(record: dict[str, Any]) -> Alert:
 
 
 class OpenAlertStore:
-    """A damaged file is set aside at start (the open alerts are lost, not the gateway); a save
-    that fails (a full SD card) raises and leaves the last saved set in place."""
+    """A damaged file is set aside at start with the alerts that can still be read taken back
+    (never a gateway that cannot start); a save that fails (a full SD card) raises and leaves
+    the last saved set in place."""
 
     def __init__(self, path: str | Path) -> None:
         self._file = KeyValueFile(Path(path), "open_alerts", "open alerts")

@@ -50,9 +50,10 @@ class TimeFormat:
                 raise RecordError(f"t: not ISO 8601: {value[:40]!r}") from None
             zone = stamp.tzinfo
             try:
-                t = _plausible(stamp.replace(tzinfo=zone or dt.UTC).timestamp(), value)
+                t = stamp.replace(tzinfo=zone or dt.UTC).timestamp()
             except OverflowError:  # year 1 or 9999 with an offset
-                t = _plausible(math.inf, value)
+                t = math.inf
+            t = _plausible(t, value)
             if not self.iso:
                 self.iso = True
                 self.tz = zone

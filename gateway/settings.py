@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.model import Device, DeviceKind, Resident, Room
+from gateway.model import Device, DeviceKind, Resident, Room, Severity
 from gateway.schema import SchemaErrors, build
 
 CURRENT_VERSION = 1
@@ -334,7 +334,7 @@ def parse_settings(data: dict[str, Any], path: str = "<config>") -> Settings:
     return dataclasses.replace(settings, detection=detection)
 
 
-_SEVERITIES = ("info", "warning", "high", "critical")
+_SEVERITIES = tuple(s.label for s in Severity)
 BLE_PROFILES = ("wristband", "heart_rate", "bed")  # drivers.ble.profiles.PROFILES (a test checks)
 
 

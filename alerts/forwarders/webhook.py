@@ -7,9 +7,8 @@ answer is the platform taking responsibility (the role of PUBACK); a 4xx other t
 Commands are fetched by GET ``url + "/commands"`` every ``poll_s`` seconds (a JSON list of
 command objects). Commands are idempotent; the platform serves a pending command on every poll
 until it sees the resulting alert change arrive, so a poll answer lost in a torn-down session
-loses nothing. TLS with the
-configured CA, optional client certificate; a bearer token read from a file. Standard library
-only, run in a worker thread so the event loop never blocks.
+loses nothing. TLS with the configured CA, optional client certificate; a bearer token read
+from a file. Standard library only, run in a worker thread so the event loop never blocks.
 """
 
 from __future__ import annotations

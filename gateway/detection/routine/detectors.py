@@ -58,6 +58,7 @@ class RoutineDetectors:
             VitalsDetector(clock, home, settings.vitals, self.store, self.presence),
         ]
         self.errors = 0
+        self._picture_changed = False
         restored = self.presence.restore(self.store.get(PRESENCE_KEY))
         if restored:
             log.info(
@@ -69,10 +70,15 @@ class RoutineDetectors:
         observation = self.presence.observe(reading, device)
         if observation is not None:
             events += self._from_each(lambda d: d.observe(observation))
-            self.store.put(PRESENCE_KEY, self.presence.snapshot())  # on disk hourly and at close
+            self._picture_changed = True
         return events
 
     def on_tick(self) -> list[Event]:
+        if self._picture_changed:
+            # the picture for a restart: handed to the store at a tick after it changed (at
+            # most a minute late), on disk with the learned state (hourly) and at close
+            self.store.put(PRESENCE_KEY, self.presence.snapshot())
+            self._picture_changed = False
         return self._from_each(lambda d: d.on_tick())
 
     def _from_each(self, call: Callable[[RoutineDetector], list[Event]]) -> list[Event]:
@@ -95,6 +101,7 @@ class RoutineDetectors:
         return any(detector.resume(alert) for detector in self.detectors)
 
     def close(self) -> None:
+        self.store.put(PRESENCE_KEY, self.presence.snapshot())
         self.store.close()
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from gateway.clock import Clock
 from gateway.detection.base import DeafPeriods, Home
+from gateway.detection.routine.localtime import EARLIEST_PLAUSIBLE_WALL
 from gateway.model import Device, DeviceKind, Reading, Room
 
 DEFAULT_LEAVE_GRACE_S = 120.0
@@ -32,7 +33,6 @@ UP_ROOMS = frozenset({Room.KITCHEN, Room.LOUNGE, Room.OTHER, Room.ENTRANCE})
 # A picture saved longer ago than this (the gateway was off, or the clock is off) is not taken
 # back after a restart: the person may have left or come back unseen meanwhile.
 RESTORE_MAX_AGE_S = 12 * 3600.0
-_PLAUSIBLE_WALL = 946_684_800.0  # 2000-01-01: a Pi that booted in 1970 cannot date anything
 
 INSIDE = "inside"
 EXIT = "exit"
@@ -126,7 +126,9 @@ class Observation:
 
 
 class ResidentPresence:
-    def __init__(self, resident: str, up_rooms: frozenset[Room]) -> None:
+    def __init__(
+        self, resident: str, up_rooms: frozenset[Room], seen_in_rooms: bool = True
+    ) -> None:
         self.resident = resident
         self.up_rooms = up_rooms
         self.first_sign_mono: float | None = None
@@ -148,7 +150,7 @@ class ResidentPresence:
         self.restored_at_mono: float | None = None
         # Whether anything in the home can place the person in a room (a motion sensor, an
         # inner door, a bed): where nothing can, a wristband is the only sign of being back.
-        self.seen_in_rooms = True
+        self.seen_in_rooms = seen_in_rooms
 
     def away(self, now_mono: float, leave_grace_s: float = DEFAULT_LEAVE_GRACE_S) -> bool:
         return self.exit_mono is not None and now_mono - self.exit_mono >= leave_grace_s
@@ -207,7 +209,7 @@ class Presence:
         restart is found, later by the downtime, never earlier than it should be); one who had
         left stays away. Returns the residents taken back."""
         now_mono, now_wall = self._clock.monotonic(), self._clock.wall()
-        if not isinstance(snapshot, dict) or now_wall < _PLAUSIBLE_WALL:
+        if not isinstance(snapshot, dict) or now_wall < EARLIEST_PLAUSIBLE_WALL:
             return []
         restored = []
         for resident, saved in snapshot.items():
@@ -243,8 +245,9 @@ class Presence:
     def resident(self, resident: str) -> ResidentPresence:
         found = self.residents.get(resident)
         if found is None:
-            found = ResidentPresence(resident, _up_rooms(self._home, resident))
-            found.seen_in_rooms = _has_room_sensors(self._home, resident)
+            found = ResidentPresence(
+                resident, _up_rooms(self._home, resident), _has_room_sensors(self._home, resident)
+            )
             self.residents[resident] = found
         return found
 
