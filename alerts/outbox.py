@@ -8,6 +8,9 @@ removed only after the platform's broker confirmed it (PUBACK).
 * Bounds: non-alert messages (summaries) are pruned by count and age; alerts are never dropped.
 * A full or failing SD card: the alert is kept in memory (and logged loudly), delivered from
   there, and written to disk as soon as the disk accepts it again.
+* The open alerts live in the same file and are written in the same transaction as the
+  messages that change them (:meth:`Outbox.commit`): after a power cut the file has both or
+  neither, so a restarted gateway knows exactly the alerts whose messages are queued.
 * A damaged file (at start, or found damaged later): set aside, what can be read from it is
   kept, and a new file takes over (``gateway.storage``), so delivery never stops on it.
 
@@ -18,9 +21,11 @@ All methods are blocking; the async shell runs them on one dedicated thread
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import pickle
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +50,17 @@ CREATE TABLE IF NOT EXISTS outbox (
     created  REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, seq);
+CREATE TABLE IF NOT EXISTS open_alerts (key TEXT PRIMARY KEY, value BLOB);
 """
 _COLUMNS = "seq, kind, resident, topic, payload, created"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    kind: str
+    resident: str
+    topic: str
+    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +88,7 @@ class Outbox:
         aside = set_aside_if_damaged(Path(self.path), "outbox")
         self._db = self._connect()
         self._unsaved: dict[int, OutboxItem] = {}  # alerts the disk refused, kept in memory
+        self._open_unsaved: dict[str, Any] | None = None  # open alerts the disk refused
         self.counters = {
             "put": 0,
             "acked": 0,
@@ -105,10 +120,13 @@ class Outbox:
 
     def _take_back(self, aside: Path, why: str) -> None:
         """Items a scan of the set-aside file reaches from either end before it meets the
-        damage; what sat in the damaged pages stays there, for recovery by hand."""
+        damage; what sat in the damaged pages stays there, for recovery by hand. The open
+        alerts read back too, unless this run has newer ones to write."""
         found = [i for i in map(_item_or_none, readable_rows(aside, "outbox", _COLUMNS)) if i]
         for item in found:
             self._unsaved.setdefault(item.seq, item)
+        if self._open_unsaved is None:
+            self._open_unsaved = _open_alerts_of(readable_rows(aside, "open_alerts", "key, value"))
         self.counters["damaged_files"] += 1
         log.critical(
             "OUTBOX FILE DAMAGED (%s): set aside as %s, %d messages read back from it, new "
@@ -130,38 +148,83 @@ class Outbox:
             return fn()
 
     def put(self, kind: str, resident: str, topic: str, payload: bytes) -> int:
-        """Commit one message; returns its sequence number once it is durable (or, for an
-        alert the disk refused, once it is held in memory)."""
-        item = OutboxItem(self._next_seq, kind, resident, topic, payload, self.clock.wall())
-        self._next_seq += 1
-        self.counters["put"] += 1
-        try:
-            self._repairing(lambda: self._insert(item))
-            if kind != ALERT:
-                self._queued_mono[item.seq] = self.clock.monotonic()
-                self._prune_other()
-        except sqlite3.Error as exc:
-            self.counters["disk_errors"] += 1
-            if kind == ALERT:
-                self._unsaved[item.seq] = item
-                log.critical(
-                    "OUTBOX DISK ERROR (%s): alert %d kept in memory only, %d unsaved; "
-                    "free space on the SD card",
-                    exc,
-                    item.seq,
-                    len(self._unsaved),
-                )
-            else:
-                self.counters["dropped_other"] += 1
-                log.error("outbox disk error (%s): %s message dropped", exc, kind)
-        return item.seq
+        """Commit one message; returns its sequence number (see :meth:`commit`)."""
+        return self.commit([Message(kind, resident, topic, payload)])[0]
 
-    def _insert(self, item: OutboxItem) -> None:
-        self._db.execute(
-            "INSERT INTO outbox(seq, kind, resident, topic, payload, created) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (item.seq, item.kind, item.resident, item.topic, item.payload, item.created),
-        )
+    def commit(
+        self, messages: Sequence[Message], open_alerts: dict[str, Any] | None = None
+    ) -> list[int]:
+        """Commit ``messages`` and, if given, make the stored open alerts exactly
+        ``open_alerts`` (``alerts.state.records_of``), in one transaction; returns the
+        messages' sequence numbers once they are durable. If the disk refuses (a full SD card)
+        the alerts among them and the open alerts are held in memory, delivered from there and
+        written as soon as the disk takes them (:meth:`retry_unsaved`); other messages are
+        dropped."""
+        now = self.clock.wall()
+        items = [
+            OutboxItem(seq, m.kind, m.resident, m.topic, m.payload, now)
+            for seq, m in enumerate(messages, start=self._next_seq)
+        ]
+        self._next_seq += len(items)
+        self.counters["put"] += len(items)
+        try:
+            self._repairing(lambda: self._write(items, open_alerts))
+        except sqlite3.Error as exc:
+            self._hold_in_memory(items, open_alerts, exc)
+        else:
+            if open_alerts is not None:
+                self._open_unsaved = None  # an older set held in memory is out of date
+            others = [item.seq for item in items if item.kind != ALERT]
+            if others:
+                mono = self.clock.monotonic()
+                self._queued_mono.update(dict.fromkeys(others, mono))
+                with contextlib.suppress(sqlite3.Error):  # pruning waits for the next put
+                    self._prune_other()
+        return [item.seq for item in items]
+
+    def _write(self, items: list[OutboxItem], open_alerts: dict[str, Any] | None) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT INTO outbox(seq, kind, resident, topic, payload, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(i.seq, i.kind, i.resident, i.topic, i.payload, i.created) for i in items],
+            )
+            if open_alerts is not None:
+                self._db.execute("DELETE FROM open_alerts")
+                self._db.executemany(
+                    "INSERT INTO open_alerts(key, value) VALUES (?, ?)",
+                    [
+                        (key, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+                        for key, value in open_alerts.items()
+                    ],
+                )
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _hold_in_memory(
+        self, items: list[OutboxItem], open_alerts: dict[str, Any] | None, exc: sqlite3.Error
+    ) -> None:
+        self.counters["disk_errors"] += 1
+        if open_alerts is not None:
+            self._open_unsaved = open_alerts
+        alerts = [item for item in items if item.kind == ALERT]
+        self._unsaved.update((item.seq, item) for item in alerts)
+        if len(alerts) < len(items):
+            self.counters["dropped_other"] += len(items) - len(alerts)
+            log.error("outbox disk error (%s): %d messages dropped", exc, len(items) - len(alerts))
+        if alerts or open_alerts is not None:
+            log.critical(
+                "OUTBOX DISK ERROR (%s): %d alerts kept in memory only, %d unsaved in all%s; "
+                "free space on the SD card",
+                exc,
+                len(alerts),
+                len(self._unsaved),
+                ", open alerts not saved" if open_alerts is not None else "",
+            )
 
     def _prune_other(self) -> None:
         # Age: on the monotonic clock for what this run queued (a Pi that boots with an old
@@ -189,18 +252,33 @@ class Outbox:
             log.warning("outbox bound reached: %d old non-alert messages dropped", dropped)
 
     def retry_unsaved(self) -> int:
-        """Try to write memory-only alerts to disk; returns how many are still unsaved."""
-        written = 0
-        for seq, item in sorted(self._unsaved.items()):
-            try:
-                self._insert(item)
-            except sqlite3.Error:
-                break
-            del self._unsaved[seq]
-            written += 1
-        if written:
-            log.warning("outbox: %d messages written to disk after an earlier disk error", written)
-        return len(self._unsaved)
+        """Try to write what the disk refused (memory-only alerts and the latest open alerts)
+        in one transaction; returns how many alerts are still unsaved."""
+        if not self._unsaved and self._open_unsaved is None:
+            return 0
+        items = [item for _, item in sorted(self._unsaved.items())]
+        try:
+            self._write(items, self._open_unsaved)
+        except sqlite3.Error:
+            return len(self._unsaved)
+        self._unsaved.clear()
+        self._open_unsaved = None
+        log.warning("outbox: %d messages written to disk after an earlier disk error", len(items))
+        return 0
+
+    @property
+    def has_unsaved(self) -> bool:
+        return bool(self._unsaved) or self._open_unsaved is not None
+
+    def open_alerts(self) -> dict[str, Any]:
+        """The open alerts as last committed (records, ``alerts.state.alerts_of`` reads them);
+        a value that cannot be read back is logged and left out."""
+        if self._open_unsaved is not None:
+            return dict(self._open_unsaved)
+        rows = self._repairing(
+            lambda: self._db.execute("SELECT key, value FROM open_alerts").fetchall()
+        )
+        return _open_alerts_of(rows)
 
     def pending(self, limit: int = 100) -> list[OutboxItem]:
         rows = self._repairing(
@@ -246,6 +324,16 @@ def _item_or_none(row: tuple[Any, ...]) -> OutboxItem | None:
     return OutboxItem(seq, kind, resident, topic, bytes(payload), stamp)
 
 
+def _open_alerts_of(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, blob in rows:
+        try:
+            found[str(key)] = pickle.loads(blob)
+        except Exception as exc:  # damaged, or written by other code
+            log.error("open alert %s unreadable (%s); left out", key, exc)
+    return found
+
+
 class AsyncOutbox:
     """Runs every outbox call on one dedicated thread, and wakes the forwarder on new items."""
 
@@ -263,6 +351,14 @@ class AsyncOutbox:
         seq = await self.run(self.outbox.put, kind, resident, topic, payload)
         self.new_item.set()
         return seq
+
+    async def commit(
+        self, messages: Sequence[Message], open_alerts: dict[str, Any] | None = None
+    ) -> list[int]:
+        seqs = await self.run(self.outbox.commit, messages, open_alerts)
+        if seqs:
+            self.new_item.set()
+        return seqs
 
     async def pending(self, limit: int = 100) -> list[OutboxItem]:
         return await self.run(self.outbox.pending, limit)

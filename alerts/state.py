@@ -1,8 +1,10 @@
 """Open alerts survive a restart: staff acknowledging after the gateway rebooted still reach
 the alert, a repeated press still joins it, and escalation goes on.
 
-Kept in one small SQLite table (``gateway.storage.KeyValueFile``), written once per alert
-change — never per reading.
+They are kept as plain records in the outbox's file, written in the same transaction as the
+messages of each alert change (``Outbox.commit``) — never per reading. Earlier versions kept
+them in a file of their own (``alerts.sqlite3``), which :func:`take_over_legacy_file` moves
+into the outbox once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from alerts.outbox import Outbox
 from gateway.model import Alert, AlertState, Severity
 from gateway.storage import KeyValueFile
 
@@ -38,26 +41,34 @@ def _from_record(record: dict[str, Any]) -> Alert:
     return Alert(**values)
 
 
-class OpenAlertStore:
-    """A damaged file is set aside at start with the alerts that can still be read taken back
-    (never a gateway that cannot start); a save that fails (a full SD card) raises and leaves
-    the last saved set in place."""
+def alerts_of(records: dict[str, dict[str, Any]]) -> list[Alert]:
+    """The alerts of :func:`records_of`'s records; one that cannot be read is logged and
+    skipped."""
+    alerts = []
+    for key, record in records.items():
+        try:
+            alerts.append(_from_record(record))
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            log.error("open alert %s could not be restored (%s); skipped", key, exc)
+    return alerts
 
-    def __init__(self, path: str | Path) -> None:
-        self._file = KeyValueFile(Path(path), "open_alerts", "open alerts")
 
-    def load(self) -> list[Alert]:
-        alerts = []
-        for key, record in self._file.items().items():
-            try:
-                alerts.append(_from_record(record))
-            except (KeyError, ValueError, TypeError) as exc:
-                log.error("open alert %s could not be restored (%s); skipped", key, exc)
-        return alerts
+LEGACY_FILE = "alerts.sqlite3"
 
-    def save(self, records: dict[str, dict[str, Any]]) -> None:
-        """Make the stored set equal to ``records`` (from :func:`records_of`) in one commit."""
-        self._file.update(records, replace_all=True)
 
-    def close(self) -> None:
-        self._file.close()
+def take_over_legacy_file(state_dir: Path, outbox: Outbox) -> None:
+    """Move the open alerts an earlier version kept in ``alerts.sqlite3`` into the outbox
+    (unless it already has some), then remove that file."""
+    path = state_dir / LEGACY_FILE
+    if not path.exists():
+        return
+    legacy = KeyValueFile(path, "open_alerts", "open alerts (earlier version)")
+    records = legacy.items()
+    legacy.close()
+    if records and not outbox.open_alerts():
+        outbox.commit([], records)
+        if outbox.has_unsaved:
+            return  # the disk refused: keep the old file for the next start
+        log.warning("%d open alerts moved from %s into the outbox", len(records), LEGACY_FILE)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)

@@ -28,9 +28,9 @@ from typing import Any
 from alerts.forwarder import Forwarder
 from alerts.forwarders.base import PlatformLink
 from alerts.manager import AlertChange, AlertManager
-from alerts.outbox import ALERT, SUMMARY, AsyncOutbox, Outbox
+from alerts.outbox import ALERT, SUMMARY, AsyncOutbox, Message, Outbox
 from alerts.protocol import CommandError, Topics, encode, parse_command
-from alerts.state import OpenAlertStore, records_of
+from alerts.state import alerts_of, records_of, take_over_legacy_file
 from alerts.summary import DailySummary
 from drivers.base import Driver
 from gateway import systemd
@@ -94,8 +94,16 @@ class Runtime:
             settings.alerts.visit_max_h * 3600.0,
         )
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.open_alerts = OpenAlertStore(self.state_dir / "alerts.sqlite3")
-        self.manager.restore(self.open_alerts.load())
+        self.outbox = AsyncOutbox(
+            Outbox(
+                self.state_dir / "outbox.sqlite3",
+                clock,
+                settings.outbox.max_other_rows,
+                settings.outbox.max_other_age_h * 3600.0,
+            )
+        )
+        take_over_legacy_file(self.state_dir, self.outbox.outbox)
+        self.manager.restore(alerts_of(self.outbox.outbox.open_alerts()))
         deaf = DeafPeriods()  # gateway health marks them, the routine detectors skip them
         detectors = build_detectors(clock, self.home, settings.detection, self.state_dir, deaf)
         detectors.append(
@@ -108,14 +116,6 @@ class Runtime:
             self.home, detectors, self.manager, clock, observers=[self.summary.observe]
         )
         self.pipeline.resume(list(self.manager.active.values()))
-        self.outbox = AsyncOutbox(
-            Outbox(
-                self.state_dir / "outbox.sqlite3",
-                clock,
-                settings.outbox.max_other_rows,
-                settings.outbox.max_other_age_h * 3600.0,
-            )
-        )
         self.queue: asyncio.Queue[Reading] = asyncio.Queue(maxsize=READING_QUEUE_SIZE)
         self.forwarder: Forwarder | None = None
         if link is not None:
@@ -134,8 +134,7 @@ class Runtime:
         self.driver_failures: dict[str, int] = {}
         self._failing: dict[str, str] = {}  # driver -> how its last run ended (failed/returned)
         self._running_since: dict[str, float] = {}  # driver -> monotonic start of the current run
-        self.counters = {"commands_rejected": 0, "open_alerts_save_errors": 0, "pipeline_errors": 0}
-        self._open_alerts_unsaved = False
+        self.counters = {"commands_rejected": 0, "pipeline_errors": 0}
 
     # -- the main loop ------------------------------------------------------------------------
 
@@ -215,52 +214,35 @@ class Runtime:
         for summary in self.summary.due():
             resident = summary["resident"]
             await self.outbox.put(SUMMARY, resident, self.topics.summary(resident), encode(summary))
+        if self.outbox.outbox.has_unsaved:  # a full SD card: try again each tick
+            await self.outbox.retry_unsaved()
 
     async def _commit(self, changes: list[AlertChange]) -> None:
-        """Every alert change is durable in the outbox before anything else happens to it, and
-        the open alerts are saved so that a restart takes them back. A change that closes an
-        alert is queued before the save forgets the alert, any other after the save has it: a
-        power cut between the two writes then leaves either the message queued, or the alert
-        saved and queued again at the next start (``restored``). Changes stay in their order
-        (those before the last closing one are queued before the save too). A failed save (a
-        full SD card) is retried later and never stops a message."""
-        split = max((i + 1 for i, c in enumerate(changes) if c.alert.state.is_final), default=0)
-        for change in changes[:split]:
-            await self._queue(change)
-        if changes or self._open_alerts_unsaved:
-            await self._save_open_alerts()
-        for change in changes[split:]:
-            await self._queue(change)
-
-    async def _queue(self, change: AlertChange) -> None:
-        alert = change.alert
-        if change.change == "raised":
-            self.summary.record_alert(alert.resident, alert.type, alert.t)
-        message = change.to_message(self.settings.gateway.id)
-        await self.outbox.put(
-            ALERT, alert.resident, self.topics.alert(alert.resident), encode(message)
-        )
-        log.info(
-            "alert %s: %s (%s) resident=%s id=%s",
-            change.change,
-            alert.type,
-            alert.severity.label,
-            alert.resident,
-            alert.id,
-        )
-
-    async def _save_open_alerts(self) -> None:
-        try:
-            await self.outbox.run(self.open_alerts.save, records_of(self.manager.active))
-        except Exception as exc:  # a full SD card: the alerts are out, keep going and retry
-            if not self._open_alerts_unsaved:
-                log.critical("open alerts not saved (%s); retried at every tick", exc)
-            self._open_alerts_unsaved = True
-            self.counters["open_alerts_save_errors"] += 1
-        else:
-            if self._open_alerts_unsaved:
-                log.warning("open alerts saved again")
-            self._open_alerts_unsaved = False
+        """Every alert change is durable in the outbox before anything else happens to it,
+        together with the open alerts as they now stand (one transaction: a restart knows
+        exactly the alerts whose messages are queued)."""
+        if not changes:
+            return
+        messages = []
+        for change in changes:
+            alert = change.alert
+            if change.change == "raised":
+                self.summary.record_alert(alert.resident, alert.type, alert.t)
+            payload = encode(change.to_message(self.settings.gateway.id))
+            messages.append(
+                Message(ALERT, alert.resident, self.topics.alert(alert.resident), payload)
+            )
+        await self.outbox.commit(messages, records_of(self.manager.active))
+        for change in changes:
+            alert = change.alert
+            log.info(
+                "alert %s: %s (%s) resident=%s id=%s",
+                change.change,
+                alert.type,
+                alert.severity.label,
+                alert.resident,
+                alert.id,
+            )
 
     async def _supervise(self, name: str, start: Callable[[], Awaitable[None]]) -> None:
         backoff = self.backoff_factory()
@@ -358,5 +340,4 @@ class Runtime:
 
     async def close(self) -> None:
         close_detectors(self.pipeline.detectors)
-        await self.outbox.run(self.open_alerts.close)
         await self.outbox.close()

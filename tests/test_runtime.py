@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import sqlite3
 from pathlib import Path
@@ -239,25 +240,25 @@ def _sos_runtime(tmp_path: Path) -> tuple[SimClock, Runtime]:
     return clock, runtime
 
 
-async def test_an_alert_is_queued_although_the_open_alerts_file_fails_under_it(
+async def test_alerts_and_open_alerts_outlive_an_outbox_file_damaged_under_the_gateway(
     tmp_path: Path,
 ) -> None:
-    """The SD card damages the open-alert file while the gateway runs: saving the open alerts
-    fails, the SOS still reaches the outbox, the pipeline goes on, and the save is retried."""
+    """The SD card damages the outbox file while the gateway runs: the file is set aside, the
+    SOS presses still reach the outbox, and the new file holds the open alerts, so a restart
+    still knows all three."""
     clock, runtime = _sos_runtime(tmp_path)
     async with running(runtime):
         await runtime.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
         await wait_until(lambda: runtime.outbox.outbox.depth().get("alert") == 1)
-        scribble_over_a_page(tmp_path / "state" / "alerts.sqlite3", page=1)
-        await runtime.put_reading(Reading(clock.wall(), "sos-r2", {"action": "sos"}))
-        await wait_until(lambda: runtime.outbox.outbox.depth().get("alert") == 2)
-        assert runtime.counters["open_alerts_save_errors"] >= 1
-        await runtime.put_reading(Reading(clock.wall(), "sos-r3", {"action": "sos"}))
-        await wait_until(lambda: runtime.outbox.outbox.depth().get("alert") == 3)
-        errors = runtime.counters["open_alerts_save_errors"]
+        scribble_over_a_page(tmp_path / "state" / "outbox.sqlite3", page=1)
+        for device in ("sos-r2", "sos-r3"):
+            await runtime.put_reading(Reading(clock.wall(), device, {"action": "sos"}))
+        await wait_until(lambda: runtime.manager.counters["raised"] == 3)
         await advance_gateway(runtime, 60.0)
-        assert runtime.counters["open_alerts_save_errors"] > errors  # tried again at the tick
-    assert runtime.manager.counters["raised"] == 3
+    assert runtime.outbox.outbox.counters["damaged_files"] == 1
+    _, again = _sos_runtime(tmp_path)
+    assert {a.resident for a in again.manager.active.values()} == {"r1", "r2", "r3"}
+    await again.close()
 
 
 async def test_a_damaged_state_at_start_is_set_aside_and_the_gateway_runs(tmp_path: Path) -> None:
@@ -284,50 +285,53 @@ async def test_a_visit_for_a_resident_this_gateway_does_not_have_is_rejected(
     await runtime.close()
 
 
-async def test_an_alert_saved_but_not_yet_queued_when_the_power_went_is_sent_at_the_start(
+async def test_an_open_alert_whose_messages_were_all_delivered_is_sent_again_at_the_start(
     tmp_path: Path,
 ) -> None:
-    """The open alerts are saved before the message is queued; a power cut between the two
-    left an alert the restarted gateway knew but the platform never heard of."""
+    """At each start every open alert without a queued message goes out once more as
+    ``restored`` (docs/protocol.md); one with a message still queued does not."""
     clock, first = _sos_runtime(tmp_path)
     async with running(first):
-        await first.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
-        await wait_until(lambda: first.outbox.outbox.depth().get("alert") == 1)
-    with sqlite3.connect(tmp_path / "state" / "outbox.sqlite3") as db:
-        db.execute("DELETE FROM outbox")  # as if the power went before the message was queued
-    db.close()
+        for device in ("sos-r1", "sos-r2"):
+            await first.put_reading(Reading(clock.wall(), device, {"action": "sos"}))
+        await wait_until(lambda: first.outbox.outbox.depth().get("alert") == 2)
+        first.outbox.outbox.ack(first.outbox.outbox.pending()[0].seq)  # the platform has r1's
     _, again = _sos_runtime(tmp_path)
     async with running(again):
-        await wait_until(lambda: again.outbox.outbox.depth().get("alert") == 1)
-        (item,) = again.outbox.outbox.pending()
-    message = json.loads(item.payload)
-    assert (message["change"], message["type"], message["resident"]) == ("restored", "sos", "r1")
-
-
-async def test_a_resolve_queued_just_before_the_power_went_is_neither_lost_nor_undone(
-    tmp_path: Path,
-) -> None:
-    """A change that closes an alert is queued before the open alerts forget it: the power
-    going between the two writes leaves the resolve on its way (the restarted gateway still
-    thinks the alert open, and sends nothing that would reopen it on the platform)."""
-    clock, first = _sos_runtime(tmp_path)
-    async with running(first):
-        await first.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
-        await wait_until(lambda: first.outbox.outbox.depth().get("alert") == 1)
-        (alert_id,) = first.manager.active
-        first.outbox.outbox.ack(first.outbox.outbox.pending()[0].seq)  # the platform has it
-        (resolved,) = first.manager.resolve(alert_id, "nurse")
-        await first._queue(resolved)  # ... and the power goes before the save
-    _, again = _sos_runtime(tmp_path)
-    async with running(again):
-        await wait_until(lambda: again.outbox.outbox.depth().get("alert") == 1)
+        await wait_until(lambda: again.outbox.outbox.depth().get("alert") == 2)
         messages = [json.loads(i.payload) for i in again.outbox.outbox.pending()]
-    assert [(m["id"], m["change"]) for m in messages] == [(alert_id, "resolved")]
+    assert [(m["change"], m["resident"]) for m in messages] == [
+        ("raised", "r2"),
+        ("restored", "r1"),
+    ]
+
+
+async def test_a_commit_the_disk_refuses_is_retried_at_the_tick(tmp_path: Path) -> None:
+    """A full SD card: the SOS is held in memory and the open alerts with it; a tick writes
+    both once there is room, so a restart then knows the alert."""
+    clock, runtime = _sos_runtime(tmp_path)
+    box = runtime.outbox.outbox
+    pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+    box._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL, as on a full card
+    with contextlib.suppress(sqlite3.OperationalError):
+        for seq in itertools.count(10**9):  # small summaries fill the room the file has left
+            box._db.execute("INSERT INTO outbox VALUES (?, 'summary', 'r1', 't', x'73', 0)", (seq,))
+    async with running(runtime):
+        await runtime.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
+        await wait_until(lambda: box.depth().get("alert_unsaved") == 1)
+        await advance_gateway(runtime, 60.0)
+        assert box.has_unsaved  # still full
+        await runtime.outbox.run(box._db.execute, "PRAGMA max_page_count = 1073741823")
+        await advance_gateway(runtime, 60.0)
+        assert box.depth().get("alert") == 1 and not box.has_unsaved
+    _, again = _sos_runtime(tmp_path)
+    assert [a.resident for a in again.manager.active.values()] == ["r1"]
+    await again.close()
 
 
 async def test_changes_committed_together_are_queued_in_their_order(tmp_path: Path) -> None:
-    """Closing changes go out before the open-alert save; those before them go with them, so
-    a resident's messages keep the order they were made in."""
+    """Changes committed together are queued in one transaction, in the order they were made
+    in, with the open alerts as they stand after the last of them."""
     clock, runtime = _sos_runtime(tmp_path)
     (raised,) = runtime.manager.handle(Event("sos", "r1", clock.wall(), Severity.CRITICAL))
     (resolved,) = runtime.manager.resolve(raised.alert.id, "nurse")
@@ -335,4 +339,5 @@ async def test_changes_committed_together_are_queued_in_their_order(tmp_path: Pa
     await runtime._commit([raised, resolved, second])
     changes = [json.loads(i.payload)["change"] for i in runtime.outbox.outbox.pending()]
     assert changes == ["raised", "resolved", "raised"]
+    assert list(runtime.outbox.outbox.open_alerts()) == [second.alert.id]
     await runtime.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.state import OpenAlertStore
+from alerts.outbox import ALERT, Message, Outbox
 from gateway.clock import SimClock
 from gateway.detection.routine.learning import SqliteLearnedStore
 from gateway.storage import KeyValueFile
@@ -53,15 +53,46 @@ def test_learning_survives_a_full_card_and_is_saved_once_there_is_room(tmp_path:
     assert again.get("baths") == [3.0]
 
 
-def test_open_alerts_keep_the_last_saved_set_when_the_card_is_full(tmp_path: Path) -> None:
-    path = tmp_path / "alerts.sqlite3"
-    store = OpenAlertStore(path)
-    store.save({"a1": {"x": 1}})
-    with card_full(path), pytest.raises(sqlite3.Error):
-        store.save({"a1": {"x": 1}, "a2": {"blob": "y" * 100_000}})
-    store.save({"a2": {"x": 2}})  # room again: the same store writes
-    store.close()
-    assert KeyValueFile(path, "open_alerts", "test").items() == {"a2": {"x": 2}}
+def test_a_commit_the_full_card_refuses_writes_neither_its_messages_nor_the_open_alerts(
+    tmp_path: Path,
+) -> None:
+    """What a restart after a power cut would read is always a consistent pair: the open
+    alerts and the messages that changed them land together or not at all."""
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox(path, SimClock())
+    first = box.commit([Message(ALERT, "r1", "t", b"raised a1")], {"a1": {"x": 1}})
+    with card_full(path):
+        refused = box.commit(
+            [Message(ALERT, "r1", "t", b"raised a2" + b"y" * 200_000)],
+            {"a1": {"x": 1}, "a2": {"x": 2}},
+        )
+        assert box.counters["disk_errors"] == 1 and box.has_unsaved
+        assert box.retry_unsaved() == 1  # still full: no hang, no raise
+    on_disk = Outbox(path, SimClock())  # what a restart now would find
+    assert [i.seq for i in on_disk.pending()] == first
+    assert on_disk.open_alerts() == {"a1": {"x": 1}}
+    on_disk.close()
+    assert [i.seq for i in box.pending()] == first + refused  # delivered from memory meanwhile
+    assert box.retry_unsaved() == 0  # room again: both written, together
+    box.close()
+    again = Outbox(path, SimClock())
+    assert [i.seq for i in again.pending()] == first + refused
+    assert again.open_alerts() == {"a1": {"x": 1}, "a2": {"x": 2}}
+
+
+def test_a_newer_set_of_open_alerts_is_not_overwritten_by_one_the_card_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox(path, SimClock())
+    box.commit([], {"a1": {"x": 1}})
+    with card_full(path):
+        box.commit([], {"a1": {"x": 1}, "big": {"blob": "y" * 200_000}})
+    box.commit([Message(ALERT, "r1", "t", b"resolved big")], {"a1": {"x": 1}})
+    assert not box.has_unsaved
+    assert box.retry_unsaved() == 0
+    box.close()
+    assert Outbox(path, SimClock()).open_alerts() == {"a1": {"x": 1}}
 
 
 def test_a_damaged_learned_state_file_is_set_aside(tmp_path: Path) -> None:
