@@ -12,8 +12,6 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from alerts.outbox import ALERT, Message, Outbox
 from gateway.clock import SimClock
 from gateway.detection.routine.learning import SqliteLearnedStore
