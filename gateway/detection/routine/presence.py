@@ -182,6 +182,7 @@ class Presence:
         self.leave_grace_s = leave_grace_s
         self.deaf = deaf or DeafPeriods()
         self.residents: dict[str, ResidentPresence] = {}
+        self._door_open: dict[str, bool] = {}  # configured door -> its last reported state
 
     def snapshot(self) -> dict[str, dict[str, object]]:
         """What a restart needs of the picture, in wall time (kept with the learned state)."""
@@ -242,6 +243,19 @@ class Presence:
         """Whether the gateway could not hear the home at some time in this span."""
         return self.deaf.overlaps(start_mono, end_mono)
 
+    def _door_state_repeated(self, reading: Reading, device: Device) -> bool:
+        """A door's state that says nothing new: Zigbee2MQTT re-sends a contact's cached state
+        with every check-in and battery report, so an untouched fridge door would otherwise
+        be a sign of life every hour, and a front door left open a new exit each time. The
+        first state heard from a door counts only if open (a door heard closed may have been
+        closed for days)."""
+        is_open = reading.values.get("open")
+        if device.kind is not DeviceKind.DOOR or not isinstance(is_open, bool):
+            return False
+        previous = self._door_open.get(device.id)
+        self._door_open[device.id] = is_open
+        return is_open == previous or (previous is None and not is_open)
+
     def resident(self, resident: str) -> ResidentPresence:
         found = self.residents.get(resident)
         if found is None:
@@ -252,8 +266,9 @@ class Presence:
         return found
 
     def observe(self, reading: Reading, device: Device) -> Observation | None:
+        repeated = self._door_state_repeated(reading, device)  # closings too: not signs
         sign = classify(reading, device)
-        if sign is None:
+        if sign is None or repeated:
             return None
         state = self.resident(device.resident)
         bed_state_only = sign.bed is not None and state.in_bed is None and not _bed_moving(reading)

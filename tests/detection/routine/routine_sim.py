@@ -17,6 +17,7 @@ from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Resid
 
 LONDON = ZoneInfo("Europe/London")
 P = "p1"
+DOOR_OPEN_S = 5.0  # a door opened is closed again this much later
 
 
 def local(day: dt.date, hhmm: str) -> float:
@@ -93,10 +94,11 @@ class Sim:
 
     def feed(self, wall: float, device: str, **values: object) -> None:
         self.run_until(wall)
-        if not values:
-            kind = self.home.devices[device].kind
-            values = {"open": True} if kind is DeviceKind.DOOR else {"motion": True}
-        reading = Reading(wall, device, values)
+        if not values and self.home.devices[device].kind is DeviceKind.DOOR:
+            self.feed(wall, device, open=True)  # a door used: opened, closed again
+            self.feed(wall + DOOR_OPEN_S, device, open=False)
+            return
+        reading = Reading(wall, device, values or {"motion": True})
         self.events.extend(self.detector.on_reading(reading, self.home.devices[device]))
 
     def live(self, day: dt.date, schedule: Iterable[tuple[str, str]] = PLAIN_DAY) -> None:
@@ -136,9 +138,15 @@ def write_recording(path: Path, first: dt.date, days: int, quiet_every: int = 5)
             if day.day % quiet_every == 0 and "13:20" < hhmm < "17:00":
                 continue
             when = day + dt.timedelta(days=1) if hhmm < "04:00" else day
-            values = {"open": True} if device in ("front-door", "fridge") else {"motion": True}
-            lines.append(
-                json.dumps({"type": "reading", "t": local(when, hhmm), "device": device, **values})
-            )
+            t = local(when, hhmm)
+            if device in ("front-door", "fridge"):
+                for at, is_open in ((t, True), (t + DOOR_OPEN_S, False)):
+                    lines.append(json.dumps(_reading(at, device, open=is_open)))
+            else:
+                lines.append(json.dumps(_reading(t, device, motion=True)))
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _reading(t: float, device: str, **values: object) -> dict[str, object]:
+    return {"type": "reading", "t": t, "device": device, **values}

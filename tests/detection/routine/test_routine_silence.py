@@ -298,3 +298,37 @@ def test_a_resident_out_at_a_restart_stays_out_and_a_stale_picture_is_not_taken(
     # a picture saved more than 12 h before the restart (off overnight) is not taken back
     late = _restart(again, local(day, "09:31") + 13 * 3600, store)
     assert late.detector.presence.residents == {}
+
+
+def _collapse_at_ten(learned: Sim) -> tuple[Sim, dt.date]:
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])
+    return sim, day
+
+
+def test_a_door_re_reporting_its_state_with_each_check_in_is_no_sign_of_life(
+    learned: Sim,
+) -> None:
+    """Zigbee2MQTT re-sends a contact's cached state with every check-in and battery report:
+    the untouched fridge door of a person who collapsed at 10:05 is no sign of life (and not
+    "up" either), nor is the front door left open a new departure each time."""
+    sim, day = _collapse_at_ten(learned)
+    sim.feed(local(day, "10:06"), "front-door", open=True)  # left open, still inside
+    sim.feed(local(day, "10:07"), "lounge")
+    for minutes in range(50, 30 * 60, 50):
+        at = local(day, "10:05") + minutes * 60
+        sim.feed(at, "fridge", open=False, battery=97)
+        sim.feed(at + 60, "front-door", open=True, battery=96)
+    raised = [e for e in sim.raised() if e.t >= local(day, "10:05")]
+    assert [e.type for e in raised][:1] == ["inactivity"]
+    assert raised[0].t - local(day, "10:07") < 6 * 3600
+
+
+def test_a_door_opened_after_its_state_was_re_reported_is_a_sign_again(learned: Sim) -> None:
+    sim, day = _collapse_at_ten(learned)
+    sim.feed(local(day, "10:30"), "fridge", open=False)  # a check-in: nothing new
+    state = sim.detector.presence.residents[P]
+    assert state.last_sign_mono == sim.clock.monotonic() - 25 * 60
+    sim.feed(local(day, "10:31"), "fridge", open=True)  # used
+    assert state.last_sign_mono == sim.clock.monotonic()
