@@ -165,7 +165,7 @@ class VitalsDetector(RoutineDetector[VitalsSettings]):
 
     def _learn(self, resident: str, signal: str, value: float) -> None:
         counts = self.histogram(resident, signal)
-        counts[round(value)] += 1
+        counts[min(round(value), counts.size - 1)] += 1  # 255.5 rounds to 256
         if int(counts.sum()) % 60 == 0:  # the store commits on its own schedule anyway
             self.store.put(f"{self.name}/{resident}/{signal}", counts.tolist())
 

@@ -12,7 +12,7 @@ import pytest
 from gateway.commands.import_data import withings_records
 from gateway.detection.routine.vitals import VitalsDetector
 from gateway.model import EventAction, Reading
-from tests.detection.routine.routine_sim import Sim, local
+from tests.detection.routine.routine_sim import P, Sim, local
 
 DAY = dt.date(2019, 5, 6)
 WITHINGS = Path(__file__).resolve().parents[4] / "shared/data/bed/withings_sleep_analyzer"
@@ -65,6 +65,14 @@ def test_nonsense_values_are_counted_and_skipped() -> None:
         sim.feed(local(DAY, "23:00") + i, "bed", hr=bad)
     assert vitals.rejected == 5
     assert sim.raised() == []
+
+
+def test_a_rate_at_the_top_of_the_learned_range_is_learned_not_fatal() -> None:
+    """255.5 is under the 256 accepted but rounds to 256, one past the histogram."""
+    sim = bed_sim()
+    vitals = next(d for d in sim.detector.detectors if isinstance(d, VitalsDetector))
+    sim.feed(local(DAY, "23:00"), "bed", hr=255.5, rr=14)
+    assert vitals.histogram(P, "hr")[-1] == 1 and vitals.histogram(P, "rr")[14] == 1
 
 
 @pytest.mark.skipif(not WITHINGS.is_dir(), reason="shared bed data not present")
