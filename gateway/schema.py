@@ -2,7 +2,8 @@
 *every* error as ``dotted.key: expected ..., got ...`` instead of stopping at the first.
 
 The dataclass is the schema: field types say what is expected, defaults say what is optional,
-and ``field(metadata={"min": 0, "max": 100, "doc": "..."})`` adds bounds and documentation.
+and ``field(metadata={"min": 0, "max": 100, "doc": "..."})`` adds bounds and documentation
+(``metadata=TIME_OF_DAY``: a local time ``'HH:MM'``).
 Supported field types: bool, int, float, str, enums, ``X | None``, ``list[X]``,
 ``dict[str, X]``, ``tuple[X, ...]`` and nested dataclasses (including lists of them).
 """
@@ -12,12 +13,16 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+TIME_OF_DAY: Mapping[str, Any] = types.MappingProxyType({"time_of_day": True})
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 _MISSING = dataclasses.MISSING
 
@@ -103,7 +108,17 @@ def _build_dataclass(cls: Any, data: Any, path: str, errors: list[str]) -> Any:
     return obj
 
 
+def value_problems(f: dataclasses.Field[Any], value: Any, path: str) -> list[str]:
+    """What is wrong with ``value`` (already of the field's type) for ``f``'s bounds, choices
+    and format; empty when nothing is."""
+    errors: list[str] = []
+    _check_bounds(f, value, path, errors)
+    return errors
+
+
 def _check_bounds(f: dataclasses.Field[Any], value: Any, path: str, errors: list[str]) -> None:
+    if f.metadata.get("time_of_day") and not (isinstance(value, str) and _HHMM.match(value)):
+        errors.append(f"{path}: expected local time 'HH:MM', got {value!r}")
     lo, hi = f.metadata.get("min"), f.metadata.get("max")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if lo is not None and value < lo:

@@ -14,6 +14,7 @@ import importlib
 import re
 import ssl
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -329,6 +330,7 @@ def parse_settings(data: dict[str, Any], path: str = "<config>") -> Settings:
         )
     for i, resident in enumerate(settings.residents):
         errors.extend(_named_values(resident.settings, f"residents[{i}].settings"))
+        errors.extend(_resident_override_errors(resident.settings, f"residents[{i}].settings"))
     if errors:
         raise SettingsError(path, errors)
     return dataclasses.replace(settings, detection=detection)
@@ -358,6 +360,21 @@ def _named_values(values: Any, path: str) -> list[str]:
                 errors.append(
                     f"{where}: expected an IANA time zone such as 'Europe/London', got {value!r}"
                 )
+    return errors
+
+
+def _resident_override_errors(overrides: dict[str, Any], path: str) -> list[str]:
+    """A resident's detector overrides checked like the detector's own table (a typo such as
+    ``default_deadline = "10.30"`` would otherwise be found only at the first tick)."""
+    routine = typing.get_type_hints(_settings_class("routine"))
+    errors: list[str] = []
+    for name, table in overrides.items():
+        cls = routine.get(name)
+        if isinstance(table, dict) and isinstance(cls, type) and dataclasses.is_dataclass(cls):
+            try:
+                build(cls, table, f"{path}.{name}")
+            except SchemaErrors as exc:
+                errors.extend(exc.errors)
     return errors
 
 

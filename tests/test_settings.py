@@ -156,7 +156,10 @@ def test_severities_time_zones_and_choices_are_checked_at_load(tmp_path: Path) -
 id = "gw-1"
 [[residents]]
 id = "r1"
-settings = { tz = "Nowhere/Zone", vitals = { severity = "urgent" } }
+[residents.settings]
+tz = "Nowhere/Zone"
+vitals = { severity = "urgent" }
+not_up = { default_deadline = "10.30", margin_s = "2h" }
 [detection.routine.vitals]
 severity = "urgent"
 tz = "Mars/Olympus"
@@ -174,11 +177,18 @@ wander_severity = "critical"
             "got 'Nowhere/Zone'",
             "residents[0].settings.vitals.severity: expected one of info, warning, high, "
             "critical, got 'urgent'",
+            "residents[0].settings.not_up.default_deadline: expected local time 'HH:MM', "
+            "got '10.30'",
+            "residents[0].settings.not_up.margin_s: expected a number, got str '2h'",
         ]
     )
     model = "[gateway]\nid = 'gw-1'\n[detection.routine.inactivity]\nmodel = 'nonsense'\n"
     assert _errors(tmp_path, model) == [
         "detection.routine.inactivity.model: expected one of 'survival', 'longest', got 'nonsense'"
+    ]
+    up = "[gateway]\nid = 'gw-1'\n[detection.routine.inactivity]\nup_from = '25:00'\n"
+    assert _errors(tmp_path, up) == [
+        "detection.routine.inactivity.up_from: expected local time 'HH:MM', got '25:00'"
     ]
 
 

@@ -47,6 +47,7 @@ from gateway.detection.routine.maths import (
 from gateway.detection.routine.presence import Observation, Presence, ResidentPresence
 from gateway.detection.routine.shell import RoutineDetector
 from gateway.model import Alert, Event, EventAction, Room, Severity
+from gateway.schema import TIME_OF_DAY
 
 ROOM_CODES = {Room.BEDROOM: 1, Room.BATHROOM: 2}  # every other room (or unknown) is 0
 
@@ -76,7 +77,7 @@ class InactivitySettings:
     # Once the person has been up (kitchen, lounge, out...) from this time on (not_up's
     # wake_window_start), the night is over: a quiet after that, before night_end, is judged
     # here (not_up has closed that morning), not left to the next morning as sleep.
-    up_from: str = "04:00"
+    up_from: str = field(default="04:00", metadata=TIME_OF_DAY)
     check_after_s: float = 900.0  # compute the threshold once a quiet is this old
     # Activity before the quiet: log(1 + signs of life in the activity_window_s before it
     # began); past quiets are weighted by how alike theirs was (Gaussian kernel of this width,
@@ -87,7 +88,7 @@ class InactivitySettings:
     # (start of a quiet ≥ sleep_min_s from bedtime_from), in a room their nights usually start
     # in, is sleep too (left to not_up). None: off.
     bedtime_quantile: float | None = None
-    bedtime_from: str = "17:00"
+    bedtime_from: str = field(default="17:00", metadata=TIME_OF_DAY)
     sleep_min_s: float = 4 * 3600.0
     bedtime_room_share: float = 0.25
     bedtime_min_nights: int = 7

@@ -21,7 +21,7 @@ clock jump cannot invent or hide a morning.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,15 +33,16 @@ from gateway.detection.routine.maths import wake_deadline_minute
 from gateway.detection.routine.presence import Observation, Presence
 from gateway.detection.routine.shell import RoutineDetector
 from gateway.model import Alert, Event, EventAction, Severity
+from gateway.schema import TIME_OF_DAY
 
 
 @dataclass(frozen=True)
 class NotUpSettings:
     enabled: bool = True
-    wake_window_start: str = "04:00"
-    earliest_deadline: str = "06:30"
-    latest_deadline: str = "13:00"
-    default_deadline: str = "10:30"
+    wake_window_start: str = field(default="04:00", metadata=TIME_OF_DAY)
+    earliest_deadline: str = field(default="06:30", metadata=TIME_OF_DAY)
+    latest_deadline: str = field(default="13:00", metadata=TIME_OF_DAY)
+    default_deadline: str = field(default="10:30", metadata=TIME_OF_DAY)
     quantile: float = 0.9
     margin_s: float = 7200.0
     weekend_extra_s: float = 1800.0

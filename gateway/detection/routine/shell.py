@@ -19,6 +19,7 @@ from gateway.detection.routine.learning import LearnedStore, MemoryLearnedStore
 from gateway.detection.routine.localtime import LocalTime
 from gateway.detection.routine.presence import Observation, Presence
 from gateway.model import Alert, Device, Event, Reading, Resident
+from gateway.schema import value_problems
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,12 @@ def resident_settings(base: S, resident: Resident | None, name: str) -> S:
         ):
             log.warning("ignoring %s setting %r for one resident: unknown or wrong type", name, key)
             continue
-        chosen[key] = float(value) if isinstance(current, float) and value is not None else value
+        value = float(value) if isinstance(current, float) and value is not None else value
+        problems = [] if off else value_problems(fields[key], value, f"{name}.{key}")
+        if problems:
+            log.warning("ignoring a setting for one resident: %s", "; ".join(problems))
+            continue
+        chosen[key] = value
     return dataclasses.replace(base, **chosen)  # type: ignore[type-var]
 
 

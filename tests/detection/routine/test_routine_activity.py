@@ -155,3 +155,43 @@ def test_a_resident_can_switch_the_activity_kernel_off_but_not_mistype_it() -> N
     wrong = Resident("p1", settings={"inactivity": mistyped})
     kept = resident_settings(base, wrong, "inactivity")
     assert kept.activity_bandwidth == base.activity_bandwidth and kept.buffer_s == base.buffer_s
+
+
+def test_a_mistyped_time_of_day_for_one_resident_is_ignored_not_fatal_for_all() -> None:
+    """``default_deadline = "10.30"`` for one resident made not_up raise on every tick, and
+    the tick's loop over residents lost everyone's alerts: a person who never got up was not
+    found (config check names it too, tests/test_settings.py)."""
+    import datetime as dt
+
+    from gateway.clock import SimClock
+    from gateway.detection.base import Home
+    from gateway.detection.routine import RoutineDetectors
+    from gateway.detection.routine.not_up import NotUpSettings
+    from gateway.detection.routine.shell import resident_settings
+    from gateway.model import Device, DeviceKind, EventAction, Reading, Resident, Room
+    from tests.detection.routine.routine_sim import local
+
+    typo = {"not_up": {"default_deadline": "10.30", "earliest_deadline": "07:00"}}
+    kept = resident_settings(NotUpSettings(), Resident("p2", settings=typo), "not_up")
+    assert (kept.default_deadline, kept.earliest_deadline) == ("10:30", "07:00")
+
+    london = {"tz": "Europe/London"}
+    people = [Resident("p1", settings=london), Resident("p2", settings={**london, **typo})]
+    devices = [
+        Device(f"{p}-{room.value}", DeviceKind.MOTION, p, room)
+        for p in ("p1", "p2")
+        for room in (Room.BEDROOM, Room.KITCHEN)
+    ]
+    home = Home(people, devices)
+    day = dt.date(2019, 5, 6)
+    clock = SimClock(start_wall=local(day, "22:00"), start_mono=5000.0)
+    routine = RoutineDetectors(clock, home)
+    events = []
+    for p in ("p1", "p2"):
+        device = home.devices[f"{p}-bedroom"]
+        events += routine.on_reading(Reading(clock.wall(), device.id, {"motion": True}), device)
+    while clock.wall() < local(day + dt.timedelta(days=1), "14:00"):
+        clock.advance(60)
+        events += routine.on_tick()
+    raised = {(e.type, e.resident) for e in events if e.action is EventAction.RAISE}
+    assert ("not_up", "p1") in raised
