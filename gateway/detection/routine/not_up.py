@@ -153,6 +153,8 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
         local = self.local_time(resident)
         if not settings.enabled or not local.plausible(now_wall):
             return None
+        if not self.presence.resident(resident).can_tell_up:
+            return None  # nothing in this home can say the person got up
         day = local.day(now_wall)
         if self._done.get(resident, day - 1) >= day:
             return None

@@ -30,6 +30,10 @@ MAX_READING_LAG_S = 600.0  # a reading older than this is placed at "now" (wall 
 WRIST_MOVING_STD_G = 0.03  # std of |acc| above this is movement, below it a band on a table
 NEAR_DOOR_ROOMS = frozenset({Room.ENTRANCE, Room.HALLWAY})
 UP_ROOMS = frozenset({Room.KITCHEN, Room.LOUNGE, Room.OTHER, Room.ENTRANCE})
+# Out of bed this long, a sign of life anywhere (a wristband's too) is being up: longer than a
+# night-time trip to the bathroom, and the only way to tell "up" where no sensor watches a room
+# outside the bedroom and bathroom.
+UP_AFTER_BED_S = 20 * 60.0
 # A picture saved longer ago than this (the gateway was off, or the clock is off) is not taken
 # back after a restart: the person may have left or come back unseen meanwhile.
 RESTORE_MAX_AGE_S = 12 * 3600.0
@@ -127,7 +131,11 @@ class Observation:
 
 class ResidentPresence:
     def __init__(
-        self, resident: str, up_rooms: frozenset[Room], seen_in_rooms: bool = True
+        self,
+        resident: str,
+        up_rooms: frozenset[Room],
+        seen_in_rooms: bool = True,
+        can_tell_up: bool = True,
     ) -> None:
         self.resident = resident
         self.up_rooms = up_rooms
@@ -151,6 +159,9 @@ class ResidentPresence:
         # Whether anything in the home can place the person in a room (a motion sensor, an
         # inner door, a bed): where nothing can, a wristband is the only sign of being back.
         self.seen_in_rooms = seen_in_rooms
+        # Whether any sign can say the person is up (a sensor in an up room, an exit door, a
+        # bed sensor): where none can, a morning check would alarm on every ordinary day.
+        self.can_tell_up = can_tell_up
 
     def away(self, now_mono: float, leave_grace_s: float = DEFAULT_LEAVE_GRACE_S) -> bool:
         return self.exit_mono is not None and now_mono - self.exit_mono >= leave_grace_s
@@ -259,8 +270,12 @@ class Presence:
     def resident(self, resident: str) -> ResidentPresence:
         found = self.residents.get(resident)
         if found is None:
+            up_rooms = _up_rooms(self._home, resident)
             found = ResidentPresence(
-                resident, _up_rooms(self._home, resident), _has_room_sensors(self._home, resident)
+                resident,
+                up_rooms,
+                _has_room_sensors(self._home, resident),
+                _can_tell_up(self._home, resident, up_rooms),
             )
             self.residents[resident] = found
         return found
@@ -324,7 +339,15 @@ class Presence:
             state.first_sign_mono = mono
         state.last_sign_mono = mono
         state.last_sign_wall = wall
-        up = sign.kind == EXIT or (sign.room is not None and sign.room in state.up_rooms)
+        up = (
+            sign.kind == EXIT
+            or (sign.room is not None and sign.room in state.up_rooms)
+            or (
+                state.in_bed is False
+                and state.bed_since_mono is not None
+                and mono - state.bed_since_mono >= UP_AFTER_BED_S
+            )
+        )
         if up:
             state.last_up_mono = mono
             state.last_up_wall = wall
@@ -356,6 +379,15 @@ def _has_room_sensors(home: Home, resident: str) -> bool:
     return any(
         d.kind in (DeviceKind.MOTION, DeviceKind.BED)
         or (d.kind is DeviceKind.DOOR and not d.is_exit)
+        for d in home.devices_of(resident)
+    )
+
+
+def _can_tell_up(home: Home, resident: str, up_rooms: frozenset[Room]) -> bool:
+    return any(
+        d.kind is DeviceKind.BED
+        or (d.kind is DeviceKind.DOOR and d.is_exit)
+        or (d.kind in _ROOM_KINDS and d.room in up_rooms)
         for d in home.devices_of(resident)
     )
 
