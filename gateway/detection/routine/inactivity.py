@@ -214,6 +214,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
 
     def mark_raised(self, alert: Alert) -> None:
         self._raised[alert.resident] = self.clock.monotonic()  # cleared by the next sign
+        self.presence.mark_silence_alerted(alert.resident)  # not_up: not again for it
 
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident

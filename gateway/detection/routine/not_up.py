@@ -111,6 +111,7 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
 
     def mark_raised(self, alert: Alert) -> None:
         self._raised[alert.resident] = True  # cleared once the person is up
+        self.presence.mark_silence_alerted(alert.resident)  # inactivity: not again for it
 
     def observe(self, observation: Observation) -> list[Event]:
         if not observation.up:

@@ -254,6 +254,13 @@ class Presence:
         """Whether the gateway could not hear the home at some time in this span."""
         return self.deaf.overlaps(start_mono, end_mono)
 
+    def mark_silence_alerted(self, resident: str) -> None:
+        """A silence alert of a previous run is open for ``resident``: the silence taken back
+        with the picture is the one it was raised for (one silence, one alert)."""
+        state = self.residents.get(resident)
+        if state is not None:
+            state.mark_silence_alerted()
+
     def _door_state_repeated(self, reading: Reading, device: Device) -> bool:
         """A door's state that says nothing new: Zigbee2MQTT re-sends a contact's cached state
         with every check-in and battery report, so an untouched fridge door would otherwise

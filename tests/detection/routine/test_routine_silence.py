@@ -9,7 +9,7 @@ import pytest
 
 from gateway.detection.routine import MemoryLearnedStore
 from gateway.detection.routine.not_up import NotUpDetector
-from gateway.model import EventAction, Resident
+from gateway.model import Alert, EventAction, Resident
 from tests.detection.routine.routine_sim import PLAIN_DAY, P, Sim, days_from, local
 
 FIRST = dt.date(2019, 5, 6)  # a Monday
@@ -332,3 +332,24 @@ def test_a_door_opened_after_its_state_was_re_reported_is_a_sign_again(learned: 
     assert state.last_sign_mono == sim.clock.monotonic() - 25 * 60
     sim.feed(local(day, "10:31"), "fridge", open=True)  # used
     assert state.last_sign_mono == sim.clock.monotonic()
+
+
+def test_a_silence_alert_taken_over_from_before_a_restart_is_not_raised_again_by_not_up() -> None:
+    store = MemoryLearnedStore()
+    sim = Sim(local(FIRST, "06:00"), store=store)
+    for day in days_from(FIRST, 21):
+        sim.live(day)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])  # down at 10:05
+    sim.run_until(local(day, "15:00"))
+    (raised,) = sim.raised()
+    assert raised.type == "inactivity"
+    again = _restart(sim, local(day, "15:00"), store)
+    alert = Alert("id-1", raised.type, raised.severity, P, raised.t)
+    assert again.detector.resume(alert)
+    again.run_until(local(day + dt.timedelta(days=1), "14:00"))
+    assert again.raised() == []  # the silence already has its alert: no not_up on top
+    again.feed(local(day + dt.timedelta(days=1), "14:00"), "kitchen")  # found, up
+    assert [(e.type, e.action) for e in again.events if e.t >= local(day, "15:00")] == [
+        ("inactivity", EventAction.CLEAR)
+    ]
