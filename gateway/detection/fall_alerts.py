@@ -52,6 +52,10 @@ DECISION_HOLD_S = 0.6
 """A candidate whose data is complete waits up to this long (at most half the stall grace, and
 never past its alert time) for others, so that one feature pass and one model call serve many
 wristbands. Its data, hence its decision, does not change while it waits."""
+BRIDGE_RESUME_S = 5.0
+"""A gap in a band's stream that ends at most this long after an impact under way is bridged
+(see :meth:`FallAlerts._bridges_gap`): the 3 s or more of real samples up to ``POST_S`` show
+whether the wearer lies still."""
 BURST_SCAN = 4 * round(fall.GRID_HZ)  # unscanned grid samples of a band that start a scan
 _NEVER = 2**62  # a sample index no stream reaches
 
@@ -487,7 +491,11 @@ class FallAlerts:
         slot = wrist.slot
         last_t = wrist.last_t
         if last_t is not None:
-            if times[0] - last_t > fall.MAX_GAP_S or times[-1] <= last_t - 1.0:
+            gap = times[0] - last_t > fall.MAX_GAP_S
+            if gap and self._bridges_gap(wrist, float(times[0])):
+                gap = False
+                self.counters["gaps_bridged_after_impact"] += 1
+            if gap or times[-1] <= last_t - 1.0:
                 self._new_segment(wrist, float(times[0]))
             else:
                 keep = times > last_t
@@ -551,6 +559,33 @@ class FallAlerts:
         if wrist.rate_span_s >= 1.0:
             rate = wrist.rate_intervals / wrist.rate_span_s
             self.ring.gate_g[wrist.slot] = fall.gate_level(rate)
+
+    def _bridges_gap(self, wrist: _Wrist, resume_t: float) -> bool:
+        """Whether a gap in the stream (a link lost, its samples never sent again) that ends
+        at ``resume_t`` is bridged by interpolation instead of starting a new segment: only
+        while an impact is under way, above the gate or a candidate short of its decision data,
+        and only if the stream is back by ``BRIDGE_RESUME_S`` after that impact, so that the
+        model still sees how the arm lay (features from 4 s on) on real samples. A new segment
+        there cut the candidate off at the gap, with too little data after it to decide: a
+        fall at which the link dropped for 1.2 s or more was never alerted."""
+        slot = wrist.slot
+        written = int(self.ring.written[slot])
+        impacts = [
+            c.impact
+            for c in wrist.candidates
+            if c.segment_end is None and c.impact + self._decision > written
+        ]
+        if wrist.pending_from is not None:
+            impacts.append(wrist.pending_from)
+        unscanned = max(int(self.ring.scan_from[slot]), written - fall.RING, wrist.segment_start)
+        if unscanned < written and wrist.worn:  # written before the gate ran on them
+            mag = self.ring.magnitudes(slot, unscanned, written)
+            above = np.flatnonzero(mag > float(self.ring.gate_g[slot]))
+            if above.size:
+                impacts.append(unscanned + int(above[0]))
+        if not impacts:
+            return False
+        return resume_t <= wrist.origin_t + min(impacts) * fall.GRID_DT + BRIDGE_RESUME_S
 
     def _new_segment(self, wrist: _Wrist, t0: float) -> None:
         """First batch, or the stream resumed after a gap / a clock jump (reconnect): the grid
