@@ -34,7 +34,16 @@ from gateway.clock import Clock
 from gateway.detection import fall
 from gateway.detection.band_clock import COUNTER_MODULO, WALL_STEP_S, BandClock, WallOffsets
 from gateway.detection.fall_model import FallModel
-from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity
+from gateway.model import (
+    Alert,
+    AlertState,
+    Device,
+    DeviceKind,
+    Event,
+    EventAction,
+    Reading,
+    Severity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +171,7 @@ class _Wrist:
     due_sample: int = _NEVER  # see FallAlerts._schedule
     due_mono: float = math.inf
     fall: _Fall | None = None
+    resumed: bool = False  # made from a previous run's alert: ``device`` is a stand-in
     # the band's own sampling rate (sample intervals / seconds, decaying), which sets its gate
     rate_intervals: float = 0.0
     rate_span_s: float = 0.0
@@ -350,8 +360,57 @@ class FallAlerts:
 
     # --- input -------------------------------------------------------------------------------
 
+    def resume(self, alert: Alert) -> bool:
+        """An open fall alert of a previous run (the gateway restarted): watched again, so the
+        wearer's cancel within its window withdraws it and a long lie still escalates it.
+
+        The monotonic clock of that run is gone (a reboot restarts it), so the impact is
+        placed on this run's by the wall clock (``occurred_t``: the latest fall of the alert),
+        and the alert taken as raised at the earliest it could have been, ``confirmation_s``
+        after it: the cancel window closes no later than it did (a press never withdraws an
+        alert the old run would have kept). A wall clock behind the impact (no NTP yet after
+        the reboot) says nothing of its age: no cancel window, and the long lie is counted
+        from now — later than due, never never. Movement is only seen from now on; an alert
+        already escalated, or older than ``long_lie_s`` (the old run judged its long lie), is
+        not escalated again."""
+        if alert.type != self.name or not alert.key or alert.state.is_final:
+            return False
+        known = self._wrists.get(alert.key)
+        if known is not None and (known.device.resident != alert.resident or known.fall):
+            return False  # another resident's band now, or a fall of this run already
+        wrist = self._wrist(Device(alert.key, DeviceKind.WRISTBAND, alert.resident))
+        wrist.resumed = known is None
+        s = self.settings
+        now = self.clock.monotonic()
+        impact_t = alert.occurred_t or alert.t
+        if not isinstance(impact_t, int | float):
+            impact_t = math.nan
+        age = self.clock.wall() - impact_t
+        if not math.isfinite(age) or age < 0.0:
+            impact_mono, raised_mono = now, now - s.cancel_window_s - 1.0
+        else:
+            impact_mono = now - age
+            raised_mono = impact_mono + s.confirmation_s
+        wrist.fall = _Fall(
+            impact_t,
+            impact_mono,
+            -1,
+            0.0,  # probability and peak: only sent with the raise, which was
+            0.0,
+            raised=True,
+            raised_mono=raised_mono,
+            escalated=alert.state is AlertState.ESCALATED or age >= s.long_lie_s,
+        )
+        self._refresh_busy(wrist)
+        self.counters["alerts_resumed"] += 1
+        return True
+
     def _wrist(self, device: Device) -> _Wrist:
         wrist = self._wrists.get(device.id)
+        if wrist is not None and wrist.resumed and wrist.device is not device:
+            wrist.device, wrist.resumed = device, False  # the configured device, first heard
+            if device.options.get("worn") is False:
+                wrist.worn = False
         if wrist is None:
             slot = self.ring.add_slot()
             self._times.ensure(self.ring.capacity)

@@ -7,8 +7,25 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.model import EventAction, Reading
+from alerts.manager import AlertChange, AlertManager
+from alerts.state import alerts_of, records_of
+from gateway.clock import SimClock
+from gateway.detection.base import Home as BaseHome
+from gateway.detection.fall_alerts import FallAlerts, FallSettings
+from gateway.detection.sos import SosDetector
+from gateway.model import (
+    Alert,
+    AlertState,
+    Device,
+    DeviceKind,
+    EventAction,
+    Reading,
+    Resident,
+    Severity,
+)
+from gateway.pipeline import Pipeline
 from tests.detection.test_fall_alerts import (
+    EPOCH,
     MONO,
     WRIST,
     Home,
@@ -17,6 +34,8 @@ from tests.detection.test_fall_alerts import (
     synth_table_hit,
     walking,
 )
+
+PENDANT = Device("pendant-1", DeviceKind.BUTTON, "p1")
 
 
 def stream_dropping(home: Home, xyz: np.ndarray, lost: tuple[int, int]) -> None:
@@ -71,3 +90,91 @@ def test_a_link_lost_without_an_impact_under_way_still_starts_a_new_segment() ->
     stream_dropping(home, walking(20), (300, 450))
     assert home.detector.counters["segments_restarted"] == 1
     assert home.detector.counters["gaps_bridged_after_impact"] == 0
+
+
+# --- an open fall alert after a gateway restart ---------------------------------------------
+
+
+def run_to_a_raised_fall(long_lie_s: float = 60.0) -> tuple[SimClock, list[Alert]]:
+    """A fall raised by one run of the gateway; returns its clock and the open alerts as the
+    store hands them back at the next start."""
+    clock = SimClock(EPOCH, MONO)
+    pipeline = build_pipeline(clock, long_lie_s)
+    _t, xyz, _ = synth_fall(np.random.default_rng(1), after=10.0)
+    changes = feed_band(pipeline, clock, xyz)
+    assert [(c.change, c.alert.type) for c in changes] == [("raised", "fall")]
+    return clock, alerts_of(records_of(pipeline.manager.active))
+
+
+def build_pipeline(clock: SimClock, long_lie_s: float = 60.0) -> Pipeline:
+    home = BaseHome([Resident("p1")], [WRIST, PENDANT])
+    detectors = [FallAlerts(clock, FallSettings(long_lie_s=long_lie_s)), SosDetector(clock)]
+    return Pipeline(home, detectors, AlertManager("gw", clock), clock)
+
+
+def feed_band(pipeline: Pipeline, clock: SimClock, xyz: np.ndarray) -> list[AlertChange]:
+    changes: list[AlertChange] = []
+    for i in range(0, xyz.shape[0], 10):
+        clock.advance(0.2)
+        t = clock.wall() - 0.2
+        changes += pipeline.feed(Reading(t, WRIST.id, {"acc": xyz[i : i + 10], "fs": 50.0}))
+        changes += pipeline.tick()
+    return changes
+
+
+def restarted(clock: SimClock, alerts: list[Alert], down_s: float, long_lie_s: float = 60.0):
+    """The gateway back ``down_s`` later, on a monotonic clock the reboot started anew."""
+    clock = SimClock(clock.wall() + down_s, 50.0)
+    pipeline = build_pipeline(clock, long_lie_s)
+    pipeline.manager.restore(alerts)
+    pipeline.resume(list(pipeline.manager.active.values()))
+    assert pipeline.counters["alerts_resumed"] == 1
+    return clock, pipeline
+
+
+@pytest.mark.parametrize(("down_s", "cancelled"), [(5.0, True), (35.0, False)])
+def test_a_cancel_after_a_restart_withdraws_the_fall_alert_within_its_window(
+    down_s: float, cancelled: bool
+) -> None:
+    """Raised 1 s before the restart; pressed 3 s after it: within the 30 s window after a
+    5 s restart, past it after 35 s. Before, the new run did not know the alert and the press
+    did nothing."""
+    clock, alerts = run_to_a_raised_fall()
+    clock, pipeline = restarted(clock, alerts, down_s)
+    changes = feed_band(pipeline, clock, still(3))
+    changes += pipeline.feed(Reading(clock.wall(), PENDANT.id, {"action": "cancel"}))
+    if cancelled:
+        assert [(c.change, c.alert.changed_by) for c in changes] == [("cancelled", "resident")]
+        assert pipeline.manager.active == {}
+    else:
+        assert changes == [] and len(pipeline.manager.active) == 1
+
+
+@pytest.mark.parametrize("moves", [False, True])
+def test_a_long_lie_after_a_restart_still_escalates(moves: bool) -> None:
+    clock, alerts = run_to_a_raised_fall(long_lie_s=60.0)
+    clock, pipeline = restarted(clock, alerts, 5.0)
+    changes = feed_band(pipeline, clock, walking(30) if moves else still(30))
+    changes += feed_band(pipeline, clock, still(20))  # past 60 s after the impact
+    escalations = [c.alert.details.get("reason") for c in changes if c.change == "escalated"]
+    assert escalations == ([] if moves else ["long_lie"])
+
+
+def test_a_resumed_alert_already_escalated_is_not_escalated_again() -> None:
+    clock, alerts = run_to_a_raised_fall(long_lie_s=60.0)
+    (alert,) = alerts
+    alert.state = AlertState.ESCALATED
+    clock, pipeline = restarted(clock, alerts, 5.0)
+    changes = feed_band(pipeline, clock, still(60))
+    assert [c.change for c in changes] == []
+
+
+def test_resume_takes_only_open_fall_alerts() -> None:
+    detector = FallAlerts(SimClock(EPOCH, MONO))
+    sos = Alert("a1", "sos", Severity.CRITICAL, "p1", EPOCH, key="pendant-1")
+    assert detector.resume(sos) is False
+    done = Alert("a2", "fall", Severity.CRITICAL, "p1", EPOCH, AlertState.CANCELLED, key="w")
+    assert detector.resume(done) is False
+    damaged = Alert("a3", "fall", Severity.CRITICAL, "p1", "yesterday", key="w")  # type: ignore[arg-type]
+    assert detector.resume(damaged) is True  # watched for a long lie, no cancel window
+    assert detector.next_deadline() is not None
