@@ -953,11 +953,14 @@ class FallAlerts:
         for wrist in self._wrists.values():
             if wrist.device.id != device.id and wrist.device.resident != device.resident:
                 continue
-            self._drop_candidates(wrist)
+            self._drop_candidates(wrist, pressed_mono)
             f = wrist.fall
             if f is None or f.cancelled:
                 continue
-            if not f.raised:
+            if f.mono > pressed_mono:
+                # pressed before the impact (handled late): it cancels nothing after it
+                self.counters["cancel_before_impact"] += 1
+            elif not f.raised:
                 f.cancelled = True
                 self.counters["cancelled_before_alert"] += 1
             elif now <= f.raised_mono + self.settings.cancel_window_s:
@@ -969,11 +972,19 @@ class FallAlerts:
             self._refresh_busy(wrist)
         return events
 
-    def _drop_candidates(self, wrist: _Wrist) -> None:
+    def _drop_candidates(self, wrist: _Wrist, pressed_mono: float) -> None:
+        """A press cancels the impacts before it, not those after it (a press handled late)."""
+
+        def after(cand: _Candidate) -> bool:
+            return cand.mono > pressed_mono
+
         if any(w is wrist for w, _ in self._ready):
-            self._ready = [(w, c) for w, c in self._ready if w is not wrist]
-        wrist.candidates.clear()
-        wrist.pending_from = None
+            self._ready = [(w, c) for w, c in self._ready if w is not wrist or after(c)]
+        wrist.candidates = [c for c in wrist.candidates if after(c)]
+        if wrist.pending_from is not None:
+            pending_t = wrist.origin_t + wrist.pending_from * fall.GRID_DT
+            if pending_t + wrist.mono_offset <= pressed_mono:
+                wrist.pending_from = None
         self._schedule(wrist)
 
     def _event(

@@ -178,3 +178,48 @@ def test_resume_takes_only_open_fall_alerts() -> None:
     damaged = Alert("a3", "fall", Severity.CRITICAL, "p1", "yesterday", key="w")  # type: ignore[arg-type]
     assert detector.resume(damaged) is True  # watched for a long lie, no cancel window
     assert detector.next_deadline() is not None
+
+
+# --- cancel presses ----------------------------------------------------------------------
+
+
+def fall_with_a_press(stamped: float, handled: float) -> Home:
+    """A fall streamed live; a pendant press stamped ``stamped`` s from the impact is handled
+    ``handled`` s after it (a message delayed on its way)."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(1), after=10.0)
+    xyz = np.concatenate([xyz, still(150)])
+    times = EPOCH + np.arange(xyz.shape[0]) / 50.0
+    at = int((impact_s + handled) * 50) // 10 * 10
+    for i in range(0, xyz.shape[0], 10):
+        part = slice(i, i + 10)
+        home.run_until(MONO + (times[part][-1] - EPOCH))
+        values = {"acc": xyz[part].tolist(), "ts": times[part].tolist()}
+        home.send(Reading(float(times[part][0]), WRIST.id, values))
+        if i == at:
+            press = Reading(EPOCH + impact_s + stamped, PENDANT.id, {"action": "cancel"})
+            home.send(press, PENDANT)
+    home.idle(10)
+    return home
+
+
+@pytest.mark.parametrize(
+    ("stamped", "handled"),
+    [(-0.5, 1.5), (-0.5, 4.0), (-2.0, 6.0), (-30.0, 2.0), (-0.5, 8.6), (-0.5, 12.0)],
+)
+def test_a_press_stamped_before_the_impact_and_handled_after_it_cancels_nothing(
+    stamped: float, handled: float
+) -> None:
+    """Handled while the impact was a candidate (or an undecided fall), such a press dropped
+    it: no alert, no long-lie escalation; handled after the alert, it withdrew it."""
+    home = fall_with_a_press(stamped, handled)
+    assert len(home.of(EventAction.RAISE)) == 1
+    assert home.of(EventAction.CANCEL) == []
+    assert len(home.of(EventAction.ESCALATE)) == 1
+    assert home.detector.counters["cancelled_before_alert"] == 0
+
+
+@pytest.mark.parametrize("handled", [1.5, 8.6])
+def test_a_press_after_the_impact_handled_late_still_cancels_it(handled: float) -> None:
+    home = fall_with_a_press(1.0, handled)
+    assert home.events == []
