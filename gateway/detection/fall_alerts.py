@@ -132,6 +132,9 @@ class _Fall:
     cancelled: bool = False
     escalated: bool = False
     active_samples: int = 0
+    # the raised fall this one followed while its cancel window was open: the same incident
+    # for the alert manager (one alert), so a press in that window withdraws both
+    earlier: _Fall | None = None
 
 
 class _SlotTimes:
@@ -761,14 +764,18 @@ class FallAlerts:
                 if p < self.threshold or not wrist.worn:
                     continue
                 open_fall = wrist.fall
+                earlier: _Fall | None = None
                 if open_fall is not None:
                     if cand.mono < open_fall.mono + self.settings.confirmation_s:
                         continue  # an impact of the same fall (a bounce, a second hit)
                     # Fell again after the alert (got up and fell, or fell further): a new
                     # incident with its own alert, cancel window and long-lie clock.
                     self.counters["falls_while_open"] += 1
+                    if open_fall.raised and not open_fall.cancelled:
+                        earlier = open_fall
                 self.counters["falls_detected"] += 1
                 wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
+                wrist.fall.earlier = earlier
                 presses = self._cancel_pressed.get(wrist.device.resident, {})
                 if any(
                     by != wrist.device.id and 0.0 <= pressed - cand.mono <= self._cancel_reach_s
@@ -931,6 +938,8 @@ class FallAlerts:
             else:
                 f.escalated = True  # got up or took the band off: nothing to escalate
                 self.counters["long_lie_not_escalated"] += 1
+        if f.earlier is not None and now > f.earlier.raised_mono + s.cancel_window_s:
+            f.earlier = None
         cancel_over = f.raised and now >= f.raised_mono + s.cancel_window_s
         if f.cancelled or (f.escalated and cancel_over):
             wrist.fall = None  # this incident needs nothing more from the detector
@@ -954,21 +963,31 @@ class FallAlerts:
             if wrist.device.id != device.id and wrist.device.resident != device.resident:
                 continue
             self._drop_candidates(wrist, pressed_mono)
-            f = wrist.fall
-            if f is None or f.cancelled:
+            if wrist.fall is None:
                 continue
-            if f.mono > pressed_mono:
-                # pressed before the impact (handled late): it cancels nothing after it
-                self.counters["cancel_before_impact"] += 1
-            elif not f.raised:
-                f.cancelled = True
-                self.counters["cancelled_before_alert"] += 1
-            elif now <= f.raised_mono + self.settings.cancel_window_s:
-                f.cancelled = True
-                self.counters["alerts_cancelled"] += 1
-                events.append(self._event(wrist, EventAction.CANCEL, {"by": "resident"}))
-            else:
-                self.counters["cancel_too_late"] += 1
+            withdrawn: _Fall | None = None
+            for f in (wrist.fall, wrist.fall.earlier):
+                if f is None or f.cancelled:
+                    continue
+                if f.mono > pressed_mono:
+                    # pressed before the impact (handled late): it cancels nothing after it
+                    self.counters["cancel_before_impact"] += 1
+                elif not f.raised:
+                    f.cancelled = True
+                    self.counters["cancelled_before_alert"] += 1
+                elif now <= f.raised_mono + self.settings.cancel_window_s:
+                    f.cancelled = True
+                    self.counters["alerts_cancelled"] += 1
+                    withdrawn = withdrawn or f
+                else:
+                    self.counters["cancel_too_late"] += 1
+            if withdrawn is not None:
+                # one CANCEL: the manager keeps one open fall alert per band (falls within
+                # its repeat window join it), which it withdraws
+                events.append(self._event(wrist, EventAction.CANCEL, {"by": "resident"}, withdrawn))
+            earlier = wrist.fall.earlier
+            if earlier is not None and earlier.cancelled and not wrist.fall.cancelled:
+                wrist.fall.earlier = None
             self._refresh_busy(wrist)
         return events
 
@@ -992,13 +1011,15 @@ class FallAlerts:
         wrist: _Wrist,
         action: EventAction,
         details: dict[str, Any],
+        fall_: _Fall | None = None,
         severity: Severity = Severity.CRITICAL,
     ) -> Event:
-        assert wrist.fall is not None
+        fall_ = fall_ or wrist.fall
+        assert fall_ is not None
         return Event(
             type="fall",
             resident=wrist.device.resident,
-            t=wrist.fall.t,
+            t=fall_.t,
             severity=severity,
             action=action,
             device=wrist.device.id,

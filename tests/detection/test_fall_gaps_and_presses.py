@@ -223,3 +223,48 @@ def test_a_press_stamped_before_the_impact_and_handled_after_it_cancels_nothing(
 def test_a_press_after_the_impact_handled_late_still_cancels_it(handled: float) -> None:
     home = fall_with_a_press(1.0, handled)
     assert home.events == []
+
+
+def two_falls_with_a_press(press_from_second: float) -> tuple[Home, AlertManager]:
+    """Fell, walked 8 s, fell again 18 s after the first impact (the first alert raised 9 s
+    after it); the wearer presses cancel ``press_from_second`` s from the second impact."""
+    home = Home()
+    manager = AlertManager("gw", home.clock)
+    _t, first, impact1 = synth_fall(np.random.default_rng(1), after=4.0)
+    _t, second, impact2 = synth_fall(np.random.default_rng(2), after=60.0)
+    xyz = np.concatenate([first, walking(8.0), second])
+    impact2 += first.shape[0] / 50.0 + 8.0
+    times = EPOCH + np.arange(xyz.shape[0]) / 50.0
+    at = int((impact2 + press_from_second) * 50) // 10 * 10
+    for i in range(0, xyz.shape[0], 10):
+        part = slice(i, i + 10)
+        home.run_until(MONO + (times[part][-1] - EPOCH))
+        home.send(Reading(float(times[part][0]), WRIST.id, {"acc": xyz[part], "ts": times[part]}))
+        if i == at:
+            home.send(Reading(home.clock.wall(), WRIST.id, {"action": "cancel"}))
+    home.idle(200)
+    for _, event in home.events:
+        manager.handle(event)
+    assert impact2 - impact1 == pytest.approx(18.0, abs=0.1)
+    return home, manager
+
+
+def test_a_press_in_the_first_alerts_window_withdraws_it_and_the_second_fall() -> None:
+    """Pressed 17.7 s after the first alert, 8.6 s after the second impact (not yet raised):
+    the press was spent on the second fall and the first alert stayed open, with nothing in
+    the detector watching it any more."""
+    home, manager = two_falls_with_a_press(8.6)
+    assert [e.action for _, e in home.events] == [EventAction.RAISE, EventAction.CANCEL]
+    assert manager.active == {}
+
+
+def test_a_press_between_the_first_alert_and_the_second_impact_leaves_the_second() -> None:
+    home, manager = two_falls_with_a_press(-3.0)
+    actions = [e.action for _, e in home.events]
+    assert actions == [
+        EventAction.RAISE,
+        EventAction.CANCEL,
+        EventAction.RAISE,
+        EventAction.ESCALATE,
+    ]
+    assert len(manager.active) == 1
