@@ -61,6 +61,7 @@ DECISION_HOLD_S = 0.6
 """A candidate whose data is complete waits up to this long (at most half the stall grace, and
 never past its alert time) for others, so that one feature pass and one model call serve many
 wristbands. Its data, hence its decision, does not change while it waits."""
+CLOCK_BACK_CONFIRM_S = 1.0  # see FallAlerts._behind
 BRIDGE_RESUME_S = 5.0
 """A gap in a band's stream that ends at most this long after an impact under way is bridged
 (see :meth:`FallAlerts._bridges_gap`): the 3 s or more of real samples up to ``POST_S`` show
@@ -175,6 +176,8 @@ class _Wrist:
     due_mono: float = math.inf
     fall: _Fall | None = None
     resumed: bool = False  # made from a previous run's alert: ``device`` is a stand-in
+    # batches dated >= 1 s before the stream (times, xyz, arrival): stale or a new timeline
+    behind: list[tuple[np.ndarray, np.ndarray, float]] = field(default_factory=list)
     # the band's own sampling rate (sample intervals / seconds, decaying), which sets its gate
     rate_intervals: float = 0.0
     rate_span_s: float = 0.0
@@ -552,12 +555,20 @@ class FallAlerts:
         self._block_next_t = None
         slot = wrist.slot
         last_t = wrist.last_t
-        if last_t is not None:
+        if last_t is not None and times[-1] <= last_t - 1.0:
+            timeline = self._behind(wrist, times, xyz)
+            if timeline is None:
+                return
+            times, xyz = timeline
+            self._new_segment(wrist, float(times[0]))
+        elif last_t is not None:
+            if wrist.behind:
+                self._drop_behind(wrist)  # the stream went on where it was: they were stale
             gap = times[0] - last_t > fall.MAX_GAP_S
             if gap and self._bridges_gap(wrist, float(times[0])):
                 gap = False
                 self.counters["gaps_bridged_after_impact"] += 1
-            if gap or times[-1] <= last_t - 1.0:
+            if gap:
                 self._new_segment(wrist, float(times[0]))
             else:
                 keep = times > last_t
@@ -621,6 +632,34 @@ class FallAlerts:
         if wrist.rate_span_s >= 1.0:
             rate = wrist.rate_intervals / wrist.rate_span_s
             self.ring.gate_g[wrist.slot] = fall.gate_level(rate)
+
+    def _behind(
+        self, wrist: _Wrist, times: np.ndarray, xyz: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A batch dated 1 s or more before the stream's last sample: a stale one (a message
+        delivered again, reordered) or the band's clock gone back (a reboot, a reconnect).
+        Held, not written: a stale batch is dropped when the stream goes on where it was
+        (:meth:`_drop_behind`); a new timeline is taken (the held samples and the batch, as a
+        new segment) once it has gone on for ``CLOCK_BACK_CONFIRM_S`` of its own time, arriving
+        over at least half that long (stale batches delivered again come together). Taking
+        every such batch for a clock jump cut the stream twice, and a fall near it was lost."""
+        now = self.clock.monotonic()
+        held = wrist.behind
+        if held and not 0.0 < times[0] - held[-1][0][-1] <= fall.MAX_GAP_S:
+            self._drop_behind(wrist)  # does not continue them: they were stale
+        held.append((times, xyz, now))
+        span_t = float(times[-1] - held[0][0][0])
+        if span_t >= CLOCK_BACK_CONFIRM_S and now - held[0][2] >= 0.5 * CLOCK_BACK_CONFIRM_S:
+            wrist.behind = []
+            self.counters["clock_jumps_back"] += 1
+            return np.concatenate([h[0] for h in held]), np.concatenate([h[1] for h in held])
+        if sum(h[0].size for h in held) > MAX_READING_SAMPLES:
+            self._drop_behind(wrist)
+        return None
+
+    def _drop_behind(self, wrist: _Wrist) -> None:
+        self.counters["stale_batches"] += len(wrist.behind)
+        wrist.behind = []
 
     def _bridges_gap(self, wrist: _Wrist, resume_t: float) -> bool:
         """Whether a gap in the stream (a link lost, its samples never sent again) that ends

@@ -268,3 +268,70 @@ def test_a_press_between_the_first_alert_and_the_second_impact_leaves_the_second
         EventAction.ESCALATE,
     ]
     assert len(manager.active) == 1
+
+
+# --- batches dated back ------------------------------------------------------------------
+
+
+def fall_with_old_batches(at_s: float, age_s: float, count: int = 1) -> Home:
+    """A fall streamed live in batches of 10 samples with their own times; ``at_s`` from the
+    impact, ``count`` batches sent ``age_s`` before are delivered again, all at once (an MQTT
+    redelivery)."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(1), after=10.0)
+    xyz = np.concatenate([xyz, still(30)])
+    times = EPOCH + np.arange(xyz.shape[0]) / 50.0
+    at = int((impact_s + at_s) * 50) // 10 * 10
+    for i in range(0, xyz.shape[0], 10):
+        part = slice(i, i + 10)
+        home.run_until(MONO + (times[part][-1] - EPOCH))
+        home.send(Reading(float(times[part][0]), WRIST.id, {"acc": xyz[part], "ts": times[part]}))
+        if i == at:
+            first = i - int(age_s * 50)
+            for j in range(first, first + 10 * count, 10):
+                old = slice(j, j + 10)
+                home.send(
+                    Reading(float(times[old][0]), WRIST.id, {"acc": xyz[old], "ts": times[old]})
+                )
+    home.idle(20)
+    return home
+
+
+@pytest.mark.parametrize("at_s", [-0.4, 0.6, 1.6])
+@pytest.mark.parametrize("age_s", [1.2, 5.0])
+def test_a_stale_batch_near_an_impact_is_dropped_and_the_fall_kept(
+    at_s: float, age_s: float
+) -> None:
+    """Taken for the band's clock gone back, such a batch cut the stream twice (to it and
+    back): the fall lost its context and was never alerted."""
+    home = fall_with_old_batches(at_s, age_s)
+    assert len(home.of(EventAction.RAISE)) == 1
+    counters = home.detector.counters
+    assert counters["stale_batches"] == 1 and counters["segments_restarted"] == 0
+
+
+def test_several_stale_batches_delivered_together_are_no_new_timeline() -> None:
+    home = fall_with_old_batches(0.6, 5.0, count=10)  # 2 s of them, continuous
+    assert len(home.of(EventAction.RAISE)) == 1
+    counters = home.detector.counters
+    assert counters["stale_batches"] == 10 and counters["clock_jumps_back"] == 0
+
+
+def test_a_band_clock_gone_back_by_seconds_is_a_new_timeline_with_every_sample() -> None:
+    home = Home()
+    home.stream(walking(10))
+    home.cursor[WRIST.id] -= 6.0  # the band's clock goes back 6 s and runs on from there
+    start = home.cursor[WRIST.id]
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(18))
+    for i in range(0, xyz.shape[0], 10):
+        home.idle(0.2)
+        ts = start + np.arange(i, i + 10) / 50.0
+        home.send(Reading(float(ts[0]), WRIST.id, {"acc": xyz[i : i + 10], "ts": ts}))
+    home.idle(10)
+    counters = home.detector.counters
+    assert counters["clock_jumps_back"] == 1 and counters["segments_restarted"] == 1
+    assert counters["stale_batches"] == 0
+    # the held second of the new timeline is written too (grid rounding: a sample or two)
+    assert int(home.detector.ring.written[0]) >= 500 + xyz.shape[0] - 3
+    ((_, raised),) = home.of(EventAction.RAISE)
+    assert raised.t == pytest.approx(start + impact_s, abs=0.1)
