@@ -34,7 +34,16 @@ from gateway.clock import Clock
 from gateway.detection import fall
 from gateway.detection.band_clock import COUNTER_MODULO, WALL_STEP_S, BandClock, WallOffsets
 from gateway.detection.fall_model import FallModel
-from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity
+from gateway.model import (
+    Alert,
+    AlertState,
+    Device,
+    DeviceKind,
+    Event,
+    EventAction,
+    Reading,
+    Severity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,11 @@ DECISION_HOLD_S = 0.6
 """A candidate whose data is complete waits up to this long (at most half the stall grace, and
 never past its alert time) for others, so that one feature pass and one model call serve many
 wristbands. Its data, hence its decision, does not change while it waits."""
+CLOCK_BACK_CONFIRM_S = 1.0  # see FallAlerts._behind
+BRIDGE_RESUME_S = 5.0
+"""A gap in a band's stream that ends at most this long after an impact under way is bridged
+(see :meth:`FallAlerts._bridges_gap`): the 3 s or more of real samples up to ``POST_S`` show
+whether the wearer lies still."""
 BURST_SCAN = 4 * round(fall.GRID_HZ)  # unscanned grid samples of a band that start a scan
 _NEVER = 2**62  # a sample index no stream reaches
 
@@ -119,6 +133,9 @@ class _Fall:
     cancelled: bool = False
     escalated: bool = False
     active_samples: int = 0
+    # the raised fall this one followed while its cancel window was open: the same incident
+    # for the alert manager (one alert), so a press in that window withdraws both
+    earlier: _Fall | None = None
 
 
 class _SlotTimes:
@@ -158,6 +175,9 @@ class _Wrist:
     due_sample: int = _NEVER  # see FallAlerts._schedule
     due_mono: float = math.inf
     fall: _Fall | None = None
+    resumed: bool = False  # made from a previous run's alert: ``device`` is a stand-in
+    # batches dated >= 1 s before the stream (times, xyz, arrival): stale or a new timeline
+    behind: list[tuple[np.ndarray, np.ndarray, float]] = field(default_factory=list)
     # the band's own sampling rate (sample intervals / seconds, decaying), which sets its gate
     rate_intervals: float = 0.0
     rate_span_s: float = 0.0
@@ -346,8 +366,57 @@ class FallAlerts:
 
     # --- input -------------------------------------------------------------------------------
 
+    def resume(self, alert: Alert) -> bool:
+        """An open fall alert of a previous run (the gateway restarted): watched again, so the
+        wearer's cancel within its window withdraws it and a long lie still escalates it.
+
+        The monotonic clock of that run is gone (a reboot restarts it), so the impact is
+        placed on this run's by the wall clock (``occurred_t``: the latest fall of the alert),
+        and the alert taken as raised at the earliest it could have been, ``confirmation_s``
+        after it: the cancel window closes no later than it did (a press never withdraws an
+        alert the old run would have kept). A wall clock behind the impact (no NTP yet after
+        the reboot) says nothing of its age: no cancel window, and the long lie is counted
+        from now — later than due, never never. Movement is only seen from now on; an alert
+        already escalated, or older than ``long_lie_s`` (the old run judged its long lie), is
+        not escalated again."""
+        if alert.type != self.name or not alert.key or alert.state.is_final:
+            return False
+        known = self._wrists.get(alert.key)
+        if known is not None and (known.device.resident != alert.resident or known.fall):
+            return False  # another resident's band now, or a fall of this run already
+        wrist = self._wrist(Device(alert.key, DeviceKind.WRISTBAND, alert.resident))
+        wrist.resumed = known is None
+        s = self.settings
+        now = self.clock.monotonic()
+        impact_t = alert.occurred_t or alert.t
+        if not isinstance(impact_t, int | float):
+            impact_t = math.nan
+        age = self.clock.wall() - impact_t
+        if not math.isfinite(age) or age < 0.0:
+            impact_mono, raised_mono = now, now - s.cancel_window_s - 1.0
+        else:
+            impact_mono = now - age
+            raised_mono = impact_mono + s.confirmation_s
+        wrist.fall = _Fall(
+            impact_t,
+            impact_mono,
+            -1,
+            0.0,  # probability and peak: only sent with the raise, which was
+            0.0,
+            raised=True,
+            raised_mono=raised_mono,
+            escalated=alert.state is AlertState.ESCALATED or age >= s.long_lie_s,
+        )
+        self._refresh_busy(wrist)
+        self.counters["alerts_resumed"] += 1
+        return True
+
     def _wrist(self, device: Device) -> _Wrist:
         wrist = self._wrists.get(device.id)
+        if wrist is not None and wrist.resumed and wrist.device is not device:
+            wrist.device, wrist.resumed = device, False  # the configured device, first heard
+            if device.options.get("worn") is False:
+                wrist.worn = False
         if wrist is None:
             slot = self.ring.add_slot()
             self._times.ensure(self.ring.capacity)
@@ -486,8 +555,20 @@ class FallAlerts:
         self._block_next_t = None
         slot = wrist.slot
         last_t = wrist.last_t
-        if last_t is not None:
-            if times[0] - last_t > fall.MAX_GAP_S or times[-1] <= last_t - 1.0:
+        if last_t is not None and times[-1] <= last_t - 1.0:
+            timeline = self._behind(wrist, times, xyz)
+            if timeline is None:
+                return
+            times, xyz = timeline
+            self._new_segment(wrist, float(times[0]))
+        elif last_t is not None:
+            if wrist.behind:
+                self._drop_behind(wrist)  # the stream went on where it was: they were stale
+            gap = times[0] - last_t > fall.MAX_GAP_S
+            if gap and self._bridges_gap(wrist, float(times[0])):
+                gap = False
+                self.counters["gaps_bridged_after_impact"] += 1
+            if gap:
                 self._new_segment(wrist, float(times[0]))
             else:
                 keep = times > last_t
@@ -551,6 +632,61 @@ class FallAlerts:
         if wrist.rate_span_s >= 1.0:
             rate = wrist.rate_intervals / wrist.rate_span_s
             self.ring.gate_g[wrist.slot] = fall.gate_level(rate)
+
+    def _behind(
+        self, wrist: _Wrist, times: np.ndarray, xyz: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A batch dated 1 s or more before the stream's last sample: a stale one (a message
+        delivered again, reordered) or the band's clock gone back (a reboot, a reconnect).
+        Held, not written: a stale batch is dropped when the stream goes on where it was
+        (:meth:`_drop_behind`); a new timeline is taken (the held samples and the batch, as a
+        new segment) once it has gone on for ``CLOCK_BACK_CONFIRM_S`` of its own time, arriving
+        over at least half that long (stale batches delivered again come together). Taking
+        every such batch for a clock jump cut the stream twice, and a fall near it was lost."""
+        now = self.clock.monotonic()
+        held = wrist.behind
+        if held and not 0.0 < times[0] - held[-1][0][-1] <= fall.MAX_GAP_S:
+            self._drop_behind(wrist)  # does not continue them: they were stale
+        held.append((times, xyz, now))
+        span_t = float(times[-1] - held[0][0][0])
+        if span_t >= CLOCK_BACK_CONFIRM_S and now - held[0][2] >= 0.5 * CLOCK_BACK_CONFIRM_S:
+            wrist.behind = []
+            self.counters["clock_jumps_back"] += 1
+            return np.concatenate([h[0] for h in held]), np.concatenate([h[1] for h in held])
+        if sum(h[0].size for h in held) > MAX_READING_SAMPLES:
+            self._drop_behind(wrist)
+        return None
+
+    def _drop_behind(self, wrist: _Wrist) -> None:
+        self.counters["stale_batches"] += len(wrist.behind)
+        wrist.behind = []
+
+    def _bridges_gap(self, wrist: _Wrist, resume_t: float) -> bool:
+        """Whether a gap in the stream (a link lost, its samples never sent again) that ends
+        at ``resume_t`` is bridged by interpolation instead of starting a new segment: only
+        while an impact is under way, above the gate or a candidate short of its decision data,
+        and only if the stream is back by ``BRIDGE_RESUME_S`` after that impact, so that the
+        model still sees how the arm lay (features from 4 s on) on real samples. A new segment
+        there cut the candidate off at the gap, with too little data after it to decide: a
+        fall at which the link dropped for 1.2 s or more was never alerted."""
+        slot = wrist.slot
+        written = int(self.ring.written[slot])
+        impacts = [
+            c.impact
+            for c in wrist.candidates
+            if c.segment_end is None and c.impact + self._decision > written
+        ]
+        if wrist.pending_from is not None:
+            impacts.append(wrist.pending_from)
+        unscanned = max(int(self.ring.scan_from[slot]), written - fall.RING, wrist.segment_start)
+        if unscanned < written and wrist.worn:  # written before the gate ran on them
+            mag = self.ring.magnitudes(slot, unscanned, written)
+            above = np.flatnonzero(mag > float(self.ring.gate_g[slot]))
+            if above.size:
+                impacts.append(unscanned + int(above[0]))
+        if not impacts:
+            return False
+        return resume_t <= wrist.origin_t + min(impacts) * fall.GRID_DT + BRIDGE_RESUME_S
 
     def _new_segment(self, wrist: _Wrist, t0: float) -> None:
         """First batch, or the stream resumed after a gap / a clock jump (reconnect): the grid
@@ -667,14 +803,18 @@ class FallAlerts:
                 if p < self.threshold or not wrist.worn:
                     continue
                 open_fall = wrist.fall
+                earlier: _Fall | None = None
                 if open_fall is not None:
                     if cand.mono < open_fall.mono + self.settings.confirmation_s:
                         continue  # an impact of the same fall (a bounce, a second hit)
                     # Fell again after the alert (got up and fell, or fell further): a new
                     # incident with its own alert, cancel window and long-lie clock.
                     self.counters["falls_while_open"] += 1
+                    if open_fall.raised and not open_fall.cancelled:
+                        earlier = open_fall
                 self.counters["falls_detected"] += 1
                 wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
+                wrist.fall.earlier = earlier
                 presses = self._cancel_pressed.get(wrist.device.resident, {})
                 if any(
                     by != wrist.device.id and 0.0 <= pressed - cand.mono <= self._cancel_reach_s
@@ -837,6 +977,8 @@ class FallAlerts:
             else:
                 f.escalated = True  # got up or took the band off: nothing to escalate
                 self.counters["long_lie_not_escalated"] += 1
+        if f.earlier is not None and now > f.earlier.raised_mono + s.cancel_window_s:
+            f.earlier = None
         cancel_over = f.raised and now >= f.raised_mono + s.cancel_window_s
         if f.cancelled or (f.escalated and cancel_over):
             wrist.fall = None  # this incident needs nothing more from the detector
@@ -859,27 +1001,48 @@ class FallAlerts:
         for wrist in self._wrists.values():
             if wrist.device.id != device.id and wrist.device.resident != device.resident:
                 continue
-            self._drop_candidates(wrist)
-            f = wrist.fall
-            if f is None or f.cancelled:
+            self._drop_candidates(wrist, pressed_mono)
+            if wrist.fall is None:
                 continue
-            if not f.raised:
-                f.cancelled = True
-                self.counters["cancelled_before_alert"] += 1
-            elif now <= f.raised_mono + self.settings.cancel_window_s:
-                f.cancelled = True
-                self.counters["alerts_cancelled"] += 1
-                events.append(self._event(wrist, EventAction.CANCEL, {"by": "resident"}))
-            else:
-                self.counters["cancel_too_late"] += 1
+            withdrawn: _Fall | None = None
+            for f in (wrist.fall, wrist.fall.earlier):
+                if f is None or f.cancelled:
+                    continue
+                if f.mono > pressed_mono:
+                    # pressed before the impact (handled late): it cancels nothing after it
+                    self.counters["cancel_before_impact"] += 1
+                elif not f.raised:
+                    f.cancelled = True
+                    self.counters["cancelled_before_alert"] += 1
+                elif now <= f.raised_mono + self.settings.cancel_window_s:
+                    f.cancelled = True
+                    self.counters["alerts_cancelled"] += 1
+                    withdrawn = withdrawn or f
+                else:
+                    self.counters["cancel_too_late"] += 1
+            if withdrawn is not None:
+                # one CANCEL: the manager keeps one open fall alert per band (falls within
+                # its repeat window join it), which it withdraws
+                events.append(self._event(wrist, EventAction.CANCEL, {"by": "resident"}, withdrawn))
+            earlier = wrist.fall.earlier
+            if earlier is not None and earlier.cancelled and not wrist.fall.cancelled:
+                wrist.fall.earlier = None
             self._refresh_busy(wrist)
         return events
 
-    def _drop_candidates(self, wrist: _Wrist) -> None:
+    def _drop_candidates(self, wrist: _Wrist, pressed_mono: float) -> None:
+        """A press cancels the impacts before it, not those after it (a press handled late)."""
+
+        def after(cand: _Candidate) -> bool:
+            return cand.mono > pressed_mono
+
         if any(w is wrist for w, _ in self._ready):
-            self._ready = [(w, c) for w, c in self._ready if w is not wrist]
-        wrist.candidates.clear()
-        wrist.pending_from = None
+            self._ready = [(w, c) for w, c in self._ready if w is not wrist or after(c)]
+        wrist.candidates = [c for c in wrist.candidates if after(c)]
+        if wrist.pending_from is not None:
+            pending_t = wrist.origin_t + wrist.pending_from * fall.GRID_DT
+            if pending_t + wrist.mono_offset <= pressed_mono:
+                wrist.pending_from = None
         self._schedule(wrist)
 
     def _event(
@@ -887,13 +1050,15 @@ class FallAlerts:
         wrist: _Wrist,
         action: EventAction,
         details: dict[str, Any],
+        fall_: _Fall | None = None,
         severity: Severity = Severity.CRITICAL,
     ) -> Event:
-        assert wrist.fall is not None
+        fall_ = fall_ or wrist.fall
+        assert fall_ is not None
         return Event(
             type="fall",
             resident=wrist.device.resident,
-            t=wrist.fall.t,
+            t=fall_.t,
             severity=severity,
             action=action,
             device=wrist.device.id,
