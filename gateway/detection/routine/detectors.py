@@ -47,6 +47,7 @@ class RoutineDetectors:
         deaf: DeafPeriods | None = None,
     ) -> None:
         settings = settings or RoutineSettings()
+        self._clock = clock
         self.store: LearnedStore = store if store is not None else MemoryLearnedStore()
         self.presence = Presence(clock, home, settings.leave_grace_s, deaf)
         self.detectors: list[RoutineDetector] = [
@@ -64,6 +65,7 @@ class RoutineDetectors:
             log.info(
                 "live picture of %d residents taken back from before the restart", len(restored)
             )
+        self._saved_state = self._restart_state()
 
     def on_reading(self, reading: Reading, device: Device) -> list[Event]:
         events = self._from_each(lambda d: d.on_any_reading(reading, device))
@@ -74,12 +76,31 @@ class RoutineDetectors:
         return events
 
     def on_tick(self) -> list[Event]:
-        if self._picture_changed:
-            # the picture for a restart: handed to the store at a tick after it changed (at
-            # most a minute late), on disk with the learned state (hourly) and at close
-            self.store.put(PRESENCE_KEY, self.presence.snapshot())
+        events = self._from_each(lambda d: d.on_tick())
+        self._save_picture()
+        # a silent home puts nothing: its last changes still reach disk within their period
+        self.store.commit_due()
+        return events
+
+    def _save_picture(self) -> None:
+        """Hand the picture for a restart to the store at a tick after it changed (at most a
+        minute late). Last-sign times go to disk with the learned state (hourly); a change of
+        home/away (an exit door, a sign inside after it) or in-bed is committed soon: a restart
+        that took back "out" for a resident who has come home would watch nobody."""
+        state = self._restart_state()
+        changed = state != self._saved_state
+        if self._picture_changed or changed:
+            self.store.put(PRESENCE_KEY, self.presence.snapshot(), soon=changed)
             self._picture_changed = False
-        return self._from_each(lambda d: d.on_tick())
+            self._saved_state = state
+
+    def _restart_state(self) -> dict[str, tuple[bool, bool | None]]:
+        # an exit not yet followed by a sign inside is what a restart takes back as "away"
+        return {
+            resident: (state.exit_mono is not None, state.in_bed)
+            for resident, state in self.presence.residents.items()
+            if state.last_sign_mono is not None
+        }
 
     def _from_each(self, call: Callable[[RoutineDetector], list[Event]]) -> list[Event]:
         """One detector's failure must not keep the reading or the tick from the others (the
