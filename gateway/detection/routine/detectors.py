@@ -60,12 +60,21 @@ class RoutineDetectors:
         ]
         self.errors = 0
         self._picture_changed = False
-        restored = self.presence.restore(self.store.get(PRESENCE_KEY))
-        if restored:
-            log.info(
-                "live picture of %d residents taken back from before the restart", len(restored)
-            )
+        self._restore(self.store.get(PRESENCE_KEY))
         self._saved_state = self._restart_state()
+
+    def _restore(self, saved: object) -> None:
+        restored = self.presence.restore(saved)
+        if not restored:
+            return
+        log.info("live picture of %d residents taken back from before the restart", len(restored))
+        for resident in restored:
+            for detector in self.detectors:
+                try:
+                    detector.restored(resident)
+                except Exception:
+                    self.errors += 1
+                    log.exception("routine detector %s failed", type(detector).__name__)
 
     def on_reading(self, reading: Reading, device: Device) -> list[Event]:
         events = self._from_each(lambda d: d.on_any_reading(reading, device))

@@ -138,6 +138,7 @@ class ResidentPresence:
         self.room_since_mono: float | None = None
         self.exit_mono: float | None = None  # last exit door opening not yet followed by inside
         self.exit_wall: float | None = None
+        self.exit_device: str | None = None
         self.in_bed: bool | None = None  # from a bed sensor; None when there is none
         self.bed_since_mono: float | None = None
         self.last_up_mono: float | None = None
@@ -196,6 +197,7 @@ class Presence:
                 "first_sign": wall(state.first_sign_mono),
                 "last_up": wall(state.last_up_mono),
                 "exit": wall(state.exit_mono),
+                "exit_device": state.exit_device,
                 "room": state.room.value if state.room is not None else None,
                 "in_bed": state.in_bed,
             }
@@ -230,6 +232,8 @@ class Presence:
             state.last_up_wall = _wall_of(saved.get("last_up"))
             state.exit_mono = _mono_of(saved.get("exit"), now_mono, now_wall)
             state.exit_wall = _wall_of(saved.get("exit"))
+            exit_device = saved.get("exit_device")
+            state.exit_device = exit_device if isinstance(exit_device, str) else None
             state.room, state.room_since_mono = room, now_mono
             in_bed = saved.get("in_bed")
             state.in_bed = in_bed if isinstance(in_bed, bool) else None
@@ -286,6 +290,7 @@ class Presence:
         if sign.kind == EXIT:
             state.exit_mono = mono
             state.exit_wall = wall
+            state.exit_device = device.id
         elif state.exit_mono is not None and (
             (sign.room is not None and sign.room not in NEAR_DOOR_ROOMS)
             # a wristband has no room: still heard on the doorstep or the garden path, it
@@ -298,6 +303,7 @@ class Presence:
             returned = mono - state.exit_mono > self.leave_grace_s
             state.exit_mono = None
             state.exit_wall = None
+            state.exit_device = None
 
         if sign.room is not None and sign.room != state.room:
             state.room = sign.room
