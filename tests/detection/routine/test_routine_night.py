@@ -106,6 +106,23 @@ def test_out_of_bed_and_not_back_raises_after_45_minutes() -> None:
     assert len(sim.cleared("bed_exit_no_return")) == 1
 
 
+def test_getting_out_of_bed_after_a_restart_in_the_night_is_watched() -> None:
+    """Restart at 01:00 with the person in bed: the bed's next "occupied" repeats the picture
+    taken back (no sign), and the detector had never seen them get in, so getting out at 02:00
+    started no excursion and a collapse in the hallway raised nothing."""
+    store = MemoryLearnedStore()
+    sim = night_sim(bed=True, store=store)
+    sim.feed(local(DAY, "22:30"), "bed", occupied=True)
+    sim.run_until(local(NEXT, "01:00"))
+    again = Sim(local(NEXT, "01:00"), bed=True, store=store)
+    again.feed(local(NEXT, "01:00") + 5, "bed", occupied=True)
+    again.feed(local(NEXT, "02:00"), "bed", occupied=False)
+    again.feed(local(NEXT, "02:02"), "hallway")
+    again.run_until(local(NEXT, "06:00"))
+    (alert,) = again.raised("bed_exit_no_return")
+    assert alert.t == local(NEXT, "02:45")
+
+
 def test_out_of_bed_and_out_of_the_home_is_left_to_night_exit() -> None:
     """Out of bed, out of the front door for an hour, back in through it: night_exit alarms;
     bed_exit_no_return neither at the 45 minutes (away) nor when the door opens again."""
