@@ -12,6 +12,7 @@ from gateway.detection.base import DeafPeriods, Home
 from gateway.detection.routine.bed_exit import BedExitDetector, BedExitSettings
 from gateway.detection.routine.inactivity import InactivityDetector, InactivitySettings
 from gateway.detection.routine.learning import LearnedStore, MemoryLearnedStore
+from gateway.detection.routine.localtime import EARLIEST_PLAUSIBLE_WALL
 from gateway.detection.routine.long_bathroom import LongBathroomDetector, LongBathroomSettings
 from gateway.detection.routine.night_exit import NightExitDetector, NightExitSettings
 from gateway.detection.routine.not_up import NotUpDetector, NotUpSettings
@@ -60,11 +61,17 @@ class RoutineDetectors:
         ]
         self.errors = 0
         self._picture_changed = False
-        self._restore(self.store.get(PRESENCE_KEY))
+        # Taken back once the wall clock is plausible (a Pi without a real-time clock boots in
+        # 1970 and gets the time from NTP later); until then the saved picture is kept here.
+        self._unrestored: object = self.store.get(PRESENCE_KEY)
+        self._restore_when_plausible()
         self._saved_state = self._restart_state()
 
-    def _restore(self, saved: object) -> None:
-        restored = self.presence.restore(saved)
+    def _restore_when_plausible(self) -> None:
+        if self._unrestored is None or self._clock.wall() < EARLIEST_PLAUSIBLE_WALL:
+            return
+        restored = self.presence.restore(self._unrestored)
+        self._unrestored = None
         if not restored:
             return
         log.info("live picture of %d residents taken back from before the restart", len(restored))
@@ -85,6 +92,7 @@ class RoutineDetectors:
         return events
 
     def on_tick(self) -> list[Event]:
+        self._restore_when_plausible()
         events = self._from_each(lambda d: d.on_tick())
         self._save_picture()
         # a silent home puts nothing: its last changes still reach disk within their period
@@ -96,6 +104,8 @@ class RoutineDetectors:
         minute late). Last-sign times go to disk with the learned state (hourly); a change of
         home/away (an exit door, a sign inside after it) or in-bed is committed soon: a restart
         that took back "out" for a resident who has come home would watch nobody."""
+        if self._clock.wall() < EARLIEST_PLAUSIBLE_WALL:
+            return  # times in 1970 would only replace a picture still to be taken back
         state = self._restart_state()
         changed = state != self._saved_state
         if self._picture_changed or changed:
@@ -131,7 +141,9 @@ class RoutineDetectors:
         return any(detector.resume(alert) for detector in self.detectors)
 
     def close(self) -> None:
-        self.store.put(PRESENCE_KEY, self.presence.snapshot())
+        self._restore_when_plausible()
+        if self._clock.wall() >= EARLIEST_PLAUSIBLE_WALL:
+            self.store.put(PRESENCE_KEY, self.presence.snapshot())
         self.store.close()
 
 

@@ -33,6 +33,9 @@ UP_ROOMS = frozenset({Room.KITCHEN, Room.LOUNGE, Room.OTHER, Room.ENTRANCE})
 # A picture saved longer ago than this (the gateway was off, or the clock is off) is not taken
 # back after a restart: the person may have left or come back unseen meanwhile.
 RESTORE_MAX_AGE_S = 12 * 3600.0
+# A Pi without a real-time clock boots on the time last saved to disk (fake-hwclock saves it
+# hourly): a picture up to this much in its "future" is taken back, its times moved to now.
+RESTORE_CLOCK_BEHIND_S = 3600.0
 
 INSIDE = "inside"
 EXIT = "exit"
@@ -209,7 +212,8 @@ class Presence:
         """Take back the picture of before a restart (see :meth:`snapshot`): a resident home
         and silent then is watched from now on as silent since now (a collapse before the
         restart is found, later by the downtime, never earlier than it should be); one who had
-        left stays away. Returns the residents taken back."""
+        left stays away. A resident already seen in this run keeps this run's picture. Returns
+        the residents taken back (none while the wall clock is not plausible)."""
         now_mono, now_wall = self._clock.monotonic(), self._clock.wall()
         if not isinstance(snapshot, dict) or now_wall < EARLIEST_PLAUSIBLE_WALL:
             return []
@@ -220,18 +224,20 @@ class Presence:
                 room = Room(saved["room"]) if saved.get("room") is not None else None
             except (KeyError, TypeError, ValueError):
                 continue
+            seen = self.residents.get(resident)
             if (
                 resident not in self._home.residents
-                or not 0.0 <= now_wall - last_sign <= RESTORE_MAX_AGE_S
+                or (seen is not None and seen.last_sign_mono is not None)
+                or not -RESTORE_CLOCK_BEHIND_S <= now_wall - last_sign <= RESTORE_MAX_AGE_S
             ):
                 continue
 
             state = self.resident(resident)
             state.first_sign_mono = _mono_of(saved.get("first_sign"), now_mono, now_wall)
             state.last_up_mono = _mono_of(saved.get("last_up"), now_mono, now_wall)
-            state.last_up_wall = _wall_of(saved.get("last_up"))
+            state.last_up_wall = _wall_of(saved.get("last_up"), now_wall)
             state.exit_mono = _mono_of(saved.get("exit"), now_mono, now_wall)
-            state.exit_wall = _wall_of(saved.get("exit"))
+            state.exit_wall = _wall_of(saved.get("exit"), now_wall)
             exit_device = saved.get("exit_device")
             state.exit_device = exit_device if isinstance(exit_device, str) else None
             state.room, state.room_since_mono = room, now_mono
@@ -333,13 +339,14 @@ class Presence:
         )
 
 
-def _wall_of(value: object) -> float | None:
+def _wall_of(value: object, now_wall: float) -> float | None:
+    """A saved wall time, never after ``now_wall`` (a boot clock a little behind)."""
     ok = isinstance(value, float | int) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None  # type: ignore[arg-type]
+    return min(float(value), now_wall) if ok else None  # type: ignore[arg-type]
 
 
 def _mono_of(wall: object, now_mono: float, now_wall: float) -> float | None:
-    known = _wall_of(wall)
+    known = _wall_of(wall, now_wall)
     return None if known is None else now_mono - (now_wall - known)
 
 
