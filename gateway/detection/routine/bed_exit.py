@@ -95,6 +95,12 @@ class BedExitDetector(RoutineDetector[BedExitSettings]):
     def mark_raised(self, alert: Alert) -> None:
         self._raised.add(alert.resident)  # cleared when back in bed
 
+    def restored(self, resident: str) -> None:
+        # the bed's next "occupied" repeats the picture taken back and is no sign: without
+        # this, getting out of bed after a restart in the night started no excursion
+        if self.presence.resident(resident).in_bed:
+            self._in_bed[resident] = True
+
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident
         sign = observation.sign

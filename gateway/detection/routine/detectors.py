@@ -12,6 +12,7 @@ from gateway.detection.base import DeafPeriods, Home
 from gateway.detection.routine.bed_exit import BedExitDetector, BedExitSettings
 from gateway.detection.routine.inactivity import InactivityDetector, InactivitySettings
 from gateway.detection.routine.learning import LearnedStore, MemoryLearnedStore
+from gateway.detection.routine.localtime import EARLIEST_PLAUSIBLE_WALL
 from gateway.detection.routine.long_bathroom import LongBathroomDetector, LongBathroomSettings
 from gateway.detection.routine.night_exit import NightExitDetector, NightExitSettings
 from gateway.detection.routine.not_up import NotUpDetector, NotUpSettings
@@ -47,6 +48,7 @@ class RoutineDetectors:
         deaf: DeafPeriods | None = None,
     ) -> None:
         settings = settings or RoutineSettings()
+        self._clock = clock
         self.store: LearnedStore = store if store is not None else MemoryLearnedStore()
         self.presence = Presence(clock, home, settings.leave_grace_s, deaf)
         self.detectors: list[RoutineDetector] = [
@@ -59,11 +61,27 @@ class RoutineDetectors:
         ]
         self.errors = 0
         self._picture_changed = False
-        restored = self.presence.restore(self.store.get(PRESENCE_KEY))
-        if restored:
-            log.info(
-                "live picture of %d residents taken back from before the restart", len(restored)
-            )
+        # Taken back once the wall clock is plausible (a Pi without a real-time clock boots in
+        # 1970 and gets the time from NTP later); until then the saved picture is kept here.
+        self._unrestored: object = self.store.get(PRESENCE_KEY)
+        self._restore_when_plausible()
+        self._saved_state = self._restart_state()
+
+    def _restore_when_plausible(self) -> None:
+        if self._unrestored is None or self._clock.wall() < EARLIEST_PLAUSIBLE_WALL:
+            return
+        restored = self.presence.restore(self._unrestored)
+        self._unrestored = None
+        if not restored:
+            return
+        log.info("live picture of %d residents taken back from before the restart", len(restored))
+        for resident in restored:
+            for detector in self.detectors:
+                try:
+                    detector.restored(resident)
+                except Exception:
+                    self.errors += 1
+                    log.exception("routine detector %s failed", type(detector).__name__)
 
     def on_reading(self, reading: Reading, device: Device) -> list[Event]:
         events = self._from_each(lambda d: d.on_any_reading(reading, device))
@@ -74,12 +92,34 @@ class RoutineDetectors:
         return events
 
     def on_tick(self) -> list[Event]:
-        if self._picture_changed:
-            # the picture for a restart: handed to the store at a tick after it changed (at
-            # most a minute late), on disk with the learned state (hourly) and at close
-            self.store.put(PRESENCE_KEY, self.presence.snapshot())
+        self._restore_when_plausible()
+        events = self._from_each(lambda d: d.on_tick())
+        self._save_picture()
+        # a silent home puts nothing: its last changes still reach disk within their period
+        self.store.commit_due()
+        return events
+
+    def _save_picture(self) -> None:
+        """Hand the picture for a restart to the store at a tick after it changed (at most a
+        minute late). Last-sign times go to disk with the learned state (hourly); a change of
+        home/away (an exit door, a sign inside after it) or in-bed is committed soon: a restart
+        that took back "out" for a resident who has come home would watch nobody."""
+        if self._clock.wall() < EARLIEST_PLAUSIBLE_WALL:
+            return  # times in 1970 would only replace a picture still to be taken back
+        state = self._restart_state()
+        changed = state != self._saved_state
+        if self._picture_changed or changed:
+            self.store.put(PRESENCE_KEY, self.presence.snapshot(), soon=changed)
             self._picture_changed = False
-        return self._from_each(lambda d: d.on_tick())
+            self._saved_state = state
+
+    def _restart_state(self) -> dict[str, tuple[bool, bool | None]]:
+        # an exit not yet followed by a sign inside is what a restart takes back as "away"
+        return {
+            resident: (state.exit_mono is not None, state.in_bed)
+            for resident, state in self.presence.residents.items()
+            if state.last_sign_mono is not None
+        }
 
     def _from_each(self, call: Callable[[RoutineDetector], list[Event]]) -> list[Event]:
         """One detector's failure must not keep the reading or the tick from the others (the
@@ -101,7 +141,9 @@ class RoutineDetectors:
         return any(detector.resume(alert) for detector in self.detectors)
 
     def close(self) -> None:
-        self.store.put(PRESENCE_KEY, self.presence.snapshot())
+        self._restore_when_plausible()
+        if self._clock.wall() >= EARLIEST_PLAUSIBLE_WALL:
+            self.store.put(PRESENCE_KEY, self.presence.snapshot())
         self.store.close()
 
 

@@ -3,7 +3,10 @@
 Detectors keep small rolling histories (quiet periods, wake-up times, bathroom stays, vital
 ranges) as plain JSON-able values under string keys. :class:`SqliteLearnedStore` writes them to
 an SQLite file (``gateway.storage.KeyValueFile``) at most once per ``commit_every_s`` of
-monotonic time (SD cards wear out: never once per reading) and on :meth:`close`;
+monotonic time (SD cards wear out: never once per reading), within ``soon_s`` of a change put
+with ``soon`` (one a restart must not miss), and on :meth:`close`. The commit is made by the next
+``put`` or :meth:`commit_due` (the detectors' tick), so a change reaches disk within its period
+even when the home then falls silent;
 :class:`MemoryLearnedStore` is the same thing in memory, for tests and replay.
 """
 
@@ -20,13 +23,20 @@ from gateway.storage import KeyValueFile
 log = logging.getLogger(__name__)
 
 DEFAULT_COMMIT_EVERY_S = 3600.0
+# Also the least time between two commits, so a flapping sensor costs at most 12 writes an hour.
+DEFAULT_SOON_S = 300.0
 
 
 class LearnedStore(Protocol):
     def get(self, key: str, default: Any = None) -> Any: ...
 
-    def put(self, key: str, value: Any) -> None:
-        """Remember ``value``; it reaches disk at the next periodic commit at the latest."""
+    def put(self, key: str, value: Any, *, soon: bool = False) -> None:
+        """Remember ``value``; it reaches disk at the next periodic commit at the latest, or
+        within the store's short period when ``soon``."""
+        ...
+
+    def commit_due(self) -> None:
+        """Commit what changed if its period has passed (called at every tick)."""
         ...
 
     def flush(self) -> None: ...
@@ -42,9 +52,12 @@ class MemoryLearnedStore:
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: Any, *, soon: bool = False) -> None:
         self.data[key] = value
         self.puts += 1
+
+    def commit_due(self) -> None:
+        return None
 
     def flush(self) -> None:
         return None
@@ -60,10 +73,16 @@ class SqliteLearnedStore:
     must never stop the detectors that run on the same loop."""
 
     def __init__(
-        self, path: str | Path, clock: Clock, commit_every_s: float = DEFAULT_COMMIT_EVERY_S
+        self,
+        path: str | Path,
+        clock: Clock,
+        commit_every_s: float = DEFAULT_COMMIT_EVERY_S,
+        soon_s: float = DEFAULT_SOON_S,
     ) -> None:
         self._clock = clock
         self._commit_every_s = commit_every_s
+        self._soon_s = soon_s
+        self._soon = False
         self._file = KeyValueFile(Path(path), "learned", "learned state")
         self._cache: dict[str, Any] = {}
         self._dirty: set[str] = set()
@@ -78,10 +97,17 @@ class SqliteLearnedStore:
     def get(self, key: str, default: Any = None) -> Any:
         return self._cache.get(key, default)
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: Any, *, soon: bool = False) -> None:
         self._cache[key] = value
         self._dirty.add(key)
-        if self._clock.monotonic() - self._last_commit >= self._commit_every_s:
+        self._soon = self._soon or soon
+        self.commit_due()
+
+    def commit_due(self) -> None:
+        if not self._dirty:
+            return
+        elapsed = self._clock.monotonic() - self._last_commit
+        if elapsed >= self._commit_every_s or (self._soon and elapsed >= self._soon_s):
             self.flush()
 
     def flush(self) -> None:
@@ -95,6 +121,7 @@ class SqliteLearnedStore:
             log.error("learned state not saved (%s); kept in memory, tried again later", exc)
             return
         self._dirty.clear()
+        self._soon = False
         self.commits += 1
 
     def close(self) -> None:

@@ -63,23 +63,38 @@ class NightExitDetector(RoutineDetector[NightExitSettings]):
                 if pending.raised:
                     return [self._event(resident, observation.t, EventAction.CLEAR, None, {})]
             return []
-        settings = self.settings_for(resident)
-        if pending is not None or not settings.enabled:
-            return []
-        local = self.local_time(resident)
-        person = self.home.residents.get(resident)
-        if person is None or not local.plausible(observation.wall):
-            return []
-        minute = local.minute_of_day(observation.wall)
-        if not in_window(minute, parse_hhmm(person.night_start), parse_hhmm(person.night_end)):
+        if pending is not None or not self._watched(resident, observation.wall):
             return []
         pending = _Pending(observation.mono, observation.t, observation.device.id)
         self._pending[resident] = pending
-        if person.wander_risk:
+        if self.home.residents[resident].wander_risk:
             pending.raised = True
             details = {"wander_risk": True, "after_s": 0}
             return [self._event(resident, observation.t, EventAction.RAISE, pending, details)]
         return []
+
+    def restored(self, resident: str) -> None:
+        """An exit at night that the picture taken back still holds open (no sign inside
+        since) is watched again: a restart between the door and ``return_s`` raised nothing.
+        An alert the previous run raised comes back through :meth:`resume` instead."""
+        state = self.presence.resident(resident)
+        if (
+            resident not in self._pending
+            and state.exit_mono is not None
+            and state.exit_wall is not None
+            and self._watched(resident, state.exit_wall)
+        ):
+            device = state.exit_device or ""
+            self._pending[resident] = _Pending(state.exit_mono, state.exit_wall, device)
+
+    def _watched(self, resident: str, wall: float) -> bool:
+        """Whether an exit door opening at ``wall`` is one to watch (in the night hours)."""
+        local = self.local_time(resident)
+        person = self.home.residents.get(resident)
+        if not self.settings_for(resident).enabled or person is None or not local.plausible(wall):
+            return False
+        minute = local.minute_of_day(wall)
+        return in_window(minute, parse_hhmm(person.night_start), parse_hhmm(person.night_end))
 
     def on_tick(self) -> list[Event]:
         now = self.clock.monotonic()

@@ -37,6 +37,9 @@ UP_AFTER_BED_S = 20 * 60.0
 # A picture saved longer ago than this (the gateway was off, or the clock is off) is not taken
 # back after a restart: the person may have left or come back unseen meanwhile.
 RESTORE_MAX_AGE_S = 12 * 3600.0
+# A Pi without a real-time clock boots on the time last saved to disk (fake-hwclock saves it
+# hourly): a picture up to this much in its "future" is taken back, its times moved to now.
+RESTORE_CLOCK_BEHIND_S = 3600.0
 
 INSIDE = "inside"
 EXIT = "exit"
@@ -146,6 +149,7 @@ class ResidentPresence:
         self.room_since_mono: float | None = None
         self.exit_mono: float | None = None  # last exit door opening not yet followed by inside
         self.exit_wall: float | None = None
+        self.exit_device: str | None = None
         self.in_bed: bool | None = None  # from a bed sensor; None when there is none
         self.bed_since_mono: float | None = None
         self.last_up_mono: float | None = None
@@ -208,6 +212,7 @@ class Presence:
                 "first_sign": wall(state.first_sign_mono),
                 "last_up": wall(state.last_up_mono),
                 "exit": wall(state.exit_mono),
+                "exit_device": state.exit_device,
                 "room": state.room.value if state.room is not None else None,
                 "in_bed": state.in_bed,
             }
@@ -219,7 +224,8 @@ class Presence:
         """Take back the picture of before a restart (see :meth:`snapshot`): a resident home
         and silent then is watched from now on as silent since now (a collapse before the
         restart is found, later by the downtime, never earlier than it should be); one who had
-        left stays away. Returns the residents taken back."""
+        left stays away. A resident already seen in this run keeps this run's picture. Returns
+        the residents taken back (none while the wall clock is not plausible)."""
         now_mono, now_wall = self._clock.monotonic(), self._clock.wall()
         if not isinstance(snapshot, dict) or now_wall < EARLIEST_PLAUSIBLE_WALL:
             return []
@@ -230,18 +236,22 @@ class Presence:
                 room = Room(saved["room"]) if saved.get("room") is not None else None
             except (KeyError, TypeError, ValueError):
                 continue
+            seen = self.residents.get(resident)
             if (
                 resident not in self._home.residents
-                or not 0.0 <= now_wall - last_sign <= RESTORE_MAX_AGE_S
+                or (seen is not None and seen.last_sign_mono is not None)
+                or not -RESTORE_CLOCK_BEHIND_S <= now_wall - last_sign <= RESTORE_MAX_AGE_S
             ):
                 continue
 
             state = self.resident(resident)
             state.first_sign_mono = _mono_of(saved.get("first_sign"), now_mono, now_wall)
             state.last_up_mono = _mono_of(saved.get("last_up"), now_mono, now_wall)
-            state.last_up_wall = _wall_of(saved.get("last_up"))
+            state.last_up_wall = _wall_of(saved.get("last_up"), now_wall)
             state.exit_mono = _mono_of(saved.get("exit"), now_mono, now_wall)
-            state.exit_wall = _wall_of(saved.get("exit"))
+            state.exit_wall = _wall_of(saved.get("exit"), now_wall)
+            exit_device = saved.get("exit_device")
+            state.exit_device = exit_device if isinstance(exit_device, str) else None
             state.room, state.room_since_mono = room, now_mono
             in_bed = saved.get("in_bed")
             state.in_bed = in_bed if isinstance(in_bed, bool) else None
@@ -323,6 +333,7 @@ class Presence:
         if sign.kind == EXIT:
             state.exit_mono = mono
             state.exit_wall = wall
+            state.exit_device = device.id
         elif state.exit_mono is not None and (
             (sign.room is not None and sign.room not in NEAR_DOOR_ROOMS)
             # a wristband has no room: still heard on the doorstep or the garden path, it
@@ -335,6 +346,7 @@ class Presence:
             returned = mono - state.exit_mono > self.leave_grace_s
             state.exit_mono = None
             state.exit_wall = None
+            state.exit_device = None
 
         if sign.room is not None and sign.room != state.room:
             state.room = sign.room
@@ -372,13 +384,14 @@ class Presence:
         )
 
 
-def _wall_of(value: object) -> float | None:
+def _wall_of(value: object, now_wall: float) -> float | None:
+    """A saved wall time, never after ``now_wall`` (a boot clock a little behind)."""
     ok = isinstance(value, float | int) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None  # type: ignore[arg-type]
+    return min(float(value), now_wall) if ok else None  # type: ignore[arg-type]
 
 
 def _mono_of(wall: object, now_mono: float, now_wall: float) -> float | None:
-    known = _wall_of(wall)
+    known = _wall_of(wall, now_wall)
     return None if known is None else now_mono - (now_wall - known)
 
 

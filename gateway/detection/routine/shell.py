@@ -109,6 +109,9 @@ class RoutineDetector(Generic[S]):
     def observe(self, observation: Observation) -> list[Event]:
         return []
 
+    def restored(self, resident: str) -> None:
+        """The live picture of ``resident`` was just taken back from before a restart."""
+
     def on_any_reading(self, reading: Reading, device: Device) -> list[Event]:
         """Every reading, sign of life or not (vitals use heart rate and breathing)."""
         return []

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from gateway.commands.import_data import tihm_records
-from gateway.detection.routine import SqliteLearnedStore
+from gateway.detection.routine import RoutineDetectors, SqliteLearnedStore
 from gateway.detection.routine.inactivity import InactivityDetector
 from gateway.detection.routine.not_up import NotUpDetector
 from tests.detection.routine.routine_sim import PLAIN_DAY, P, Sim, days_from, local
@@ -78,3 +78,45 @@ def test_tihm_firings_become_door_open_close_and_motion() -> None:
     assert door[0]["t"] == dt.datetime(2019, 6, 1, 7, 0, tzinfo=dt.UTC).timestamp()  # BST
     assert [r["t"] for r in readings] == sorted(r["t"] for r in readings)
     assert skipped == Counter({"unknown location": 1, "unreadable": 1})
+
+
+def _out_and_back(tmp_path: Path, power_cut: str) -> tuple[SqliteLearnedStore, Sim]:
+    """Out to the shop 09:26-09:45, down at 10:05 in the kitchen; the power is cut at
+    ``power_cut`` (no close) and the gateway is back a minute later on the same file."""
+    sim = Sim(local(FIRST, "08:26") + 30)
+    store = SqliteLearnedStore(tmp_path / "routine.sqlite", sim.clock)
+    sim.detector = RoutineDetectors(sim.clock, sim.home, None, store)
+    sim.feed(local(FIRST, "08:30"), "kitchen")
+    sim.feed(local(FIRST, "09:25"), "hallway")
+    sim.feed(local(FIRST, "09:26"), "front-door", open=True)
+    sim.feed(local(FIRST, "09:45"), "front-door", open=True)
+    sim.feed(local(FIRST, "09:46"), "lounge")
+    sim.feed(local(FIRST, "10:05"), "kitchen")
+    sim.run_until(local(FIRST, power_cut))
+    assert sim.raised() == []
+    again = Sim(local(FIRST, power_cut) + 60)
+    again.detector = RoutineDetectors(
+        again.clock, again.home, None, SqliteLearnedStore(tmp_path / "routine.sqlite", again.clock)
+    )
+    return store, again
+
+
+def test_coming_home_reaches_disk_before_the_hourly_commit(tmp_path: Path) -> None:
+    """The file said "out" (committed with the door at 09:26) until the next hourly commit, so
+    a power cut at 09:50 brought the person back as away: a collapse then was never found."""
+    _, again = _out_and_back(tmp_path, "09:50")
+    state = again.detector.presence.residents[P]
+    assert not state.away(again.clock.monotonic() + 3600)
+    again.run_until(local(FIRST, "20:00"))
+    assert [e.type for e in again.raised()] == ["inactivity"]
+
+
+def test_a_silent_home_still_commits_its_picture_within_the_hour(tmp_path: Path) -> None:
+    """Commits came only with a later put: a home that fell silent at 10:05 left the picture
+    of 09:46 on disk for good (and, before home/away changes were committed soon, "out")."""
+    store, again = _out_and_back(tmp_path, "11:00")
+    saved = again.detector.store.get("presence")[P]
+    assert saved["last_sign"] == local(FIRST, "10:05") and saved["exit"] is None
+    assert store.commits <= 4  # the start, out, back, and the hourly one: never per reading
+    again.run_until(local(FIRST, "20:00"))
+    assert [e.type for e in again.raised()] == ["inactivity"]

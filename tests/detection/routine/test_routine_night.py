@@ -6,10 +6,10 @@ import datetime as dt
 
 from gateway.clock import SimClock
 from gateway.detection.base import Home
-from gateway.detection.routine import RoutineSettings
+from gateway.detection.routine import MemoryLearnedStore, RoutineSettings
 from gateway.detection.routine.bed_exit import BedExitSettings
 from gateway.detection.routine.presence import Presence
-from gateway.model import Device, DeviceKind, Reading, Resident, Room, Severity
+from gateway.model import Alert, Device, DeviceKind, Reading, Resident, Room, Severity
 from tests.detection.routine.routine_sim import P, Sim, local
 
 DAY = dt.date(2019, 5, 6)
@@ -34,6 +34,38 @@ def test_night_exit_without_return_raises_after_the_wait() -> None:
     sim.feed(local(NEXT, "02:40"), "front-door", open=True)
     sim.feed(local(NEXT, "02:41"), "lounge")
     assert len(sim.cleared("night_exit")) == 1
+
+
+def test_night_exit_pending_at_a_restart_is_still_raised() -> None:
+    """Out of the front door at 02:01, restart at 02:05: the pending exit lived only in the
+    detector, and the picture taken back made the person away, so nothing was ever raised."""
+    store = MemoryLearnedStore()
+    sim = night_sim(store=store)
+    sim.feed(local(NEXT, "02:00"), "hallway")
+    sim.feed(local(NEXT, "02:01"), "front-door", open=True)
+    sim.run_until(local(NEXT, "02:05"))
+    again = Sim(local(NEXT, "02:05"), store=store)
+    again.run_until(local(NEXT, "02:30"))
+    (alert,) = again.raised("night_exit")
+    assert alert.t == local(NEXT, "02:16") and alert.device == "front-door"
+    again.feed(local(NEXT, "02:40"), "front-door", open=True)
+    again.feed(local(NEXT, "02:41"), "lounge")
+    assert len(again.cleared("night_exit")) == 1
+
+
+def test_a_night_exit_raised_before_a_restart_is_not_raised_again() -> None:
+    store = MemoryLearnedStore()
+    sim = night_sim(store=store)
+    sim.feed(local(NEXT, "02:01"), "front-door", open=True)
+    sim.run_until(local(NEXT, "02:30"))
+    (raised,) = sim.raised("night_exit")
+    again = Sim(local(NEXT, "02:35"), store=store)
+    alert = Alert("a1", raised.type, raised.severity, P, raised.t, device=raised.device)
+    assert again.detector.resume(alert)
+    again.run_until(local(NEXT, "03:30"))
+    assert again.raised() == []
+    again.feed(local(NEXT, "03:31"), "kitchen")
+    assert len(again.cleared("night_exit")) == 1
 
 
 def test_night_exit_for_wander_risk_is_immediate_and_critical() -> None:
@@ -72,6 +104,23 @@ def test_out_of_bed_and_not_back_raises_after_45_minutes() -> None:
     assert len(alert) == 1 and alert[0].t == local(NEXT, "02:45")
     sim.feed(local(NEXT, "03:05"), "bed", occupied=True)
     assert len(sim.cleared("bed_exit_no_return")) == 1
+
+
+def test_getting_out_of_bed_after_a_restart_in_the_night_is_watched() -> None:
+    """Restart at 01:00 with the person in bed: the bed's next "occupied" repeats the picture
+    taken back (no sign), and the detector had never seen them get in, so getting out at 02:00
+    started no excursion and a collapse in the hallway raised nothing."""
+    store = MemoryLearnedStore()
+    sim = night_sim(bed=True, store=store)
+    sim.feed(local(DAY, "22:30"), "bed", occupied=True)
+    sim.run_until(local(NEXT, "01:00"))
+    again = Sim(local(NEXT, "01:00"), bed=True, store=store)
+    again.feed(local(NEXT, "01:00") + 5, "bed", occupied=True)
+    again.feed(local(NEXT, "02:00"), "bed", occupied=False)
+    again.feed(local(NEXT, "02:02"), "hallway")
+    again.run_until(local(NEXT, "06:00"))
+    (alert,) = again.raised("bed_exit_no_return")
+    assert alert.t == local(NEXT, "02:45")
 
 
 def test_out_of_bed_and_out_of_the_home_is_left_to_night_exit() -> None:

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from gateway.detection.routine import MemoryLearnedStore
+from gateway.detection.routine import LearnedStore, MemoryLearnedStore
 from gateway.detection.routine.not_up import NotUpDetector
 from gateway.model import Alert, EventAction, Resident
 from tests.detection.routine.routine_sim import PLAIN_DAY, P, Sim, days_from, local
@@ -353,3 +353,78 @@ def test_a_silence_alert_taken_over_from_before_a_restart_is_not_raised_again_by
     assert [(e.type, e.action) for e in again.events if e.t >= local(day, "15:00")] == [
         ("inactivity", EventAction.CLEAR)
     ]
+
+
+BOOT_1970 = 60.0  # a Pi without a real-time clock boots with the wall clock at 1970
+
+
+def _down_at_1005(learned: Sim) -> tuple[Sim, LearnedStore, dt.date]:
+    """The learned home; the resident collapses at 10:05 and the picture is saved by 10:30."""
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])
+    sim.run_until(local(day, "10:30"))
+    return sim, sim.detector.store, day
+
+
+def _set_clock(sim: Sim, wall: float) -> None:
+    """NTP sets the wall clock."""
+    sim.clock.jump_wall(wall - sim.clock.wall())
+
+
+def test_a_restart_before_the_clock_is_set_takes_the_picture_back_once_it_is(
+    learned: Sim,
+) -> None:
+    """The picture was taken back only at start: booted in 1970, the restart took nothing back
+    and never tried again once NTP had set the clock, so the collapse was never found."""
+    _, store, day = _down_at_1005(learned)
+    again = Sim(BOOT_1970, store=store)
+    again.run_until(BOOT_1970 + 120)
+    assert again.detector.presence.residents == {}
+    _set_clock(again, local(day, "10:33"))
+    again.run_until(local(day, "18:00"))
+    (alert,) = again.raised()
+    assert alert.type == "inactivity" and local(day, "12:00") <= alert.t <= local(day, "14:30")
+
+
+def test_a_restart_before_the_clock_is_set_does_not_overwrite_the_saved_picture(
+    learned: Sim,
+) -> None:
+    """Restarted again before NTP (a watchdog): the picture in 1970 times must not replace the
+    one still to be taken back."""
+    _, store, day = _down_at_1005(learned)
+    again = Sim(BOOT_1970, store=store)
+    again.run_until(BOOT_1970 + 120)
+    again.detector.close()
+    third = Sim(local(day, "10:40"), store=store)
+    assert P in third.detector.presence.residents
+
+
+def test_signs_before_the_clock_is_set_win_over_the_saved_picture(learned: Sim) -> None:
+    """Out at 09:31 before the restart, back in the kitchen before NTP set the clock: this
+    run's picture (home) is kept, the saved one (away) is not taken back over it."""
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "09:00"])
+    sim.feed(local(day, "09:30"), "hallway")
+    sim.feed(local(day, "09:31"), "front-door", open=True)
+    sim.run_until(local(day, "10:30"))
+    again = Sim(BOOT_1970, store=sim.detector.store)
+    again.feed(BOOT_1970 + 60, "kitchen")
+    _set_clock(again, local(day, "10:33"))
+    again.run_until(local(day, "18:00"))
+    assert not again.detector.presence.residents[P].away(again.clock.monotonic())
+    assert [e.type for e in again.raised()] == ["inactivity"]
+
+
+def test_a_boot_clock_a_little_behind_still_takes_the_picture_back(learned: Sim) -> None:
+    """The clock restored from a file at boot was behind the saved picture: a negative age
+    took nothing back. Now it is taken back with nothing dated after "now"."""
+    _, store, day = _down_at_1005(learned)
+    again = Sim(local(day, "10:01"), store=store)  # really 10:31, the clock says 10:01
+    state = again.detector.presence.residents[P]
+    now = again.clock.monotonic()
+    assert state.last_up_mono is not None and state.last_up_mono <= now
+    assert state.first_sign_mono is not None and state.first_sign_mono <= now
+    again.run_until(local(day, "18:00"))
+    assert [e.type for e in again.raised()] == ["inactivity"]
