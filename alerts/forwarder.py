@@ -66,6 +66,7 @@ class Forwarder:
             "command_errors": 0,
         }
         self._held: dict[int, float] = {}  # outbox seq of a refused message -> its next try
+        self.stopping = False  # set by the runtime's stop(): a failure now is the shutdown
         self._refusals_logged: set[str] = set()
 
     async def run(self) -> None:
@@ -86,6 +87,8 @@ class Forwarder:
                     await self._serve(session)
             except UplinkError as exc:
                 self.connected.clear()
+                if self.stopping:  # a cancellation Python 3.11's TaskGroup lost on the way
+                    raise asyncio.CancelledError from exc
                 self.counters["failures"] += 1
                 delay = self.backoff.next_delay()
                 if exc.reason != self.last_error:

@@ -131,6 +131,8 @@ class Runtime:
             )
         self.started_mono = clock.monotonic()
         self.ready = asyncio.Event()
+        self.stopping = False
+        self._task: asyncio.Task[None] | None = None
         self.driver_failures: dict[str, int] = {}
         self._failing: dict[str, str] = {}  # driver -> how its last run ended (failed/returned)
         self._running_since: dict[str, float] = {}  # driver -> monotonic start of the current run
@@ -138,7 +140,19 @@ class Runtime:
 
     # -- the main loop ------------------------------------------------------------------------
 
+    def stop(self) -> None:
+        """Stop :meth:`run` (systemd's SIGTERM). A flag as well as a cancellation: Python
+        3.11's TaskGroup loses a cancellation that arrives while one of its tasks fails (a
+        client library raising its own error as the connection is torn down), and the uplink
+        would then take it for a broken link and reconnect, forever."""
+        self.stopping = True
+        if self.forwarder is not None:
+            self.forwarder.stopping = True
+        if self._task is not None:
+            self._task.cancel()
+
     async def run(self) -> None:
+        self._task = asyncio.current_task()
         # The alerts open when the last run stopped, once more (unless a message of theirs is
         # still queued): the platform de-duplicates by id, and one whose message the last run
         # had not queued yet is not lost.
@@ -256,6 +270,8 @@ class Runtime:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the supervisor boundary: log, count, restart
+                if self.stopping:
+                    raise asyncio.CancelledError from exc  # see stop()
                 self.driver_failures[name] = self.driver_failures.get(name, 0) + 1
                 self._failing[name] = str(exc) or type(exc).__name__
                 log.error(

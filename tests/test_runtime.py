@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import json
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from alerts.manager import AlertManager
@@ -15,6 +16,7 @@ from gateway.backoff import Backoff
 from gateway.clock import AcceleratedClock, Clock, SimClock
 from gateway.detection.base import Home
 from gateway.detection.sos import SosDetector
+from gateway.errors import UplinkError
 from gateway.model import Device, DeviceKind, Event, Reading, Resident, Room, Severity
 from gateway.pipeline import Pipeline
 from gateway.runtime import Runtime
@@ -341,3 +343,48 @@ async def test_changes_committed_together_are_queued_in_their_order(tmp_path: Pa
     assert changes == ["raised", "resolved", "raised"]
     assert list(runtime.outbox.outbox.open_alerts()) == [second.alert.id]
     await runtime.close()
+
+
+class _SessionFailingAsItCloses:
+    """A platform session whose command stream, cancelled, raises the link's own error, as a
+    client library may while the connection is torn down under it."""
+
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        return None
+
+    async def commands(self) -> AsyncIterator[bytes]:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise UplinkError("connection lost while closing") from None
+        yield b""  # pragma: no cover - never reached
+
+
+class _LinkFailingAsItCloses:
+    name = "failing-as-it-closes"
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[_SessionFailingAsItCloses]:
+        yield _SessionFailingAsItCloses()
+
+
+async def test_stop_ends_the_gateway_although_the_uplink_fails_as_it_is_cancelled(
+    tmp_path: Path,
+) -> None:
+    """Python 3.11's TaskGroup loses a cancellation that arrives while one of its tasks fails:
+    the uplink took the error for a broken link and reconnected, and systemd's stop hung
+    until it killed the gateway (no learned state saved)."""
+    settings = settings_for(gateway_config(tmp_path, None, None))
+    runtime = Runtime(settings, SimClock(), _LinkFailingAsItCloses(), [], tmp_path / "state")
+    assert runtime.forwarder is not None
+    task = asyncio.create_task(runtime.run())
+    await wait_until(runtime.forwarder.connected.is_set)
+    runtime.stop()
+    try:
+        await asyncio.wait({task}, timeout=10)
+        assert task.cancelled()
+        assert runtime.forwarder.counters["connects"] == 1  # not reconnected
+    finally:
+        task.cancel()  # a second cancellation ends a hung run (a sleep is not guarded)
+        await asyncio.wait({task}, timeout=10)
+        await runtime.close()

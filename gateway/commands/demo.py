@@ -122,7 +122,8 @@ async def _main(args: argparse.Namespace) -> int:
             else:
                 await task
         finally:
-            task.cancel()
+            runtime.stop()
+            task.cancel()  # in case run() never began
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await runtime.close()

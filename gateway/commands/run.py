@@ -37,7 +37,7 @@ async def _main(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         # systemd stops with SIGTERM: shut down cleanly so learned state is saved. Alerts need
         # no shutdown: they are durable in the outbox the moment they exist.
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, runtime.stop)
     try:
         await task
     except asyncio.CancelledError:

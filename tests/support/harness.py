@@ -72,7 +72,8 @@ async def running(runtime: Runtime) -> AsyncIterator[Runtime]:
                 await asyncio.wait_for(driver.subscribed.wait(), 10)
         yield runtime
     finally:
-        task.cancel()
+        runtime.stop()
+        task.cancel()  # in case run() never began
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await runtime.close()
