@@ -158,8 +158,8 @@ class Outbox:
         ``open_alerts`` (``alerts.state.records_of``), in one transaction; returns the
         messages' sequence numbers once they are durable. If the disk refuses (a full SD card)
         the alerts among them and the open alerts are held in memory, delivered from there and
-        written as soon as the disk takes them (:meth:`retry_unsaved`); other messages are
-        dropped."""
+        written with the next commit the disk takes (or :meth:`retry_unsaved`); other messages
+        are dropped."""
         now = self.clock.wall()
         items = [
             OutboxItem(seq, m.kind, m.resident, m.topic, m.payload, now)
@@ -168,12 +168,10 @@ class Outbox:
         self._next_seq += len(items)
         self.counters["put"] += len(items)
         try:
-            self._repairing(lambda: self._write(items, open_alerts))
+            self._repairing(lambda: self._write_with_unsaved(items, open_alerts))
         except sqlite3.Error as exc:
             self._hold_in_memory(items, open_alerts, exc)
         else:
-            if open_alerts is not None:
-                self._open_unsaved = None  # an older set held in memory is out of date
             others = [item.seq for item in items if item.kind != ALERT]
             if others:
                 mono = self.clock.monotonic()
@@ -182,11 +180,29 @@ class Outbox:
                     self._prune_other()
         return [item.seq for item in items]
 
+    def _write_with_unsaved(
+        self, items: list[OutboxItem], open_alerts: dict[str, Any] | None
+    ) -> None:
+        """``items`` and ``open_alerts`` together with whatever the disk refused before (held
+        alerts, older open alerts when none are given): a newer set of open alerts must never
+        reach the disk without the messages that led to it."""
+        held = [item for _, item in sorted(self._unsaved.items())]
+        if open_alerts is None:
+            open_alerts = self._open_unsaved
+        self._write(held + items, open_alerts)
+        if held or self._open_unsaved is not None:
+            log.warning(
+                "outbox: %d messages written to disk after an earlier disk error", len(held)
+            )
+        self._unsaved.clear()
+        self._open_unsaved = None
+
     def _write(self, items: list[OutboxItem], open_alerts: dict[str, Any] | None) -> None:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.executemany(
-                "INSERT INTO outbox(seq, kind, resident, topic, payload, created) "
+                # OR IGNORE: a held item a failed COMMIT did write after all is the same item
+                "INSERT OR IGNORE INTO outbox(seq, kind, resident, topic, payload, created) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [(i.seq, i.kind, i.resident, i.topic, i.payload, i.created) for i in items],
             )
@@ -254,16 +270,12 @@ class Outbox:
     def retry_unsaved(self) -> int:
         """Try to write what the disk refused (memory-only alerts and the latest open alerts)
         in one transaction; returns how many alerts are still unsaved."""
-        if not self._unsaved and self._open_unsaved is None:
+        if not self.has_unsaved:
             return 0
-        items = [item for _, item in sorted(self._unsaved.items())]
         try:
-            self._write(items, self._open_unsaved)
+            self._write_with_unsaved([], None)
         except sqlite3.Error:
             return len(self._unsaved)
-        self._unsaved.clear()
-        self._open_unsaved = None
-        log.warning("outbox: %d messages written to disk after an earlier disk error", len(items))
         return 0
 
     @property

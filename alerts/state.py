@@ -57,18 +57,19 @@ LEGACY_FILE = "alerts.sqlite3"
 
 
 def take_over_legacy_file(state_dir: Path, outbox: Outbox) -> None:
-    """Move the open alerts an earlier version kept in ``alerts.sqlite3`` into the outbox
-    (unless it already has some), then remove that file."""
+    """Move the open alerts an earlier version kept in ``alerts.sqlite3`` into the outbox,
+    then remove that file. The file is the newest set whenever it exists, since this version
+    removes it and never writes it: after a rollback to an earlier version and back, the
+    outbox's own set is the older one."""
     path = state_dir / LEGACY_FILE
     if not path.exists():
         return
     legacy = KeyValueFile(path, "open_alerts", "open alerts (earlier version)")
     records = legacy.items()
     legacy.close()
-    if records and not outbox.open_alerts():
-        outbox.commit([], records)
-        if outbox.has_unsaved:
-            return  # the disk refused: keep the old file for the next start
-        log.warning("%d open alerts moved from %s into the outbox", len(records), LEGACY_FILE)
+    outbox.commit([], records)
+    if outbox.has_unsaved:
+        return  # the disk refused: keep the old file for the next start
+    log.warning("%d open alerts moved from %s into the outbox", len(records), LEGACY_FILE)
     for suffix in ("", "-wal", "-shm", "-journal"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)

@@ -132,6 +132,7 @@ class Runtime:
         self.started_mono = clock.monotonic()
         self.ready = asyncio.Event()
         self.stopping = False
+        self._outbox_damage_seen = self.outbox.outbox.counters["damaged_files"]
         self._task: asyncio.Task[None] | None = None
         self.driver_failures: dict[str, int] = {}
         self._failing: dict[str, str] = {}  # driver -> how its last run ended (failed/returned)
@@ -228,7 +229,12 @@ class Runtime:
         for summary in self.summary.due():
             resident = summary["resident"]
             await self.outbox.put(SUMMARY, resident, self.topics.summary(resident), encode(summary))
-        if self.outbox.outbox.has_unsaved:  # a full SD card: try again each tick
+        box = self.outbox.outbox
+        if box.counters["damaged_files"] != self._outbox_damage_seen:
+            # a new file took over; what it read back of the open alerts may be short of ours
+            self._outbox_damage_seen = box.counters["damaged_files"]
+            await self.outbox.commit([], records_of(self.manager.active))
+        elif box.has_unsaved:  # a full SD card: try again each tick
             await self.outbox.retry_unsaved()
 
     async def _commit(self, changes: list[AlertChange]) -> None:

@@ -388,3 +388,26 @@ async def test_stop_ends_the_gateway_although_the_uplink_fails_as_it_is_cancelle
         task.cancel()  # a second cancellation ends a hung run (a sleep is not guarded)
         await asyncio.wait({task}, timeout=10)
         await runtime.close()
+
+
+async def test_the_open_alerts_are_written_again_when_a_damaged_outbox_file_is_replaced(
+    tmp_path: Path,
+) -> None:
+    """The damage took the open alerts' page: nothing of them could be read back into the
+    new file. The next tick writes the gateway's own set there, so a restart still knows
+    the alert though no alert changed since."""
+    clock, runtime = _sos_runtime(tmp_path)
+    async with running(runtime):
+        await runtime.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
+        await wait_until(lambda: runtime.outbox.outbox.depth().get("alert") == 1)
+        path = tmp_path / "state" / "outbox.sqlite3"
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'open_alerts'")
+        for page in (1, root[0] - 1):  # the messages' root page and the open alerts'
+            scribble_over_a_page(path, page=page)
+        await runtime.outbox.pending()  # finds the damage: a new file takes over
+        assert runtime.outbox.outbox.counters["damaged_files"] == 1
+        await advance_gateway(runtime, 60.0)
+    _, again = _sos_runtime(tmp_path)
+    assert [a.resident for a in again.manager.active.values()] == ["r1"]
+    await again.close()

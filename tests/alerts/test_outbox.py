@@ -3,7 +3,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from alerts.outbox import ALERT, SUMMARY, Outbox
+from alerts.outbox import ALERT, SUMMARY, Message, Outbox
 from gateway.clock import SimClock
 from tests.support.storage import scribble_over_a_page
 
@@ -133,3 +133,35 @@ def test_alerts_in_a_file_damaged_while_the_gateway_was_off_are_taken_back(
     new = again.put(ALERT, "r1", "t", b"next")
     again.close()
     assert [i.seq for i in Outbox(path, SimClock()).pending()] == [*seqs, new] and new > seqs[-1]
+
+
+def test_a_message_held_in_memory_goes_to_disk_with_the_next_commit_that_fits(
+    tmp_path: Path,
+) -> None:
+    """A's withdrawal was refused by a full card (held in memory, open set {} unsaved); room
+    came back and B's raise was committed with the open set {B} before any retry: on disk
+    A's withdrawal was gone and A was not open either, so a power cut then left the platform
+    with A open for ever."""
+    box = Outbox(tmp_path / "o.db", SimClock())
+    (raised,) = box.commit([Message(ALERT, "r", "t", b"A raised")], {"A": {"id": "A"}})
+    box.ack(raised)
+    pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+    box._db.execute(f"PRAGMA max_page_count = {pages}")
+    (withdrawn,) = box.commit([Message(ALERT, "r", "t", b"A cancelled" + b" " * 200_000)], {})
+    assert box.has_unsaved
+    box._db.execute("PRAGMA max_page_count = 1073741823")
+    (b,) = box.commit([Message(ALERT, "r", "t", b"B raised")], {"B": {"id": "B"}})
+    assert not box.has_unsaved
+    after_power_cut = Outbox(tmp_path / "o.db", SimClock())
+    assert [i.seq for i in after_power_cut.pending()] == [withdrawn, b]
+    assert after_power_cut.open_alerts() == {"B": {"id": "B"}}
+
+
+def test_a_held_message_a_failed_commit_wrote_after_all_does_not_block_the_rest(
+    tmp_path: Path,
+) -> None:
+    box = Outbox(tmp_path / "o.db", SimClock())
+    (seq,) = box.commit([Message(ALERT, "r", "t", b"sos")], {"A": {}})
+    box._unsaved[seq] = box.pending()[0]  # as if the COMMIT had reported an error
+    (later,) = box.commit([Message(ALERT, "r", "t", b"next")], {"A": {}, "B": {}})
+    assert not box.has_unsaved and [i.seq for i in box.pending()] == [seq, later]

@@ -55,6 +55,14 @@ def test_open_alerts_an_earlier_version_kept_in_a_file_of_their_own_are_taken_ov
     box.commit([], {})  # every alert closed since
     take_over_legacy_file(tmp_path, box)  # nothing left to take over: nothing comes back
     assert box.open_alerts() == {}
+    # a rollback to the earlier version raised and closed alerts of its own, then back again:
+    # its file is the newer set
+    box.commit([], {"stale": {"id": "stale"}})
+    legacy = KeyValueFile(tmp_path / LEGACY_FILE, "open_alerts", "test")
+    legacy.update(records_of(manager.active))
+    legacy.close()
+    take_over_legacy_file(tmp_path, box)
+    assert [a.id for a in alerts_of(box.open_alerts())] == [sos.alert.id]
 
 
 def test_a_record_that_cannot_be_read_is_skipped_not_fatal() -> None:
