@@ -198,6 +198,7 @@ class Presence:
         self.deaf = deaf or DeafPeriods()
         self.residents: dict[str, ResidentPresence] = {}
         self._door_open: dict[str, bool] = {}  # configured door -> its last reported state
+        self._alerted_before_restore: set[str] = set()  # see mark_silence_alerted
 
     def snapshot(self) -> dict[str, dict[str, object]]:
         """What a restart needs of the picture, in wall time (kept with the learned state)."""
@@ -257,7 +258,10 @@ class Presence:
             state.in_bed = in_bed if isinstance(in_bed, bool) else None
             state.last_sign_mono, state.last_sign_wall = now_mono, now_wall
             state.restored_at_mono = now_mono
+            if resident in self._alerted_before_restore:
+                state.mark_silence_alerted()
             restored.append(resident)
+        self._alerted_before_restore.clear()
         return restored
 
     def deaf_during(self, start_mono: float, end_mono: float) -> bool:
@@ -268,8 +272,10 @@ class Presence:
         """A silence alert of a previous run is open for ``resident``: the silence taken back
         with the picture is the one it was raised for (one silence, one alert)."""
         state = self.residents.get(resident)
-        if state is not None:
+        if state is not None and state.last_sign_mono is not None:
             state.mark_silence_alerted()
+        else:  # the picture is not taken back yet (a clock not set at boot): mark it then
+            self._alerted_before_restore.add(resident)
 
     def _door_state_repeated(self, reading: Reading, device: Device) -> bool:
         """A door's state that says nothing new: Zigbee2MQTT re-sends a contact's cached state

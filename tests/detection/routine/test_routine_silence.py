@@ -334,7 +334,12 @@ def test_a_door_opened_after_its_state_was_re_reported_is_a_sign_again(learned: 
     assert state.last_sign_mono == sim.clock.monotonic()
 
 
-def test_a_silence_alert_taken_over_from_before_a_restart_is_not_raised_again_by_not_up() -> None:
+@pytest.mark.parametrize("boot_in_1970", [False, True])
+def test_a_silence_alert_taken_over_from_before_a_restart_is_not_raised_again_by_not_up(
+    boot_in_1970: bool,
+) -> None:
+    """Also when the Pi boots with its clock in 1970: the alert is taken over at start, the
+    picture only once NTP has set the clock."""
     store = MemoryLearnedStore()
     sim = Sim(local(FIRST, "06:00"), store=store)
     for day in days_from(FIRST, 21):
@@ -344,9 +349,16 @@ def test_a_silence_alert_taken_over_from_before_a_restart_is_not_raised_again_by
     sim.run_until(local(day, "15:00"))
     (raised,) = sim.raised()
     assert raised.type == "inactivity"
-    again = _restart(sim, local(day, "15:00"), store)
+    if boot_in_1970:
+        sim.run_until(local(day, "15:00"))
+        again = Sim(BOOT_1970, store=store)
+    else:
+        again = _restart(sim, local(day, "15:00"), store)
     alert = Alert("id-1", raised.type, raised.severity, P, raised.t)
     assert again.detector.resume(alert)
+    if boot_in_1970:
+        again.run_until(BOOT_1970 + 120)
+        _set_clock(again, local(day, "15:02"))  # NTP
     again.run_until(local(day + dt.timedelta(days=1), "14:00"))
     assert again.raised() == []  # the silence already has its alert: no not_up on top
     again.feed(local(day + dt.timedelta(days=1), "14:00"), "kitchen")  # found, up
