@@ -374,11 +374,12 @@ class FallAlerts:
         placed on this run's by the wall clock (``occurred_t``: the latest fall of the alert),
         and the alert taken as raised at the earliest it could have been, ``confirmation_s``
         after it: the cancel window closes no later than it did (a press never withdraws an
-        alert the old run would have kept). A wall clock behind the impact (no NTP yet after
-        the reboot) says nothing of its age: no cancel window, and the long lie is counted
-        from now — later than due, never never. Movement is only seen from now on; an alert
+        alert the old run would have kept). Movement is only seen from now on; an alert
         already escalated, or older than ``long_lie_s`` (the old run judged its long lie), is
-        not escalated again."""
+        not escalated again. A wall clock behind the impact (no NTP yet after the reboot) says
+        nothing of its age: no cancel window and no long-lie escalation (the fall may be hours
+        old and its wearer long up; the alert stays open for staff, and the alert manager
+        escalates it if nobody acknowledges it)."""
         if alert.type != self.name or not alert.key or alert.state.is_final:
             return False
         known = self._wrists.get(alert.key)
@@ -392,7 +393,8 @@ class FallAlerts:
         if not isinstance(impact_t, int | float):
             impact_t = math.nan
         age = self.clock.wall() - impact_t
-        if not math.isfinite(age) or age < 0.0:
+        age_known = math.isfinite(age) and age >= 0.0
+        if not age_known:
             impact_mono, raised_mono = now, now - s.cancel_window_s - 1.0
         else:
             impact_mono = now - age
@@ -405,7 +407,7 @@ class FallAlerts:
             0.0,
             raised=True,
             raised_mono=raised_mono,
-            escalated=alert.state is AlertState.ESCALATED or age >= s.long_lie_s,
+            escalated=(alert.state is AlertState.ESCALATED or not age_known or age >= s.long_lie_s),
         )
         self._refresh_busy(wrist)
         self.counters["alerts_resumed"] += 1
@@ -1020,7 +1022,13 @@ class FallAlerts:
                     withdrawn = withdrawn or f
                 else:
                     self.counters["cancel_too_late"] += 1
-            if withdrawn is not None:
+            current = wrist.fall
+            if withdrawn is not None and withdrawn is not current and current.raised:
+                # the later fall, after the press, was raised into the same alert (falls
+                # within the manager's repeat window join it): withdrawing it would withdraw
+                # that fall too
+                self.counters["cancel_kept_for_later_fall"] += 1
+            elif withdrawn is not None:
                 # one CANCEL: the manager keeps one open fall alert per band (falls within
                 # its repeat window join it), which it withdraws
                 events.append(self._event(wrist, EventAction.CANCEL, {"by": "resident"}, withdrawn))

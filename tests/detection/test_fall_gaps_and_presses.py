@@ -176,8 +176,18 @@ def test_resume_takes_only_open_fall_alerts() -> None:
     done = Alert("a2", "fall", Severity.CRITICAL, "p1", EPOCH, AlertState.CANCELLED, key="w")
     assert detector.resume(done) is False
     damaged = Alert("a3", "fall", Severity.CRITICAL, "p1", "yesterday", key="w")  # type: ignore[arg-type]
-    assert detector.resume(damaged) is True  # watched for a long lie, no cancel window
-    assert detector.next_deadline() is not None
+    assert detector.resume(damaged) is True  # kept for staff: no cancel window, no long lie
+
+
+@pytest.mark.parametrize("behind_s", [3600.0, EPOCH - 60.0])
+def test_a_resumed_alert_of_unknown_age_is_not_escalated_as_a_long_lie(behind_s: float) -> None:
+    """The Pi boots with its clock behind the impact (fake-hwclock, or 1970): the fall may be
+    hours old and its wearer long up, so sitting still now is no long lie."""
+    clock, alerts = run_to_a_raised_fall(long_lie_s=60.0)
+    clock, pipeline = restarted(clock, alerts, -behind_s)
+    changes = feed_band(pipeline, clock, still(90))
+    changes += pipeline.feed(Reading(clock.wall(), PENDANT.id, {"action": "cancel"}))
+    assert changes == [] and len(pipeline.manager.active) == 1
 
 
 # --- cancel presses ----------------------------------------------------------------------
@@ -225,9 +235,12 @@ def test_a_press_after_the_impact_handled_late_still_cancels_it(handled: float) 
     assert home.events == []
 
 
-def two_falls_with_a_press(press_from_second: float) -> tuple[Home, AlertManager]:
+def two_falls_with_a_press(
+    press_from_second: float, stamped_from_second: float | None = None, by: Device = WRIST
+) -> tuple[Home, AlertManager]:
     """Fell, walked 8 s, fell again 18 s after the first impact (the first alert raised 9 s
-    after it); the wearer presses cancel ``press_from_second`` s from the second impact."""
+    after it); the wearer presses cancel ``press_from_second`` s from the second impact (on
+    ``by``; handled then, stamped ``stamped_from_second`` from it if given)."""
     home = Home()
     manager = AlertManager("gw", home.clock)
     _t, first, impact1 = synth_fall(np.random.default_rng(1), after=4.0)
@@ -241,7 +254,10 @@ def two_falls_with_a_press(press_from_second: float) -> tuple[Home, AlertManager
         home.run_until(MONO + (times[part][-1] - EPOCH))
         home.send(Reading(float(times[part][0]), WRIST.id, {"acc": xyz[part], "ts": times[part]}))
         if i == at:
-            home.send(Reading(home.clock.wall(), WRIST.id, {"action": "cancel"}))
+            stamp = home.clock.wall()
+            if stamped_from_second is not None:
+                stamp = EPOCH + impact2 + stamped_from_second
+            home.send(Reading(stamp, by.id, {"action": "cancel"}), by)
     home.idle(200)
     for _, event in home.events:
         manager.handle(event)
@@ -268,6 +284,15 @@ def test_a_press_between_the_first_alert_and_the_second_impact_leaves_the_second
         EventAction.ESCALATE,
     ]
     assert len(manager.active) == 1
+
+
+def test_a_press_before_the_second_impact_handled_after_its_alert_leaves_it_open() -> None:
+    """Stamped 3 s before the second impact but handled 10.5 s after it, once the second
+    fall had joined the first's alert: the press withdrew the first fall, and with it the
+    joint alert, leaving a real fall and its long lie with nothing open."""
+    home, manager = two_falls_with_a_press(10.5, stamped_from_second=-3.0, by=PENDANT)
+    assert len(manager.active) == 1
+    assert EventAction.ESCALATE in [e.action for _, e in home.events]
 
 
 # --- batches dated back ------------------------------------------------------------------
