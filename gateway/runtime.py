@@ -271,6 +271,8 @@ class Runtime:
             self._running_since[name] = began
             try:
                 await start()
+                if self.stopping:  # it swallowed the stop's cancellation (see stop())
+                    raise asyncio.CancelledError
                 log.warning("%s returned; restarting it", name)
                 self._failing[name] = "returned"
             except asyncio.CancelledError:

@@ -8,7 +8,7 @@ import contextlib
 import itertools
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from alerts.manager import AlertManager
@@ -411,3 +411,35 @@ async def test_the_open_alerts_are_written_again_when_a_damaged_outbox_file_is_r
     _, again = _sos_runtime(tmp_path)
     assert [a.resident for a in again.manager.active.values()] == ["r1"]
     await again.close()
+
+
+class _DriverReturningWhenCancelled:
+    name = "returns-when-cancelled"
+
+    async def run(self, sink: Callable[[Reading], Awaitable[None]]) -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # a library swallowing it
+            await asyncio.Event().wait()
+
+    def diagnostics(self) -> dict[str, object]:
+        return {}
+
+    def problems(self) -> dict[str, tuple[str, str]]:
+        return {}
+
+
+async def test_stop_ends_the_gateway_although_a_driver_swallows_the_cancellation(
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(gateway_config(tmp_path, None, None))
+    driver = _DriverReturningWhenCancelled()
+    runtime = Runtime(settings, SimClock(), None, [driver], tmp_path / "state")
+    task = asyncio.create_task(runtime.run())
+    await wait_until(runtime.ready.is_set)
+    runtime.stop()
+    try:
+        await asyncio.wait({task}, timeout=10)
+        assert task.cancelled()
+    finally:
+        task.cancel()
+        await asyncio.wait({task}, timeout=10)
+        await runtime.close()
