@@ -138,11 +138,14 @@ class BleDriver:
             if spec.profile is None:
                 continue
             if spec.profile not in PROFILES:
-                logger.error("BLE device %s: unknown profile %r, not connecting",
-                             spec.device_id, spec.profile)
+                logger.error(
+                    "BLE device %s: unknown profile %r, not connecting",
+                    spec.device_id,
+                    spec.profile,
+                )
                 continue
             self._links[spec.address.upper()] = _Link(
-                spec, PROFILES[spec.profile](), asyncio.Event()
+                spec, PROFILES[spec.profile](clock), asyncio.Event()
             )
         self.scanning = False
         self._last_advertisement = clock.monotonic()
@@ -177,14 +180,16 @@ class BleDriver:
 
     async def run(self, sink: ReadingSink) -> None:
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._forever("forward", lambda: self._forward(sink)),
-                              name="eldergate[ble].forward")
+            tasks.create_task(
+                self._forever("forward", lambda: self._forward(sink)), name="eldergate[ble].forward"
+            )
             tasks.create_task(self._forever("scan", self._scan_loop), name="eldergate[ble].scan")
             for link in self._links.values():
                 spec = link.spec
                 tasks.create_task(
-                    self._forever(f"link {spec.device_id}",
-                                  functools.partial(self._connection_loop, link)),
+                    self._forever(
+                        f"link {spec.device_id}", functools.partial(self._connection_loop, link)
+                    ),
                     name=f"eldergate[ble].link[{spec.device_id}]",
                 )
 
@@ -279,8 +284,10 @@ class BleDriver:
             await asyncio.gather(consume, watchdog, return_exceptions=True)
         if watchdog in done:
             self.counters["watchdog_restarts"] += 1
-            logger.warning("BLE scanner silent for %.0f s: restarting the scan",
-                           self._clock.monotonic() - self._last_advertisement)
+            logger.warning(
+                "BLE scanner silent for %.0f s: restarting the scan",
+                self._clock.monotonic() - self._last_advertisement,
+            )
             return BleErrorKind.SILENT
         error = consume.exception() if not consume.cancelled() else None
         self.counters["scan_failures"] += 1
@@ -301,9 +308,7 @@ class BleDriver:
         """A connected peripheral stops advertising: silence is only suspicious when some
         configured device is not connected."""
         return any(
-            spec.profile is None
-            or (link := self._links.get(address)) is None
-            or not link.connected
+            spec.profile is None or (link := self._links.get(address)) is None or not link.connected
             for address, spec in self._specs.items()
         )
 
@@ -348,8 +353,12 @@ class BleDriver:
             return  # its data comes over GATT
         try:
             readings = self._decoder.to_readings(
-                address, adv.name, adv.manufacturer_data, adv.service_data,
-                self._clock.wall(), now,
+                address,
+                adv.name,
+                adv.manufacturer_data,
+                adv.service_data,
+                self._clock.wall(),
+                now,
             )
         except DecodeError as exc:
             self.counters["decode_errors"] += 1
@@ -360,10 +369,12 @@ class BleDriver:
             logger.exception("BLE advertisement decoder crashed on %s", spec.device_id)
             return
         for reading in readings:
-            suffix = reading.device[len(address):] if reading.device.upper().startswith(
-                address) else ""
-            self._emit(Reading(reading.t, spec.device_id + suffix,
-                               {**reading.values, "rssi": adv.rssi}))
+            suffix = (
+                reading.device[len(address) :] if reading.device.upper().startswith(address) else ""
+            )
+            self._emit(
+                Reading(reading.t, spec.device_id + suffix, {**reading.values, "rssi": adv.rssi})
+            )
 
     # --- connections ---
 

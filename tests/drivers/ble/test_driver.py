@@ -32,9 +32,9 @@ async def test_every_kind_of_device_reaches_the_sink(specs) -> None:
         battery = await rig.next_reading(lambda r: r.device == "hr-1")
         assert battery.values == {"battery": 90}
 
-        await rig.until(lambda: all(
-            link["connected"] for link in rig.driver.diagnostics()["links"].values()
-        ))
+        await rig.until(
+            lambda: all(link["connected"] for link in rig.driver.diagnostics()["links"].values())
+        )
         samples = np.linspace(-2, 2, 75).reshape(25, 3)
         await band.send_motion(samples)
         motion = await rig.next_reading(lambda r: "acc" in r.values)
@@ -44,16 +44,17 @@ async def test_every_kind_of_device_reaches_the_sink(specs) -> None:
         assert motion.t == pytest.approx(rig.clock.wall() - 24 / 50)  # first sample's time
 
         await band.press("sos")
-        assert (await rig.next_reading(lambda r: "action" in r.values)).values == {
-            "action": "sos"
-        }
+        assert (await rig.next_reading(lambda r: "action" in r.values)).values == {"action": "sos"}
         await hr.send_heart_rate(72, rr_intervals_s=[0.8, 0.82], contact=False)
         beat = await rig.next_reading(lambda r: r.device == "hr-1")
         assert beat.values["hr"] == 72 and beat.values["worn"] is False
         assert beat.values["rr_intervals"] == pytest.approx([0.8, 0.82], abs=1e-3)
         await bed.send(True, hr=58, rr=14.5, movement=3)
         assert (await rig.next_reading(lambda r: r.device == "bed-1")).values == {
-            "occupied": True, "hr": 58, "rr": 14.5, "movement": 3,
+            "occupied": True,
+            "hr": 58,
+            "rr": 14.5,
+            "movement": 3,
         }
 
         await door.set_open(True)
@@ -132,6 +133,23 @@ async def test_peripheral_dropping_mid_stream_reconnects_and_reports_the_gap() -
         assert rig.driver.diagnostics()["links"]["band-1"]["duplicate_presses"] == 1
 
 
+async def test_an_sos_after_a_band_reboot_gets_through() -> None:
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs) as rig:
+        band = rig.world[BAND]
+        await rig.linked("band-1")
+        await band.press("sos")  # the installer's test press, event id 1
+        assert (await rig.next_reading(lambda r: "action" in r.values)).values["action"] == "sos"
+        rig.clock.advance(4 * 3600)
+        await band.drop_connection()  # the band reboots: its RAM counters start over
+        band.button_event_id = 0
+        band.counter = 0
+        await rig.linked("band-1", connects=2)
+        await band.press("sos")  # a real emergency, event id 1 again
+        assert (await rig.next_reading(lambda r: "action" in r.values)).values["action"] == "sos"
+        assert rig.driver.diagnostics()["links"]["band-1"]["duplicate_presses"] == 0
+
+
 async def test_a_device_missing_its_characteristics_is_counted_and_retried() -> None:
     # a heart-rate band configured as a wristband: no wristband service
     specs = [BleDeviceSpec(HR_BAND, "band-1", "wristband")]
@@ -205,8 +223,9 @@ async def test_an_adapter_that_stays_gone_is_degraded_then_recovers() -> None:
 def test_specs_from_configured_devices() -> None:
     devices = [
         Device("band-1", DeviceKind.WRISTBAND, "p1", options={"ble_address": BAND.lower()}),
-        Device("door", DeviceKind.DOOR, "p1",
-               options={"ble_address": DOOR, "bthome_key": "00" * 16}),
+        Device(
+            "door", DeviceKind.DOOR, "p1", options={"ble_address": DOOR, "bthome_key": "00" * 16}
+        ),
         Device("bed-mqtt", DeviceKind.BED, "p1"),
     ]
     specs = specs_from_devices(devices)
