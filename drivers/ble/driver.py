@@ -10,10 +10,22 @@ One scan loop and one connection loop per connected (GATT) device, on any
   addresses are counted and ignored.
 * **Scanner watchdog**: no advertisement for ``watchdog_timeout_s`` (90 s) while some configured
   device is expected to advertise (any device not currently connected) → stop and restart the
-  scan. Failures to (re)start go up the :class:`~drivers.ble.recovery.RecoveryLadder`: restart
-  scan → reset the adapter → degraded (reported in :meth:`BleDriver.diagnostics` and as a
+  scan. Failures go up the :class:`~drivers.ble.recovery.RecoveryLadder`: restart scan → reset
+  the adapter → degraded (reported in :meth:`BleDriver.diagnostics` and as a
   :meth:`BleDriver.problems` entry, which the gateway raises as ``gateway_degraded``; reset
-  retried every 5 min).
+  retried every 5 min). Scan start and stop are bounded (``SCAN_START_TIMEOUT_S``,
+  ``SCAN_STOP_TIMEOUT_S``): bleak's D-Bus calls have no timeout, and a call that never returns
+  counts as ``adapter_gone``.
+* **Silence is not a failure by itself**: a home can be quiet (the resident out with the only
+  band, an event-driven button alone). Silence only restarts the scan, and climbs the ladder
+  only with evidence against the adapter: a configured *periodic* advertiser (``periodic``: a
+  stationary device that advertises whenever it is not connected, the bed sensor by default)
+  not connected and unheard, either never heard since the adapter came up (start or last
+  reset) or heard since and silent now (a scanner that stopped delivering); or a connection
+  attempt that failed at the adapter (``adapter_gone``, ``not_ready``) during the scan. A scan
+  that starts cleanly resets the ladder, except after silence with evidence or a hung stop,
+  which only an advertisement heard disproves. A locked scanner in a home without a periodic
+  advertiser is still noticed, per device, by the device-silence alerts.
 * **Connections**: connect when heard, read the profile's initial values, subscribe to its
   notifications; on a drop or failure, wait a jittered exponential backoff on the injected
   clock, then wait to hear the device advertise again before the next attempt (no hammering a
@@ -55,6 +67,13 @@ RECONNECT_INITIAL_S: Final = 1.0
 RECONNECT_MAX_S: Final = 60.0
 LOOP_RESTART_S: Final = 5.0  # after an unexpected error in one of the driver's own loops
 DISCONNECT_TIMEOUT_S: Final = 5.0  # real time: BlueZ gives up on a disconnect within ~2 s
+# Real time, as D-Bus replies are. StartDiscovery answers within a second or two, even on an
+# adapter just powered on; StopDiscovery at once. Beyond these, bluetoothd is wedged.
+SCAN_START_TIMEOUT_S: Final = 15.0
+SCAN_STOP_TIMEOUT_S: Final = 5.0
+# Link failures that say the adapter, not the peripheral, is in trouble.
+_ADAPTER_LEVEL: Final = frozenset({BleErrorKind.ADAPTER_GONE, BleErrorKind.NOT_READY})
+DEFAULT_PERIODIC_KINDS: Final = frozenset({DeviceKind.BED})
 DEFAULT_PROFILE_BY_KIND: Final = {
     DeviceKind.WRISTBAND: "wristband",
     DeviceKind.HEART_RATE: "heart_rate",
@@ -72,12 +91,17 @@ class BleDeviceSpec:
     device_id: str
     profile: str | None = None
     bthome_key: bytes | None = None
+    # stationary and advertising whenever not connected: its silence is evidence against the
+    # scanner (see the module docstring)
+    periodic: bool = False
 
 
 def specs_from_devices(devices: Iterable[Device]) -> list[BleDeviceSpec]:
     """BLE specs from configured devices: those with ``options["ble_address"]``. The profile is
     ``options["ble_profile"]`` or follows the kind (wristband, heart_rate, bed connect; others
-    only advertise); ``options["bthome_key"]`` is the hex bind key of an encrypted sensor."""
+    only advertise); ``options["bthome_key"]`` is the hex bind key of an encrypted sensor. Beds
+    are periodic advertisers; worn devices leave with the resident, and buttons and most
+    BTHome sensors advertise only on events."""
     specs = []
     for device in devices:
         address = device.options.get("ble_address")
@@ -91,6 +115,7 @@ def specs_from_devices(devices: Iterable[Device]) -> list[BleDeviceSpec]:
                 device_id=device.id,
                 profile=None if profile in (None, "advertisement") else str(profile),
                 bthome_key=bytes.fromhex(key) if key else None,
+                periodic=device.kind in DEFAULT_PERIODIC_KINDS,
             )
         )
     return specs
@@ -121,6 +146,8 @@ class BleDriver:
         watchdog_check_s: float = SCANNER_WATCHDOG_CHECK_S,
         ladder: RecoveryLadder | None = None,
         rng: random.Random | None = None,
+        scan_start_timeout_s: float = SCAN_START_TIMEOUT_S,
+        scan_stop_timeout_s: float = SCAN_STOP_TIMEOUT_S,
         queue_size: int = READING_QUEUE_SIZE,
         advertisement_decoder: Any = None,
     ) -> None:
@@ -129,6 +156,8 @@ class BleDriver:
         self._watchdog_timeout_s = watchdog_timeout_s
         self._watchdog_check_s = watchdog_check_s
         self._ladder = ladder or RecoveryLadder(clock)
+        self._scan_start_timeout_s = scan_start_timeout_s
+        self._scan_stop_timeout_s = scan_stop_timeout_s
         self._rng = rng or random.Random()
         self._queue: asyncio.Queue[Reading] = asyncio.Queue(queue_size)
         self._specs = {spec.address.upper(): spec for spec in devices}
@@ -150,6 +179,13 @@ class BleDriver:
         self.scanning = False
         self._last_advertisement = clock.monotonic()
         self._heard_since_start = False
+        # evidence for the silence rule (module docstring)
+        self._adapter_up_at = clock.monotonic()
+        self._heard_since_adapter_up = False
+        self._last_heard: dict[str, float] = {}  # configured addresses only
+        self._scan_started_at = clock.monotonic()
+        self._adapter_trouble_at: float | None = None
+        self._suspect_scanner = False  # until an advertisement is heard
         self._unknown_addresses: set[str] = set()
         self._rssi: dict[str, int | None] = {}
         self.counters: dict[str, int] = {
@@ -158,6 +194,8 @@ class BleDriver:
             "scan_starts": 0,
             "scan_failures": 0,
             "watchdog_restarts": 0,
+            "quiet_restarts": 0,
+            "scan_call_timeouts": 0,
             "adapter_resets": 0,
             "adapter_reset_failures": 0,
             "readings": 0,
@@ -256,21 +294,51 @@ class BleDriver:
         while True:
             scanner = self._backend.scanner()
             try:
-                await scanner.start()
+                await self._bounded(scanner.start, "scan start", self._scan_start_timeout_s)
             except BleBackendError as exc:
                 self.counters["scan_failures"] += 1
                 logger.warning("BLE scan start failed (%s)", exc.kind.value)
+                await self._stop_quietly(scanner)
                 await self._recover(exc.kind)
                 continue
             self.counters["scan_starts"] += 1
             self.scanning = True
             self._heard_since_start = False
-            self._last_advertisement = self._clock.monotonic()
+            self._last_advertisement = self._scan_started_at = self._clock.monotonic()
+            if not self._suspect_scanner:
+                self._ladder.succeeded()
             kind = await self._scan_session(scanner)
             self.scanning = False
-            with contextlib.suppress(BleBackendError):
-                await scanner.stop()
+            try:
+                await self._bounded(scanner.stop, "scan stop", self._scan_stop_timeout_s)
+            except BleBackendError as exc:
+                if exc.kind is BleErrorKind.ADAPTER_GONE:
+                    self._suspect_scanner = True
+                    kind = exc.kind
+            if kind is BleErrorKind.SILENT and not self._suspect_scanner:
+                self.counters["quiet_restarts"] += 1
+                self._ladder.failed(kind, escalate=False)
+                continue
             await self._recover(kind)
+
+    async def _bounded(
+        self, call: Callable[[], Awaitable[None]], what: str, timeout_s: float
+    ) -> None:
+        """``call()``, or :class:`BleBackendError` ``adapter_gone`` if it does not return in
+        time (a wedged bluetoothd never answers)."""
+        try:
+            async with asyncio.timeout(timeout_s) as deadline:
+                await call()
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            self.counters["scan_call_timeouts"] += 1
+            logger.error("BLE %s did not return within %.0f s", what, timeout_s)
+            raise BleBackendError(BleErrorKind.ADAPTER_GONE, f"{what} hung") from exc
+
+    async def _stop_quietly(self, scanner: BleScanner) -> None:
+        with contextlib.suppress(BleBackendError):
+            await self._bounded(scanner.stop, "scan stop", self._scan_stop_timeout_s)
 
     async def _scan_session(self, scanner: BleScanner) -> BleErrorKind:
         """Consume advertisements until the watchdog fires or the scan fails."""
@@ -284,10 +352,15 @@ class BleDriver:
             await asyncio.gather(consume, watchdog, return_exceptions=True)
         if watchdog in done:
             self.counters["watchdog_restarts"] += 1
-            logger.warning(
-                "BLE scanner silent for %.0f s: restarting the scan",
-                self._clock.monotonic() - self._last_advertisement,
-            )
+            evidence = self._silence_evidence()
+            silent_for = self._clock.monotonic() - self._last_advertisement
+            if evidence is None:
+                logger.info("BLE nothing heard for %.0f s: restarting the scan", silent_for)
+            else:
+                self._suspect_scanner = True
+                logger.warning(
+                    "BLE scanner silent for %.0f s (%s): restarting the scan", silent_for, evidence
+                )
             return BleErrorKind.SILENT
         error = consume.exception() if not consume.cancelled() else None
         self.counters["scan_failures"] += 1
@@ -312,6 +385,23 @@ class BleDriver:
             for address, spec in self._specs.items()
         )
 
+    def _silence_evidence(self) -> str | None:
+        """Why this silence is the adapter's fault and not a quiet home, or None."""
+        if self._adapter_trouble_at is not None and self._adapter_trouble_at >= (
+            self._scan_started_at
+        ):
+            return "a connection failed at the adapter"
+        for address, spec in self._specs.items():
+            link = self._links.get(address)
+            if not spec.periodic or (link is not None and link.connected):
+                continue
+            if not self._heard_since_adapter_up:
+                return f"nothing heard since the adapter came up, {spec.device_id} expected"
+            heard = self._last_heard.get(address)
+            if heard is not None and heard >= self._adapter_up_at:
+                return f"{spec.device_id} was heard and is silent now"
+        return None
+
     async def _recover(self, kind: BleErrorKind) -> None:
         step, delay_s = self._ladder.failed(kind)
         logger.warning(
@@ -326,6 +416,9 @@ class BleDriver:
             except BleBackendError as exc:
                 self.counters["adapter_reset_failures"] += 1
                 logger.error("BLE adapter reset failed (%s)", exc.kind.value)
+            else:
+                self._adapter_up_at = self._clock.monotonic()
+                self._heard_since_adapter_up = False
 
     async def _consume(self, scanner: BleScanner) -> None:
         async for advertisement in scanner.advertisements():
@@ -335,11 +428,15 @@ class BleDriver:
         now = self._clock.monotonic()
         self._last_advertisement = now
         self.counters["advertisements"] += 1
+        self._heard_since_adapter_up = True
         if not self._heard_since_start:
             self._heard_since_start = True
+            self._suspect_scanner = False
             self._ladder.succeeded()
         address = adv.address.upper()
         spec = self._specs.get(address)
+        if spec is not None:
+            self._last_heard[address] = now
         if spec is None:
             self.counters["advertisements_unknown"] += 1
             if len(self._unknown_addresses) < 10_000:
@@ -398,6 +495,8 @@ class BleDriver:
                 logger.info("BLE %s: link dropped", spec.device_id)
             except BleBackendError as exc:
                 self._count_failure(link, exc.kind.value)
+                if exc.kind in _ADAPTER_LEVEL:
+                    self._adapter_trouble_at = self._clock.monotonic()
                 logger.warning("BLE %s: %s", spec.device_id, exc.kind.value)
             finally:
                 link.connected = False

@@ -283,3 +283,81 @@ async def test_a_fall_whose_notifications_a_stalled_host_hands_over_together_is_
         assert raised[0].t - start == pytest.approx(peak, abs=0.1)
         slot = detector.diagnostics()["wristbands"] - 1
         assert samples.shape[0] - int(detector.ring.written[slot]) in (0, 1)
+
+
+async def test_a_hung_scan_stop_is_bounded_and_reported() -> None:
+    async with running_rig(
+        [("door", DOOR)], [BleDeviceSpec(DOOR, "front-door")], scan_stop_timeout_s=0.01
+    ) as rig:
+        adapter, door = rig.world.adapter, rig.world[DOOR]
+        await rig.next_reading()
+        await door.stop_advertising()
+        adapter.hang("scan_stop")  # bluetoothd stops answering StopDiscovery
+        await rig.until(lambda: rig.driver.diagnostics()["degraded"], advance_s=10)
+        assert rig.driver.counters["scan_call_timeouts"] >= 3
+        assert adapter.resets >= 2
+        assert [cause for cause, _ in rig.driver.problems().values()] == ["ble_adapter"]
+        adapter.hang("scan_stop", False)
+        await door.advertise()
+        await rig.until(lambda: not rig.driver.diagnostics()["degraded"], advance_s=30)
+        assert rig.driver.problems() == {}
+
+
+async def test_a_hung_scan_start_is_bounded_and_reported() -> None:
+    async with running_rig(
+        [("door", DOOR)], [BleDeviceSpec(DOOR, "front-door")], scan_start_timeout_s=0.01
+    ) as rig:
+        adapter = rig.world.adapter
+        adapter.hang("scan_start")
+        await rig.until(lambda: rig.driver.diagnostics()["degraded"], advance_s=10)
+        assert rig.driver.diagnostics()["recovery"]["failures"]["adapter_gone"] >= 3
+        assert rig.driver.problems()
+        adapter.hang("scan_start", False)
+        await rig.until(lambda: rig.driver.scanning, advance_s=30)  # the next reset is due
+        await rig.next_reading(lambda r: r.device == "front-door")
+        assert rig.driver.problems() == {}
+
+
+async def test_resident_out_with_the_only_band_is_not_an_adapter_problem() -> None:
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs) as rig:
+        band = rig.world[BAND]
+        await rig.linked("band-1")
+        await band.drop_connection()  # she walks out of range with it
+        await band.stop_advertising()
+        await rig.until(lambda: rig.driver.counters["quiet_restarts"] >= 10, advance_s=10)
+        assert rig.world.adapter.resets == 0  # no power-cycle of a healthy adapter
+        assert rig.driver.problems() == {}
+        await band.advertise()  # she is back
+        await rig.linked("band-1", connects=2)
+
+
+async def test_a_lone_event_driven_button_is_not_an_adapter_problem() -> None:
+    async with running_rig([], [BleDeviceSpec(BUTTON, "sos-button")]) as rig:
+        await rig.until(lambda: rig.driver.counters["quiet_restarts"] >= 10, advance_s=10)
+        assert rig.world.adapter.resets == 0
+        assert rig.driver.problems() == {}
+
+
+async def test_a_periodic_advertiser_gone_quiet_still_climbs_to_an_adapter_reset() -> None:
+    """A scanner that stops delivering: a stationary periodic advertiser heard before falls
+    silent, which a quiet home cannot explain."""
+    specs = [BleDeviceSpec(DOOR, "front-door", periodic=True)]
+    async with running_rig([("door", DOOR)], specs) as rig:
+        door = rig.world[DOOR]
+        await rig.next_reading()
+        await door.stop_advertising()
+        await rig.until(lambda: rig.world.adapter.resets >= 1, advance_s=10)
+        assert rig.driver.counters["quiet_restarts"] == 0
+        await rig.until(lambda: rig.driver.diagnostics()["degraded"], advance_s=10)
+        await door.advertise()
+        await rig.until(lambda: not rig.driver.diagnostics()["degraded"], advance_s=30)
+
+
+def test_beds_are_periodic_advertisers_worn_devices_and_buttons_are_not() -> None:
+    devices = [
+        Device("bed-1", DeviceKind.BED, "p1", options={"ble_address": BED}),
+        Device("band-1", DeviceKind.WRISTBAND, "p1", options={"ble_address": BAND}),
+        Device("sos", DeviceKind.BUTTON, "p1", options={"ble_address": BUTTON}),
+    ]
+    assert [spec.periodic for spec in specs_from_devices(devices)] == [True, False, False]
