@@ -28,8 +28,9 @@ One scan loop and one connection loop per connected (GATT) device, on any
   advertiser is still noticed, per device, by the device-silence alerts.
 * **Connections**: connect when heard, read the profile's initial values, subscribe to its
   notifications; on a drop or failure, wait a jittered exponential backoff on the injected
-  clock, then wait to hear the device advertise again before the next attempt (no hammering a
-  band that left the flat).
+  clock (reset only by a link that stayed up ``LINK_HEALTHY_AFTER_S``, so a device that drops
+  right after connecting is not retried every second), then wait to hear the device advertise
+  again before the next attempt (no hammering a band that left the flat).
 
 ``run`` never returns except by cancellation; every failure is counted in ``diagnostics()`` and
 logged (by device id and error class; never a reading's values).
@@ -65,6 +66,10 @@ logger = logging.getLogger(__name__)
 READING_QUEUE_SIZE: Final = 4096  # ~80 s of one wristband at 50 notifications/s
 RECONNECT_INITIAL_S: Final = 1.0
 RECONNECT_MAX_S: Final = 60.0
+# A link that stayed up this long was healthy: reconnect without the long backoff. Shorter
+# links (a band that drops right after subscribing) keep backing off (as the runtime's
+# DRIVER_HEALTHY_AFTER_S does for drivers).
+LINK_HEALTHY_AFTER_S: Final = 60.0
 LOOP_RESTART_S: Final = 5.0  # after an unexpected error in one of the driver's own loops
 DISCONNECT_TIMEOUT_S: Final = 5.0  # real time: BlueZ gives up on a disconnect within ~2 s
 # Real time, as D-Bus replies are. StartDiscovery answers within a second or two, even on an
@@ -488,11 +493,13 @@ class BleDriver:
                 await self._subscribe(client, link)
                 link.connected = True
                 link.connects += 1
-                backoff.reset()
+                up_since = self._clock.monotonic()
                 logger.info("BLE %s connected", spec.device_id)
                 await dropped.wait()
                 link.drops += 1
                 logger.info("BLE %s: link dropped", spec.device_id)
+                if self._clock.monotonic() - up_since >= LINK_HEALTHY_AFTER_S:
+                    backoff.reset()
             except BleBackendError as exc:
                 self._count_failure(link, exc.kind.value)
                 if exc.kind in _ADAPTER_LEVEL:

@@ -3,11 +3,13 @@ with the bumble backend classes: the same driver and bleak code path as on the P
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 from bleak.exc import BleakDBusError
 
-from drivers.ble.driver import BleDeviceSpec, specs_from_devices
+from drivers.ble.driver import LINK_HEALTHY_AFTER_S, BleDeviceSpec, specs_from_devices
 from gateway.detection.fall_alerts import FallAlerts, FallSettings
 from gateway.model import Device, DeviceKind, Event, EventAction
 from tests.drivers.ble.conftest import BAND, BED, BUTTON, DOOR, HR_BAND, running_rig
@@ -361,3 +363,35 @@ def test_beds_are_periodic_advertisers_worn_devices_and_buttons_are_not() -> Non
         Device("sos", DeviceKind.BUTTON, "p1", options={"ble_address": BUTTON}),
     ]
     assert [spec.periodic for spec in specs_from_devices(devices)] == [True, False, False]
+
+
+async def test_a_link_that_drops_at_once_backs_off_and_a_healthy_one_resets_it() -> None:
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs, watchdog_timeout_s=1e6) as rig:
+        band = rig.world[BAND]
+
+        def attempts() -> int:
+            return rig.driver.diagnostics()["backend"]["connect_attempts"]
+
+        async def drop_and_time_the_next_attempt() -> float:
+            """Simulated seconds from a drop to the next connection attempt; time stands
+            still while a connection is being set up (that takes real time on bumble)."""
+            before = attempts()
+            await band.drop_connection()
+            dropped_at = rig.clock.monotonic()
+            await rig.until(lambda: not rig.driver.diagnostics()["links"]["band-1"]["connected"])
+            for _ in range(1000):  # 250 s at most
+                if attempts() > before:
+                    break
+                rig.clock.advance(0.25)
+                for _ in range(10):  # let the woken connection loop reach connect()
+                    await asyncio.sleep(0)
+            waited = rig.clock.monotonic() - dropped_at
+            await rig.until(lambda: rig.driver.diagnostics()["links"]["band-1"]["connected"])
+            return waited
+
+        await rig.linked("band-1")
+        waits = [await drop_and_time_the_next_attempt() for _ in range(6)]  # drops at once
+        assert waits[0] <= 1.25 and waits[-1] >= 16  # 1, 2, 4 ... 32 s, each halved at worst
+        rig.clock.advance(LINK_HEALTHY_AFTER_S)  # this time the link holds
+        assert await drop_and_time_the_next_attempt() <= 1.25  # back to the first wait
