@@ -120,9 +120,7 @@ async def reset_adapter_with_btmgmt(adapter: str) -> None:
                 _, stderr = await process.communicate()
         except TimeoutError as exc:
             process.kill()
-            raise BleBackendError(
-                BleErrorKind.ADAPTER_GONE, f"btmgmt power {state} hung"
-            ) from exc
+            raise BleBackendError(BleErrorKind.ADAPTER_GONE, f"btmgmt power {state} hung") from exc
         if process.returncode != 0:
             raise BleBackendError(
                 BleErrorKind.ADAPTER_GONE,
@@ -163,6 +161,7 @@ class BleakBackend:
         self.counters: dict[str, int] = {
             "advertisements": 0,
             "advertisements_dropped": 0,
+            "connect_attempts": 0,
             "connects": 0,
             "adapter_resets": 0,
         }
@@ -254,6 +253,7 @@ class _BleakClient:
         from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
         owner = self._owner
+        owner.counters["connect_attempts"] += 1
         device = owner._devices.get(self.address)
         if device is None:
             raise BleBackendError(

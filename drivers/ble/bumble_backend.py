@@ -10,7 +10,8 @@ real advertising, ATT and GATT stack.
 
 :class:`BumbleAdapter` can also pretend to be a misbehaving BlueZ adapter: :meth:`~BumbleAdapter.
 fail_next` queues an exception (bleak's own ``BleakDBusError("org.bluez.Error.InProgress")`` and
-friends) for the next scan start or connect, and :meth:`~BumbleAdapter.unplug` makes the adapter
+friends) for the next scan start or connect, :meth:`~BumbleAdapter.hang` makes scan starts or
+stops never return (a wedged bluetoothd), and :meth:`~BumbleAdapter.unplug` makes the adapter
 vanish until the next reset, so the recovery ladder is tested through the same classification
 code that reads real BlueZ errors.
 
@@ -121,6 +122,7 @@ class BumbleAdapter:
         self._powered = False
         self._scanners: set[BumbleBleakScanner] = set()
         self._faults: dict[str, list[BaseException]] = {}
+        self._hanging: set[str] = set()
         self._connect_lock = asyncio.Lock()
         self.address_types: dict[str, Address] = {}
         self.device.on("advertisement", self._on_advertisement)
@@ -136,6 +138,18 @@ class BumbleAdapter:
     def fail_next(self, operation: str, error: BaseException) -> None:
         """Queue ``error`` for the next ``operation``: "scan_start" or "connect"."""
         self._faults.setdefault(operation, []).append(error)
+
+    def hang(self, operation: str, hanging: bool = True) -> None:
+        """Make every ``operation`` ("scan_start", "scan_stop") wait forever, as a D-Bus call to
+        a wedged bluetoothd does (bleak sets no timeout on them), until called with False."""
+        if hanging:
+            self._hanging.add(operation)
+        else:
+            self._hanging.discard(operation)
+
+    async def _maybe_hang(self, operation: str) -> None:
+        if operation in self._hanging:
+            await asyncio.get_running_loop().create_future()
 
     def unplug(self) -> None:
         """The adapter vanishes (a USB dongle pulled, a crashed controller): scanning stops,
@@ -178,6 +192,7 @@ class BumbleAdapter:
             self._powered = True
 
     async def start_scan(self, scanner: BumbleBleakScanner) -> None:
+        await self._maybe_hang("scan_start")
         self._check("scan_start")
         await self._ensure_powered()
         self._scanners.add(scanner)
@@ -186,6 +201,7 @@ class BumbleAdapter:
 
     async def stop_scan(self, scanner: BumbleBleakScanner) -> None:
         self._scanners.discard(scanner)
+        await self._maybe_hang("scan_stop")
         if not self._scanners and self.device.is_scanning and self.present:
             await self.device.stop_scanning()
 

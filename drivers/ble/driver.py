@@ -10,14 +10,27 @@ One scan loop and one connection loop per connected (GATT) device, on any
   addresses are counted and ignored.
 * **Scanner watchdog**: no advertisement for ``watchdog_timeout_s`` (90 s) while some configured
   device is expected to advertise (any device not currently connected) → stop and restart the
-  scan. Failures to (re)start go up the :class:`~drivers.ble.recovery.RecoveryLadder`: restart
-  scan → reset the adapter → degraded (reported in :meth:`BleDriver.diagnostics` and as a
+  scan. Failures go up the :class:`~drivers.ble.recovery.RecoveryLadder`: restart scan → reset
+  the adapter → degraded (reported in :meth:`BleDriver.diagnostics` and as a
   :meth:`BleDriver.problems` entry, which the gateway raises as ``gateway_degraded``; reset
-  retried every 5 min).
+  retried every 5 min). Scan start and stop are bounded (``SCAN_START_TIMEOUT_S``,
+  ``SCAN_STOP_TIMEOUT_S``): bleak's D-Bus calls have no timeout, and a call that never returns
+  counts as ``adapter_gone``.
+* **Silence is not a failure by itself**: a home can be quiet (the resident out with the only
+  band, an event-driven button alone). Silence only restarts the scan, and climbs the ladder
+  only with evidence against the adapter: a configured *periodic* advertiser (``periodic``: a
+  stationary device that advertises whenever it is not connected, the bed sensor by default)
+  not connected and unheard, either never heard since the adapter came up (start or last
+  reset) or heard since and silent now (a scanner that stopped delivering); or a connection
+  attempt that failed at the adapter (``adapter_gone``, ``not_ready``) during the scan. A scan
+  that starts cleanly resets the ladder, except after silence with evidence or a hung stop,
+  which only an advertisement heard disproves. A locked scanner in a home without a periodic
+  advertiser is still noticed, per device, by the device-silence alerts.
 * **Connections**: connect when heard, read the profile's initial values, subscribe to its
   notifications; on a drop or failure, wait a jittered exponential backoff on the injected
-  clock, then wait to hear the device advertise again before the next attempt (no hammering a
-  band that left the flat).
+  clock (reset only by a link that stayed up ``LINK_HEALTHY_AFTER_S``, so a device that drops
+  right after connecting is not retried every second), then wait to hear the device advertise
+  again before the next attempt (no hammering a band that left the flat).
 
 ``run`` never returns except by cancellation; every failure is counted in ``diagnostics()`` and
 logged (by device id and error class; never a reading's values).
@@ -53,8 +66,19 @@ logger = logging.getLogger(__name__)
 READING_QUEUE_SIZE: Final = 4096  # ~80 s of one wristband at 50 notifications/s
 RECONNECT_INITIAL_S: Final = 1.0
 RECONNECT_MAX_S: Final = 60.0
+# A link that stayed up this long was healthy: reconnect without the long backoff. Shorter
+# links (a band that drops right after subscribing) keep backing off (as the runtime's
+# DRIVER_HEALTHY_AFTER_S does for drivers).
+LINK_HEALTHY_AFTER_S: Final = 60.0
 LOOP_RESTART_S: Final = 5.0  # after an unexpected error in one of the driver's own loops
 DISCONNECT_TIMEOUT_S: Final = 5.0  # real time: BlueZ gives up on a disconnect within ~2 s
+# Real time, as D-Bus replies are. StartDiscovery answers within a second or two, even on an
+# adapter just powered on; StopDiscovery at once. Beyond these, bluetoothd is wedged.
+SCAN_START_TIMEOUT_S: Final = 15.0
+SCAN_STOP_TIMEOUT_S: Final = 5.0
+# Link failures that say the adapter, not the peripheral, is in trouble.
+_ADAPTER_LEVEL: Final = frozenset({BleErrorKind.ADAPTER_GONE, BleErrorKind.NOT_READY})
+DEFAULT_PERIODIC_KINDS: Final = frozenset({DeviceKind.BED})
 DEFAULT_PROFILE_BY_KIND: Final = {
     DeviceKind.WRISTBAND: "wristband",
     DeviceKind.HEART_RATE: "heart_rate",
@@ -72,12 +96,17 @@ class BleDeviceSpec:
     device_id: str
     profile: str | None = None
     bthome_key: bytes | None = None
+    # stationary and advertising whenever not connected: its silence is evidence against the
+    # scanner (see the module docstring)
+    periodic: bool = False
 
 
 def specs_from_devices(devices: Iterable[Device]) -> list[BleDeviceSpec]:
     """BLE specs from configured devices: those with ``options["ble_address"]``. The profile is
     ``options["ble_profile"]`` or follows the kind (wristband, heart_rate, bed connect; others
-    only advertise); ``options["bthome_key"]`` is the hex bind key of an encrypted sensor."""
+    only advertise); ``options["bthome_key"]`` is the hex bind key of an encrypted sensor. Beds
+    are periodic advertisers; worn devices leave with the resident, and buttons and most
+    BTHome sensors advertise only on events."""
     specs = []
     for device in devices:
         address = device.options.get("ble_address")
@@ -91,6 +120,7 @@ def specs_from_devices(devices: Iterable[Device]) -> list[BleDeviceSpec]:
                 device_id=device.id,
                 profile=None if profile in (None, "advertisement") else str(profile),
                 bthome_key=bytes.fromhex(key) if key else None,
+                periodic=device.kind in DEFAULT_PERIODIC_KINDS,
             )
         )
     return specs
@@ -121,6 +151,8 @@ class BleDriver:
         watchdog_check_s: float = SCANNER_WATCHDOG_CHECK_S,
         ladder: RecoveryLadder | None = None,
         rng: random.Random | None = None,
+        scan_start_timeout_s: float = SCAN_START_TIMEOUT_S,
+        scan_stop_timeout_s: float = SCAN_STOP_TIMEOUT_S,
         queue_size: int = READING_QUEUE_SIZE,
         advertisement_decoder: Any = None,
     ) -> None:
@@ -129,6 +161,8 @@ class BleDriver:
         self._watchdog_timeout_s = watchdog_timeout_s
         self._watchdog_check_s = watchdog_check_s
         self._ladder = ladder or RecoveryLadder(clock)
+        self._scan_start_timeout_s = scan_start_timeout_s
+        self._scan_stop_timeout_s = scan_stop_timeout_s
         self._rng = rng or random.Random()
         self._queue: asyncio.Queue[Reading] = asyncio.Queue(queue_size)
         self._specs = {spec.address.upper(): spec for spec in devices}
@@ -138,15 +172,25 @@ class BleDriver:
             if spec.profile is None:
                 continue
             if spec.profile not in PROFILES:
-                logger.error("BLE device %s: unknown profile %r, not connecting",
-                             spec.device_id, spec.profile)
+                logger.error(
+                    "BLE device %s: unknown profile %r, not connecting",
+                    spec.device_id,
+                    spec.profile,
+                )
                 continue
             self._links[spec.address.upper()] = _Link(
-                spec, PROFILES[spec.profile](), asyncio.Event()
+                spec, PROFILES[spec.profile](clock), asyncio.Event()
             )
         self.scanning = False
         self._last_advertisement = clock.monotonic()
         self._heard_since_start = False
+        # evidence for the silence rule (module docstring)
+        self._adapter_up_at = clock.monotonic()
+        self._heard_since_adapter_up = False
+        self._last_heard: dict[str, float] = {}  # configured addresses only
+        self._scan_started_at = clock.monotonic()
+        self._adapter_trouble_at: float | None = None
+        self._suspect_scanner = False  # until an advertisement is heard
         self._unknown_addresses: set[str] = set()
         self._rssi: dict[str, int | None] = {}
         self.counters: dict[str, int] = {
@@ -155,6 +199,8 @@ class BleDriver:
             "scan_starts": 0,
             "scan_failures": 0,
             "watchdog_restarts": 0,
+            "quiet_restarts": 0,
+            "scan_call_timeouts": 0,
             "adapter_resets": 0,
             "adapter_reset_failures": 0,
             "readings": 0,
@@ -177,14 +223,16 @@ class BleDriver:
 
     async def run(self, sink: ReadingSink) -> None:
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._forever("forward", lambda: self._forward(sink)),
-                              name="eldergate[ble].forward")
+            tasks.create_task(
+                self._forever("forward", lambda: self._forward(sink)), name="eldergate[ble].forward"
+            )
             tasks.create_task(self._forever("scan", self._scan_loop), name="eldergate[ble].scan")
             for link in self._links.values():
                 spec = link.spec
                 tasks.create_task(
-                    self._forever(f"link {spec.device_id}",
-                                  functools.partial(self._connection_loop, link)),
+                    self._forever(
+                        f"link {spec.device_id}", functools.partial(self._connection_loop, link)
+                    ),
                     name=f"eldergate[ble].link[{spec.device_id}]",
                 )
 
@@ -251,21 +299,51 @@ class BleDriver:
         while True:
             scanner = self._backend.scanner()
             try:
-                await scanner.start()
+                await self._bounded(scanner.start, "scan start", self._scan_start_timeout_s)
             except BleBackendError as exc:
                 self.counters["scan_failures"] += 1
                 logger.warning("BLE scan start failed (%s)", exc.kind.value)
+                await self._stop_quietly(scanner)
                 await self._recover(exc.kind)
                 continue
             self.counters["scan_starts"] += 1
             self.scanning = True
             self._heard_since_start = False
-            self._last_advertisement = self._clock.monotonic()
+            self._last_advertisement = self._scan_started_at = self._clock.monotonic()
+            if not self._suspect_scanner:
+                self._ladder.succeeded()
             kind = await self._scan_session(scanner)
             self.scanning = False
-            with contextlib.suppress(BleBackendError):
-                await scanner.stop()
+            try:
+                await self._bounded(scanner.stop, "scan stop", self._scan_stop_timeout_s)
+            except BleBackendError as exc:
+                if exc.kind is BleErrorKind.ADAPTER_GONE:
+                    self._suspect_scanner = True
+                    kind = exc.kind
+            if kind is BleErrorKind.SILENT and not self._suspect_scanner:
+                self.counters["quiet_restarts"] += 1
+                self._ladder.failed(kind, escalate=False)
+                continue
             await self._recover(kind)
+
+    async def _bounded(
+        self, call: Callable[[], Awaitable[None]], what: str, timeout_s: float
+    ) -> None:
+        """``call()``, or :class:`BleBackendError` ``adapter_gone`` if it does not return in
+        time (a wedged bluetoothd never answers)."""
+        try:
+            async with asyncio.timeout(timeout_s) as deadline:
+                await call()
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise
+            self.counters["scan_call_timeouts"] += 1
+            logger.error("BLE %s did not return within %.0f s", what, timeout_s)
+            raise BleBackendError(BleErrorKind.ADAPTER_GONE, f"{what} hung") from exc
+
+    async def _stop_quietly(self, scanner: BleScanner) -> None:
+        with contextlib.suppress(BleBackendError):
+            await self._bounded(scanner.stop, "scan stop", self._scan_stop_timeout_s)
 
     async def _scan_session(self, scanner: BleScanner) -> BleErrorKind:
         """Consume advertisements until the watchdog fires or the scan fails."""
@@ -279,8 +357,15 @@ class BleDriver:
             await asyncio.gather(consume, watchdog, return_exceptions=True)
         if watchdog in done:
             self.counters["watchdog_restarts"] += 1
-            logger.warning("BLE scanner silent for %.0f s: restarting the scan",
-                           self._clock.monotonic() - self._last_advertisement)
+            evidence = self._silence_evidence()
+            silent_for = self._clock.monotonic() - self._last_advertisement
+            if evidence is None:
+                logger.info("BLE nothing heard for %.0f s: restarting the scan", silent_for)
+            else:
+                self._suspect_scanner = True
+                logger.warning(
+                    "BLE scanner silent for %.0f s (%s): restarting the scan", silent_for, evidence
+                )
             return BleErrorKind.SILENT
         error = consume.exception() if not consume.cancelled() else None
         self.counters["scan_failures"] += 1
@@ -301,11 +386,26 @@ class BleDriver:
         """A connected peripheral stops advertising: silence is only suspicious when some
         configured device is not connected."""
         return any(
-            spec.profile is None
-            or (link := self._links.get(address)) is None
-            or not link.connected
+            spec.profile is None or (link := self._links.get(address)) is None or not link.connected
             for address, spec in self._specs.items()
         )
+
+    def _silence_evidence(self) -> str | None:
+        """Why this silence is the adapter's fault and not a quiet home, or None."""
+        if self._adapter_trouble_at is not None and self._adapter_trouble_at >= (
+            self._scan_started_at
+        ):
+            return "a connection failed at the adapter"
+        for address, spec in self._specs.items():
+            link = self._links.get(address)
+            if not spec.periodic or (link is not None and link.connected):
+                continue
+            if not self._heard_since_adapter_up:
+                return f"nothing heard since the adapter came up, {spec.device_id} expected"
+            heard = self._last_heard.get(address)
+            if heard is not None and heard >= self._adapter_up_at:
+                return f"{spec.device_id} was heard and is silent now"
+        return None
 
     async def _recover(self, kind: BleErrorKind) -> None:
         step, delay_s = self._ladder.failed(kind)
@@ -321,6 +421,9 @@ class BleDriver:
             except BleBackendError as exc:
                 self.counters["adapter_reset_failures"] += 1
                 logger.error("BLE adapter reset failed (%s)", exc.kind.value)
+            else:
+                self._adapter_up_at = self._clock.monotonic()
+                self._heard_since_adapter_up = False
 
     async def _consume(self, scanner: BleScanner) -> None:
         async for advertisement in scanner.advertisements():
@@ -330,11 +433,15 @@ class BleDriver:
         now = self._clock.monotonic()
         self._last_advertisement = now
         self.counters["advertisements"] += 1
+        self._heard_since_adapter_up = True
         if not self._heard_since_start:
             self._heard_since_start = True
+            self._suspect_scanner = False
             self._ladder.succeeded()
         address = adv.address.upper()
         spec = self._specs.get(address)
+        if spec is not None:
+            self._last_heard[address] = now
         if spec is None:
             self.counters["advertisements_unknown"] += 1
             if len(self._unknown_addresses) < 10_000:
@@ -348,8 +455,12 @@ class BleDriver:
             return  # its data comes over GATT
         try:
             readings = self._decoder.to_readings(
-                address, adv.name, adv.manufacturer_data, adv.service_data,
-                self._clock.wall(), now,
+                address,
+                adv.name,
+                adv.manufacturer_data,
+                adv.service_data,
+                self._clock.wall(),
+                now,
             )
         except DecodeError as exc:
             self.counters["decode_errors"] += 1
@@ -360,10 +471,12 @@ class BleDriver:
             logger.exception("BLE advertisement decoder crashed on %s", spec.device_id)
             return
         for reading in readings:
-            suffix = reading.device[len(address):] if reading.device.upper().startswith(
-                address) else ""
-            self._emit(Reading(reading.t, spec.device_id + suffix,
-                               {**reading.values, "rssi": adv.rssi}))
+            suffix = (
+                reading.device[len(address) :] if reading.device.upper().startswith(address) else ""
+            )
+            self._emit(
+                Reading(reading.t, spec.device_id + suffix, {**reading.values, "rssi": adv.rssi})
+            )
 
     # --- connections ---
 
@@ -380,13 +493,17 @@ class BleDriver:
                 await self._subscribe(client, link)
                 link.connected = True
                 link.connects += 1
-                backoff.reset()
+                up_since = self._clock.monotonic()
                 logger.info("BLE %s connected", spec.device_id)
                 await dropped.wait()
                 link.drops += 1
                 logger.info("BLE %s: link dropped", spec.device_id)
+                if self._clock.monotonic() - up_since >= LINK_HEALTHY_AFTER_S:
+                    backoff.reset()
             except BleBackendError as exc:
                 self._count_failure(link, exc.kind.value)
+                if exc.kind in _ADAPTER_LEVEL:
+                    self._adapter_trouble_at = self._clock.monotonic()
                 logger.warning("BLE %s: %s", spec.device_id, exc.kind.value)
             finally:
                 link.connected = False

@@ -9,6 +9,14 @@ connected device, and how each value becomes reading values.
 A profile object lives as long as the driver (not one connection), so that sample counters and
 button event ids carry across reconnections: samples lost while the band was away show up as a
 ``gap``, and a press the band re-sends after reconnecting is not a second press.
+
+Button event ids are a RAM counter on the band: a band that rebooted (charged, battery swapped,
+brown-out) counts from 1 again, so an id equal to the last one is not proof of a repeat. A
+press is dropped as a re-send only when it has the last press's id *and* action, arrives within
+``PRESS_RESEND_WINDOW_S`` of it, and the band's sample counter has not shown a restart since;
+anything else is a new press. When in doubt the press goes through: a re-send that slips
+through joins the alert the first press opened (the alert manager de-duplicates), while a
+dropped SOS would be lost.
 """
 
 from __future__ import annotations
@@ -20,6 +28,12 @@ from typing import Any, Final
 
 from drivers.decoders import DecodeError
 from drivers.decoders import wristband as wb
+from gateway.clock import Clock, SystemClock
+
+# A band re-sends its last press when it reconnects unsure the gateway got it. Reconnecting
+# takes at most the driver's 60 s backoff cap plus hearing the band and connecting (seconds);
+# twice the cap covers it. A repeat later than this is taken as a new press (see above).
+PRESS_RESEND_WINDOW_S: Final = 120.0
 
 # --- the bed sensor GATT profile (pure codec) ---
 
@@ -78,12 +92,21 @@ class CharacteristicUse:
     required: bool = True  # a device without it is misconfigured (counted, retried later)
 
 
+@dataclass(frozen=True, slots=True)
+class _Press:
+    event_id: int
+    action: str
+    at: float  # monotonic
+    band_restarts: int  # the sample tracker's restart count when it arrived
+
+
 class WristbandProfile:
     name = "wristband"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
         self.tracker = wb.SampleCounterTracker()
-        self._last_button_id: int | None = None
+        self._last_press: _Press | None = None
         self.duplicate_presses = 0
 
     def characteristics(self) -> list[CharacteristicUse]:
@@ -104,10 +127,18 @@ class WristbandProfile:
 
     def on_button(self, value: bytes) -> dict[str, Any] | None:
         event = wb.decode_button(value)
-        if event.event_id == self._last_button_id:
+        now = self._clock.monotonic()
+        last = self._last_press
+        if (
+            last is not None
+            and (last.event_id, last.action) == (event.event_id, event.action)
+            and now - last.at <= PRESS_RESEND_WINDOW_S
+            and last.band_restarts == self.tracker.restarts
+        ):
             self.duplicate_presses += 1
             return None
-        self._last_button_id = event.event_id
+        # the window runs from the press itself, so repeats cannot stretch it
+        self._last_press = _Press(event.event_id, event.action, now, self.tracker.restarts)
         return {"action": event.action}
 
     def on_status(self, value: bytes) -> dict[str, Any] | None:
@@ -134,7 +165,10 @@ class HeartRateProfile:
     def characteristics(self) -> list[CharacteristicUse]:
         return [
             CharacteristicUse(
-                BATTERY_LEVEL_UUID, self.on_battery, notify=False, read_on_connect=True,
+                BATTERY_LEVEL_UUID,
+                self.on_battery,
+                notify=False,
+                read_on_connect=True,
                 required=False,
             ),
             CharacteristicUse(HEART_RATE_MEASUREMENT_UUID, self.on_heart_rate),
@@ -169,16 +203,18 @@ class BedProfile:
 
 
 GattProfile = WristbandProfile | HeartRateProfile | BedProfile
-PROFILES: Final[dict[str, Callable[[], GattProfile]]] = {
+# name -> factory taking the driver's clock
+PROFILES: Final[dict[str, Callable[[Clock], GattProfile]]] = {
     "wristband": WristbandProfile,
-    "heart_rate": HeartRateProfile,
-    "bed": BedProfile,
+    "heart_rate": lambda _clock: HeartRateProfile(),
+    "bed": lambda _clock: BedProfile(),
 }
 
 
 __all__ = [
     "BED_SERVICE_UUID",
     "BED_VITALS_UUID",
+    "PRESS_RESEND_WINDOW_S",
     "PROFILES",
     "BedProfile",
     "CharacteristicUse",

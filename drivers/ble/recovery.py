@@ -10,6 +10,11 @@ Degraded is not an exit: the driver keeps trying an adapter reset every
 platform see a gateway that cannot hear its BLE devices. One success (an advertisement heard, a
 scan started cleanly) climbs back down to the first rung.
 
+Silence alone is not a failure: the driver calls ``failed(SILENT, escalate=False)`` for a quiet
+home (counted, one scan restart, no climb), and lets silence climb only with evidence against
+the adapter; then a clean scan start does not count as a success either, only an advertisement
+heard does (the rule is in :mod:`drivers.ble.driver`'s docstring).
+
 Pure state; time comes from the injected clock. Reconnect delays use the gateway's one backoff
 policy, :class:`gateway.backoff.Backoff`.
 """
@@ -68,9 +73,12 @@ class RecoveryLadder:
         self.counts: dict[str, int] = {}
         self.last_failure: str | None = None
 
-    def failed(self, kind: BleErrorKind) -> tuple[RecoveryStep, float]:
+    def failed(self, kind: BleErrorKind, *, escalate: bool = True) -> tuple[RecoveryStep, float]:
+        """``escalate=False``: count the failure and restart the scan, without climbing."""
         self.counts[kind.value] = self.counts.get(kind.value, 0) + 1
         self.last_failure = kind.value
+        if not escalate:
+            return RecoveryStep.RESTART_SCAN, self._restart_wait(kind)
         if self.degraded:
             return RecoveryStep.RESET_ADAPTER, self._degraded_retry_s
         if self._resets >= self._resets_before_degraded:

@@ -3,11 +3,13 @@ with the bumble backend classes: the same driver and bleak code path as on the P
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 from bleak.exc import BleakDBusError
 
-from drivers.ble.driver import BleDeviceSpec, specs_from_devices
+from drivers.ble.driver import LINK_HEALTHY_AFTER_S, BleDeviceSpec, specs_from_devices
 from gateway.detection.fall_alerts import FallAlerts, FallSettings
 from gateway.model import Device, DeviceKind, Event, EventAction
 from tests.drivers.ble.conftest import BAND, BED, BUTTON, DOOR, HR_BAND, running_rig
@@ -32,9 +34,9 @@ async def test_every_kind_of_device_reaches_the_sink(specs) -> None:
         battery = await rig.next_reading(lambda r: r.device == "hr-1")
         assert battery.values == {"battery": 90}
 
-        await rig.until(lambda: all(
-            link["connected"] for link in rig.driver.diagnostics()["links"].values()
-        ))
+        await rig.until(
+            lambda: all(link["connected"] for link in rig.driver.diagnostics()["links"].values())
+        )
         samples = np.linspace(-2, 2, 75).reshape(25, 3)
         await band.send_motion(samples)
         motion = await rig.next_reading(lambda r: "acc" in r.values)
@@ -44,16 +46,17 @@ async def test_every_kind_of_device_reaches_the_sink(specs) -> None:
         assert motion.t == pytest.approx(rig.clock.wall() - 24 / 50)  # first sample's time
 
         await band.press("sos")
-        assert (await rig.next_reading(lambda r: "action" in r.values)).values == {
-            "action": "sos"
-        }
+        assert (await rig.next_reading(lambda r: "action" in r.values)).values == {"action": "sos"}
         await hr.send_heart_rate(72, rr_intervals_s=[0.8, 0.82], contact=False)
         beat = await rig.next_reading(lambda r: r.device == "hr-1")
         assert beat.values["hr"] == 72 and beat.values["worn"] is False
         assert beat.values["rr_intervals"] == pytest.approx([0.8, 0.82], abs=1e-3)
         await bed.send(True, hr=58, rr=14.5, movement=3)
         assert (await rig.next_reading(lambda r: r.device == "bed-1")).values == {
-            "occupied": True, "hr": 58, "rr": 14.5, "movement": 3,
+            "occupied": True,
+            "hr": 58,
+            "rr": 14.5,
+            "movement": 3,
         }
 
         await door.set_open(True)
@@ -132,6 +135,23 @@ async def test_peripheral_dropping_mid_stream_reconnects_and_reports_the_gap() -
         assert rig.driver.diagnostics()["links"]["band-1"]["duplicate_presses"] == 1
 
 
+async def test_an_sos_after_a_band_reboot_gets_through() -> None:
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs) as rig:
+        band = rig.world[BAND]
+        await rig.linked("band-1")
+        await band.press("sos")  # the installer's test press, event id 1
+        assert (await rig.next_reading(lambda r: "action" in r.values)).values["action"] == "sos"
+        rig.clock.advance(4 * 3600)
+        await band.drop_connection()  # the band reboots: its RAM counters start over
+        band.button_event_id = 0
+        band.counter = 0
+        await rig.linked("band-1", connects=2)
+        await band.press("sos")  # a real emergency, event id 1 again
+        assert (await rig.next_reading(lambda r: "action" in r.values)).values["action"] == "sos"
+        assert rig.driver.diagnostics()["links"]["band-1"]["duplicate_presses"] == 0
+
+
 async def test_a_device_missing_its_characteristics_is_counted_and_retried() -> None:
     # a heart-rate band configured as a wristband: no wristband service
     specs = [BleDeviceSpec(HR_BAND, "band-1", "wristband")]
@@ -205,8 +225,9 @@ async def test_an_adapter_that_stays_gone_is_degraded_then_recovers() -> None:
 def test_specs_from_configured_devices() -> None:
     devices = [
         Device("band-1", DeviceKind.WRISTBAND, "p1", options={"ble_address": BAND.lower()}),
-        Device("door", DeviceKind.DOOR, "p1",
-               options={"ble_address": DOOR, "bthome_key": "00" * 16}),
+        Device(
+            "door", DeviceKind.DOOR, "p1", options={"ble_address": DOOR, "bthome_key": "00" * 16}
+        ),
         Device("bed-mqtt", DeviceKind.BED, "p1"),
     ]
     specs = specs_from_devices(devices)
@@ -264,3 +285,113 @@ async def test_a_fall_whose_notifications_a_stalled_host_hands_over_together_is_
         assert raised[0].t - start == pytest.approx(peak, abs=0.1)
         slot = detector.diagnostics()["wristbands"] - 1
         assert samples.shape[0] - int(detector.ring.written[slot]) in (0, 1)
+
+
+async def test_a_hung_scan_stop_is_bounded_and_reported() -> None:
+    async with running_rig(
+        [("door", DOOR)], [BleDeviceSpec(DOOR, "front-door")], scan_stop_timeout_s=0.01
+    ) as rig:
+        adapter, door = rig.world.adapter, rig.world[DOOR]
+        await rig.next_reading()
+        await door.stop_advertising()
+        adapter.hang("scan_stop")  # bluetoothd stops answering StopDiscovery
+        await rig.until(lambda: rig.driver.diagnostics()["degraded"], advance_s=10)
+        assert rig.driver.counters["scan_call_timeouts"] >= 3
+        assert adapter.resets >= 2
+        assert [cause for cause, _ in rig.driver.problems().values()] == ["ble_adapter"]
+        adapter.hang("scan_stop", False)
+        await door.advertise()
+        await rig.until(lambda: not rig.driver.diagnostics()["degraded"], advance_s=30)
+        assert rig.driver.problems() == {}
+
+
+async def test_a_hung_scan_start_is_bounded_and_reported() -> None:
+    async with running_rig(
+        [("door", DOOR)], [BleDeviceSpec(DOOR, "front-door")], scan_start_timeout_s=0.01
+    ) as rig:
+        adapter = rig.world.adapter
+        adapter.hang("scan_start")
+        await rig.until(lambda: rig.driver.diagnostics()["degraded"], advance_s=10)
+        assert rig.driver.diagnostics()["recovery"]["failures"]["adapter_gone"] >= 3
+        assert rig.driver.problems()
+        adapter.hang("scan_start", False)
+        await rig.until(lambda: rig.driver.scanning, advance_s=30)  # the next reset is due
+        await rig.next_reading(lambda r: r.device == "front-door")
+        assert rig.driver.problems() == {}
+
+
+async def test_resident_out_with_the_only_band_is_not_an_adapter_problem() -> None:
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs) as rig:
+        band = rig.world[BAND]
+        await rig.linked("band-1")
+        await band.drop_connection()  # she walks out of range with it
+        await band.stop_advertising()
+        await rig.until(lambda: rig.driver.counters["quiet_restarts"] >= 10, advance_s=10)
+        assert rig.world.adapter.resets == 0  # no power-cycle of a healthy adapter
+        assert rig.driver.problems() == {}
+        await band.advertise()  # she is back
+        await rig.linked("band-1", connects=2)
+
+
+async def test_a_lone_event_driven_button_is_not_an_adapter_problem() -> None:
+    async with running_rig([], [BleDeviceSpec(BUTTON, "sos-button")]) as rig:
+        await rig.until(lambda: rig.driver.counters["quiet_restarts"] >= 10, advance_s=10)
+        assert rig.world.adapter.resets == 0
+        assert rig.driver.problems() == {}
+
+
+async def test_a_periodic_advertiser_gone_quiet_still_climbs_to_an_adapter_reset() -> None:
+    """A scanner that stops delivering: a stationary periodic advertiser heard before falls
+    silent, which a quiet home cannot explain."""
+    specs = [BleDeviceSpec(DOOR, "front-door", periodic=True)]
+    async with running_rig([("door", DOOR)], specs) as rig:
+        door = rig.world[DOOR]
+        await rig.next_reading()
+        await door.stop_advertising()
+        await rig.until(lambda: rig.world.adapter.resets >= 1, advance_s=10)
+        assert rig.driver.counters["quiet_restarts"] == 0
+        await rig.until(lambda: rig.driver.diagnostics()["degraded"], advance_s=10)
+        await door.advertise()
+        await rig.until(lambda: not rig.driver.diagnostics()["degraded"], advance_s=30)
+
+
+def test_beds_are_periodic_advertisers_worn_devices_and_buttons_are_not() -> None:
+    devices = [
+        Device("bed-1", DeviceKind.BED, "p1", options={"ble_address": BED}),
+        Device("band-1", DeviceKind.WRISTBAND, "p1", options={"ble_address": BAND}),
+        Device("sos", DeviceKind.BUTTON, "p1", options={"ble_address": BUTTON}),
+    ]
+    assert [spec.periodic for spec in specs_from_devices(devices)] == [True, False, False]
+
+
+async def test_a_link_that_drops_at_once_backs_off_and_a_healthy_one_resets_it() -> None:
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs, watchdog_timeout_s=1e6) as rig:
+        band = rig.world[BAND]
+
+        def attempts() -> int:
+            return rig.driver.diagnostics()["backend"]["connect_attempts"]
+
+        async def drop_and_time_the_next_attempt() -> float:
+            """Simulated seconds from a drop to the next connection attempt; time stands
+            still while a connection is being set up (that takes real time on bumble)."""
+            before = attempts()
+            await band.drop_connection()
+            dropped_at = rig.clock.monotonic()
+            await rig.until(lambda: not rig.driver.diagnostics()["links"]["band-1"]["connected"])
+            for _ in range(1000):  # 250 s at most
+                if attempts() > before:
+                    break
+                rig.clock.advance(0.25)
+                for _ in range(10):  # let the woken connection loop reach connect()
+                    await asyncio.sleep(0)
+            waited = rig.clock.monotonic() - dropped_at
+            await rig.until(lambda: rig.driver.diagnostics()["links"]["band-1"]["connected"])
+            return waited
+
+        await rig.linked("band-1")
+        waits = [await drop_and_time_the_next_attempt() for _ in range(6)]  # drops at once
+        assert waits[0] <= 1.25 and waits[-1] >= 16  # 1, 2, 4 ... 32 s, each halved at worst
+        rig.clock.advance(LINK_HEALTHY_AFTER_S)  # this time the link holds
+        assert await drop_and_time_the_next_attempt() <= 1.25  # back to the first wait

@@ -49,3 +49,12 @@ def test_success_climbs_back_down() -> None:
     ladder.succeeded()
     assert not ladder.degraded
     assert ladder.failed(BleErrorKind.OTHER)[0] is RecoveryStep.RESTART_SCAN
+
+
+def test_a_failure_that_does_not_escalate_is_counted_but_climbs_nothing() -> None:
+    ladder = RecoveryLadder(SimClock(), restarts_before_reset=1, resets_before_degraded=1)
+    for _ in range(10):
+        assert ladder.failed(BleErrorKind.SILENT, escalate=False)[0] is RecoveryStep.RESTART_SCAN
+    assert not ladder.degraded
+    assert ladder.diagnostics()["failures"] == {"silent": 10}
+    assert ladder.diagnostics()["consecutive_restarts"] == 0

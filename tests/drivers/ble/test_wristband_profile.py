@@ -8,8 +8,10 @@ import struct
 import numpy as np
 import pytest
 
+from drivers.ble.profiles import PRESS_RESEND_WINDOW_S, WristbandProfile
 from drivers.decoders import DecodeError
 from drivers.decoders import wristband as wb
+from gateway.clock import SimClock
 
 
 def test_motion_round_trip_within_one_count() -> None:
@@ -87,7 +89,10 @@ def test_tracker_counts_gaps_wraps_duplicates_and_restarts() -> None:
     assert tracker.update(150, 10) == 30  # 120..149 lost
     assert tracker.update(5, 10) == 0  # band restarted
     assert (tracker.gaps, tracker.samples_missed, tracker.duplicates, tracker.restarts) == (
-        1, 30, 1, 1,
+        1,
+        30,
+        1,
+        1,
     )
     wrap = wb.SampleCounterTracker()
     wrap.update(wb.COUNTER_MODULO - 5, 5)
@@ -112,3 +117,43 @@ def test_ten_thousand_random_inputs_only_raise_decode_error() -> None:
             except Exception:
                 unhandled += 1
     assert unhandled == 0
+
+
+def test_a_press_resent_on_reconnect_is_dropped_a_band_reboot_press_is_not() -> None:
+    clock = SimClock()
+    profile = WristbandProfile(clock)
+    assert profile.on_button(wb.encode_button("sos", 1)) == {"action": "sos"}
+    clock.advance(20)  # the link dropped; the band reconnects and re-sends press 1
+    assert profile.on_button(wb.encode_button("sos", 1)) is None
+    # hours later the band has rebooted (charged): its event ids start over at 1
+    clock.advance(3 * 3600)
+    assert profile.on_button(wb.encode_button("sos", 1)) == {"action": "sos"}
+    assert profile.duplicate_presses == 1
+
+
+def test_repeats_do_not_stretch_the_resend_window() -> None:
+    clock = SimClock()
+    profile = WristbandProfile(clock)
+    profile.on_button(wb.encode_button("sos", 4))
+    for _ in range(3):
+        clock.advance(PRESS_RESEND_WINDOW_S / 3)
+        assert profile.on_button(wb.encode_button("sos", 4)) is None
+    clock.advance(1)
+    assert profile.on_button(wb.encode_button("sos", 4)) == {"action": "sos"}
+
+
+def test_a_band_restart_seen_in_the_motion_counter_ends_the_resend_window() -> None:
+    clock = SimClock()
+    profile = WristbandProfile(clock)
+    samples = np.zeros((10, 3))
+    profile.on_motion(wb.encode_motion(500, 50.0, samples))
+    assert profile.on_button(wb.encode_button("sos", 1)) == {"action": "sos"}
+    clock.advance(10)  # a brown-out: the band restarts at once and streams from 0
+    profile.on_motion(wb.encode_motion(0, 50.0, samples))
+    assert profile.on_button(wb.encode_button("sos", 1)) == {"action": "sos"}
+
+
+def test_the_same_id_with_another_action_is_a_new_press() -> None:
+    profile = WristbandProfile(SimClock())
+    assert profile.on_button(wb.encode_button("cancel", 1)) == {"action": "cancel"}
+    assert profile.on_button(wb.encode_button("sos", 1)) == {"action": "sos"}
