@@ -157,7 +157,10 @@ class BleakBackend:
         self._connect_attempts = connect_attempts
         self._reset = reset_adapter
         self._queue_size = queue_size
-        self._devices: dict[str, Any] = {}  # address -> latest BLEDevice, to connect by
+        # address -> latest BLEDevice, to connect by; only for addresses a client was made for
+        # (a block of flats is full of phones advertising from ever new random addresses)
+        self._devices: dict[str, Any] = {}
+        self._wanted: set[str] = set()
         self.counters: dict[str, int] = {
             "advertisements": 0,
             "advertisements_dropped": 0,
@@ -170,6 +173,7 @@ class BleakBackend:
         return _BleakScanner(self)
 
     def client(self, address: str, on_disconnect: Callable[[], None]) -> _BleakClient:
+        self._wanted.add(address.upper())
         return _BleakClient(self, address.upper(), on_disconnect)
 
     async def reset_adapter(self) -> None:
@@ -223,7 +227,8 @@ class _BleakScanner:
     def _on_detection(self, device: Any, data: Any) -> None:
         owner = self._owner
         address = str(device.address).upper()
-        owner._devices[address] = device
+        if address in owner._wanted:
+            owner._devices[address] = device
         owner.counters["advertisements"] += 1
         advertisement = Advertisement(
             address=address,

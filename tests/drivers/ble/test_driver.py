@@ -395,3 +395,24 @@ async def test_a_link_that_drops_at_once_backs_off_and_a_healthy_one_resets_it()
         assert waits[0] <= 1.25 and waits[-1] >= 16  # 1, 2, 4 ... 32 s, each halved at worst
         rig.clock.advance(LINK_HEALTHY_AFTER_S)  # this time the link holds
         assert await drop_and_time_the_next_attempt() <= 1.25  # back to the first wait
+
+
+def test_the_bleak_backend_keeps_only_the_devices_it_may_connect_to() -> None:
+    """Phones in a block of flats advertise from ever new random addresses: every one was
+    kept for good. Only an address a client was made for is kept, to connect by."""
+    from bleak.backends.device import BLEDevice
+    from bleak.backends.scanner import AdvertisementData
+
+    from drivers.ble.bleak_backend import BleakBackend
+
+    backend = BleakBackend()
+    scanner = backend.scanner()
+    backend.client("aa:bb:cc:dd:ee:01", lambda: None)
+    data = AdvertisementData(None, {0x4C: b"\x10\x05"}, {}, [], None, -90, ())
+    for i in range(5_000):
+        address = f"4{i % 10}:00:00:00:{i >> 8 & 255:02X}:{i & 255:02X}"
+        scanner._on_detection(BLEDevice(address, None, None), data)
+        if i == 2_500:
+            scanner._on_detection(BLEDevice("AA:BB:CC:DD:EE:01", "band", None), data)
+    assert list(backend._devices) == ["AA:BB:CC:DD:EE:01"]
+    assert backend.counters["advertisements"] == 5_001
