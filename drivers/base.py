@@ -6,6 +6,10 @@ receives into :class:`gateway.model.Reading` at its boundary, and hands readings
 supervisor, logged with a traceback, counted, and the driver is restarted with backoff.
 A driver never takes the gateway down.
 
+A driver with loops of its own may also have ``stop()``: the runtime calls it before
+cancelling, so that a cancellation a library swallowed (Python 3.11's ``asyncio.wait_for``
+loses one that arrives as the call completes) still ends the driver.
+
 ``problems`` says what keeps the driver's devices from reporting right now, as the driver
 knows it (the broker it cannot reach, a Zigbee2MQTT bridge that says it is offline, a BLE
 adapter that does not recover): ``{key: (cause, reason)}``, empty when all is well. The runtime

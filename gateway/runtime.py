@@ -149,6 +149,10 @@ class Runtime:
         self.stopping = True
         if self.forwarder is not None:
             self.forwarder.stopping = True
+        for driver in self.drivers:
+            stop = getattr(driver, "stop", None)  # drivers with loops of their own
+            if stop is not None:
+                stop()
         if self._task is not None:
             self._task.cancel()
 

@@ -76,6 +76,8 @@ class BleWristbandBridge:
             )
 
     async def close(self) -> None:
+        if self.driver is not None:
+            self.driver.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

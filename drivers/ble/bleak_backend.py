@@ -128,6 +128,9 @@ async def reset_adapter_with_btmgmt(adapter: str) -> None:
             )
 
 
+RECENT_DEVICES = 256  # unconfigured advertisers remembered, newest first
+
+
 class BleakBackend:
     """:class:`~drivers.ble.base.BleBackend` on bleak.
 
@@ -157,8 +160,9 @@ class BleakBackend:
         self._connect_attempts = connect_attempts
         self._reset = reset_adapter
         self._queue_size = queue_size
-        # address -> latest BLEDevice, to connect by; only for addresses a client was made for
-        # (a block of flats is full of phones advertising from ever new random addresses)
+        # address -> latest BLEDevice, to connect by: every address a client was made for, and
+        # the most recently heard others (the driver makes a band's client once it heard it);
+        # a block of flats is full of phones advertising from ever new random addresses
         self._devices: dict[str, Any] = {}
         self._wanted: set[str] = set()
         self.counters: dict[str, int] = {
@@ -227,8 +231,11 @@ class _BleakScanner:
     def _on_detection(self, device: Any, data: Any) -> None:
         owner = self._owner
         address = str(device.address).upper()
-        if address in owner._wanted:
-            owner._devices[address] = device
+        owner._devices.pop(address, None)
+        owner._devices[address] = device  # the newest last
+        if len(owner._devices) > RECENT_DEVICES + len(owner._wanted):
+            stale = next(a for a in owner._devices if a not in owner._wanted)
+            del owner._devices[stale]
         owner.counters["advertisements"] += 1
         advertisement = Advertisement(
             address=address,

@@ -22,6 +22,7 @@ address type of every advertiser it heard, as BlueZ does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid as uuid_module
 from collections.abc import Callable
@@ -123,6 +124,7 @@ class BumbleAdapter:
         self._scanners: set[BumbleBleakScanner] = set()
         self._faults: dict[str, list[BaseException]] = {}
         self._hanging: set[str] = set()
+        self._swallowing: set[str] = set()
         self._connect_lock = asyncio.Lock()
         self.address_types: dict[str, Address] = {}
         self.device.on("advertisement", self._on_advertisement)
@@ -147,7 +149,18 @@ class BumbleAdapter:
         else:
             self._hanging.discard(operation)
 
+    def swallow_cancel(self, operation: str) -> None:
+        """Make the next ``operation`` wait until cancelled and then return as if it had
+        completed, as Python 3.11's ``asyncio.wait_for`` does when a cancellation arrives as
+        the call completes."""
+        self._swallowing.add(operation)
+
     async def _maybe_hang(self, operation: str) -> None:
+        if operation in self._swallowing:
+            self._swallowing.discard(operation)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.get_running_loop().create_future()
+            return
         if operation in self._hanging:
             await asyncio.get_running_loop().create_future()
 

@@ -191,6 +191,7 @@ class BleDriver:
         self._scan_started_at = clock.monotonic()
         self._adapter_trouble_at: float | None = None
         self._suspect_scanner = False  # until an advertisement is heard
+        self._stopping = False  # see stop()
         self._unknown_addresses: set[str] = set()
         self._rssi: dict[str, int | None] = {}
         self.counters: dict[str, int] = {
@@ -236,6 +237,18 @@ class BleDriver:
                     name=f"eldergate[ble].link[{spec.device_id}]",
                 )
 
+    def stop(self) -> None:
+        """The gateway is stopping (called before its tasks are cancelled): the loops end at
+        their next turn. A flag besides the cancellation, because a cancellation can be lost
+        on the way: Python 3.11's ``asyncio.wait_for``, which bumble's HCI commands use (and
+        D-Bus clients may), swallows one that arrives as the call completes, and the scan loop
+        then went round again and the driver never stopped."""
+        self._stopping = True
+
+    def _stop_if_asked(self) -> None:
+        if self._stopping:
+            raise asyncio.CancelledError
+
     def problems(self) -> dict[str, tuple[str, str]]:
         if not self._ladder.degraded:
             return {}
@@ -273,6 +286,7 @@ class BleDriver:
             try:
                 await loop()
             except Exception:
+                self._stop_if_asked()
                 self.counters["loop_crashes"] += 1
                 logger.exception("BLE %s loop failed; restarting it", what)
                 await self._clock.sleep(LOOP_RESTART_S)
@@ -297,9 +311,11 @@ class BleDriver:
 
     async def _scan_loop(self) -> None:
         while True:
+            self._stop_if_asked()
             scanner = self._backend.scanner()
             try:
                 await self._bounded(scanner.start, "scan start", self._scan_start_timeout_s)
+                self._stop_if_asked()
             except BleBackendError as exc:
                 self.counters["scan_failures"] += 1
                 logger.warning("BLE scan start failed (%s)", exc.kind.value)
@@ -484,6 +500,7 @@ class BleDriver:
         spec = link.spec
         backoff = Backoff(initial_s=RECONNECT_INITIAL_S, maximum_s=RECONNECT_MAX_S, rng=self._rng)
         while True:
+            self._stop_if_asked()
             await link.heard.wait()
             link.heard.clear()
             dropped = asyncio.Event()

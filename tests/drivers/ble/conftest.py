@@ -47,8 +47,10 @@ class Rig:
         """Wait until the driver has connected to ``device_id`` (and subscribed) ``connects``
         times; simulated time moves on meanwhile, so reconnection backoffs elapse."""
         await self.until(
-            lambda: (link := self.driver.diagnostics()["links"][device_id])["connected"]
-            and link["connects"] >= connects,
+            lambda: (
+                (link := self.driver.diagnostics()["links"][device_id])["connected"]
+                and link["connects"] >= connects
+            ),
             advance_s=0.5,
         )
 
@@ -78,6 +80,7 @@ async def running_rig(
     try:
         yield rig
     finally:
+        driver.stop()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             async with asyncio.timeout(SAFETY_TIMEOUT_S):
