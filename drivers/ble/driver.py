@@ -263,7 +263,6 @@ class BleDriver:
             "recovery": self._ladder.diagnostics(),
             "degraded": self._ladder.degraded,
             "unknown_addresses": len(self._unknown_addresses),
-            "bthome_replayed": getattr(getattr(self._decoder, "replay_guard", None), "replayed", 0),
             "connection_failures": dict(self.connection_failures),
             "links": {
                 link.spec.device_id: {

@@ -33,7 +33,6 @@ from drivers.decoders.bthome import (
     BTHOME_UUID16,
     BTHomeKeyMissing,
     PacketIdFilter,
-    ReplayGuard,
     normalise_keys,
     parse_bthome,
     readings_from_packet,
@@ -69,7 +68,6 @@ class DecodedAdvertisement:
     readings: list[dict[str, Any]] = field(default_factory=list)
     format: str | None = None
     packet_id: int | None = None  # BTHome: for de-duplication
-    encrypted: bytes | None = None  # BTHome: an encrypted packet's bytes, against replays
 
 
 def service_uuid_key(uuid: str | int) -> int | str:
@@ -209,7 +207,6 @@ def parse_advertisement(
         packet = parse_bthome(bthome, mac=address if _looks_like_mac(address) else None, key=key)
         result.format = "bthome"
         result.packet_id = packet.packet_id
-        result.encrypted = bthome if packet.encrypted else None
         result.readings = readings_from_packet(packet, device)
         return result
     for uuid, data in services.items():
@@ -256,10 +253,8 @@ def _company_id(key: Any) -> int:
     return company
 
 
-def parse_advertisement_json(
-    obj: Mapping[str, Any],
-    keys: Mapping[str, bytes] | None = None,
-) -> DecodedAdvertisement:
+def parse_advertisement_json(obj: Mapping[str, Any], keys: Mapping[str, bytes] | None = None,
+                             ) -> DecodedAdvertisement:
     """The contract-3 ``ble-adv`` object (also accepts the TheengsDecoder-style keys
     ``id``/``manufacturerdata``/``servicedata``/``servicedatauuid``, where manufacturer data
     starts with the little-endian company id)."""
@@ -293,8 +288,7 @@ def parse_advertisement_json(
     if "servicedata" in obj:
         uuid = obj.get("servicedatauuid")
         services[service_uuid_key(uuid) if isinstance(uuid, str) else -1] = _hex(
-            obj["servicedata"], "servicedata"
-        )
+            obj["servicedata"], "servicedata")
     if address is None:
         address = _address_from_payload(services) or name or "unknown"
     if not isinstance(address, str) or not address:
@@ -309,10 +303,8 @@ def _address_from_payload(services: Mapping[int | str, bytes]) -> str | None:
     return None
 
 
-def decode_advertisement(
-    obj: Mapping[str, Any],
-    keys: Mapping[str, bytes] | None = None,
-) -> list[dict[str, Any]]:
+def decode_advertisement(obj: Mapping[str, Any], keys: Mapping[str, bytes] | None = None,
+                         ) -> list[dict[str, Any]]:
     """Contract 3: readings of one ``ble-adv`` object; an encrypted packet without a key
     configured yields ``[]`` (recognised, but nothing we can read)."""
     try:
@@ -327,35 +319,22 @@ class AdvertisementDecoder:
     ``to_readings`` never raises anything but :class:`DecodeError`; the caller counts those.
     """
 
-    def __init__(
-        self,
-        keys: Mapping[str, bytes | str] | None = None,
-        packet_filter: PacketIdFilter | None = None,
-    ) -> None:
+    def __init__(self, keys: Mapping[str, bytes | str] | None = None,
+                 packet_filter: PacketIdFilter | None = None) -> None:
         """``keys``: BLE address → BTHome key (16 bytes or 32 hex digits)."""
         self.keys = normalise_keys(keys)
         self.packet_filter = packet_filter or PacketIdFilter()
-        self.replay_guard = ReplayGuard()
         self.encrypted_without_key = 0
 
-    def to_readings(
-        self,
-        address: str,
-        name: str | None,
-        manufacturer_data: Mapping[int, bytes],
-        service_data: Mapping[int | str, bytes],
-        t: float,
-        now_mono: float,
-    ) -> list[Reading]:
+    def to_readings(self, address: str, name: str | None, manufacturer_data: Mapping[int, bytes],
+                    service_data: Mapping[int | str, bytes], t: float,
+                    now_mono: float) -> list[Reading]:
         try:
-            decoded = parse_advertisement(address, name, manufacturer_data, service_data, self.keys)
+            decoded = parse_advertisement(address, name, manufacturer_data, service_data,
+                                          self.keys)
         except BTHomeKeyMissing:
             self.encrypted_without_key += 1
             raise
-        if decoded.encrypted is not None and not self.replay_guard.check(
-            address.upper(), decoded.encrypted
-        ):  # a replayed older packet raises BTHomeReplayed (a DecodeError)
-            return []
         if not self.packet_filter.accept(address.upper(), decoded.packet_id, now_mono):
             return []
         return [dicts_to_reading(d, t) for d in decoded.readings]

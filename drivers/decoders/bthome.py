@@ -195,9 +195,8 @@ def _format_mac(raw: bytes) -> str:
     return ":".join(f"{b:02X}" for b in raw)
 
 
-def decrypt_payload(
-    info: int, mac: bytes, ciphertext: bytes, counter: bytes, mic: bytes, key: bytes
-) -> bytes:
+def decrypt_payload(info: int, mac: bytes, ciphertext: bytes, counter: bytes, mic: bytes,
+                    key: bytes) -> bytes:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
@@ -222,11 +221,6 @@ def encrypt_payload(info: int, mac: bytes, plaintext: bytes, counter: int, key: 
 
 class BTHomeKeyMissing(DecodeError):
     """An encrypted advertisement from a device whose key is not configured."""
-
-
-class BTHomeReplayed(DecodeError):
-    """An encrypted packet seen before (its counter, so its bytes, are those of an earlier
-    one): someone replaying a captured press or door state."""
 
 
 def parse_objects(data: bytes) -> list[tuple[str, float | int | bytes]]:
@@ -261,9 +255,8 @@ def parse_objects(data: bytes) -> list[tuple[str, float | int | bytes]]:
     return objects
 
 
-def parse_bthome(
-    service_data: bytes, mac: str | None = None, key: bytes | None = None
-) -> BTHomePacket:
+def parse_bthome(service_data: bytes, mac: str | None = None,
+                 key: bytes | None = None) -> BTHomePacket:
     """Decode BTHome v2 service data. ``mac`` (the advertiser's address) and ``key`` are needed
     only for encrypted packets that do not carry their own MAC."""
     if not service_data:
@@ -345,35 +338,6 @@ class PacketIdFilter:
         if previous is None and len(self._last) >= self.max_devices:
             self._last.pop(next(iter(self._last)))
         self._last[address] = (packet_id, now)
-        return True
-
-
-class ReplayGuard:
-    """Encrypted BTHome packets carry a counter in the nonce, so a new packet never repeats
-    an earlier one's bytes: a packet equal to one of the last ``remember`` from that address
-    is a re-broadcast (the newest) or a replay (an older one), never new data, however late.
-
-    Counters that go back are not refused as such: a device whose battery was changed starts
-    its counter again, and refusing that would silence an emergency button until its counter
-    passed the old one. Bounded: addresses with a key only (configured devices), ``remember``
-    packets each."""
-
-    def __init__(self, remember: int = 64) -> None:
-        self.remember = remember
-        self._seen: dict[str, list[bytes]] = {}
-        self.replayed = 0
-
-    def check(self, address: str, payload: bytes) -> bool:
-        """True for a packet not seen before; False for the newest again (a re-broadcast);
-        raises :class:`BTHomeReplayed` for an older one."""
-        seen = self._seen.setdefault(address, [])
-        if seen and seen[-1] == payload:
-            return False
-        if payload in seen:
-            self.replayed += 1
-            raise BTHomeReplayed("encrypted BTHome packet replayed (seen before)")
-        seen.append(payload)
-        del seen[: -self.remember]
         return True
 
 
