@@ -191,6 +191,7 @@ class BleDriver:
         self._scan_started_at = clock.monotonic()
         self._adapter_trouble_at: float | None = None
         self._suspect_scanner = False  # until an advertisement is heard
+        self._stop_hung = False  # the last scan stop timed out (until one returns in time)
         self._stopping = False  # see stop()
         self._unknown_addresses: set[str] = set()
         self._rssi: dict[str, int | None] = {}
@@ -326,7 +327,7 @@ class BleDriver:
             self.scanning = True
             self._heard_since_start = False
             self._last_advertisement = self._scan_started_at = self._clock.monotonic()
-            if not self._suspect_scanner:
+            if not self._suspect_scanner and not self._stop_hung:
                 self._ladder.succeeded()
             kind = await self._scan_session(scanner)
             self.scanning = False
@@ -334,8 +335,10 @@ class BleDriver:
                 await self._bounded(scanner.stop, "scan stop", self._scan_stop_timeout_s)
             except BleBackendError as exc:
                 if exc.kind is BleErrorKind.ADAPTER_GONE:
-                    self._suspect_scanner = True
+                    self._stop_hung = True  # a wedged bluetoothd, or one slow call
                     kind = exc.kind
+            else:
+                self._stop_hung = False  # one slow stop on a loaded Pi climbs one step only
             if kind is BleErrorKind.SILENT and not self._suspect_scanner:
                 self.counters["quiet_restarts"] += 1
                 self._ladder.failed(kind, escalate=False)

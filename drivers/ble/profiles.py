@@ -21,6 +21,8 @@ dropped SOS would be lost.
 
 from __future__ import annotations
 
+import math
+
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -129,10 +131,14 @@ class WristbandProfile:
         event = wb.decode_button(value)
         now = self._clock.monotonic()
         last = self._last_press
+        # A cancel the band re-sends on reconnecting, however late, must not withdraw a fall
+        # that came since (a cancel lost by mistake costs a staff visit); an SOS re-sent late
+        # joins the alert it raised, while an SOS dropped by mistake could be a life.
+        window = PRESS_RESEND_WINDOW_S if event.action == "sos" else math.inf
         if (
             last is not None
             and (last.event_id, last.action) == (event.event_id, event.action)
-            and now - last.at <= PRESS_RESEND_WINDOW_S
+            and now - last.at <= window
             and last.band_restarts == self.tracker.restarts
         ):
             self.duplicate_presses += 1

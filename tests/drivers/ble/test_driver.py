@@ -307,6 +307,25 @@ async def test_a_hung_scan_stop_is_bounded_and_reported() -> None:
         assert rig.driver.problems() == {}
 
 
+async def test_one_slow_scan_stop_in_a_quiet_home_climbs_one_step_only() -> None:
+    """The resident is out with the only band, and one StopDiscovery is slow (a loaded Pi):
+    the suspicion it raised was cleared only by an advertisement, which a quiet home does
+    not send, so the adapter was reset twice and reported degraded."""
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs, scan_stop_timeout_s=0.05) as rig:
+        band = rig.world[BAND]
+        await rig.linked("band-1")
+        await band.drop_connection()
+        await band.stop_advertising()
+        rig.world.adapter.hang("scan_stop")
+        await rig.until(lambda: rig.driver.counters["scan_call_timeouts"] >= 1, advance_s=10)
+        rig.world.adapter.hang("scan_stop", False)  # every later call is prompt
+        restarts = rig.driver.counters["quiet_restarts"]
+        await rig.until(lambda: rig.driver.counters["quiet_restarts"] >= restarts + 5, advance_s=10)
+        assert not rig.driver.diagnostics()["degraded"]
+        assert rig.world.adapter.resets <= 1 and rig.driver.problems() == {}
+
+
 async def test_a_hung_scan_start_is_bounded_and_reported() -> None:
     async with running_rig(
         [("door", DOOR)], [BleDeviceSpec(DOOR, "front-door")], scan_start_timeout_s=0.01

@@ -157,3 +157,18 @@ def test_the_same_id_with_another_action_is_a_new_press() -> None:
     profile = WristbandProfile(SimClock())
     assert profile.on_button(wb.encode_button("cancel", 1)) == {"action": "cancel"}
     assert profile.on_button(wb.encode_button("sos", 1)) == {"action": "sos"}
+
+
+def test_a_cancel_re_sent_however_late_is_dropped_unless_the_band_restarted() -> None:
+    """The band re-sends its last press when it reconnects. A cancel re-sent ten minutes
+    after it was pressed was taken as new and withdrew the fall raised meanwhile (a cancel
+    dropped by mistake costs a staff visit; one taken by mistake, a fall left unwatched)."""
+    clock = SimClock()
+    profile = WristbandProfile(clock)
+    samples = np.zeros((10, 3))
+    profile.on_motion(wb.encode_motion(500, 50.0, samples))
+    assert profile.on_button(wb.encode_button("cancel", 6)) == {"action": "cancel"}
+    clock.advance(600)  # she fell since; the link dropped and the band reconnects
+    assert profile.on_button(wb.encode_button("cancel", 6)) is None
+    profile.on_motion(wb.encode_motion(0, 50.0, samples))  # the band restarted
+    assert profile.on_button(wb.encode_button("cancel", 6)) == {"action": "cancel"}
