@@ -300,14 +300,19 @@ class Outbox:
         )
         items = [OutboxItem(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
         if self._unsaved:
-            items = sorted([*items, *self._unsaved.values()], key=lambda i: i.seq)[:limit]
+            by_seq = {i.seq: i for i in items} | self._unsaved
+            items = [by_seq[seq] for seq in sorted(by_seq)][:limit]
         return items
 
     def ack(self, seq: int) -> None:
         """The platform has it: forget it. Never called before the broker's PUBACK."""
         self._queued_mono.pop(seq, None)
-        if self._unsaved.pop(seq, None) is None:
+        held = self._unsaved.pop(seq, None)
+        try:  # a held item may be on disk too: a COMMIT that reported an error but wrote
             self._repairing(lambda: self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,)))
+        except sqlite3.Error:
+            if held is None:
+                raise
         self.counters["acked"] += 1
 
     def depth(self) -> dict[str, int]:

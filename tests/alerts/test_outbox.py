@@ -165,3 +165,16 @@ def test_a_held_message_a_failed_commit_wrote_after_all_does_not_block_the_rest(
     box._unsaved[seq] = box.pending()[0]  # as if the COMMIT had reported an error
     (later,) = box.commit([Message(ALERT, "r", "t", b"next")], {"A": {}, "B": {}})
     assert not box.has_unsaved and [i.seq for i in box.pending()] == [seq, later]
+
+
+def test_a_held_item_a_failed_commit_wrote_after_all_is_sent_once_and_acked_for_good(
+    tmp_path: Path,
+) -> None:
+    box = Outbox(tmp_path / "o.db", SimClock())
+    (seq,) = box.commit([Message(ALERT, "r", "t", b"sos")], {"A": {}})
+    box._unsaved[seq] = box.pending()[0]  # as if the COMMIT had reported an error
+    assert [i.seq for i in box.pending()] == [seq]  # not twice
+    box.ack(seq)
+    assert box.pending() == []
+    box.close()
+    assert Outbox(tmp_path / "o.db", SimClock()).pending() == []  # not sent again after a restart
