@@ -22,7 +22,6 @@ dropped SOS would be lost.
 from __future__ import annotations
 
 import math
-
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
