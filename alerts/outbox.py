@@ -192,7 +192,9 @@ class Outbox:
         self._write(held + items, open_alerts)
         if held or self._open_unsaved is not None:
             log.warning(
-                "outbox: %d messages written to disk after an earlier disk error", len(held)
+                "outbox: %d held messages%s written to disk after an earlier disk error",
+                len(held),
+                " and the open alerts" if self._open_unsaved is not None else "",
             )
         self._unsaved.clear()
         self._open_unsaved = None
@@ -269,7 +271,8 @@ class Outbox:
 
     def retry_unsaved(self) -> int:
         """Try to write what the disk refused (memory-only alerts and the latest open alerts)
-        in one transaction; returns how many alerts are still unsaved."""
+        in one transaction; returns how many alerts are still held in memory (the open alerts
+        may be held with none: see :attr:`has_unsaved`)."""
         if not self.has_unsaved:
             return 0
         try:

@@ -159,8 +159,8 @@ class Runtime:
     async def run(self) -> None:
         self._task = asyncio.current_task()
         # The alerts open when the last run stopped, once more (unless a message of theirs is
-        # still queued): the platform de-duplicates by id, and one whose message the last run
-        # had not queued yet is not lost.
+        # still queued): the platform hears again what the gateway still holds open (it
+        # de-duplicates by id and never takes a state back).
         queued = await self.outbox.run(_queued_alert_ids, self.outbox.outbox)
         again = [a for a in self.manager.active.values() if a.id not in queued]
         await self._commit([AlertChange("restored", a) for a in again])

@@ -96,7 +96,7 @@ def _build_dataclass(cls: Any, data: Any, path: str, errors: list[str]) -> Any:
         before = len(errors)
         value = _convert(hints[f.name], data[f.name], key_path, errors)
         if len(errors) == before:
-            _check_bounds(f, value, key_path, errors)
+            _check_metadata(f, value, key_path, errors)
             kwargs[f.name] = value
     try:
         obj = cls(**kwargs)
@@ -112,11 +112,11 @@ def value_problems(f: dataclasses.Field[Any], value: Any, path: str) -> list[str
     """What is wrong with ``value`` (already of the field's type) for ``f``'s bounds, choices
     and format; empty when nothing is."""
     errors: list[str] = []
-    _check_bounds(f, value, path, errors)
+    _check_metadata(f, value, path, errors)
     return errors
 
 
-def _check_bounds(f: dataclasses.Field[Any], value: Any, path: str, errors: list[str]) -> None:
+def _check_metadata(f: dataclasses.Field[Any], value: Any, path: str, errors: list[str]) -> None:
     if f.metadata.get("time_of_day") and not (isinstance(value, str) and _HHMM.match(value)):
         errors.append(f"{path}: expected local time 'HH:MM', got {value!r}")
     lo, hi = f.metadata.get("min"), f.metadata.get("max")

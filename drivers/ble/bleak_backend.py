@@ -128,7 +128,7 @@ async def reset_adapter_with_btmgmt(adapter: str) -> None:
             )
 
 
-RECENT_DEVICES = 256  # unconfigured advertisers remembered, newest first
+RECENT_DEVICES = 256  # unconfigured advertisers remembered; the oldest heard is dropped first
 
 
 class BleakBackend:

@@ -23,9 +23,10 @@ One scan loop and one connection loop per connected (GATT) device, on any
   not connected and unheard, either never heard since the adapter came up (start or last
   reset) or heard since and silent now (a scanner that stopped delivering); or a connection
   attempt that failed at the adapter (``adapter_gone``, ``not_ready``) during the scan. A scan
-  that starts cleanly resets the ladder, except after silence with evidence or a hung stop,
-  which only an advertisement heard disproves. A locked scanner in a home without a periodic
-  advertiser is still noticed, per device, by the device-silence alerts.
+  that starts cleanly resets the ladder, except after silence with evidence (which only an
+  advertisement heard disproves) or a scan stop that timed out (until a later stop returns in
+  time: one slow call on a loaded Pi climbs one step only). A locked scanner in a home without
+  a periodic advertiser is still noticed, per device, by the device-silence alerts.
 * **Connections**: connect when heard, read the profile's initial values, subscribe to its
   notifications; on a drop or failure, wait a jittered exponential backoff on the injected
   clock (reset only by a link that stayed up ``LINK_HEALTHY_AFTER_S``, so a device that drops

@@ -12,11 +12,12 @@ button event ids carry across reconnections: samples lost while the band was awa
 
 Button event ids are a RAM counter on the band: a band that rebooted (charged, battery swapped,
 brown-out) counts from 1 again, so an id equal to the last one is not proof of a repeat. A
-press is dropped as a re-send only when it has the last press's id *and* action, arrives within
-``PRESS_RESEND_WINDOW_S`` of it, and the band's sample counter has not shown a restart since;
-anything else is a new press. When in doubt the press goes through: a re-send that slips
-through joins the alert the first press opened (the alert manager de-duplicates), while a
-dropped SOS would be lost.
+press is dropped as a re-send only when it has the last press's id *and* action, the band's
+sample counter has not shown a restart since, and, for an SOS, it arrives within
+``PRESS_RESEND_WINDOW_S`` of it. When in doubt an SOS goes through: a re-send that slips through
+joins the alert the first press opened (the alert manager de-duplicates), while a dropped SOS
+would be lost. A cancel is dropped however late: one re-sent after a fall must not withdraw
+it, while a cancel dropped by mistake costs a staff visit.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from gateway.clock import Clock, SystemClock
 
 # A band re-sends its last press when it reconnects unsure the gateway got it. Reconnecting
 # takes at most the driver's 60 s backoff cap plus hearing the band and connecting (seconds);
-# twice the cap covers it. A repeat later than this is taken as a new press (see above).
+# twice the cap covers it. An SOS repeated later than this is taken as a new press (see above).
 PRESS_RESEND_WINDOW_S: Final = 120.0
 
 # --- the bed sensor GATT profile (pure codec) ---

@@ -13,7 +13,8 @@ scan started cleanly) climbs back down to the first rung.
 Silence alone is not a failure: the driver calls ``failed(SILENT, escalate=False)`` for a quiet
 home (counted, one scan restart, no climb), and lets silence climb only with evidence against
 the adapter; then a clean scan start does not count as a success either, only an advertisement
-heard does (the rule is in :mod:`drivers.ble.driver`'s docstring).
+heard does; nor after a scan stop that timed out, until a later stop returns in time (the rule
+is in :mod:`drivers.ble.driver`'s docstring).
 
 Pure state; time comes from the injected clock. Reconnect delays use the gateway's one backoff
 policy, :class:`gateway.backoff.Backoff`.

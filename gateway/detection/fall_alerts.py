@@ -1018,7 +1018,6 @@ class FallAlerts:
                     self.counters["cancelled_before_alert"] += 1
                 elif now <= f.raised_mono + self.settings.cancel_window_s:
                     f.cancelled = True
-                    self.counters["alerts_cancelled"] += 1
                     withdrawn = withdrawn or f
                 else:
                     self.counters["cancel_too_late"] += 1
@@ -1031,6 +1030,7 @@ class FallAlerts:
             elif withdrawn is not None:
                 # one CANCEL: the manager keeps one open fall alert per band (falls within
                 # its repeat window join it), which it withdraws
+                self.counters["alerts_cancelled"] += 1
                 events.append(self._event(wrist, EventAction.CANCEL, {"by": "resident"}, withdrawn))
             earlier = wrist.fall.earlier
             if earlier is not None and earlier.cancelled and not wrist.fall.cancelled:

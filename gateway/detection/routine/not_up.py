@@ -1,6 +1,7 @@
 """``not_up``: the person is home but shows no sign of being up (a sign outside the bedroom and
-bathroom) by their learned wake-up time plus a margin, and the home has been silent for at
-least ``min_quiet_s``.
+bathroom, or any sign 20 min or more after the bed sensor said they got out of bed) by their
+learned wake-up time plus a margin, and the home has been silent for at least ``min_quiet_s``.
+Off for a resident whose devices cannot say "up" at all (``can_tell_up``: a wristband alone).
 
 A person still moving about the bedroom after the deadline is alive and lying in, not silent:
 the alarm waits until they have also been quiet for ``min_quiet_s`` (checked until the end of

@@ -1,7 +1,8 @@
 """The live picture of each resident: last sign of life, probable room, home or away, in bed.
 
 Every routine detector reads this picture. A *sign of life* is anything only a living person
-inside the home causes: a motion sensor firing, an inner door or the fridge being opened, getting
+inside the home causes: a motion sensor firing, an inner door or the fridge opened or closed (a
+door's state counts only when it changes: Zigbee2MQTT re-sends it with every check-in), getting
 into or out of bed, a wristband moving, a button press. Heart rate alone is not one (a person who
 collapsed in bed still has a pulse), nor is a battery report.
 
@@ -304,7 +305,7 @@ class Presence:
         return found
 
     def observe(self, reading: Reading, device: Device) -> Observation | None:
-        repeated = self._door_state_repeated(reading, device)  # closings too: not signs
+        repeated = self._door_state_repeated(reading, device)  # tracks exit-door closings too
         sign = classify(reading, device)
         if sign is None or repeated:
             return None

@@ -28,7 +28,8 @@ S = TypeVar("S")
 
 def resident_settings(base: S, resident: Resident | None, name: str) -> S:
     """``base`` with the fields a resident's config overrides under ``settings[name]``.
-    Unknown or mistyped fields are ignored with a warning (a bad value must not stop alerts)."""
+    Unknown or mistyped fields, and values outside a field's bounds, choices or format (an
+    ``'HH:MM'`` time), are ignored with a warning (a bad value must not stop alerts)."""
     if resident is None:
         return base
     overrides = resident.settings.get(name)

@@ -418,7 +418,7 @@ async def test_a_link_that_drops_at_once_backs_off_and_a_healthy_one_resets_it()
         assert await drop_and_time_the_next_attempt() <= 1.25  # back to the first wait
 
 
-def test_the_bleak_backend_keeps_only_the_devices_it_may_connect_to() -> None:
+def test_the_bleak_backend_keeps_configured_and_the_most_recent_devices() -> None:
     """Phones in a block of flats advertise from ever new random addresses: every one was
     kept for good. An address a client was made for is kept, and the most recent others (the
     driver makes a band's client once it heard it)."""
