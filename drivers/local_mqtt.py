@@ -112,7 +112,12 @@ class LocalMqttDriver:
         self.client_id = client_id
         self.subscribed = asyncio.Event()
         self.down_reason: str | None = None  # why the broker could not be reached, until it is
-        self.counters: dict[str, int] = {"messages": 0, "readings": 0, "rejected": 0}
+        self.counters: dict[str, int] = {
+            "messages": 0,
+            "readings": 0,
+            "rejected": 0,
+            "retained_ignored": 0,
+        }
         self.rejected_by_reason: dict[str, int] = {}
 
     def _codec_for(self, topic: aiomqtt.Topic) -> TopicCodec | None:
@@ -175,9 +180,22 @@ class LocalMqttDriver:
             self._reject(topic, f"{codec.name}: could not decode ({type(exc).__name__})")
             log.debug("decoder %s failed", codec.name, exc_info=True)
             return
+        if message.retain:
+            readings = self._from_retained(readings)
         for reading in readings:
             self.counters["readings"] += 1
             await sink(reading)
+
+    def _from_retained(self, readings: list[Reading]) -> list[Reading]:
+        """A retained message is the broker's copy of an old one, delivered again at every
+        (re)subscription: a press kept retained (Zigbee2MQTT's ``retain: true``) would be a
+        new SOS after every broker blip, and a retained state or ``online`` a sign of life that
+        clears a dead device's ``device_offline``. Only what it says against a device is kept:
+        ``online: false`` (the codecs have read the bridge state from it already)."""
+        kept = [r for r in readings if r.values.get("online") is False]
+        if len(kept) < len(readings):
+            self.counters["retained_ignored"] += len(readings) - len(kept)
+        return [Reading(r.t, r.device, {"online": False}) for r in kept]
 
     def diagnostics(self) -> dict[str, Any]:
         return {

@@ -98,3 +98,38 @@ async def test_zigbee2mqtt_and_bed_topics_end_to_end(local_broker: Mosquitto) ->
     assert by_device["bed-p1"] == [{"occupied": True, "hr": 57, "rr": 13}, {"online": False}]
     assert driver.counters["rejected"] == 2  # the unknown device and the broken payload
     assert z2m.counters["duplicate_actions"] == 1
+
+
+async def test_a_retained_message_is_no_new_press_and_no_sign_of_life(
+    local_broker: Mosquitto,
+) -> None:
+    """The broker re-delivers retained messages at every (re)subscription: a press kept
+    retained (Zigbee2MQTT's ``retain: true``, a device publishing retained) was a new SOS
+    after every broker blip or gateway restart, and a retained ``online`` or state a sign of
+    life that cleared a dead device's ``device_offline``. Only ``online: false`` is kept."""
+    from drivers.local_mqtt import DeviceJsonCodec
+
+    z2m = Zigbee2MqttCodec("zigbee2mqtt", {"Front door": "front-door", "SOS": "sos-1"})
+    pendant = DeviceJsonCodec("eldergate/devices", {"pendant"})
+    bed = BedProfileCodec("eldergate/bed", {"bed1": "bed-p1"})
+    settings = LocalBrokerSettings(**local_broker.settings(), zigbee2mqtt_base_topic=None)
+    async with aiomqtt.Client("127.0.0.1", local_broker.port, username=USER,
+                              password=PASSWORD) as client:
+        for topic, payload in [
+            ("zigbee2mqtt/SOS", b'{"action": "emergency", "battery": 80}'),
+            ("eldergate/devices/pendant", b'{"action": "sos"}'),
+            ("eldergate/bed/bed1/availability", b"online"),
+            z2m_availability("zigbee2mqtt", "Front door", False),
+        ]:
+            await client.publish(topic, payload, qos=1, retain=True)
+    for _ in range(2):  # a restart, or a broker blip: the retained copies come again
+        driver = LocalMqttDriver(settings, [z2m, pendant, bed], SimClock(), client_id="retain")
+        readings = await run_driver(
+            driver, local_broker, ("eldergate/devices/pendant", b'{"battery": 90}'),
+            [("eldergate/devices/pendant", b'{"action": "cancel"}')],
+            is_last=lambda r: r.values.get("action") == "cancel",
+        )
+        assert [r.values for r in readings if r.device in ("sos-1", "bed-p1")] == []
+        assert {"online": False} in [r.values for r in readings if r.device == "front-door"]
+        assert [r.values.get("action") for r in readings if "action" in r.values] == ["cancel"]
+        assert driver.counters["retained_ignored"] == 3
