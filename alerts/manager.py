@@ -111,6 +111,7 @@ class AlertManager:
             "acknowledged": 0,
             "resolved": 0,
             "held_during_visit": 0,
+            "visit_starts_repeated": 0,
             "unknown_alert_commands": 0,
         }
 
@@ -172,6 +173,12 @@ class AlertManager:
         return [self._finish(alert, AlertState.RESOLVED, by, self.clock.wall(), "resolved")]
 
     def start_visit(self, resident: str, by: str = "staff", hours: float | None = None) -> None:
+        """Idempotent while the visit lasts: the same command served again (a webhook
+        platform re-serves it on every poll, an MQTT session delivers it late) neither
+        restarts nor stretches the visit, so ``visit_max_h`` always ends it."""
+        if self.in_visit(resident):
+            self.counters["visit_starts_repeated"] += 1
+            return
         now = self.clock.monotonic()
         duration = min(hours * 3600.0, self.visit_max_s) if hours else self.visit_max_s
         self.visits[resident] = Visit(resident, now, now + duration, by)

@@ -39,7 +39,9 @@ class DailySummary:
         hh, mm = map(int, summary_time.split(":"))
         self.summary_time = dt.time(hh, mm)
         self._days: dict[tuple[str, dt.date], _DayStats] = {}
-        self._bed_since: dict[str, float] = {}  # resident -> when they got into bed
+        # resident -> when they got into bed, on the monotonic clock: a Pi that boots at night
+        # with its clock in 1970 and then takes NTP's made a night of 474,871 h
+        self._bed_since: dict[str, float] = {}
 
     def _date(self, t: float) -> dt.date:
         return dt.datetime.fromtimestamp(t, self.zone).date()
@@ -64,10 +66,11 @@ class DailySummary:
             stats.exits += 1
         if device.kind is DeviceKind.BED and isinstance(reading.get("occupied"), bool):
             since = self._bed_since.get(device.resident)
+            now = self.clock.monotonic()
             if reading.get("occupied") and since is None:
-                self._bed_since[device.resident] = reading.t
+                self._bed_since[device.resident] = now
             elif not reading.get("occupied") and since is not None:
-                stats.in_bed_s += max(0.0, reading.t - since)
+                stats.in_bed_s += max(0.0, now - since)
                 del self._bed_since[device.resident]
                 stats.bed_exits += 1
 

@@ -211,3 +211,21 @@ def test_a_behaviour_alert_held_during_a_visit_is_raised_when_the_visit_ends() -
     manager.end_visit("r1")
     assert manager.next_deadline() == clock.monotonic()
     assert [c.alert.type for c in manager.on_tick()] == ["long_bathroom"]
+
+
+def test_a_visit_start_served_again_neither_restarts_nor_stretches_the_visit() -> None:
+    """A webhook platform serves a pending command on every poll: each visit_start pushed the
+    end out again, the visit never ended and the alert it held was never raised."""
+    clock = SimClock(T0)
+    critical_only = {Severity.CRITICAL: 300.0}
+    manager = AlertManager("gw", clock, escalate_after_s=critical_only, visit_max_s=3 * 3600)
+    manager.start_visit("r1", by="nurse")
+    assert manager.handle(Event("inactivity", "r1", T0, Severity.HIGH)) == []
+    raised = []
+    for poll in range(1, 10 * 12):  # every 5 min for 10 h; served for the first 2.5 h
+        clock.advance(300)
+        if poll <= 30:
+            manager.start_visit("r1", by="nurse")
+        raised += [(poll, c.alert.type) for c in manager.on_tick()]
+    assert raised == [(36, "inactivity")]  # when the visit began + visit_max_h
+    assert manager.counters["visit_starts_repeated"] == 30

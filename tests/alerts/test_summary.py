@@ -19,11 +19,12 @@ def test_summary_counts_a_day_and_is_due_next_morning() -> None:
             Device("pir", DeviceKind.MOTION, "r1", Room.KITCHEN),
         ],
     )
-    clock = SimClock(MIDNIGHT)
+    clock = SimClock(MIDNIGHT - 3600)
     summary = DailySummary(clock, home, "UTC", "08:00")
     summary.observe(
         Reading(MIDNIGHT - 3600, "bed", {"occupied": True})
     )  # bed at 23:00 the day before
+    clock.set_wall(MIDNIGHT + 7 * 3600)
     summary.observe(Reading(MIDNIGHT + 7 * 3600, "bed", {"occupied": False}))
     for hour in (9, 9, 12, 18):
         summary.observe(Reading(MIDNIGHT + hour * 3600, "pir", {"motion": True}))
@@ -39,3 +40,19 @@ def test_summary_counts_a_day_and_is_due_next_morning() -> None:
     assert day["exits"] == 1 and day["bed_exits"] == 1 and day["in_bed_h"] == 8.0
     assert day["alerts"] == {"sos": 1}
     assert summary.due() == []
+
+
+def test_time_in_bed_is_measured_on_the_monotonic_clock() -> None:
+    """The Pi boots at night with its clock in 1970 and NTP sets it while she sleeps: the
+    night was counted from a 1970 stamp (474,871 h in bed)."""
+    home = Home([Resident("r1")], [Device("bed", DeviceKind.BED, "r1", Room.BEDROOM)])
+    clock = SimClock(60.0)  # 1970
+    summary = DailySummary(clock, home, "UTC", "08:00")
+    summary.observe(Reading(clock.wall(), "bed", {"occupied": True}))
+    clock.advance(600)
+    clock.jump_wall(MIDNIGHT - clock.wall())  # NTP
+    clock.advance(8 * 3600 - 600)
+    summary.observe(Reading(clock.wall(), "bed", {"occupied": False}))
+    clock.set_wall(MIDNIGHT + 86400 + 9 * 3600)
+    (day,) = [d for d in summary.due() if d["bed_exits"]]
+    assert day["in_bed_h"] == 8.0
