@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.clock import Clock
+from gateway.clock import Clock, system_zone
 from gateway.detection.base import Home
 from gateway.model import DeviceKind, Reading
 
@@ -35,7 +35,7 @@ class DailySummary:
     def __init__(self, clock: Clock, home: Home, tz: str = "", summary_time: str = "08:00") -> None:
         self.clock = clock
         self.home = home
-        self.zone = ZoneInfo(tz) if tz else dt.datetime.now().astimezone().tzinfo
+        self.zone = ZoneInfo(tz) if tz else system_zone()
         hh, mm = map(int, summary_time.split(":"))
         self.summary_time = dt.time(hh, mm)
         self._days: dict[tuple[str, dt.date], _DayStats] = {}

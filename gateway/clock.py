@@ -11,9 +11,12 @@ advance it by hand, and nothing ever sleeps for real time.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
 import time
 from collections.abc import Awaitable
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class Clock(Protocol):
@@ -108,3 +111,21 @@ class AcceleratedClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+def system_zone() -> dt.tzinfo:
+    """The system's time zone with its daylight-saving rules (``TZ``, else /etc/localtime).
+    ``datetime.now().astimezone().tzinfo`` is only today's fixed offset: after a DST change
+    night windows and summary days were an hour off until the next restart."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        with open("/etc/localtime", "rb") as zone_file:
+            return ZoneInfo.from_file(zone_file, key="localtime")
+    except (OSError, ValueError):
+        pass
+    return dt.datetime.now().astimezone().tzinfo or dt.UTC

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.clock import system_zone
+
 # Wall times before this are an unsynchronised clock (TIHM recordings start in 2019).
 EARLIEST_PLAUSIBLE_WALL = dt.datetime(2015, 1, 1, tzinfo=dt.UTC).timestamp()
 MINUTES_PER_DAY = 1440.0
@@ -70,5 +72,4 @@ def _zone(tz: str | None) -> dt.tzinfo:
             return ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             pass
-    local = dt.datetime.now().astimezone().tzinfo
-    return local if local is not None else dt.UTC
+    return system_zone()
