@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.clock import Clock, system_zone
+from gateway.clock import EARLIEST_PLAUSIBLE_WALL, Clock, system_zone
 from gateway.detection.base import Home
-from gateway.model import DeviceKind, Reading
+from gateway.model import Device, DeviceKind, Reading
 
 
 @dataclass
@@ -39,6 +39,7 @@ class DailySummary:
         hh, mm = map(int, summary_time.split(":"))
         self.summary_time = dt.time(hh, mm)
         self._days: dict[tuple[str, dt.date], _DayStats] = {}
+        self._sent_through: dict[str, dt.date] = {}  # resident -> last day summarised
         # resident -> when they got into bed, on the monotonic clock: a Pi that boots at night
         # with its clock in 1970 and then takes NTP's made a night of 474,871 h
         self._bed_since: dict[str, float] = {}
@@ -46,8 +47,16 @@ class DailySummary:
     def _date(self, t: float) -> dt.date:
         return dt.datetime.fromtimestamp(t, self.zone).date()
 
-    def _stats(self, resident: str, t: float) -> _DayStats:
+    def _stats(self, resident: str, t: float) -> _DayStats | None:
+        """The day's figures, or None for a day that cannot have one: a wall clock not set
+        yet (a 1970 day), or a day already summarised (a second summary would contradict the
+        first)."""
+        if t < EARLIEST_PLAUSIBLE_WALL:
+            return None
         key = (resident, self._date(t))
+        sent = self._sent_through.get(resident)
+        if sent is not None and key[1] <= sent:
+            return None
         if key not in self._days:
             self._days[key] = _DayStats()
         return self._days[key]
@@ -57,6 +66,9 @@ class DailySummary:
         if device is None:
             return
         stats = self._stats(device.resident, reading.t)
+        in_bed_s = self._bed(device, reading)
+        if stats is None:
+            return
         stats.readings += 1
         hour = dt.datetime.fromtimestamp(reading.t, self.zone).hour
         if reading.get("motion") is True:
@@ -64,18 +76,28 @@ class DailySummary:
             stats.rooms[device.room.value] += 1
         if device.is_exit and reading.get("open") is True:
             stats.exits += 1
-        if device.kind is DeviceKind.BED and isinstance(reading.get("occupied"), bool):
-            since = self._bed_since.get(device.resident)
-            now = self.clock.monotonic()
-            if reading.get("occupied") and since is None:
-                self._bed_since[device.resident] = now
-            elif not reading.get("occupied") and since is not None:
-                stats.in_bed_s += max(0.0, now - since)
-                del self._bed_since[device.resident]
-                stats.bed_exits += 1
+        if in_bed_s is not None:
+            stats.in_bed_s += in_bed_s
+            stats.bed_exits += 1
+
+    def _bed(self, device: Device, reading: Reading) -> float | None:
+        """Seconds in bed that this reading ends (getting up), else None."""
+        occupied = reading.get("occupied")
+        if device.kind is not DeviceKind.BED or not isinstance(occupied, bool):
+            return None
+        since = self._bed_since.get(device.resident)
+        now = self.clock.monotonic()
+        if occupied and since is None:
+            self._bed_since[device.resident] = now
+        elif not occupied and since is not None:
+            del self._bed_since[device.resident]
+            return max(0.0, now - since)
+        return None
 
     def record_alert(self, resident: str, alert_type: str, t: float) -> None:
-        self._stats(resident, t).alerts[alert_type] += 1
+        stats = self._stats(resident, t)
+        if stats is not None:
+            stats.alerts[alert_type] += 1
 
     def due(self) -> list[dict[str, Any]]:
         """Summaries of every finished day whose summary time (the next morning) has passed."""
@@ -85,6 +107,7 @@ class DailySummary:
         out = []
         for resident, day in sorted(ready):
             stats = self._days.pop((resident, day))
+            self._sent_through[resident] = max(day, self._sent_through.get(resident, day))
             out.append(
                 {
                     "kind": "daily_summary",

@@ -113,6 +113,11 @@ class AcceleratedClock:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
 
 
+# Wall times before this are an unsynchronised clock (a Pi boots in 1970 without a real-time
+# clock; TIHM recordings start in 2019).
+EARLIEST_PLAUSIBLE_WALL = dt.datetime(2015, 1, 1, tzinfo=dt.UTC).timestamp()
+
+
 def system_zone() -> dt.tzinfo:
     """The system's time zone with its daylight-saving rules (``TZ``, else /etc/localtime).
     ``datetime.now().astimezone().tzinfo`` is only today's fixed offset: after a DST change

@@ -56,3 +56,20 @@ def test_time_in_bed_is_measured_on_the_monotonic_clock() -> None:
     clock.set_wall(MIDNIGHT + 86400 + 9 * 3600)
     (day,) = [d for d in summary.due() if d["bed_exits"]]
     assert day["in_bed_h"] == 8.0
+
+
+def test_no_summary_for_a_1970_day_nor_a_second_one_for_a_day_already_sent() -> None:
+    """Readings before NTP set the clock made a summary dated 1970-01-01; a reading or an
+    alert dated a day already summarised opened a second summary of that day."""
+    home = Home([Resident("r1")], [Device("pir", DeviceKind.MOTION, "r1", Room.KITCHEN)])
+    clock = SimClock(60.0)
+    summary = DailySummary(clock, home, "UTC", "08:00")
+    summary.observe(Reading(clock.wall(), "pir", {"motion": True}))
+    clock.jump_wall(MIDNIGHT + 9 * 3600 - clock.wall())  # NTP
+    summary.observe(Reading(clock.wall(), "pir", {"motion": True}))
+    clock.set_wall(MIDNIGHT + 86400 + 8 * 3600)
+    assert [(d["day"], d["active_hours"]) for d in summary.due()] == [("2024-03-04", 1)]
+    summary.observe(Reading(MIDNIGHT + 20 * 3600, "pir", {"motion": True}))  # late
+    summary.record_alert("r1", "inactivity", MIDNIGHT + 21 * 3600)
+    clock.set_wall(MIDNIGHT + 2 * 86400 + 8 * 3600)
+    assert summary.due() == []

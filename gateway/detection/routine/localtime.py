@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.clock import system_zone
+from gateway.clock import EARLIEST_PLAUSIBLE_WALL, system_zone
 
-# Wall times before this are an unsynchronised clock (TIHM recordings start in 2019).
-EARLIEST_PLAUSIBLE_WALL = dt.datetime(2015, 1, 1, tzinfo=dt.UTC).timestamp()
+__all__ = ["EARLIEST_PLAUSIBLE_WALL", "LocalTime"]
 MINUTES_PER_DAY = 1440.0
 
 
