@@ -116,6 +116,11 @@ class DeviceHealth:
         return state
 
     def _stale_after(self, device: Device) -> float | None:
+        parent, sep, _button = device.id.rpartition(":")
+        if sep and parent in self.home.devices:
+            # a further button of a configured remote (``<id>:2``): it reports presses only,
+            # its battery and check-ins go to ``<id>``, whose silence stands for it
+            return None
         override = device.options.get("offline_after_s") if device.options else None
         if isinstance(override, int | float) and not isinstance(override, bool) and override > 0:
             return float(override)

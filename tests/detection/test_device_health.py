@@ -156,3 +156,20 @@ def test_diagnostics_show_age_battery_signal() -> None:
     assert diag["door"]["battery"] == 77
     assert diag["door"]["signal"] == {"linkquality": 120.0}
     assert diag["bed"]["last_seen_s_ago"] is None
+
+
+def test_a_further_button_of_a_remote_follows_the_remote_not_a_silence_of_its_own() -> None:
+    """``remote:2`` (the docs' way to give a second button its own device) reports presses
+    only, its battery and check-ins go to ``remote``: it was offline every 25 h."""
+    clock, home, health = make(
+        None,
+        Device("remote", DeviceKind.BUTTON, "p1", Room.LOUNGE),
+        Device("remote:2", DeviceKind.BUTTON, "p1", Room.LOUNGE),
+    )
+    events = []
+    for _ in range(3 * 24):  # the remote checks in hourly for three days
+        events += run_until(clock, health, HOUR)
+        events += feed(clock, health, home, "remote", battery=90)
+    assert [e for e in events if e.type == "device_offline"] == []
+    silent = run_until(clock, health, 26 * HOUR)  # the remote dies: one alert, for it
+    assert types(silent) == [("device_offline", "remote")]
