@@ -207,9 +207,12 @@ class LocalMqttDriver:
         }
 
     def problems(self) -> dict[str, tuple[str, str]]:
-        if self.down_reason is not None:
-            return {"local_broker": ("local_broker", self.down_reason)}
         found: dict[str, tuple[str, str]] = {}
-        for codec in self.codecs:  # the broker is up: what the codecs last heard holds
+        if self.down_reason is not None:
+            found["local_broker"] = ("local_broker", self.down_reason)
+        for codec in self.codecs:
+            # what the codecs last heard holds, with the broker down too: a bridge offline
+            # before the outage is not back because the broker went away (its alert was
+            # cleared, then raised again after the outage with a gap between)
             found.update(codec.problems())
         return found

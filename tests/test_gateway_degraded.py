@@ -119,3 +119,35 @@ async def test_a_lost_home_broker_is_reported_and_cleared_when_it_returns(
         await wait_until(driver.subscribed.is_set)
         await advance_until(runtime, lambda: not degraded(runtime))
         assert runtime.manager.counters["raised"] == len(RESIDENTS)  # nothing else raised
+
+
+async def test_a_dead_bridge_stays_reported_while_the_home_broker_is_down_too(
+    tmp_path: Path, local_broker: Mosquitto
+) -> None:
+    """The bridge was offline and alerted, then the broker went down as well: only the broker
+    was reported meanwhile, so staff saw the bridge alert resolved, and it was raised anew a
+    few minutes after the broker came back (the bridge never was)."""
+    runtime = z2m_runtime(tmp_path, local_broker, None)
+    driver = runtime.drivers[0]
+
+    def open_causes() -> dict[str, str]:
+        return {
+            a.id: a.details["cause"]
+            for a in runtime.manager.active.values()
+            if a.type == "gateway_degraded"
+        }
+
+    async with running(runtime):
+        await publish_raw(local_broker, BRIDGE_STATE, b'{"state":"offline"}')
+        await advance_until(runtime, lambda: len(open_causes()) == len(RESIDENTS))
+        bridge_alerts = set(open_causes())
+        local_broker.stop()
+        await wait_until(lambda: driver.down_reason is not None)
+        await advance_until(runtime, lambda: "local_broker" in open_causes().values())
+        assert bridge_alerts <= set(open_causes())  # still open
+        local_broker.start()
+        await advance_until(runtime, lambda: driver.down_reason is None, step_s=1.0)
+        await advance_until(runtime, lambda: "local_broker" not in open_causes().values())
+        await advance_gateway(runtime, 300.0)
+        assert set(open_causes()) == bridge_alerts  # the same alerts, never cleared
+        assert runtime.manager.counters["raised"] == 2 * len(RESIDENTS)
