@@ -4,6 +4,8 @@ before the impact, and an open fall alert taken over after a gateway restart."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -193,23 +195,39 @@ def test_a_resumed_alert_of_unknown_age_is_not_escalated_as_a_long_lie(behind_s:
 # --- cancel presses ----------------------------------------------------------------------
 
 
+def stamped_batch(xyz: np.ndarray, start: int) -> Reading:
+    """The band's batch of 10 samples from ``start``, each with its own time (``ts``)."""
+    part = slice(start, start + 10)
+    times = EPOCH + np.arange(part.start, min(part.stop, xyz.shape[0])) / 50.0
+    return Reading(float(times[0]), WRIST.id, {"acc": xyz[part], "ts": times})
+
+
+def stream_live(
+    home: Home, xyz: np.ndarray, at_s: float, then: Callable[[int], None], idle_s: float
+) -> None:
+    """Stream ``xyz`` (50 Hz) live in stamped batches; right after the batch holding ``at_s``
+    s of the stream, ``then(its first sample)``; then ``idle_s`` of nothing."""
+    at = int(at_s * 50) // 10 * 10
+    for i in range(0, xyz.shape[0], 10):
+        home.run_until(MONO + (min(i + 10, xyz.shape[0]) - 1) / 50.0)
+        home.send(stamped_batch(xyz, i))
+        if i == at:
+            then(i)
+    home.idle(idle_s)
+
+
 def fall_with_a_press(stamped: float, handled: float) -> Home:
     """A fall streamed live; a pendant press stamped ``stamped`` s from the impact is handled
     ``handled`` s after it (a message delayed on its way)."""
     home = Home()
     _t, xyz, impact_s = synth_fall(np.random.default_rng(1), after=10.0)
     xyz = np.concatenate([xyz, still(150)])
-    times = EPOCH + np.arange(xyz.shape[0]) / 50.0
-    at = int((impact_s + handled) * 50) // 10 * 10
-    for i in range(0, xyz.shape[0], 10):
-        part = slice(i, i + 10)
-        home.run_until(MONO + (times[part][-1] - EPOCH))
-        values = {"acc": xyz[part].tolist(), "ts": times[part].tolist()}
-        home.send(Reading(float(times[part][0]), WRIST.id, values))
-        if i == at:
-            press = Reading(EPOCH + impact_s + stamped, PENDANT.id, {"action": "cancel"})
-            home.send(press, PENDANT)
-    home.idle(10)
+
+    def press(_i: int) -> None:
+        stamp = EPOCH + impact_s + stamped
+        home.send(Reading(stamp, PENDANT.id, {"action": "cancel"}), PENDANT)
+
+    stream_live(home, xyz, impact_s + handled, press, idle_s=10)
     return home
 
 
@@ -247,18 +265,14 @@ def two_falls_with_a_press(
     _t, second, impact2 = synth_fall(np.random.default_rng(2), after=60.0)
     xyz = np.concatenate([first, walking(8.0), second])
     impact2 += first.shape[0] / 50.0 + 8.0
-    times = EPOCH + np.arange(xyz.shape[0]) / 50.0
-    at = int((impact2 + press_from_second) * 50) // 10 * 10
-    for i in range(0, xyz.shape[0], 10):
-        part = slice(i, i + 10)
-        home.run_until(MONO + (times[part][-1] - EPOCH))
-        home.send(Reading(float(times[part][0]), WRIST.id, {"acc": xyz[part], "ts": times[part]}))
-        if i == at:
-            stamp = home.clock.wall()
-            if stamped_from_second is not None:
-                stamp = EPOCH + impact2 + stamped_from_second
-            home.send(Reading(stamp, by.id, {"action": "cancel"}), by)
-    home.idle(200)
+
+    def press(_i: int) -> None:
+        stamp = home.clock.wall()
+        if stamped_from_second is not None:
+            stamp = EPOCH + impact2 + stamped_from_second
+        home.send(Reading(stamp, by.id, {"action": "cancel"}), by)
+
+    stream_live(home, xyz, impact2 + press_from_second, press, idle_s=200)
     for _, event in home.events:
         manager.handle(event)
     assert impact2 - impact1 == pytest.approx(18.0, abs=0.1)
@@ -305,20 +319,13 @@ def fall_with_old_batches(at_s: float, age_s: float, count: int = 1) -> Home:
     home = Home()
     _t, xyz, impact_s = synth_fall(np.random.default_rng(1), after=10.0)
     xyz = np.concatenate([xyz, still(30)])
-    times = EPOCH + np.arange(xyz.shape[0]) / 50.0
-    at = int((impact_s + at_s) * 50) // 10 * 10
-    for i in range(0, xyz.shape[0], 10):
-        part = slice(i, i + 10)
-        home.run_until(MONO + (times[part][-1] - EPOCH))
-        home.send(Reading(float(times[part][0]), WRIST.id, {"acc": xyz[part], "ts": times[part]}))
-        if i == at:
-            first = i - int(age_s * 50)
-            for j in range(first, first + 10 * count, 10):
-                old = slice(j, j + 10)
-                home.send(
-                    Reading(float(times[old][0]), WRIST.id, {"acc": xyz[old], "ts": times[old]})
-                )
-    home.idle(20)
+
+    def redeliver(i: int) -> None:
+        first = i - int(age_s * 50)
+        for j in range(first, first + 10 * count, 10):
+            home.send(stamped_batch(xyz, j))
+
+    stream_live(home, xyz, impact_s + at_s, redeliver, idle_s=20)
     return home
 
 
