@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from gateway.detection.routine import LearnedStore, MemoryLearnedStore
+from gateway.detection.routine import LearnedStore
 from gateway.detection.routine.not_up import NotUpDetector
 from gateway.model import Alert, EventAction, Resident
 from tests.detection.routine.routine_sim import PLAIN_DAY, P, Sim, days_from, local
@@ -253,23 +253,26 @@ def test_per_resident_setting_overrides_the_default() -> None:
     assert all(e.action is EventAction.RAISE for e in alert)
 
 
-def _restart(sim: Sim, at: float, store: MemoryLearnedStore, **kwargs: object) -> Sim:
+def _restart(sim: Sim, at: float) -> Sim:
     """The gateway restarts at ``at``: a new process with the same learned state on disk."""
     sim.run_until(at)
-    return Sim(at, store=store, **kwargs)  # type: ignore[arg-type]
+    return Sim(at, store=sim.detector.store)
 
 
-def test_a_collapse_before_a_restart_is_still_found() -> None:
+def _collapse_at_ten(learned: Sim) -> tuple[Sim, dt.date]:
+    """The learned home (a copy, with its own store); the resident collapses at 10:05."""
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])
+    return sim, day
+
+
+def test_a_collapse_before_a_restart_is_still_found(learned: Sim) -> None:
     """A restart (power blip, watchdog, update) during a silence: the new run had no picture
     of the resident until their next sign of life, which never came. Now the picture is
     taken back and the silence watched from the restart on."""
-    store = MemoryLearnedStore()
-    sim = Sim(local(FIRST, "06:00"), store=store)
-    for day in days_from(FIRST, 21):
-        sim.live(day)
-    day = FIRST + dt.timedelta(days=21)
-    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])  # down at 10:05
-    again = _restart(sim, local(day, "10:30"), store)
+    sim, day = _collapse_at_ten(learned)
+    again = _restart(sim, local(day, "10:30"))
     again.run_until(local(day, "18:00"))
     (alert,) = again.raised()
     assert alert.type == "inactivity" and local(day, "12:00") <= alert.t <= local(day, "14:30")
@@ -281,30 +284,22 @@ def test_a_collapse_before_a_restart_is_still_found() -> None:
     assert len(inactivity.history(P).duration_s) == known + 1  # type: ignore[attr-defined]
 
 
-def test_a_resident_out_at_a_restart_stays_out_and_a_stale_picture_is_not_taken() -> None:
-    store = MemoryLearnedStore()
-    sim = Sim(local(FIRST, "06:00"), store=store)
-    for day in days_from(FIRST, 21):
-        sim.live(day)
+def test_a_resident_out_at_a_restart_stays_out_and_a_stale_picture_is_not_taken(
+    learned: Sim,
+) -> None:
+    sim = copy.deepcopy(learned)
     day = FIRST + dt.timedelta(days=21)
     sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "09:00"])
     sim.feed(local(day, "09:30"), "hallway")
     sim.feed(local(day, "09:31"), "front-door", open=True)  # out, nothing inside after
-    again = _restart(sim, local(day, "10:30"), store)
+    again = _restart(sim, local(day, "10:30"))
     state = again.detector.presence.residents[P]  # taken back: out since the door
     assert state.away(again.clock.monotonic())
     again.run_until(local(day, "20:00"))
     assert again.raised() == []
     # a picture saved more than 12 h before the restart (off overnight) is not taken back
-    late = _restart(again, local(day, "09:31") + 13 * 3600, store)
+    late = _restart(again, local(day, "09:31") + 13 * 3600)
     assert late.detector.presence.residents == {}
-
-
-def _collapse_at_ten(learned: Sim) -> tuple[Sim, dt.date]:
-    sim = copy.deepcopy(learned)
-    day = FIRST + dt.timedelta(days=21)
-    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])
-    return sim, day
 
 
 def test_a_door_re_reporting_its_state_with_each_check_in_is_no_sign_of_life(
@@ -336,24 +331,18 @@ def test_a_door_opened_after_its_state_was_re_reported_is_a_sign_again(learned: 
 
 @pytest.mark.parametrize("boot_in_1970", [False, True])
 def test_a_silence_alert_taken_over_from_before_a_restart_is_not_raised_again_by_not_up(
-    boot_in_1970: bool,
+    learned: Sim, boot_in_1970: bool
 ) -> None:
     """Also when the Pi boots with its clock in 1970: the alert is taken over at start, the
     picture only once NTP has set the clock."""
-    store = MemoryLearnedStore()
-    sim = Sim(local(FIRST, "06:00"), store=store)
-    for day in days_from(FIRST, 21):
-        sim.live(day)
-    day = FIRST + dt.timedelta(days=21)
-    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])  # down at 10:05
+    sim, day = _collapse_at_ten(learned)
     sim.run_until(local(day, "15:00"))
     (raised,) = sim.raised()
     assert raised.type == "inactivity"
     if boot_in_1970:
-        sim.run_until(local(day, "15:00"))
-        again = Sim(BOOT_1970, store=store)
+        again = Sim(BOOT_1970, store=sim.detector.store)
     else:
-        again = _restart(sim, local(day, "15:00"), store)
+        again = _restart(sim, local(day, "15:00"))
     alert = Alert("id-1", raised.type, raised.severity, P, raised.t)
     assert again.detector.resume(alert)
     if boot_in_1970:
@@ -372,9 +361,7 @@ BOOT_1970 = 60.0  # a Pi without a real-time clock boots with the wall clock at 
 
 def _down_at_1005(learned: Sim) -> tuple[Sim, LearnedStore, dt.date]:
     """The learned home; the resident collapses at 10:05 and the picture is saved by 10:30."""
-    sim = copy.deepcopy(learned)
-    day = FIRST + dt.timedelta(days=21)
-    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "10:05"])
+    sim, day = _collapse_at_ten(learned)
     sim.run_until(local(day, "10:30"))
     return sim, sim.detector.store, day
 
