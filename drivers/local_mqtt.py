@@ -56,6 +56,11 @@ class TopicCodec(Protocol):
         """What this codec's devices cannot report because of (see ``drivers.base``)."""
         ...
 
+    def subscribed(self) -> None:
+        """Called each time the driver has (re)subscribed to this codec's filters: from then
+        on, the broker has delivered whatever it keeps retained for them."""
+        ...
+
 
 class DeviceJsonCodec:
     name = "device-json"
@@ -70,6 +75,9 @@ class DeviceJsonCodec:
 
     def problems(self) -> dict[str, tuple[str, str]]:
         return {}
+
+    def subscribed(self) -> None:
+        pass
 
     def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
         device = topic[len(self.prefix) + 1 :]
@@ -143,6 +151,7 @@ class LocalMqttDriver:
                     for codec in self.codecs:
                         for topic_filter in codec.subscriptions():
                             await client.subscribe(topic_filter, qos=1)
+                        codec.subscribed()
                     self.down_reason = None
                     self.subscribed.set()
                     log.info("local broker connected: %d codecs", len(self.codecs))

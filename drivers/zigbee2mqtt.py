@@ -11,7 +11,11 @@ turns each message into readings for the configured devices:
 - ``<base>/bridge/state``: sets :attr:`Zigbee2MqttCodec.bridge_online`; while it is offline
   :meth:`Zigbee2MqttCodec.problems` reports it, and the gateway raises ``gateway_degraded``
   once it lasts (every Zigbee device, buttons included, is deaf meanwhile). The bridge is not
-  a device of the home: no reading.
+  a device of the home: no reading. Zigbee2MQTT keeps this state retained, so the broker
+  delivers it with every subscription: with Zigbee devices configured, a subscription that
+  brings no bridge state at all is a problem too (Zigbee2MQTT not running, another
+  ``base_topic``, or a broker ACL that does not let the gateway read ``<base>/#`` — mosquitto
+  grants such a subscription and then delivers nothing).
 - other ``<base>/bridge/...`` topics and ``/set``/``/get`` commands: ignored (``[]``).
 
 Unknown friendly names raise ``DecodeError("unknown device")`` so that the driver counts them.
@@ -51,7 +55,8 @@ class Zigbee2MqttCodec:
         self.base_topic = base_topic.rstrip("/")
         self.devices = dict(devices or {})
         self.action_window_s = action_window_s
-        self.bridge_online: bool | None = None
+        self.bridge_online: bool | None = None  # None: never heard
+        self._subscribed = False
         self._recent_actions: dict[tuple[str, str], float] = {}
         self.counters: dict[str, int] = {
             "messages": 0,
@@ -115,11 +120,20 @@ class Zigbee2MqttCodec:
             }
         self._recent_actions[key] = t
 
+    def subscribed(self) -> None:
+        self._subscribed = True
+
     def problems(self) -> dict[str, tuple[str, str]]:
         if self.bridge_online is False:
             reason = f"Zigbee2MQTT says {self.base_topic}/bridge/state is offline"
-            return {"zigbee2mqtt_bridge": ("zigbee2mqtt_bridge", reason)}
-        return {}
+        elif self.bridge_online is None and self._subscribed and self.devices:
+            reason = (
+                f"nothing heard on {self.base_topic}/bridge/state since subscribing: Zigbee2MQTT "
+                f"not running, another base_topic, or the broker's ACL hides {self.base_topic}/#"
+            )
+        else:
+            return {}
+        return {"zigbee2mqtt_bridge": ("zigbee2mqtt_bridge", reason)}
 
     def diagnostics(self) -> dict[str, Any]:
         return {"base_topic": self.base_topic, "bridge_online": self.bridge_online,

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import aiomqtt
 
-from drivers.decoders.encoders import bed_profile_payload, z2m_messages
+from drivers.decoders.encoders import bed_profile_payload, z2m_bridge_state, z2m_messages
 from gateway.clock import Clock
 from gateway.model import Device, DeviceKind, Reading
 
@@ -75,6 +75,11 @@ class MqttDevices:
         self.published = 0
 
     async def play(self, readings: Iterable[Reading]) -> None:
+        if any(transport_of(d) == "zigbee2mqtt" for d in self.devices.values()):
+            # a running Zigbee2MQTT keeps its bridge state retained (the gateway reports a
+            # subscription that finds none)
+            topic, payload = z2m_bridge_state("zigbee2mqtt", True)
+            await self.client.publish(topic, payload, qos=1, retain=True)
         for reading in readings:
             wait = reading.t - self.clock.wall()
             if wait > 0:

@@ -69,6 +69,11 @@ def z2m_runtime(tmp_path: Path, local: Mosquitto, platform: Mosquitto | None) ->
     return runtime
 
 
+async def zigbee2mqtt_up(broker: Mosquitto) -> None:
+    """What a running Zigbee2MQTT keeps on the broker: its bridge state, retained."""
+    await publish_raw(broker, BRIDGE_STATE, b'{"state":"online"}', retain=True)
+
+
 async def test_a_dead_zigbee_bridge_reaches_the_platform_and_clears(
     tmp_path: Path, local_broker: Mosquitto, platform_broker: Mosquitto
 ) -> None:
@@ -103,6 +108,7 @@ async def test_a_dead_zigbee_bridge_reaches_the_platform_and_clears(
 async def test_a_lost_home_broker_is_reported_and_cleared_when_it_returns(
     tmp_path: Path, local_broker: Mosquitto
 ) -> None:
+    await zigbee2mqtt_up(local_broker)
     runtime = z2m_runtime(tmp_path, local_broker, None)
     driver = runtime.drivers[0]
     async with running(runtime):
@@ -151,3 +157,57 @@ async def test_a_dead_bridge_stays_reported_while_the_home_broker_is_down_too(
         await advance_gateway(runtime, 300.0)
         assert set(open_causes()) == bridge_alerts  # the same alerts, never cleared
         assert runtime.manager.counters["raised"] == 2 * len(RESIDENTS)
+
+
+async def test_zigbee_devices_with_no_bridge_ever_heard_are_reported_until_it_is(
+    tmp_path: Path, local_broker: Mosquitto
+) -> None:
+    """Zigbee2MQTT not running (or listening on another base topic): nothing arrives, no
+    error anywhere, and every Zigbee device, the pull cord included, is deaf. Zigbee2MQTT keeps
+    its bridge state retained, so a subscription that brings none says so."""
+    runtime = z2m_runtime(tmp_path, local_broker, None)
+    async with running(runtime):
+        took = await advance_until(runtime, lambda: bool(degraded(runtime)))
+        assert 120.0 <= took <= 200.0
+        assert degraded(runtime) == dict.fromkeys(RESIDENTS, "zigbee2mqtt_bridge")
+        alert = next(a for a in runtime.manager.active.values() if a.type == "gateway_degraded")
+        assert "nothing heard on zigbee2mqtt/bridge/state" in alert.details["reason"]
+
+        await zigbee2mqtt_up(local_broker)  # Zigbee2MQTT starts
+        await advance_until(runtime, lambda: not degraded(runtime))
+        assert runtime.manager.counters["raised"] == len(RESIDENTS)
+
+
+async def test_a_broker_acl_that_hides_zigbee2mqtt_from_the_gateway_is_reported(
+    tmp_path: Path,
+) -> None:
+    """mosquitto grants a subscription its ACL denies and then delivers nothing, so the
+    gateway's subscribe succeeds and it hears no Zigbee device at all."""
+    broker = Mosquitto(
+        tmp_path / "acl-broker", None, acl="topic readwrite eldergate/#\ntopic write zigbee2mqtt/#"
+    ).start()
+    try:
+        await zigbee2mqtt_up(broker)  # Zigbee2MQTT runs; the gateway may not read it
+        runtime = z2m_runtime(tmp_path, broker, None)
+        async with running(runtime):
+            # a message the gateway may read, after the retained one it would have had first
+            driver = runtime.drivers[0]
+            await publish_raw(broker, "eldergate/devices/nobody", b"{}")
+            await wait_until(lambda: driver.counters["messages"] >= 1)
+            await advance_until(runtime, lambda: bool(degraded(runtime)))
+            assert degraded(runtime) == dict.fromkeys(RESIDENTS, "zigbee2mqtt_bridge")
+    finally:
+        broker.stop()
+
+
+async def test_a_running_zigbee2mqtt_is_heard_at_once_and_nothing_is_raised(
+    tmp_path: Path, local_broker: Mosquitto
+) -> None:
+    await zigbee2mqtt_up(local_broker)
+    runtime = z2m_runtime(tmp_path, local_broker, None)
+    codec = next(c for c in runtime.drivers[0].codecs if c.name == "zigbee2mqtt")
+    async with running(runtime):
+        await wait_until(lambda: codec.bridge_online is True)  # the retained state
+        await advance_gateway(runtime, 600.0)
+        assert not degraded(runtime)
+        assert runtime.manager.counters["raised"] == 0

@@ -88,6 +88,7 @@ async def test_simulated_home_over_mqtt_raises_sos_for_every_resident(
     assert raised == {"sim1", "sim2"}
     assert driver.counters["rejected"] == 0, driver.diagnostics()
     assert driver.counters["readings"] > 5
+    assert not driver.problems()  # the simulated Zigbee2MQTT's bridge state was heard
 
 
 async def test_simulated_wristbands_over_virtual_ble_reach_the_gateway(

@@ -153,6 +153,9 @@ class BedProfileCodec:
     def problems(self) -> dict[str, tuple[str, str]]:
         return {}  # a bed that stops reporting is device health's (device_offline)
 
+    def subscribed(self) -> None:
+        pass
+
     def _device(self, segment: str) -> str:
         if self.devices is None:
             return segment

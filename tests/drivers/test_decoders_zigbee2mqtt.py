@@ -139,6 +139,20 @@ def test_codec_availability_and_bridge_state() -> None:
     assert codec.diagnostics()["bridge_online"] is False
 
 
+def test_codec_reports_a_subscription_that_never_brought_the_bridge_state() -> None:
+    codec = _codec()
+    assert codec.problems() == {}  # not subscribed yet: the broker driver reports that
+    codec.subscribed()
+    [(cause, reason)] = codec.problems().values()
+    assert cause == "zigbee2mqtt_bridge" and "nothing heard" in reason
+    topic, payload = z2m_bridge_state("zigbee2mqtt", True)
+    codec.decode(topic, payload, t=1.0)
+    assert codec.problems() == {}
+    nothing_configured = Zigbee2MqttCodec("zigbee2mqtt", {})
+    nothing_configured.subscribed()
+    assert nothing_configured.problems() == {}  # no Zigbee device to be deaf to
+
+
 def test_codec_custom_base_topic() -> None:
     codec = Zigbee2MqttCodec("home/z2m/", {"d": "door-1"})
     assert codec.subscriptions() == ["home/z2m/#"]

@@ -138,9 +138,11 @@ async def publish_readings(
             await client.publish(f"eldergate/devices/{device}", json.dumps(body), qos=1)
 
 
-async def publish_raw(broker: Mosquitto, topic: str, payload: bytes) -> None:
+async def publish_raw(
+    broker: Mosquitto, topic: str, payload: bytes, *, retain: bool = False
+) -> None:
     async with make_client(broker.broker_settings(), "test-raw") as client:
-        await client.publish(topic, payload, qos=1)
+        await client.publish(topic, payload, qos=1, retain=retain)
 
 
 Awaitable_ = Awaitable  # re-export for typing in tests

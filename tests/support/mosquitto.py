@@ -118,7 +118,11 @@ def make_pki(folder: Path) -> Pki:
 
 
 class Mosquitto:
-    def __init__(self, folder: Path, pki: Pki | None, port: int | None = None) -> None:
+    def __init__(
+        self, folder: Path, pki: Pki | None, port: int | None = None, acl: str | None = None
+    ) -> None:
+        """``acl``: the lines of a mosquitto ACL file for the one user (anything it does not
+        allow is denied), e.g. ``"topic write zigbee2mqtt/#"``."""
         if shutil.which("mosquitto") is None:
             raise RuntimeError("mosquitto is not installed: run ./scripts/setup")
         self.folder = folder
@@ -147,6 +151,9 @@ class Mosquitto:
             "max_queued_messages 100000",
             f"listener {self.port} 127.0.0.1",
         ]
+        if acl is not None:
+            (folder / "acl").write_text(f"user {USER}\n{acl}\n")
+            lines.append(f"acl_file {folder}/acl")
         if pki is not None:
             lines += [
                 f"cafile {pki.ca}",
