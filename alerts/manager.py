@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.texts import render
-from gateway.clock import Clock
+from gateway.clock import EARLIEST_PLAUSIBLE_WALL, Clock
 from gateway.model import Alert, AlertState, Event, EventAction, Severity, stable_alert_id
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ class AlertManager:
         self._by_key: dict[tuple[str, str, str], str] = {}
         self._escalate_at: dict[str, float] = {}  # alert id -> monotonic deadline
         self.visits: dict[str, Visit] = {}
+        self.visits_changed = 0  # started or ended by staff or the button: the runtime saves them
         # behaviour alerts that came due during a visit, raised when it ends unless over by then
         self._held: dict[tuple[str, str, str], Event] = {}
         self.counters: dict[str, int] = {
@@ -182,11 +183,43 @@ class AlertManager:
         now = self.clock.monotonic()
         duration = min(hours * 3600.0, self.visit_max_s) if hours else self.visit_max_s
         self.visits[resident] = Visit(resident, now, now + duration, by)
+        self.visits_changed += 1
         log.info("visit mode on for resident %s", resident)
 
     def end_visit(self, resident: str) -> None:
         if self.visits.pop(resident, None) is not None:
+            self.visits_changed += 1
             log.info("visit mode off for resident %s", resident)
+
+    def visit_records(self) -> list[dict[str, Any]]:
+        """The visits under way as plain records, each ending on the wall clock (monotonic
+        time starts again at a restart). None while the wall clock is not yet set."""
+        now, wall = self.clock.monotonic(), self.clock.wall()
+        if wall < EARLIEST_PLAUSIBLE_WALL:
+            return []
+        return [
+            {"resident": v.resident, "by": v.by, "until_wall": wall + v.until_mono - now}
+            for v in self.visits.values()
+            if v.until_mono > now
+        ]
+
+    def restore_visits(self, records: list[Any]) -> None:
+        """Take back the visits of a previous run that have not ended by the wall clock
+        (staff who restart the gateway, or a power cut, during a visit are still there).
+        While the wall clock is not yet set (a Pi booted in 1970) nothing is taken back: a
+        visit that may have ended long ago must not hold anyone's alerts."""
+        now, wall = self.clock.monotonic(), self.clock.wall()
+        for record in records:
+            try:
+                resident, by = str(record["resident"]), str(record["by"])
+                left_s = float(record["until_wall"]) - wall
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("a saved visit could not be read (%s); not taken back", exc)
+                continue
+            if wall < EARLIEST_PLAUSIBLE_WALL or not 0.0 < left_s < float("inf"):
+                continue
+            self.visits[resident] = Visit(resident, now, now + min(left_s, self.visit_max_s), by)
+            log.info("visit mode on for resident %s (taken back after a restart)", resident)
 
     def in_visit(self, resident: str) -> bool:
         visit = self.visits.get(resident)

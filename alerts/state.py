@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from alerts.manager import AlertManager
 from alerts.outbox import Outbox
 from gateway.model import Alert, AlertState, Severity
 from gateway.storage import KeyValueFile
@@ -21,9 +22,24 @@ from gateway.storage import KeyValueFile
 log = logging.getLogger(__name__)
 
 
-def records_of(active: dict[str, Alert]) -> dict[str, dict[str, Any]]:
-    """Plain copies, taken on the event loop before the storage thread writes them."""
-    return {key: _to_record(alert) for key, alert in active.items()}
+# Visits under way are kept beside the open alerts, under a key no alert id can take
+# (alert ids are ``<gateway id>-<hex>``).
+VISITS_KEY = "~visits"
+
+
+def records_of(manager: AlertManager) -> dict[str, Any]:
+    """The manager's open alerts and visits as plain copies, taken on the event loop before
+    the storage thread writes them."""
+    records: dict[str, Any] = {key: _to_record(a) for key, a in manager.active.items()}
+    visits = manager.visit_records()
+    if visits:
+        records[VISITS_KEY] = visits
+    return records
+
+
+def visits_of(records: dict[str, Any]) -> list[Any]:
+    visits = records.get(VISITS_KEY, [])
+    return visits if isinstance(visits, list) else []
 
 
 def _to_record(alert: Alert) -> dict[str, Any]:
@@ -41,11 +57,13 @@ def _from_record(record: dict[str, Any]) -> Alert:
     return Alert(**values)
 
 
-def alerts_of(records: dict[str, dict[str, Any]]) -> list[Alert]:
+def alerts_of(records: dict[str, Any]) -> list[Alert]:
     """The alerts of :func:`records_of`'s records; one that cannot be read is logged and
     skipped."""
     alerts = []
     for key, record in records.items():
+        if key == VISITS_KEY:
+            continue
         try:
             alerts.append(_from_record(record))
         except (KeyError, ValueError, TypeError, AttributeError) as exc:

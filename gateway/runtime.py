@@ -30,7 +30,7 @@ from alerts.forwarders.base import PlatformLink
 from alerts.manager import AlertChange, AlertManager
 from alerts.outbox import ALERT, SUMMARY, AsyncOutbox, Message, Outbox
 from alerts.protocol import CommandError, Topics, encode, parse_command
-from alerts.state import alerts_of, records_of, take_over_legacy_file
+from alerts.state import alerts_of, records_of, take_over_legacy_file, visits_of
 from alerts.summary import DailySummary
 from drivers.base import Driver
 from gateway import systemd
@@ -103,7 +103,10 @@ class Runtime:
             )
         )
         take_over_legacy_file(self.state_dir, self.outbox.outbox)
-        self.manager.restore(alerts_of(self.outbox.outbox.open_alerts()))
+        saved = self.outbox.outbox.open_alerts()
+        self.manager.restore(alerts_of(saved))
+        self.manager.restore_visits(visits_of(saved))
+        self._visits_saved = self.manager.visits_changed
         deaf = DeafPeriods()  # gateway health marks them, the routine detectors skip them
         detectors = build_detectors(clock, self.home, settings.detection, self.state_dir, deaf)
         detectors.append(
@@ -237,16 +240,18 @@ class Runtime:
         if box.counters["damaged_files"] != self._outbox_damage_seen:
             # a new file took over; what it read back of the open alerts may be short of ours
             self._outbox_damage_seen = box.counters["damaged_files"]
-            await self.outbox.commit([], records_of(self.manager.active))
+            await self.outbox.commit([], records_of(self.manager))
         elif box.has_unsaved:  # a full SD card: try again each tick
             await self.outbox.retry_unsaved()
 
     async def _commit(self, changes: list[AlertChange]) -> None:
         """Every alert change is durable in the outbox before anything else happens to it,
         together with the open alerts as they now stand (one transaction: a restart knows
-        exactly the alerts whose messages are queued)."""
-        if not changes:
+        exactly the alerts whose messages are queued). A visit started or ended is saved
+        with them, alone if no alert changed."""
+        if not changes and self.manager.visits_changed == self._visits_saved:
             return
+        self._visits_saved = self.manager.visits_changed
         messages = []
         for change in changes:
             alert = change.alert
@@ -256,7 +261,7 @@ class Runtime:
             messages.append(
                 Message(ALERT, alert.resident, self.topics.alert(alert.resident), payload)
             )
-        await self.outbox.commit(messages, records_of(self.manager.active))
+        await self.outbox.commit(messages, records_of(self.manager))
         for change in changes:
             alert = change.alert
             log.info(

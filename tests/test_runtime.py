@@ -160,6 +160,9 @@ def test_the_periodic_tick_does_not_recede_while_waiting() -> None:
     assert pipeline.next_deadline() == clock.monotonic() + 60.0
 
 
+T_START = 1_750_000_000.0
+
+
 def one_press_runtime(tmp_path: Path, clock: Clock) -> tuple[Runtime, Reading]:
     """A gateway whose only device input is one SOS press at the clock's start."""
     press = Reading(clock.wall(), "sos-r1", {"action": "sos"})
@@ -285,6 +288,30 @@ async def test_a_visit_for_a_resident_this_gateway_does_not_have_is_rejected(
     assert runtime.counters["commands_rejected"] == 1
     assert sorted(runtime.manager.visits) == ["r1"]
     await runtime.close()
+
+
+async def test_a_visit_goes_on_after_a_restart_and_its_end_is_saved_too(tmp_path: Path) -> None:
+    """Staff on site restart the gateway (or the power fails): the visit, which holds back
+    the resident's behaviour alerts (a night exit as staff leave), must not end with it."""
+
+    def restarted(after_s: float) -> Runtime:
+        clock = SimClock(start_wall=T_START + after_s, start_mono=3.0)
+        return Runtime(
+            settings_for(gateway_config(tmp_path, None, None)), clock, None, [], tmp_path / "state"
+        )
+
+    first = restarted(0.0)
+    await first.handle_command(b'{"command": "visit_start", "resident": "r1", "hours": 1}')
+    await first.close()
+    second = restarted(600.0)
+    assert second.manager.in_visit("r1") and not second.manager.in_visit("r2")
+    event = Event("night_exit", "r1", second.clock.wall(), Severity.HIGH)
+    assert second.manager.handle(event) == []  # held back, as before the restart
+    await second.handle_command(b'{"command": "visit_end", "resident": "r1"}')
+    await second.close()
+    third = restarted(900.0)
+    assert not third.manager.in_visit("r1")
+    await third.close()
 
 
 async def test_an_open_alert_whose_messages_were_all_delivered_is_sent_again_at_the_start(

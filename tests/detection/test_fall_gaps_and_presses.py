@@ -105,7 +105,7 @@ def run_to_a_raised_fall(long_lie_s: float = 60.0) -> tuple[SimClock, list[Alert
     _t, xyz, _ = synth_fall(np.random.default_rng(1), after=10.0)
     changes = feed_band(pipeline, clock, xyz)
     assert [(c.change, c.alert.type) for c in changes] == [("raised", "fall")]
-    return clock, alerts_of(records_of(pipeline.manager.active))
+    return clock, alerts_of(records_of(pipeline.manager))
 
 
 def build_pipeline(clock: SimClock, long_lie_s: float = 60.0) -> Pipeline:
