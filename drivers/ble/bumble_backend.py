@@ -11,9 +11,10 @@ real advertising, ATT and GATT stack.
 :class:`BumbleAdapter` can also pretend to be a misbehaving BlueZ adapter: :meth:`~BumbleAdapter.
 fail_next` queues an exception (bleak's own ``BleakDBusError("org.bluez.Error.InProgress")`` and
 friends) for the next scan start or connect, :meth:`~BumbleAdapter.hang` makes scan starts or
-stops never return (a wedged bluetoothd), and :meth:`~BumbleAdapter.unplug` makes the adapter
-vanish until the next reset, so the recovery ladder is tested through the same classification
-code that reads real BlueZ errors.
+stops never return (a wedged bluetoothd), :meth:`~BumbleAdapter.deafen` makes the scanner
+deliver nothing while every call still succeeds (a locked-up scanner), and
+:meth:`~BumbleAdapter.unplug` makes the adapter vanish until the next reset, so the recovery
+ladder is tested through the same classification code that reads real BlueZ errors.
 
 Bluetooth addresses are upper-case strings without a type qualifier; the adapter remembers the
 address type of every advertiser it heard, as BlueZ does.
@@ -119,6 +120,8 @@ class BumbleAdapter:
         self.device = device
         self.present = True
         self.reset_revives = True  # False: the adapter stays gone whatever the gateway does
+        self.deaf = False  # see deafen()
+        self._deaf_until_reset = False
         self.resets = 0
         self._powered = False
         self._scanners: set[BumbleBleakScanner] = set()
@@ -164,6 +167,13 @@ class BumbleAdapter:
         if operation in self._hanging:
             await asyncio.get_running_loop().create_future()
 
+    def deafen(self, deaf: bool = True, *, until_reset: bool = False) -> None:
+        """The scanner locks up: scans start and stop as usual but no advertisement reaches
+        them (nor the adapter's list of devices), until called with False or, with
+        ``until_reset``, until the next :meth:`reset`."""
+        self.deaf = deaf
+        self._deaf_until_reset = deaf and until_reset
+
     def unplug(self) -> None:
         """The adapter vanishes (a USB dongle pulled, a crashed controller): scanning stops,
         links drop, every operation fails as "adapter gone" until :meth:`reset`."""
@@ -182,6 +192,8 @@ class BumbleAdapter:
                 "adapter 'hci0' not found", BleakBluetoothNotAvailableReason.NO_BLUETOOTH
             )
         self.present = True
+        if self._deaf_until_reset:
+            self.deaf = self._deaf_until_reset = False
         for scanner in list(self._scanners):
             scanner.scanning_stopped_by_adapter()
         self._scanners.clear()
@@ -234,7 +246,7 @@ class BumbleAdapter:
                 raise BleakError(f"connecting to {address} failed: {exc}") from exc
 
     def _on_advertisement(self, adv: BumbleAdvertisement) -> None:
-        if not self.present:
+        if not self.present or self.deaf:
             return
         address = _address_text(adv.address)
         self.address_types[address] = adv.address

@@ -21,12 +21,17 @@ One scan loop and one connection loop per connected (GATT) device, on any
   only with evidence against the adapter: a configured *periodic* advertiser (``periodic``: a
   stationary device that advertises whenever it is not connected, the bed sensor by default)
   not connected and unheard, either never heard since the adapter came up (start or last
-  reset) or heard since and silent now (a scanner that stopped delivering); or a connection
-  attempt that failed at the adapter (``adapter_gone``, ``not_ready``) during the scan. A scan
-  that starts cleanly resets the ladder, except after silence with evidence (which only an
-  advertisement heard disproves) or a scan stop that timed out (until a later stop returns in
-  time: one slow call on a loaded Pi climbs one step only). A locked scanner in a home without
-  a periodic advertiser is still noticed, per device, by the device-silence alerts.
+  reset) or heard since and silent now (a scanner that stopped delivering); steady ambient
+  radio that stopped (:mod:`drivers.ble.ambient`: advertisements from at least two distinct
+  addresses, configured or not - the neighbours' phones and TVs - in every 5 min of the hour
+  before the silence began; judged on that hour, so it still holds after a reset while
+  nothing at all is heard); or a connection attempt that failed at the adapter
+  (``adapter_gone``, ``not_ready``) during the scan. A scan that starts cleanly resets the
+  ladder, except after silence with evidence (which only an advertisement heard disproves) or
+  a scan stop that timed out (until a later stop returns in time: one slow call on a loaded Pi
+  climbs one step only). A locked scanner in a home with neither a periodic advertiser nor
+  steady ambient radio (a detached house: only its own band and buttons) is still noticed
+  only per device, by the device-silence alerts.
 * **Connections**: connect when heard, read the profile's initial values, subscribe to its
   notifications; on a drop or failure, wait a jittered exponential backoff on the injected
   clock (reset only by a link that stayed up ``LINK_HEALTHY_AFTER_S``, so a device that drops
@@ -49,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from drivers.base import ReadingSink, first_sample_time
+from drivers.ble.ambient import AmbientRadio
 from drivers.ble.base import Advertisement, BleBackend, BleBackendError, BleErrorKind, BleScanner
 from drivers.ble.profiles import PROFILES, CharacteristicUse, GattProfile
 from drivers.ble.recovery import (
@@ -189,6 +195,7 @@ class BleDriver:
         self._adapter_up_at = clock.monotonic()
         self._heard_since_adapter_up = False
         self._last_heard: dict[str, float] = {}  # configured addresses only
+        self._ambient = AmbientRadio()  # every address: was the radio steady before a silence?
         self._scan_started_at = clock.monotonic()
         self._adapter_trouble_at: float | None = None
         self._suspect_scanner = False  # until an advertisement is heard
@@ -265,6 +272,8 @@ class BleDriver:
             "recovery": self._ladder.diagnostics(),
             "degraded": self._ladder.degraded,
             "unknown_addresses": len(self._unknown_addresses),
+            # steady in the hour before the last advertisement: a silence is evidence
+            "ambient_radio_steady": self._ambient.steady_before_last_heard(),
             "connection_failures": dict(self.connection_failures),
             "links": {
                 link.spec.device_id: {
@@ -425,6 +434,8 @@ class BleDriver:
             heard = self._last_heard.get(address)
             if heard is not None and heard >= self._adapter_up_at:
                 return f"{spec.device_id} was heard and is silent now"
+        if self._ambient.steady_before_last_heard():
+            return "steady ambient advertisements stopped"
         return None
 
     async def _recover(self, kind: BleErrorKind) -> None:
@@ -459,6 +470,7 @@ class BleDriver:
             self._suspect_scanner = False
             self._ladder.succeeded()
         address = adv.address.upper()
+        self._ambient.heard(now, address)
         spec = self._specs.get(address)
         if spec is not None:
             self._last_heard[address] = now

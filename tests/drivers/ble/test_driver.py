@@ -464,3 +464,96 @@ async def test_the_driver_stops_although_a_library_swallowed_its_cancellation() 
         task.cancel()  # a second cancellation ends a hung session
         await asyncio.wait({task}, timeout=10)
         await world.close()
+
+
+# --- the ambient radio as evidence against a scanner that locked up ---
+
+NEIGHBOURS = ["4E:00:00:00:00:01", "4E:00:00:00:00:02"]  # not configured: a phone, a TV
+# a home with no periodic advertiser: the band is out with the resident, the button only
+# advertises when pressed
+BUTTON_HOME = [BleDeviceSpec(BAND, "band-1", "wristband"), BleDeviceSpec(BUTTON, "sos-button")]
+
+
+async def hear_for(rig, seconds: float, step_s: float = 80.0) -> None:
+    """Simulated time moves on by ``seconds``, in steps shorter than the watchdog's timeout
+    (90 s); after each step the driver hears a few more advertisements (the simulated
+    peripherals advertise every 20 ms of real time, in turn), so every neighbour is heard
+    several times in every 5-minute bucket."""
+    end = rig.clock.monotonic() + seconds
+    while rig.clock.monotonic() < end:
+        rig.clock.advance(step_s)
+        heard = rig.driver.counters["advertisements"]
+        await rig.until(lambda n=heard + 4: rig.driver.counters["advertisements"] >= n)
+
+
+async def deaf_until_degraded(rig) -> None:
+    """Steady ambient radio for 70 min, then the scanner locks up for good."""
+    await hear_for(rig, 70 * 60)
+    assert rig.driver.diagnostics()["ambient_radio_steady"]
+    rig.world.adapter.deafen()
+    await rig.until(lambda: rig.world.adapter.resets >= 1, advance_s=10)
+    assert rig.driver.counters["quiet_restarts"] == 0  # every silence climbed
+    assert rig.driver.problems() == {}  # one reset is not yet a problem
+    await rig.until(lambda: rig.driver.diagnostics()["degraded"], advance_s=10)
+    assert rig.world.adapter.resets >= 2  # the evidence held after the resets
+    assert rig.driver.diagnostics()["ambient_radio_steady"]  # the hour before the silence
+    assert [cause for cause, _ in rig.driver.problems().values()] == ["ble_adapter"]
+
+
+async def test_a_deaf_scanner_amid_steady_ambient_radio_is_reset_then_degraded() -> None:
+    """A scanner that locks up in a home without a periodic advertiser: before, it was
+    restarted every 2 min and never reset nor reported (an SOS press lost until the button's
+    own silence alert, a day later). The neighbours' devices heard steadily for the hour
+    before the silence make it evidence against the scanner."""
+    async with running_rig([("door", n) for n in NEIGHBOURS], BUTTON_HOME) as rig:
+        await deaf_until_degraded(rig)
+
+
+async def test_a_deaf_scanner_that_a_reset_cures_is_reset_once() -> None:
+    async with running_rig([("door", n) for n in NEIGHBOURS], BUTTON_HOME) as rig:
+        await hear_for(rig, 70 * 60)
+        rig.world.adapter.deafen(until_reset=True)
+        heard = rig.driver.counters["advertisements"]
+        await rig.until(lambda: rig.world.adapter.resets >= 1, advance_s=10)
+        await rig.until(lambda: rig.driver.counters["advertisements"] > heard, advance_s=1)
+        await hear_for(rig, 30 * 60)
+        assert rig.world.adapter.resets == 1
+        assert rig.driver.diagnostics()["recovery"]["consecutive_resets"] == 0
+        assert not rig.driver.diagnostics()["degraded"] and rig.driver.problems() == {}
+
+
+async def test_after_a_deaf_spell_the_ambient_radio_heard_again_clears_it() -> None:
+    async with running_rig([("door", n) for n in NEIGHBOURS], BUTTON_HOME) as rig:
+        await deaf_until_degraded(rig)
+        rig.world.adapter.deafen(False)  # the scanner delivers again (the next reset is due)
+        await rig.until(lambda: not rig.driver.diagnostics()["degraded"], advance_s=30)
+        assert rig.driver.problems() == {}
+        recovery = rig.driver.diagnostics()["recovery"]
+        assert (recovery["consecutive_restarts"], recovery["consecutive_resets"]) == (0, 0)
+        # the hour before a new silence now holds the deaf spell: no evidence until the
+        # ambient radio has been steady for an hour again
+        assert not rig.driver.diagnostics()["ambient_radio_steady"]
+        button = rig.world.add("button", BUTTON)
+        await button.start()
+        await button.press("press")
+        pressed = await rig.next_reading(lambda r: r.get("action") is not None)
+        assert (pressed.device, pressed.values["action"]) == ("sos-button", "press")
+
+
+@pytest.mark.parametrize(
+    ("neighbours", "minutes"),
+    [(NEIGHBOURS, 30), (NEIGHBOURS[:1], 70)],
+    ids=["two-neighbours-for-half-an-hour", "one-neighbour-for-over-an-hour"],
+)
+async def test_silence_after_unsteady_ambient_radio_is_a_quiet_home(neighbours, minutes) -> None:
+    """Ambient radio heard only briefly, or from one device only, that falls silent (the
+    neighbour walks out): a quiet home as before, one scan restart per silence, no reset."""
+    async with running_rig([("door", n) for n in neighbours], BUTTON_HOME) as rig:
+        await hear_for(rig, minutes * 60)
+        assert not rig.driver.diagnostics()["ambient_radio_steady"]
+        for address in neighbours:
+            await rig.world[address].stop_advertising()
+        await rig.until(lambda: rig.driver.counters["quiet_restarts"] >= 10, advance_s=10)
+        assert rig.driver.counters["watchdog_restarts"] == rig.driver.counters["quiet_restarts"]
+        assert rig.world.adapter.resets == 0
+        assert not rig.driver.diagnostics()["degraded"] and rig.driver.problems() == {}
