@@ -7,15 +7,16 @@ a neighbourhood that fell quiet at once. :class:`AmbientRadio` keeps just enough
 
 **The rule** (:meth:`AmbientRadio.steady_before`): the radio was steady before ``t`` when each
 of the ``BUCKETS`` (12) whole ``BUCKET_S`` (5 min) buckets before the bucket holding ``t`` had
-advertisements from at least ``ADDRESSES_PER_BUCKET`` (2) distinct addresses, configured or not.
+advertisements from at least ``ADDRESSES_PER_BUCKET`` (3) distinct addresses, configured or not.
 Buckets are aligned on monotonic time, so the hour judged ends 0-5 min before ``t``: the
-bucket in which the silence began may be cut short by it and is not judged. Two addresses in
+bucket in which the silence began may be cut short by it and is not judged. Three addresses in
 *every* bucket, not a few addresses over the hour: one neighbour's phone rotates its random
 address every ~15 min and so shows 4 or more addresses an hour while being one device, whose
-owner walking out would be a total silence; two at once in every 5 min takes two sources
-present all hour (or one rotating faster than every 5 min), and a silence then takes both
-gone at the same moment. Sporadic radio (a bucket with one address or none) is no evidence:
-the home may simply be quiet.
+owner walking out would be a total silence; and two sources may well leave together (the
+resident goes out with their phone and the TV switches itself off), which must not climb to
+an adapter reset and a ``gateway_degraded`` alert. Three at once in every 5 min takes three
+sources present all hour, and a silence then takes all of them gone at the same moment.
+Sporadic radio (a bucket with fewer addresses) is no evidence: the home may simply be quiet.
 
 Cheap, as it runs for every advertisement: O(1) per advertisement (a bucket number and at most
 ``ADDRESSES_PER_BUCKET`` string comparisons), a fixed ring of ``BUCKETS + 1`` buckets each
@@ -31,11 +32,11 @@ from typing import Final
 
 BUCKET_S: Final = 300.0
 BUCKETS: Final = 12  # one hour
-ADDRESSES_PER_BUCKET: Final = 2
+ADDRESSES_PER_BUCKET: Final = 3
 
 
 class AmbientRadio:
-    """Per 5-minute bucket, up to two distinct addresses heard; the last time anything was."""
+    """Per 5-minute bucket, up to three distinct addresses heard; the last time anything was."""
 
     def __init__(
         self,

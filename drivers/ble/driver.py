@@ -22,7 +22,7 @@ One scan loop and one connection loop per connected (GATT) device, on any
   stationary device that advertises whenever it is not connected, the bed sensor by default)
   not connected and unheard, either never heard since the adapter came up (start or last
   reset) or heard since and silent now (a scanner that stopped delivering); steady ambient
-  radio that stopped (:mod:`drivers.ble.ambient`: advertisements from at least two distinct
+  radio that stopped (:mod:`drivers.ble.ambient`: advertisements from at least three distinct
   addresses, configured or not - the neighbours' phones and TVs - in every 5 min of the hour
   before the silence began; judged on that hour, so it still holds after a reset while
   nothing at all is heard); or a connection attempt that failed at the adapter
