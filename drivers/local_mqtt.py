@@ -142,7 +142,8 @@ class LocalMqttDriver:
 
     async def run(self, sink: ReadingSink) -> None:
         # A persistent session: presses published while the gateway restarts are kept by the
-        # broker (QoS 1) and delivered when it is back.
+        # broker and delivered when it is back (QoS 0 ones, Zigbee2MQTT's default, only with
+        # queue_qos0_messages, as config/mosquitto-local.conf sets).
         client = make_client(self.settings, self.client_id, session_expiry_s=SESSION_EXPIRY_S)
         where = f"local broker {self.settings.host}:{self.settings.port}"
         try:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.mosquitto import Mosquitto, Pki, make_pki
+from tests.support.mosquitto import Mosquitto, Pki, make_pki, shipped_delivery_settings
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,8 @@ def platform_broker(tmp_path: Path, pki: Pki) -> Iterator[Mosquitto]:
 
 @pytest.fixture
 def local_broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    """The home's own mosquitto: password, loopback only (no TLS, as on the Pi)."""
-    broker = Mosquitto(tmp_path / "local-broker", None).start()
+    """The home's own mosquitto: password, loopback only (no TLS, as on the Pi), keeping
+    for the gateway what the shipped configuration keeps."""
+    broker = Mosquitto(tmp_path / "local-broker", None, extra=shipped_delivery_settings()).start()
     yield broker
     broker.stop()

@@ -23,7 +23,7 @@ from drivers.zigbee2mqtt import Zigbee2MqttCodec
 from gateway.clock import SimClock
 from gateway.model import Reading
 from gateway.settings import LocalBrokerSettings
-from tests.support.mosquitto import PASSWORD, USER, Mosquitto
+from tests.support.mosquitto import PASSWORD, USER, Mosquitto, shipped_delivery_settings
 
 pytestmark = pytest.mark.broker
 
@@ -133,3 +133,25 @@ async def test_a_retained_message_is_no_new_press_and_no_sign_of_life(
         assert {"online": False} in [r.values for r in readings if r.device == "front-door"]
         assert [r.values.get("action") for r in readings if "action" in r.values] == ["cancel"]
         assert driver.counters["retained_ignored"] == 3
+
+
+async def test_a_press_zigbee2mqtt_sends_while_the_gateway_is_away_reaches_it_after(
+    local_broker: Mosquitto,
+) -> None:
+    """Zigbee2MQTT publishes at QoS 0 by default. A press made while the gateway restarts
+    (an update, a watchdog restart) is kept by the home broker for the gateway's persistent
+    session only as the shipped configuration says (``queue_qos0_messages``): it was lost."""
+    assert "queue_qos0_messages true" in shipped_delivery_settings()
+    z2m = Zigbee2MqttCodec("zigbee2mqtt", {"SOS": "sos-1"})
+    settings = LocalBrokerSettings(**local_broker.settings(), zigbee2mqtt_base_topic=None)
+    probe = z2m_availability("zigbee2mqtt", "SOS", True)
+    first = LocalMqttDriver(settings, [z2m], SimClock(), client_id="away")
+    await run_driver(first, local_broker, probe, [], is_last=lambda r: True)  # session made
+    async with aiomqtt.Client("127.0.0.1", local_broker.port, username=USER,
+                              password=PASSWORD) as zigbee2mqtt:
+        for topic, payload in z2m_messages("zigbee2mqtt", "SOS", {"action": "sos"}):
+            await zigbee2mqtt.publish(topic, payload, qos=0)
+    back = LocalMqttDriver(settings, [z2m], SimClock(), client_id="away")
+    readings = await run_driver(back, local_broker, probe, [],
+                                is_last=lambda r: r.values.get("action") == "sos")
+    assert [r.values["action"] for r in readings if "action" in r.values] == ["sos"]

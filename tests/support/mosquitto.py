@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,12 +118,32 @@ def make_pki(folder: Path) -> Pki:
     )
 
 
+SHIPPED_LOCAL_CONF = Path(__file__).resolve().parents[2] / "config" / "mosquitto-local.conf"
+DELIVERY_KEYS = ("queue_qos0_messages", "max_queued_messages")
+
+
+def shipped_delivery_settings(path: Path = SHIPPED_LOCAL_CONF) -> list[str]:
+    """The lines of the home broker's shipped configuration that decide what it keeps for
+    the gateway while it is away, so that tests run the home broker as installed."""
+    return [
+        line.strip()
+        for line in path.read_text().splitlines()
+        if line.strip().split(" ")[0] in DELIVERY_KEYS
+    ]
+
+
 class Mosquitto:
     def __init__(
-        self, folder: Path, pki: Pki | None, port: int | None = None, acl: str | None = None
+        self,
+        folder: Path,
+        pki: Pki | None,
+        port: int | None = None,
+        acl: str | None = None,
+        extra: Sequence[str] = (),
     ) -> None:
         """``acl``: the lines of a mosquitto ACL file for the one user (anything it does not
-        allow is denied), e.g. ``"topic write zigbee2mqtt/#"``."""
+        allow is denied), e.g. ``"topic write zigbee2mqtt/#"``; ``extra``: more lines of
+        configuration (:func:`shipped_delivery_settings`)."""
         if shutil.which("mosquitto") is None:
             raise RuntimeError("mosquitto is not installed: run ./scripts/setup")
         self.folder = folder
@@ -151,6 +172,7 @@ class Mosquitto:
             "max_queued_messages 100000",
             f"listener {self.port} 127.0.0.1",
         ]
+        lines += extra
         if acl is not None:
             (folder / "acl").write_text(f"user {USER}\n{acl}\n")
             lines.append(f"acl_file {folder}/acl")
