@@ -17,19 +17,28 @@ turns each message into readings for the configured devices:
   ``base_topic``, or a broker ACL that does not let the gateway read ``<base>/#`` — mosquitto
   grants such a subscription and then delivers nothing).
 - other ``<base>/bridge/...`` topics and ``/set``/``/get`` commands: ignored (``[]``).
+- A state whose ``last_seen`` (when Zigbee2MQTT enables it) lies more than
+  ``REPUBLISHED_AFTER_S`` further behind its arrival than the freshest of the recent ones is
+  Zigbee2MQTT re-sending its cache (every device's cached state at its start), not the device
+  speaking: ignored (``republished_ignored``), so a restart of Zigbee2MQTT neither clears a dead
+  sensor's ``device_offline`` nor counts as a sign of life. Measured against the freshest lag,
+  not the gateway's clock, so a Zigbee2MQTT host whose clock is off is no problem. A press is
+  never cached: a message with an ``action`` always counts.
 
 Unknown friendly names raise ``DecodeError("unknown device")`` so that the driver counts them.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from drivers.decoders import DecodeError
 from drivers.decoders.advertisements import dicts_to_reading
 from drivers.decoders.zigbee2mqtt import (
     action_readings,
+    last_seen_of,
     parse_online,
     parse_state_payload,
     split_topic,
@@ -38,6 +47,10 @@ from drivers.decoders.zigbee2mqtt import (
 from gateway.model import Reading
 
 DEFAULT_BASE_TOPIC = "zigbee2mqtt"
+# A device's own message reaches the gateway within seconds of its last_seen; a cached state
+# re-sent at a restart of Zigbee2MQTT carries when the device last spoke, minutes to days ago.
+REPUBLISHED_AFTER_S: Final = 300.0
+_RECENT_LAGS: Final = 64
 
 
 class Zigbee2MqttCodec:
@@ -58,11 +71,13 @@ class Zigbee2MqttCodec:
         self.bridge_online: bool | None = None  # None: never heard
         self._subscribed = False
         self._recent_actions: dict[tuple[str, str], float] = {}
+        self._lags: deque[float] = deque(maxlen=_RECENT_LAGS)  # arrival - last_seen
         self.counters: dict[str, int] = {
             "messages": 0,
             "readings": 0,
             "duplicate_actions": 0,
             "ignored": 0,
+            "republished_ignored": 0,
         }
 
     def subscriptions(self) -> list[str]:
@@ -90,10 +105,22 @@ class Zigbee2MqttCodec:
         elif kind == "action":
             fields = action_readings(device, payload)
         else:
-            fields = state_readings(device, parse_state_payload(payload))
+            state = parse_state_payload(payload)
+            if self._republished(state, t):
+                self.counters["republished_ignored"] += 1
+                return []
+            fields = state_readings(device, state)
         readings = [dicts_to_reading(f, t) for f in self._collapse_actions(fields, t)]
         self.counters["readings"] += len(readings)
         return readings
+
+    def _republished(self, state: Mapping[str, Any], t: float) -> bool:
+        seen = last_seen_of(state)
+        if seen is None or state.get("action") or state.get("click"):
+            return False
+        lag = t - seen
+        self._lags.append(lag)
+        return lag - min(self._lags) > REPUBLISHED_AFTER_S
 
     def _collapse_actions(self, fields: list[dict[str, Any]], t: float) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -15,6 +15,7 @@ Conventions (Zigbee2MQTT and zigbee-herdsman-converters):
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
@@ -202,6 +203,27 @@ def parse_state_payload(payload: Any) -> Mapping[str, Any]:
     return payload
 
 
+def last_seen_of(payload: Mapping[str, Any]) -> float | None:
+    """Zigbee2MQTT's ``last_seen`` (``advanced.last_seen``: ``ISO_8601``, ``ISO_8601_local``
+    or ``epoch`` in milliseconds) as epoch seconds; None when absent or unreadable."""
+    value = payload.get("last_seen")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = value / 1000.0
+    elif isinstance(value, str):
+        try:
+            stamp = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        if stamp.tzinfo is None:
+            stamp = stamp.astimezone()  # a local time without its offset
+        seconds = stamp.timestamp()
+    else:
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
 # Sub-topics that are commands or bridge chatter: they mean nothing to the gateway.
 IGNORED_SUFFIXES = ("/set", "/get")
 
@@ -251,6 +273,7 @@ __all__ = [
     "action_readings",
     "decode_message",
     "device_for_button",
+    "last_seen_of",
     "parse_online",
     "parse_state_payload",
     "split_action",

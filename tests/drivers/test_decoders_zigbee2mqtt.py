@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 
 from drivers.decoders import DecodeError
 from drivers.decoders.encoders import z2m_availability, z2m_bridge_state, z2m_messages
-from drivers.decoders.zigbee2mqtt import decode_message, split_action
+from drivers.decoders.zigbee2mqtt import decode_message, last_seen_of, split_action
 from drivers.zigbee2mqtt import Zigbee2MqttCodec
 
 
@@ -151,6 +152,54 @@ def test_codec_reports_a_subscription_that_never_brought_the_bridge_state() -> N
     nothing_configured = Zigbee2MqttCodec("zigbee2mqtt", {})
     nothing_configured.subscribed()
     assert nothing_configured.problems() == {}  # no Zigbee device to be deaf to
+
+
+def test_a_state_zigbee2mqtt_resends_from_its_cache_is_not_the_device_speaking() -> None:
+    """At its start Zigbee2MQTT publishes every device's cached state: with ``last_seen`` on,
+    each carries when the device last spoke. A dead door contact's cached state cleared its
+    ``device_offline`` and reset its silence timer at every restart of Zigbee2MQTT."""
+    codec = _codec()
+    t = 1_700_000_000.0
+    iso = "2023-11-14T22:13:20.000Z"  # t, as Zigbee2MQTT's ISO_8601 writes it
+    for k in range(3):  # the devices speaking live: last_seen within a second of arrival
+        assert codec.decode(
+            "zigbee2mqtt/Front door",
+            b'{"contact": true, "last_seen": "%s"}' % iso.encode(),
+            t=t + 0.3 + k * 0.1,
+        )
+    cached = json.dumps({"contact": True, "battery": 80, "last_seen": (t - 86_400) * 1000})
+    assert codec.decode("zigbee2mqtt/Front door", cached.encode(), t=t + 60) == []
+    assert codec.counters["republished_ignored"] == 1
+    # a press is never cached, however its last_seen reads
+    press = json.dumps({"action": "emergency", "last_seen": (t - 86_400) * 1000})
+    [sos] = codec.decode("zigbee2mqtt/SOS button", press.encode(), t=t + 61)
+    assert sos.values["action"] == "sos"
+    # fresh again, in Zigbee2MQTT's epoch form (milliseconds)
+    live = json.dumps({"contact": False, "last_seen": (t + 120) * 1000})
+    [door] = codec.decode("zigbee2mqtt/Front door", live.encode(), t=t + 120.5)
+    assert door.values["open"] is True
+
+
+def test_a_zigbee2mqtt_host_with_its_clock_off_loses_no_state() -> None:
+    """Lags are measured against the freshest recent one, not against the gateway's clock: a
+    Zigbee2MQTT on another machine two hours behind is not re-sending anything."""
+    codec = _codec()
+    t = 1_700_000_000.0
+    for k in range(5):
+        stamp = dt.datetime.fromtimestamp(t + k * 30 - 7200, dt.UTC).isoformat()
+        body = json.dumps({"contact": bool(k % 2), "last_seen": stamp})
+        assert codec.decode("zigbee2mqtt/Front door", body.encode(), t=t + k * 30)
+    assert codec.counters["republished_ignored"] == 0
+
+
+def test_last_seen_forms() -> None:
+    t = 1_700_000_000.0
+    assert last_seen_of({"last_seen": t * 1000}) == t
+    assert last_seen_of({"last_seen": "2023-11-14T22:13:20Z"}) == t
+    assert last_seen_of({"last_seen": "2023-11-14T23:13:20+01:00"}) == t
+    for bad in ("yesterday", None, True, float("nan"), [1], {"a": 1}):
+        assert last_seen_of({"last_seen": bad}) is None
+    assert last_seen_of({}) is None
 
 
 def test_codec_custom_base_topic() -> None:
