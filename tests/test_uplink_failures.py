@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ from alerts.outbox import ALERT, AsyncOutbox, Outbox
 from alerts.protocol import Topics
 from gateway.backoff import Backoff
 from gateway.clock import SimClock
+from gateway.mqtt import make_client
 from gateway.settings import PlatformSettings
-from tests.support.harness import wait_until
+from tests.support.harness import gateway_config, running, runtime_for, wait_until
 from tests.support.mosquitto import Mosquitto, free_ports
 
 pytestmark = pytest.mark.broker
@@ -97,3 +99,37 @@ async def test_broker_absent(tmp_path: Path, pki) -> None:
     settings = PlatformSettings(host="127.0.0.1", port=port, ca_file=str(pki.ca))
     forwarder, clock = await _failing_forwarder(tmp_path, settings)
     await _assert_backs_off(forwarder, clock, "connection refused")
+
+
+async def _retained_state(broker: Mosquitto, topic: str) -> dict:
+    async with make_client(broker.broker_settings(), "platform-reader") as client:
+        await client.subscribe(topic, qos=1)
+        async with asyncio.timeout(10):
+            async for message in client.messages:
+                assert message.retain and isinstance(message.payload, bytes)
+                return dict(json.loads(message.payload))
+    raise AssertionError("no retained state")
+
+
+async def test_a_gateway_stopped_is_offline_on_the_platform(
+    tmp_path: Path, platform_broker: Mosquitto
+) -> None:
+    """A stop (systemd's SIGTERM: an update, a shutdown of the Pi) ends the session with a
+    clean DISCONNECT, on which the broker drops the last will: the retained state stayed
+    "online" for a gateway that was gone, for as long as it stayed gone."""
+    runtime = runtime_for(gateway_config(tmp_path, None, platform_broker))
+    topic = runtime.topics.state
+    async with running(runtime):
+        assert runtime.forwarder is not None
+        await wait_until(
+            lambda: runtime.forwarder is not None and runtime.forwarder.connected.is_set()
+        )
+        assert (await _retained_state(platform_broker, topic))["state"] == "online"
+    assert (await _retained_state(platform_broker, topic))["state"] == "offline"
+    # and the next start says online again
+    runtime = runtime_for(gateway_config(tmp_path, None, platform_broker))
+    async with running(runtime):
+        await wait_until(
+            lambda: runtime.forwarder is not None and runtime.forwarder.connected.is_set()
+        )
+        assert (await _retained_state(platform_broker, topic))["state"] == "online"
