@@ -68,3 +68,29 @@ async def test_an_uplink_down_for_days_is_still_retried(tmp_path: Path) -> None:
         clock.advance(300.0)
         await wait_until(lambda: forwarder.counters["sent"] == 1)
 
+
+async def test_a_drop_after_a_healthy_session_is_retried_at_once(tmp_path: Path) -> None:
+    """The backoff was reset only by a delivered alert: after an outage with nothing to send,
+    hours of healthy link left it at its cap, and the next broker restart kept an SOS
+    waiting up to 5 minutes for the reconnect."""
+    received: list[str] = []
+    async with _forwarder(tmp_path, received) as (forwarder, link, clock, _):
+        link.up = False
+        await wait_until(lambda: forwarder.counters["failures"] == 1)
+        for n in range(2, 12):  # an outage of about half an hour, nothing to send
+            clock.advance(300.0)
+            await wait_until(lambda n=n: forwarder.counters["failures"] == n)
+        link.up = True
+        clock.advance(300.0)
+        await wait_until(lambda: forwarder.connected.is_set())
+        for _ in range(60):  # an hour of heartbeats
+            clock.advance(60.0)
+            await _turns()
+        assert forwarder.counters["failures"] == 11
+        link.up = False  # the platform's broker restarts
+        clock.advance(60.0)
+        await wait_until(lambda: forwarder.counters["failures"] == 12)
+        link.up = True
+        await forwarder.outbox.put(ALERT, "r1", TOPICS.alert("r1"), b'{"id": "sos"}')
+        clock.advance(1.0)  # the first retry's longest delay
+        await wait_until(lambda: forwarder.counters["sent"] == 1, timeout=2)
