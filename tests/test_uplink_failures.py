@@ -133,3 +133,26 @@ async def test_a_gateway_stopped_is_offline_on_the_platform(
             lambda: runtime.forwarder is not None and runtime.forwarder.connected.is_set()
         )
         assert (await _retained_state(platform_broker, topic))["state"] == "online"
+
+
+async def test_a_retained_command_is_not_acted_on_at_every_reconnect(
+    tmp_path: Path, platform_broker: Mosquitto
+) -> None:
+    """A command left retained on the command topic (a platform or a staff tool publishing
+    with the retain flag) came again with every subscription, at every reconnect of the
+    uplink: a visit_start started a new visit each time, holding the resident's behaviour
+    alerts (a night exit, a collapse's inactivity) for hours after each internet blip."""
+    topic = "eldergate/gw-test/command"
+    async with make_client(platform_broker.broker_settings(), "staff-tool") as tool:
+        visit = {"v": 1, "command": "visit_start", "resident": "r1", "hours": 2}
+        await tool.publish(topic, json.dumps(visit).encode(), qos=1, retain=True)
+    runtime = runtime_for(gateway_config(tmp_path, None, platform_broker))
+    async with running(runtime):
+        forwarder = runtime.forwarder
+        assert forwarder is not None
+        await wait_until(lambda: forwarder.connected.is_set())
+        async with make_client(platform_broker.broker_settings(), "platform") as platform:
+            visit = {"v": 1, "command": "visit_start", "resident": "r2", "hours": 2}
+            await platform.publish(topic, json.dumps(visit).encode(), qos=1)
+        await wait_until(lambda: runtime.manager.in_visit("r2"))  # commands are heard
+        assert not runtime.manager.in_visit("r1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,8 @@ from alerts.protocol import Topics, state_payload
 from gateway.errors import PublishRefused, UplinkError
 from gateway.mqtt import describe_mqtt_error, make_client
 from gateway.settings import PlatformSettings
+
+log = logging.getLogger(__name__)
 
 
 class MqttSession:
@@ -42,6 +45,12 @@ class MqttSession:
     async def commands(self) -> AsyncIterator[bytes]:
         try:
             async for message in self._client.messages:
+                if message.retain:
+                    # A command left retained comes again with every subscription, at every
+                    # reconnect: acted on then, a visit_start would start a visit each time.
+                    # It came once, live, without the flag (or queued for our session).
+                    log.warning("platform command left retained on %s: ignored", message.topic)
+                    continue
                 payload = message.payload
                 if isinstance(payload, (bytes, bytearray)):
                     yield bytes(payload)
