@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 CommandHandler = Callable[[bytes], Awaitable[None]]
 HealthSource = Callable[[], Awaitable[dict[str, Any]]]
 REFUSED_RETRY_S = 300.0
+# A session that lasted this long proved the link: its end is retried without the long backoff.
+HEALTHY_AFTER_S = 60.0
 
 
 class Forwarder:
@@ -71,6 +73,7 @@ class Forwarder:
 
     async def run(self) -> None:
         while True:
+            connected_at: float | None = None
             try:
                 async with self.link.session() as session:
                     # Retained; the MQTT link's last will replaces it with "offline". Only a
@@ -84,12 +87,18 @@ class Forwarder:
                         log.info("uplink connected (%s)", self.link.name)
                     self.last_error = None
                     self.connected.set()
+                    connected_at = self.clock.monotonic()
                     await self._serve(session)
             except UplinkError as exc:
                 self.connected.clear()
                 if self.stopping:  # a cancellation Python 3.11's TaskGroup lost on the way
                     raise asyncio.CancelledError from exc
                 self.counters["failures"] += 1
+                healthy = connected_at is not None and (
+                    self.clock.monotonic() - connected_at >= HEALTHY_AFTER_S
+                )
+                if healthy:  # not only a delivery resets it: nothing to send is the norm
+                    self.backoff.reset()
                 delay = self.backoff.next_delay()
                 if exc.reason != self.last_error:
                     log.error("uplink down: %s; retrying with backoff", exc.reason)

@@ -22,7 +22,10 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The delay before the next attempt: uniform in [base/2, base], base doubling to max."""
-        base = min(self.maximum_s, self.initial_s * self.factor**self.attempts)
+        try:
+            base = min(self.maximum_s, self.initial_s * self.factor**self.attempts)
+        except OverflowError:  # 2.0 ** 1024: an outage of days, long at the cap
+            base = self.maximum_s
         self.attempts += 1
         return base / 2 + self.rng.random() * base / 2
 

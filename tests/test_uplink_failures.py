@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ from alerts.outbox import ALERT, AsyncOutbox, Outbox
 from alerts.protocol import Topics
 from gateway.backoff import Backoff
 from gateway.clock import SimClock
+from gateway.mqtt import make_client
 from gateway.settings import PlatformSettings
-from tests.support.harness import wait_until
+from tests.support.harness import gateway_config, running, runtime_for, wait_until
 from tests.support.mosquitto import Mosquitto, free_ports
 
 pytestmark = pytest.mark.broker
@@ -97,3 +99,60 @@ async def test_broker_absent(tmp_path: Path, pki) -> None:
     settings = PlatformSettings(host="127.0.0.1", port=port, ca_file=str(pki.ca))
     forwarder, clock = await _failing_forwarder(tmp_path, settings)
     await _assert_backs_off(forwarder, clock, "connection refused")
+
+
+async def _retained_state(broker: Mosquitto, topic: str) -> dict:
+    async with make_client(broker.broker_settings(), "platform-reader") as client:
+        await client.subscribe(topic, qos=1)
+        async with asyncio.timeout(10):
+            async for message in client.messages:
+                assert message.retain and isinstance(message.payload, bytes)
+                return dict(json.loads(message.payload))
+    raise AssertionError("no retained state")
+
+
+async def test_a_gateway_stopped_is_offline_on_the_platform(
+    tmp_path: Path, platform_broker: Mosquitto
+) -> None:
+    """A stop (systemd's SIGTERM: an update, a shutdown of the Pi) ends the session with a
+    clean DISCONNECT, on which the broker drops the last will: the retained state stayed
+    "online" for a gateway that was gone, for as long as it stayed gone."""
+    runtime = runtime_for(gateway_config(tmp_path, None, platform_broker))
+    topic = runtime.topics.state
+    async with running(runtime):
+        assert runtime.forwarder is not None
+        await wait_until(
+            lambda: runtime.forwarder is not None and runtime.forwarder.connected.is_set()
+        )
+        assert (await _retained_state(platform_broker, topic))["state"] == "online"
+    assert (await _retained_state(platform_broker, topic))["state"] == "offline"
+    # and the next start says online again
+    runtime = runtime_for(gateway_config(tmp_path, None, platform_broker))
+    async with running(runtime):
+        await wait_until(
+            lambda: runtime.forwarder is not None and runtime.forwarder.connected.is_set()
+        )
+        assert (await _retained_state(platform_broker, topic))["state"] == "online"
+
+
+async def test_a_retained_command_is_not_acted_on_at_every_reconnect(
+    tmp_path: Path, platform_broker: Mosquitto
+) -> None:
+    """A command left retained on the command topic (a platform or a staff tool publishing
+    with the retain flag) came again with every subscription, at every reconnect of the
+    uplink: a visit_start started a new visit each time, holding the resident's behaviour
+    alerts (a night exit, a collapse's inactivity) for hours after each internet blip."""
+    topic = "eldergate/gw-test/command"
+    async with make_client(platform_broker.broker_settings(), "staff-tool") as tool:
+        visit = {"v": 1, "command": "visit_start", "resident": "r1", "hours": 2}
+        await tool.publish(topic, json.dumps(visit).encode(), qos=1, retain=True)
+    runtime = runtime_for(gateway_config(tmp_path, None, platform_broker))
+    async with running(runtime):
+        forwarder = runtime.forwarder
+        assert forwarder is not None
+        await wait_until(lambda: forwarder.connected.is_set())
+        async with make_client(platform_broker.broker_settings(), "platform") as platform:
+            visit = {"v": 1, "command": "visit_start", "resident": "r2", "hours": 2}
+            await platform.publish(topic, json.dumps(visit).encode(), qos=1)
+        await wait_until(lambda: runtime.manager.in_visit("r2"))  # commands are heard
+        assert not runtime.manager.in_visit("r1")

@@ -19,7 +19,7 @@ from alerts.forwarders.webhook import WebhookPlatformLink, WebhookSettings
 from alerts.outbox import ALERT, AsyncOutbox, Outbox
 from alerts.protocol import Topics
 from gateway.backoff import Backoff
-from gateway.clock import SystemClock
+from gateway.clock import Clock, SimClock, SystemClock
 from tests.support.harness import wait_until
 from tests.support.mosquitto import Pki
 
@@ -30,6 +30,7 @@ class Hook:
         self.fail_next = 1
         self.commands: object = [{"command": "ack", "alert_id": "a1", "by": "nurse"}]
         self.refused_topics: set[str] = set()  # answered 422
+        self.commands_status = 200  # the answer to GET /commands
 
 
 @pytest.fixture
@@ -61,6 +62,8 @@ def webhook_server(pki: Pki) -> Iterator[tuple[int, Hook]]:
         def do_GET(self) -> None:
             # Pending commands are served on every poll: they are idempotent, and a poll whose
             # answer was lost (session torn down mid-request) must not lose a command.
+            if hook.commands_status != 200:
+                return self._answer(hook.commands_status)
             self._answer(200, json.dumps(hook.commands).encode())
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -75,11 +78,16 @@ def webhook_server(pki: Pki) -> Iterator[tuple[int, Hook]]:
 
 
 def webhook_forwarder(
-    outbox: AsyncOutbox, pki: Pki, port: int, poll_s: float, commands: list[bytes]
+    outbox: AsyncOutbox,
+    pki: Pki,
+    port: int,
+    poll_s: float,
+    commands: list[bytes],
+    clock: Clock | None = None,
 ) -> Forwarder:
     """A forwarder draining ``outbox`` to the test server, commands appended to ``commands``
     (one that is not an object with a "command" string makes the handler raise)."""
-    clock = SystemClock()
+    clock = clock or SystemClock()
 
     async def on_command(payload: bytes) -> None:
         commands.append(payload)
@@ -233,3 +241,34 @@ async def test_messages_the_webhook_refuses_wait_others_go_on(
         await outbox.close()
     assert [b["n"] for t, b in hook.received if "/alert/" in t] == [1, 3]
     assert forwarder.counters["refused"] == 2 and forwarder.counters["failures"] == 0
+
+
+@pytest.mark.parametrize("status", [404, 500])
+async def test_a_failing_commands_endpoint_never_stops_delivery(
+    tmp_path: Path, pki: Pki, webhook_server: tuple[int, Hook], status: int
+) -> None:
+    """GET /commands answering an error (a platform whose command service is broken or not
+    there) while POSTs are taken: each session's first poll tore the session down with the
+    POSTs in flight, so the alerts behind it waited out a growing backoff, or never went."""
+    port, hook = webhook_server
+    hook.fail_next = 0
+    hook.commands_status = status
+    clock = SimClock()  # nobody advances it: a backoff would never end
+    outbox = AsyncOutbox(Outbox(tmp_path / "o.db", clock))
+    for i in range(3):
+        await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", json.dumps({"n": i}).encode())
+    forwarder = webhook_forwarder(outbox, pki, port, 30.0, [], clock)
+    task = asyncio.create_task(forwarder.run())
+    try:
+        await wait_until(lambda: forwarder.counters["sent"] == 3, timeout=10)
+        assert await outbox.depth() == {}
+        hook.commands_status = 200  # the next poll, on time, fetches the commands again
+        clock.advance(30.0)
+        await wait_until(lambda: forwarder.counters["commands"] >= 1)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await outbox.close()
+    assert forwarder.counters["failures"] == 0 and forwarder.counters["connects"] == 1
+    assert [b["n"] for t, b in hook.received if "/alert/" in t] == [0, 1, 2]

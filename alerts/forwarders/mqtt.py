@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -13,12 +14,15 @@ from typing import Any, cast
 
 import aiomqtt
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.protocol import Topics, state_payload
 from gateway.errors import PublishRefused, UplinkError
 from gateway.mqtt import describe_mqtt_error, make_client
 from gateway.settings import PlatformSettings
+
+log = logging.getLogger(__name__)
 
 
 class MqttSession:
@@ -41,6 +45,12 @@ class MqttSession:
     async def commands(self) -> AsyncIterator[bytes]:
         try:
             async for message in self._client.messages:
+                if message.retain:
+                    # A command left retained comes again with every subscription, at every
+                    # reconnect: acted on then, a visit_start would start a visit each time.
+                    # It came once, live, without the flag (or queued for our session).
+                    log.warning("platform command left retained on %s: ignored", message.topic)
+                    continue
                 payload = message.payload
                 if isinstance(payload, (bytes, bytearray)):
                     yield bytes(payload)
@@ -117,8 +127,24 @@ class MqttPlatformLink:
                 raise describe_mqtt_error(exc, where) from exc
             yield MqttSession(client, self.topics)
         finally:
+            _leave_with_will(client)
             with contextlib.suppress(aiomqtt.MqttError, OSError):  # already gone
                 await client.__aexit__(None, None, None)
+
+
+def _leave_with_will(client: aiomqtt.Client) -> None:
+    """Make the session's DISCONNECT ask the broker for the last will (MQTT 5 reason 0x04).
+    A plain DISCONNECT deletes the will, and the retained state stayed "online" for a gateway
+    that had stopped (systemd's stop, a shutdown of the Pi) for as long as it stayed away;
+    after a session torn down on a failure, the reconnect says "online" again."""
+    paho = client._client
+    leave = paho.disconnect
+    with_will = ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message")
+
+    def disconnect(reasoncode: ReasonCode | None = None, properties: Any = None) -> Any:
+        return leave(reasoncode=with_will, properties=properties)
+
+    paho.disconnect = disconnect  # type: ignore[method-assign]
 
 
 __all__ = ["MqttPlatformLink", "UplinkError"]

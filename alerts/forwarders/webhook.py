@@ -49,10 +49,24 @@ class WebhookSession:
         await asyncio.to_thread(self._link.request, "POST", "", payload, topic)
 
     async def commands(self) -> AsyncIterator[bytes]:
+        """A failed poll is logged (once per reason) and tried again at the next one: the
+        POSTs prove the link, and tearing the session down for a command endpoint that
+        answers an error cut every session's deliveries short, so alerts waited out a
+        growing backoff or never went."""
+        failing: str | None = None
         while True:
-            body = await asyncio.to_thread(self._link.request, "GET", "/commands", None, None)
-            for command in _command_list(body):
-                yield command
+            try:
+                body = await asyncio.to_thread(self._link.request, "GET", "/commands", None, None)
+            except UplinkError as exc:
+                if exc.reason != failing:
+                    log.error("webhook: cannot fetch commands: %s; the alerts still go", exc)
+                failing = exc.reason
+            else:
+                if failing is not None:
+                    log.warning("webhook: commands fetched again")
+                failing = None
+                for command in _command_list(body):
+                    yield command
             await self._link.clock.sleep(self._link.settings.poll_s)
 
 
