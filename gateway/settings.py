@@ -26,6 +26,17 @@ from gateway.schema import SchemaErrors, build
 CURRENT_VERSION = 1
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_BLE_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+# Device options the device's own keys set (DeviceSettings.to_model): written in ``options``
+# they are ignored or, for a BLE device, used unchecked.
+_OWN_KEYS = {
+    "transport": "transport",
+    "friendly_name": "friendly_name",
+    "address": "address",
+    "ble_address": "address (with transport = 'ble')",
+    "key": "key",
+    "bthome_key": "key (with transport = 'ble')",
+}
 
 # name -> "module:Class" of the detector's frozen settings dataclass. Imported lazily so that a
 # config check does not import numpy-heavy detector code it does not need.
@@ -239,9 +250,57 @@ def _cross_checks(settings: Settings) -> list[str]:
         if resident_ids.count(rid) > 1 and resident_ids.index(rid) != i:
             errors.append(f"residents[{i}].id: duplicate resident id {rid!r}")
     device_ids = [d.id for d in settings.devices]
+    friendly_names: dict[str, int] = {}
+    ble_addresses: dict[str, int] = {}
     for i, dev in enumerate(settings.devices):
+        if not _ID.match(dev.id):
+            # also its MQTT topic segment: a '/', '+', '#' or space there is never heard
+            errors.append(
+                f"devices[{i}].id: expected letters, digits and '-_.:' (at most 64), got {dev.id!r}"
+            )
         if device_ids.index(dev.id) != i:
             errors.append(f"devices[{i}].id: duplicate device id {dev.id!r}")
+        for key in dev.options:
+            if key in _OWN_KEYS:
+                errors.append(
+                    f"devices[{i}].options.{key}: not an option, set the device's "
+                    f"{_OWN_KEYS[key]} instead"
+                )
+        if dev.transport in ("mqtt", "zigbee2mqtt") and (
+            settings.local_broker is None
+            or (dev.transport == "zigbee2mqtt" and not settings.local_broker.zigbee2mqtt_base_topic)
+        ):
+            needs = (
+                "a [local_broker] table"
+                if settings.local_broker is None
+                else "local_broker.zigbee2mqtt_base_topic"
+            )
+            errors.append(
+                f"devices[{i}].transport: {dev.transport!r} needs {needs} "
+                "(nothing else would hear this device)"
+            )
+        if dev.transport == "ble" and dev.address:
+            if not _BLE_ADDRESS.match(dev.address):
+                errors.append(
+                    f"devices[{i}].address: expected a BLE address such as "
+                    f"'C0:FF:EE:00:00:01', got {dev.address!r}"
+                )
+            elif dev.address.upper() in ble_addresses:
+                first = ble_addresses[dev.address.upper()]
+                errors.append(
+                    f"devices[{i}].address: {dev.address!r} is already devices[{first}]'s"
+                )
+            else:
+                ble_addresses[dev.address.upper()] = i
+        if dev.transport == "zigbee2mqtt" and dev.friendly_name:
+            if dev.friendly_name in friendly_names:
+                first = friendly_names[dev.friendly_name]
+                errors.append(
+                    f"devices[{i}].friendly_name: {dev.friendly_name!r} is already "
+                    f"devices[{first}]'s"
+                )
+            else:
+                friendly_names[dev.friendly_name] = i
         if dev.resident not in resident_ids:
             errors.append(
                 f"devices[{i}].resident: expected one of the residents' ids "

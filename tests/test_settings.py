@@ -232,3 +232,92 @@ model_path = "/nonexistent/fall_model.npz"
             "'/nonexistent/fall_model.npz' not found",
         ]
     )
+
+
+def test_devices_that_would_never_be_heard_are_named(tmp_path: Path) -> None:
+    """These all passed check-config, and the gateway then ran deaf to the device (its
+    device_offline came hours later) or, for a BTHome key written as an option, stopped on a
+    traceback at start. ``options = { ble_address = ... }`` was what docs/devices showed."""
+    errors = _errors(
+        tmp_path,
+        """
+[gateway]
+id = "gw-1"
+[[residents]]
+id = "r1"
+[[devices]]
+id = "hall/motion"
+kind = "motion"
+resident = "r1"
+[[devices]]
+id = "band1"
+kind = "wristband"
+resident = "r1"
+transport = "ble"
+address = "C0-FF-EE-00-00-01"
+[[devices]]
+id = "band2"
+kind = "wristband"
+resident = "r1"
+options = { ble_address = "C0:FF:EE:00:00:02" }
+[[devices]]
+id = "band3"
+kind = "wristband"
+resident = "r1"
+transport = "ble"
+address = "c0:ff:ee:00:00:03"
+[[devices]]
+id = "band4"
+kind = "wristband"
+resident = "r1"
+transport = "ble"
+address = "C0:FF:EE:00:00:03"
+[[devices]]
+id = "door1"
+kind = "door"
+resident = "r1"
+transport = "ble"
+address = "C0:FF:EE:00:00:04"
+options = { bthome_key = "zz" }
+[[devices]]
+id = "door2"
+kind = "door"
+resident = "r1"
+transport = "zigbee2mqtt"
+friendly_name = "Door"
+[[devices]]
+id = "door3"
+kind = "door"
+resident = "r1"
+transport = "zigbee2mqtt"
+friendly_name = "Door"
+""",
+    )
+    deaf = "needs a [local_broker] table (nothing else would hear this device)"
+    mqtt, z2m = f"transport: 'mqtt' {deaf}", f"transport: 'zigbee2mqtt' {deaf}"
+    assert sorted(errors) == sorted(
+        [
+            "devices[0].id: expected letters, digits and '-_.:' (at most 64), got 'hall/motion'",
+            f"devices[0].{mqtt}",
+            "devices[1].address: expected a BLE address such as 'C0:FF:EE:00:00:01', "
+            "got 'C0-FF-EE-00-00-01'",
+            "devices[2].options.ble_address: not an option, set the device's address "
+            "(with transport = 'ble') instead",
+            f"devices[2].{mqtt}",
+            "devices[4].address: 'C0:FF:EE:00:00:03' is already devices[3]'s",
+            "devices[5].options.bthome_key: not an option, set the device's key "
+            "(with transport = 'ble') instead",
+            f"devices[6].{z2m}",
+            f"devices[7].{z2m}",
+            "devices[7].friendly_name: 'Door' is already devices[6]'s",
+        ]
+    )
+    disabled = (
+        "[gateway]\nid = 'gw-1'\n[local_broker]\nzigbee2mqtt_base_topic = ''\n[[residents]]\n"
+        "id = 'r1'\n[[devices]]\nid = 'd'\nkind = 'door'\nresident = 'r1'\n"
+        "transport = 'zigbee2mqtt'\nfriendly_name = 'D'\n"
+    )
+    assert _errors(tmp_path, disabled) == [
+        "devices[0].transport: 'zigbee2mqtt' needs local_broker.zigbee2mqtt_base_topic "
+        "(nothing else would hear this device)"
+    ]
