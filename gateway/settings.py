@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import re
 import ssl
 import tomllib
@@ -266,6 +267,21 @@ def _cross_checks(settings: Settings) -> list[str]:
                     f"devices[{i}].options.{key}: not an option, set the device's "
                     f"{_OWN_KEYS[key]} instead"
                 )
+        offline_after = dev.options.get("offline_after_s")
+        if offline_after is not None and not (
+            isinstance(offline_after, int | float)
+            and not isinstance(offline_after, bool)
+            and math.isfinite(offline_after)
+            and offline_after > 0
+        ):  # device_health fell back to the kind's default without a word
+            errors.append(
+                f"devices[{i}].options.offline_after_s: expected seconds > 0, got {offline_after!r}"
+            )
+        weekly_test = dev.options.get("weekly_test")
+        if weekly_test is not None and not isinstance(weekly_test, bool):
+            errors.append(
+                f"devices[{i}].options.weekly_test: expected true or false, got {weekly_test!r}"
+            )
         if dev.transport in ("mqtt", "zigbee2mqtt") and (
             settings.local_broker is None
             or (dev.transport == "zigbee2mqtt" and not settings.local_broker.zigbee2mqtt_base_topic)

@@ -321,3 +321,47 @@ friendly_name = "Door"
         "devices[0].transport: 'zigbee2mqtt' needs local_broker.zigbee2mqtt_base_topic "
         "(nothing else would hear this device)"
     ]
+
+
+def test_device_health_settings_that_were_silently_ignored_are_named(tmp_path: Path) -> None:
+    """A kind misspelt under stale_after_s, or an offline_after_s / weekly_test option of the
+    wrong type, left the device on its default watch without a word: a bed said to be offline
+    after 30 min stayed at 10, a pull cord exempted from weekly tests was still nagged."""
+    errors = _errors(
+        tmp_path,
+        """
+[gateway]
+id = "gw-1"
+[local_broker]
+[[residents]]
+id = "r1"
+[[devices]]
+id = "bed1"
+kind = "bed"
+resident = "r1"
+options = { offline_after_s = "30min" }
+[[devices]]
+id = "fridge"
+kind = "door"
+resident = "r1"
+options = { offline_after_s = -60 }
+[[devices]]
+id = "cord"
+kind = "button"
+resident = "r1"
+options = { weekly_test = "no" }
+[detection.device_health.stale_after_s]
+wristbnd = 600.0
+heart_rate = 900.0
+""",
+    )
+    assert sorted(errors) == sorted(
+        [
+            "devices[0].options.offline_after_s: expected seconds > 0, got '30min'",
+            "devices[1].options.offline_after_s: expected seconds > 0, got -60",
+            "devices[2].options.weekly_test: expected true or false, got 'no'",
+            "detection.device_health.stale_after_s: unknown device kind(s) ['wristbnd'] "
+            "(expected some of: door, motion, bed, wristband, button, smoke, gas, water_leak, "
+            "heart_rate)",
+        ]
+    )
