@@ -428,6 +428,10 @@ def _named_values(values: Any, path: str) -> list[str]:
             errors.extend(_named_values(value, where))
         elif (key == "severity" or str(key).endswith("_severity")) and value not in _SEVERITIES:
             errors.append(f"{where}: expected one of {', '.join(_SEVERITIES)}, got {value!r}")
+        elif _is_number(value) and str(key).endswith(_DURATIONS) and value < 0:
+            errors.append(f"{where}: expected at least 0, got {value}")
+        elif _is_number(value) and _is_share(str(key)) and not 0 <= value <= 1:
+            errors.append(f"{where}: expected a share within [0, 1], got {value}")
         elif key == "tz" and value is not None:
             try:
                 ZoneInfo(value)
@@ -435,17 +439,44 @@ def _named_values(values: Any, path: str) -> list[str]:
                 errors.append(
                     f"{where}: expected an IANA time zone such as 'Europe/London', got {value!r}"
                 )
+    for key, low in values.items():
+        high = values.get(f"{str(key)[: -len('_low')]}_high")
+        if str(key).endswith("_low") and _is_number(low) and _is_number(high) and low >= high:
+            errors.append(f"{path}.{key}: expected below {key[:-4]}_high ({high}), got {low}")
     return errors
+
+
+# Keys whose name says a duration or a count (never below 0) or a share (within [0, 1]): a
+# detector's settings carry no bounds of their own, and a quantile of 1.5 made bed_exit's
+# threshold raise once learned (no alert), a negative return_s alerted a night exit at once.
+_DURATIONS = ("_s", "_min", "_h", "_days", "_nights", "history", "min_learned", "_samples")
+
+
+def _is_share(key: str) -> bool:
+    return key == "quantile" or key.endswith(("_quantile", "_probability", "_fraction", "_q"))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _resident_override_errors(overrides: dict[str, Any], path: str) -> list[str]:
     """A resident's detector overrides checked like the detector's own table (a typo such as
     ``default_deadline = "10.30"`` would otherwise be found only at the first tick)."""
     routine = typing.get_type_hints(_settings_class("routine"))
+    tables = sorted(n for n, c in routine.items() if dataclasses.is_dataclass(c))
     errors: list[str] = []
     for name, table in overrides.items():
         cls = routine.get(name)
-        if isinstance(table, dict) and isinstance(cls, type) and dataclasses.is_dataclass(cls):
+        if name == "tz":
+            continue  # checked by _named_values
+        if name not in tables:  # a misspelt detector: its overrides were never read
+            errors.append(
+                f"{path}.{name}: unknown key (expected one of: {', '.join(['tz', *tables])})"
+            )
+        elif not isinstance(table, dict):
+            errors.append(f"{path}.{name}: expected a table, got {type(table).__name__}")
+        elif isinstance(cls, type):
             try:
                 build(cls, table, f"{path}.{name}")
             except SchemaErrors as exc:

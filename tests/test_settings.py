@@ -365,3 +365,50 @@ heart_rate = 900.0
             "heart_rate)",
         ]
     )
+
+
+def test_detector_values_out_of_range_and_misfit_overrides_are_named(tmp_path: Path) -> None:
+    """Routine detector settings had no bounds: a quantile of 1.5 passed the check and made
+    bed_exit_no_return raise whenever someone was out of bed once ten nights were learned (no
+    alert), a negative return_s alerted on a night exit at once, hr_low above hr_high alerted
+    for any heart rate in bed. A resident's override under a misspelt detector name, or not a
+    table, was never read."""
+    errors = _errors(
+        tmp_path,
+        """
+[gateway]
+id = "gw-1"
+[[residents]]
+id = "r1"
+[residents.settings]
+nigth_exit = { return_s = 600 }
+vitals = 5
+[residents.settings.long_bathroom]
+default_s = -60
+quantile = 99
+[detection.routine]
+leave_grace_s = -1.0
+[detection.routine.bed_exit_no_return]
+quantile = 1.5
+[detection.routine.night_exit]
+return_s = -900.0
+[detection.routine.vitals]
+hr_low = 130.0
+min_samples = -1
+""",
+    )
+    assert sorted(errors) == sorted(
+        [
+            "residents[0].settings.nigth_exit: unknown key (expected one of: tz, "
+            "bed_exit_no_return, inactivity, long_bathroom, night_exit, not_up, vitals)",
+            "residents[0].settings.vitals: expected a table, got int",
+            "residents[0].settings.long_bathroom.default_s: expected at least 0, got -60",
+            "residents[0].settings.long_bathroom.quantile: expected a share within [0, 1], got 99",
+            "detection.routine.leave_grace_s: expected at least 0, got -1.0",
+            "detection.routine.bed_exit_no_return.quantile: expected a share within [0, 1], "
+            "got 1.5",
+            "detection.routine.night_exit.return_s: expected at least 0, got -900.0",
+            "detection.routine.vitals.hr_low: expected below hr_high (120.0), got 130.0",
+            "detection.routine.vitals.min_samples: expected at least 0, got -1",
+        ]
+    )
