@@ -348,6 +348,8 @@ def _cross_checks(settings: Settings) -> list[str]:
             value = getattr(settings.webhook, key)
             if value and not Path(value).is_file():
                 errors.append(f"webhook.{key}: expected a readable file, {value!r} not found")
+            elif value and key == "token_file":
+                errors.extend(_secret_problems(value, "webhook.token_file"))
     for section in ("local_broker", "platform"):
         broker = getattr(settings, section)
         if broker is None:
@@ -356,6 +358,8 @@ def _cross_checks(settings: Settings) -> list[str]:
             value = getattr(broker, key)
             if value and not Path(value).is_file():
                 errors.append(f"{section}.{key}: expected a readable file, {value!r} not found")
+            elif value and key == "password_file":
+                errors.extend(_secret_problems(value, f"{section}.password_file"))
         if broker.ca_file and Path(broker.ca_file).is_file():
             try:
                 ssl.create_default_context(cafile=broker.ca_file)
@@ -369,6 +373,18 @@ def _cross_checks(settings: Settings) -> list[str]:
         if bool(broker.cert_file) != bool(broker.key_file):
             errors.append(f"{section}.cert_file/key_file: expected both or neither")
     return errors
+
+
+def _secret_problems(path: str, key: str) -> list[str]:
+    """A password or token file that is there but cannot be read as text (permissions, not
+    UTF-8) passed the check and stopped the gateway on a traceback when it was read."""
+    try:
+        read_password(path)
+    except OSError as exc:
+        return [f"{key}: expected a readable file, {path!r}: {exc.strerror}"]
+    except UnicodeDecodeError:
+        return [f"{key}: expected one line of UTF-8 text, {path!r} is not"]
+    return []
 
 
 def parse_settings(data: dict[str, Any], path: str = "<config>") -> Settings:

@@ -412,3 +412,17 @@ min_samples = -1
             "detection.routine.vitals.min_samples: expected at least 0, got -1",
         ]
     )
+
+
+def test_a_password_or_token_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    """It passed check-config, and `run` stopped on a UnicodeDecodeError traceback."""
+    secret = tmp_path / "token"
+    secret.write_bytes(b"\xff\xfe")
+    hook = f'[gateway]\nid = "g"\n[webhook]\nurl = "https://h/x"\ntoken_file = "{secret}"\n'
+    assert _errors(tmp_path, hook) == [
+        f"webhook.token_file: expected one line of UTF-8 text, '{secret}' is not"
+    ]
+    broker = f'[gateway]\nid = "g"\n[local_broker]\nusername = "u"\npassword_file = "{secret}"\n'
+    assert _errors(tmp_path, broker) == [
+        f"local_broker.password_file: expected one line of UTF-8 text, '{secret}' is not"
+    ]
