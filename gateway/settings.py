@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import re
 import ssl
 import tomllib
@@ -26,6 +27,17 @@ from gateway.schema import SchemaErrors, build
 CURRENT_VERSION = 1
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_BLE_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+# Device options the device's own keys set (DeviceSettings.to_model): written in ``options``
+# they are ignored or, for a BLE device, used unchecked.
+_OWN_KEYS = {
+    "transport": "transport",
+    "friendly_name": "friendly_name",
+    "address": "address",
+    "ble_address": "address (with transport = 'ble')",
+    "key": "key",
+    "bthome_key": "key (with transport = 'ble')",
+}
 
 # name -> "module:Class" of the detector's frozen settings dataclass. Imported lazily so that a
 # config check does not import numpy-heavy detector code it does not need.
@@ -239,9 +251,72 @@ def _cross_checks(settings: Settings) -> list[str]:
         if resident_ids.count(rid) > 1 and resident_ids.index(rid) != i:
             errors.append(f"residents[{i}].id: duplicate resident id {rid!r}")
     device_ids = [d.id for d in settings.devices]
+    friendly_names: dict[str, int] = {}
+    ble_addresses: dict[str, int] = {}
     for i, dev in enumerate(settings.devices):
+        if not _ID.match(dev.id):
+            # also its MQTT topic segment: a '/', '+', '#' or space there is never heard
+            errors.append(
+                f"devices[{i}].id: expected letters, digits and '-_.:' (at most 64), got {dev.id!r}"
+            )
         if device_ids.index(dev.id) != i:
             errors.append(f"devices[{i}].id: duplicate device id {dev.id!r}")
+        for key in dev.options:
+            if key in _OWN_KEYS:
+                errors.append(
+                    f"devices[{i}].options.{key}: not an option, set the device's "
+                    f"{_OWN_KEYS[key]} instead"
+                )
+        offline_after = dev.options.get("offline_after_s")
+        if offline_after is not None and not (
+            isinstance(offline_after, int | float)
+            and not isinstance(offline_after, bool)
+            and math.isfinite(offline_after)
+            and offline_after > 0
+        ):  # device_health fell back to the kind's default without a word
+            errors.append(
+                f"devices[{i}].options.offline_after_s: expected seconds > 0, got {offline_after!r}"
+            )
+        weekly_test = dev.options.get("weekly_test")
+        if weekly_test is not None and not isinstance(weekly_test, bool):
+            errors.append(
+                f"devices[{i}].options.weekly_test: expected true or false, got {weekly_test!r}"
+            )
+        if dev.transport in ("mqtt", "zigbee2mqtt") and (
+            settings.local_broker is None
+            or (dev.transport == "zigbee2mqtt" and not settings.local_broker.zigbee2mqtt_base_topic)
+        ):
+            needs = (
+                "a [local_broker] table"
+                if settings.local_broker is None
+                else "local_broker.zigbee2mqtt_base_topic"
+            )
+            errors.append(
+                f"devices[{i}].transport: {dev.transport!r} needs {needs} "
+                "(nothing else would hear this device)"
+            )
+        if dev.transport == "ble" and dev.address:
+            if not _BLE_ADDRESS.match(dev.address):
+                errors.append(
+                    f"devices[{i}].address: expected a BLE address such as "
+                    f"'C0:FF:EE:00:00:01', got {dev.address!r}"
+                )
+            elif dev.address.upper() in ble_addresses:
+                first = ble_addresses[dev.address.upper()]
+                errors.append(
+                    f"devices[{i}].address: {dev.address!r} is already devices[{first}]'s"
+                )
+            else:
+                ble_addresses[dev.address.upper()] = i
+        if dev.transport == "zigbee2mqtt" and dev.friendly_name:
+            if dev.friendly_name in friendly_names:
+                first = friendly_names[dev.friendly_name]
+                errors.append(
+                    f"devices[{i}].friendly_name: {dev.friendly_name!r} is already "
+                    f"devices[{first}]'s"
+                )
+            else:
+                friendly_names[dev.friendly_name] = i
         if dev.resident not in resident_ids:
             errors.append(
                 f"devices[{i}].resident: expected one of the residents' ids "
@@ -273,6 +348,8 @@ def _cross_checks(settings: Settings) -> list[str]:
             value = getattr(settings.webhook, key)
             if value and not Path(value).is_file():
                 errors.append(f"webhook.{key}: expected a readable file, {value!r} not found")
+            elif value and key == "token_file":
+                errors.extend(_secret_problems(value, "webhook.token_file"))
     for section in ("local_broker", "platform"):
         broker = getattr(settings, section)
         if broker is None:
@@ -281,6 +358,8 @@ def _cross_checks(settings: Settings) -> list[str]:
             value = getattr(broker, key)
             if value and not Path(value).is_file():
                 errors.append(f"{section}.{key}: expected a readable file, {value!r} not found")
+            elif value and key == "password_file":
+                errors.extend(_secret_problems(value, f"{section}.password_file"))
         if broker.ca_file and Path(broker.ca_file).is_file():
             try:
                 ssl.create_default_context(cafile=broker.ca_file)
@@ -294,6 +373,18 @@ def _cross_checks(settings: Settings) -> list[str]:
         if bool(broker.cert_file) != bool(broker.key_file):
             errors.append(f"{section}.cert_file/key_file: expected both or neither")
     return errors
+
+
+def _secret_problems(path: str, key: str) -> list[str]:
+    """A password or token file that is there but cannot be read as text (permissions, not
+    UTF-8) passed the check and stopped the gateway on a traceback when it was read."""
+    try:
+        read_password(path)
+    except OSError as exc:
+        return [f"{key}: expected a readable file, {path!r}: {exc.strerror}"]
+    except UnicodeDecodeError:
+        return [f"{key}: expected one line of UTF-8 text, {path!r} is not"]
+    return []
 
 
 def parse_settings(data: dict[str, Any], path: str = "<config>") -> Settings:
@@ -353,6 +444,10 @@ def _named_values(values: Any, path: str) -> list[str]:
             errors.extend(_named_values(value, where))
         elif (key == "severity" or str(key).endswith("_severity")) and value not in _SEVERITIES:
             errors.append(f"{where}: expected one of {', '.join(_SEVERITIES)}, got {value!r}")
+        elif _is_number(value) and str(key).endswith(_DURATIONS) and value < 0:
+            errors.append(f"{where}: expected at least 0, got {value}")
+        elif _is_number(value) and _is_share(str(key)) and not 0 <= value <= 1:
+            errors.append(f"{where}: expected a share within [0, 1], got {value}")
         elif key == "tz" and value is not None:
             try:
                 ZoneInfo(value)
@@ -360,17 +455,44 @@ def _named_values(values: Any, path: str) -> list[str]:
                 errors.append(
                     f"{where}: expected an IANA time zone such as 'Europe/London', got {value!r}"
                 )
+    for key, low in values.items():
+        high = values.get(f"{str(key)[: -len('_low')]}_high")
+        if str(key).endswith("_low") and _is_number(low) and _is_number(high) and low >= high:
+            errors.append(f"{path}.{key}: expected below {key[:-4]}_high ({high}), got {low}")
     return errors
+
+
+# Keys whose name says a duration or a count (never below 0) or a share (within [0, 1]): a
+# detector's settings carry no bounds of their own, and a quantile of 1.5 made bed_exit's
+# threshold raise once learned (no alert), a negative return_s alerted a night exit at once.
+_DURATIONS = ("_s", "_min", "_h", "_days", "_nights", "history", "min_learned", "_samples")
+
+
+def _is_share(key: str) -> bool:
+    return key == "quantile" or key.endswith(("_quantile", "_probability", "_fraction", "_q"))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _resident_override_errors(overrides: dict[str, Any], path: str) -> list[str]:
     """A resident's detector overrides checked like the detector's own table (a typo such as
     ``default_deadline = "10.30"`` would otherwise be found only at the first tick)."""
     routine = typing.get_type_hints(_settings_class("routine"))
+    tables = sorted(n for n, c in routine.items() if dataclasses.is_dataclass(c))
     errors: list[str] = []
     for name, table in overrides.items():
         cls = routine.get(name)
-        if isinstance(table, dict) and isinstance(cls, type) and dataclasses.is_dataclass(cls):
+        if name == "tz":
+            continue  # checked by _named_values
+        if name not in tables:  # a misspelt detector: its overrides were never read
+            errors.append(
+                f"{path}.{name}: unknown key (expected one of: {', '.join(['tz', *tables])})"
+            )
+        elif not isinstance(table, dict):
+            errors.append(f"{path}.{name}: expected a table, got {type(table).__name__}")
+        elif isinstance(cls, type):
             try:
                 build(cls, table, f"{path}.{name}")
             except SchemaErrors as exc:

@@ -232,3 +232,197 @@ model_path = "/nonexistent/fall_model.npz"
             "'/nonexistent/fall_model.npz' not found",
         ]
     )
+
+
+def test_devices_that_would_never_be_heard_are_named(tmp_path: Path) -> None:
+    """These all passed check-config, and the gateway then ran deaf to the device (its
+    device_offline came hours later) or, for a BTHome key written as an option, stopped on a
+    traceback at start. ``options = { ble_address = ... }`` was what docs/devices showed."""
+    errors = _errors(
+        tmp_path,
+        """
+[gateway]
+id = "gw-1"
+[[residents]]
+id = "r1"
+[[devices]]
+id = "hall/motion"
+kind = "motion"
+resident = "r1"
+[[devices]]
+id = "band1"
+kind = "wristband"
+resident = "r1"
+transport = "ble"
+address = "C0-FF-EE-00-00-01"
+[[devices]]
+id = "band2"
+kind = "wristband"
+resident = "r1"
+options = { ble_address = "C0:FF:EE:00:00:02" }
+[[devices]]
+id = "band3"
+kind = "wristband"
+resident = "r1"
+transport = "ble"
+address = "c0:ff:ee:00:00:03"
+[[devices]]
+id = "band4"
+kind = "wristband"
+resident = "r1"
+transport = "ble"
+address = "C0:FF:EE:00:00:03"
+[[devices]]
+id = "door1"
+kind = "door"
+resident = "r1"
+transport = "ble"
+address = "C0:FF:EE:00:00:04"
+options = { bthome_key = "zz" }
+[[devices]]
+id = "door2"
+kind = "door"
+resident = "r1"
+transport = "zigbee2mqtt"
+friendly_name = "Door"
+[[devices]]
+id = "door3"
+kind = "door"
+resident = "r1"
+transport = "zigbee2mqtt"
+friendly_name = "Door"
+""",
+    )
+    deaf = "needs a [local_broker] table (nothing else would hear this device)"
+    mqtt, z2m = f"transport: 'mqtt' {deaf}", f"transport: 'zigbee2mqtt' {deaf}"
+    assert sorted(errors) == sorted(
+        [
+            "devices[0].id: expected letters, digits and '-_.:' (at most 64), got 'hall/motion'",
+            f"devices[0].{mqtt}",
+            "devices[1].address: expected a BLE address such as 'C0:FF:EE:00:00:01', "
+            "got 'C0-FF-EE-00-00-01'",
+            "devices[2].options.ble_address: not an option, set the device's address "
+            "(with transport = 'ble') instead",
+            f"devices[2].{mqtt}",
+            "devices[4].address: 'C0:FF:EE:00:00:03' is already devices[3]'s",
+            "devices[5].options.bthome_key: not an option, set the device's key "
+            "(with transport = 'ble') instead",
+            f"devices[6].{z2m}",
+            f"devices[7].{z2m}",
+            "devices[7].friendly_name: 'Door' is already devices[6]'s",
+        ]
+    )
+    disabled = (
+        "[gateway]\nid = 'gw-1'\n[local_broker]\nzigbee2mqtt_base_topic = ''\n[[residents]]\n"
+        "id = 'r1'\n[[devices]]\nid = 'd'\nkind = 'door'\nresident = 'r1'\n"
+        "transport = 'zigbee2mqtt'\nfriendly_name = 'D'\n"
+    )
+    assert _errors(tmp_path, disabled) == [
+        "devices[0].transport: 'zigbee2mqtt' needs local_broker.zigbee2mqtt_base_topic "
+        "(nothing else would hear this device)"
+    ]
+
+
+def test_device_health_settings_that_were_silently_ignored_are_named(tmp_path: Path) -> None:
+    """A kind misspelt under stale_after_s, or an offline_after_s / weekly_test option of the
+    wrong type, left the device on its default watch without a word: a bed said to be offline
+    after 30 min stayed at 10, a pull cord exempted from weekly tests was still nagged."""
+    errors = _errors(
+        tmp_path,
+        """
+[gateway]
+id = "gw-1"
+[local_broker]
+[[residents]]
+id = "r1"
+[[devices]]
+id = "bed1"
+kind = "bed"
+resident = "r1"
+options = { offline_after_s = "30min" }
+[[devices]]
+id = "fridge"
+kind = "door"
+resident = "r1"
+options = { offline_after_s = -60 }
+[[devices]]
+id = "cord"
+kind = "button"
+resident = "r1"
+options = { weekly_test = "no" }
+[detection.device_health.stale_after_s]
+wristbnd = 600.0
+heart_rate = 900.0
+""",
+    )
+    assert sorted(errors) == sorted(
+        [
+            "devices[0].options.offline_after_s: expected seconds > 0, got '30min'",
+            "devices[1].options.offline_after_s: expected seconds > 0, got -60",
+            "devices[2].options.weekly_test: expected true or false, got 'no'",
+            "detection.device_health.stale_after_s: unknown device kind(s) ['wristbnd'] "
+            "(expected some of: door, motion, bed, wristband, button, smoke, gas, water_leak, "
+            "heart_rate)",
+        ]
+    )
+
+
+def test_detector_values_out_of_range_and_misfit_overrides_are_named(tmp_path: Path) -> None:
+    """Routine detector settings had no bounds: a quantile of 1.5 passed the check and made
+    bed_exit_no_return raise whenever someone was out of bed once ten nights were learned (no
+    alert), a negative return_s alerted on a night exit at once, hr_low above hr_high alerted
+    for any heart rate in bed. A resident's override under a misspelt detector name, or not a
+    table, was never read."""
+    errors = _errors(
+        tmp_path,
+        """
+[gateway]
+id = "gw-1"
+[[residents]]
+id = "r1"
+[residents.settings]
+nigth_exit = { return_s = 600 }
+vitals = 5
+[residents.settings.long_bathroom]
+default_s = -60
+quantile = 99
+[detection.routine]
+leave_grace_s = -1.0
+[detection.routine.bed_exit_no_return]
+quantile = 1.5
+[detection.routine.night_exit]
+return_s = -900.0
+[detection.routine.vitals]
+hr_low = 130.0
+min_samples = -1
+""",
+    )
+    assert sorted(errors) == sorted(
+        [
+            "residents[0].settings.nigth_exit: unknown key (expected one of: tz, "
+            "bed_exit_no_return, inactivity, long_bathroom, night_exit, not_up, vitals)",
+            "residents[0].settings.vitals: expected a table, got int",
+            "residents[0].settings.long_bathroom.default_s: expected at least 0, got -60",
+            "residents[0].settings.long_bathroom.quantile: expected a share within [0, 1], got 99",
+            "detection.routine.leave_grace_s: expected at least 0, got -1.0",
+            "detection.routine.bed_exit_no_return.quantile: expected a share within [0, 1], "
+            "got 1.5",
+            "detection.routine.night_exit.return_s: expected at least 0, got -900.0",
+            "detection.routine.vitals.hr_low: expected below hr_high (120.0), got 130.0",
+            "detection.routine.vitals.min_samples: expected at least 0, got -1",
+        ]
+    )
+
+
+def test_a_password_or_token_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    """It passed check-config, and `run` stopped on a UnicodeDecodeError traceback."""
+    secret = tmp_path / "token"
+    secret.write_bytes(b"\xff\xfe")
+    hook = f'[gateway]\nid = "g"\n[webhook]\nurl = "https://h/x"\ntoken_file = "{secret}"\n'
+    assert _errors(tmp_path, hook) == [
+        f"webhook.token_file: expected one line of UTF-8 text, '{secret}' is not"
+    ]
+    broker = f'[gateway]\nid = "g"\n[local_broker]\nusername = "u"\npassword_file = "{secret}"\n'
+    assert _errors(tmp_path, broker) == [
+        f"local_broker.password_file: expected one line of UTF-8 text, '{secret}' is not"
+    ]

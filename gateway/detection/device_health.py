@@ -72,6 +72,13 @@ class DeviceHealthSettings:
     def __post_init__(self) -> None:
         if self.battery_ok_pct < self.battery_low_pct:
             raise ValueError("battery_ok_pct: must not be below battery_low_pct")
+        kinds = [k.value for k in DeviceKind]
+        unknown = sorted(set(self.stale_after_s) - set(kinds))
+        if unknown:  # a typo ("wristbnd") left that kind on its default, unsaid
+            raise ValueError(
+                f"stale_after_s: unknown device kind(s) {unknown} "
+                f"(expected some of: {', '.join(kinds)})"
+            )
         bad = [k for k, v in self.stale_after_s.items() if v < 0]
         if bad:
             raise ValueError(f"stale_after_s: must be seconds >= 0, got {bad}")

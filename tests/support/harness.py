@@ -36,7 +36,15 @@ def gateway_config(
         "gateway": {"id": gateway_id, "storage_path": str(tmp_path / "state"), "heartbeat_s": 5},
         "residents": [{"id": r} for r in RESIDENTS],
         "devices": [
-            {"id": f"sos-{r}", "kind": "button", "room": "lounge", "resident": r} for r in RESIDENTS
+            # without a local broker the test feeds the readings itself
+            {
+                "id": f"sos-{r}",
+                "kind": "button",
+                "room": "lounge",
+                "resident": r,
+                "transport": "mqtt" if local is not None else "simulated",
+            }
+            for r in RESIDENTS
         ],
     }
     if local is not None:
