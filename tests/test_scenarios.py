@@ -61,7 +61,8 @@ def raised(scenario: str, hours: float = 30.0) -> dict[str, set[str]]:
         ("day", {}),
         ("sos", {"sos": {"sos"}}),
         ("fall", {"fall": {"wristband"}}),
-        ("night_wander", {"night_exit": {"front-door"}, "device_offline": {"wristband"}}),
+        # the band out of range with its wearer is not offline (device health)
+        ("night_wander", {"night_exit": {"front-door"}}),
         ("dead_battery", {"battery_low": {"wristband"}, "device_offline": {"wristband"}}),
         ("collapse", {"inactivity": {"-"}}),
     ],

@@ -17,6 +17,14 @@ Pi without a real-time clock never makes every device look dead), its battery an
 - ``smoke``, ``gas`` (CRITICAL) and ``water_leak`` (HIGH): raised while the device reports
   ``true``; CLEAR on ``false``.
 
+A worn device (wristband, heart-rate strap) that falls silent within ``EXIT_BEFORE_SILENCE_S``
+after an exit door opened or closed, or before one does, has gone out with its wearer: out of
+range is not offline. Its silence counts only from the first sign of life inside the home
+(motion, an inner door, the bed) more than ``LEAVE_GRACE_S`` after that door — the wearer back
+without the band reconnecting, a dead band — so a resident going out no longer brings staff a
+``device_offline`` on every outing. A door's state counts only when it changes (Zigbee2MQTT
+re-sends it with every check-in).
+
 At start every device counts as just heard and just pressed: a restart does not raise a
 flood of alerts, it only restarts the timers.
 """
@@ -50,6 +58,11 @@ _ALARMS: dict[str, Severity] = {
     "water_leak": Severity.HIGH,
 }
 _SIGNAL_KEYS = ("rssi", "linkquality")
+WORN_KINDS = frozenset({DeviceKind.WRISTBAND, DeviceKind.HEART_RATE})
+# A resident walking out: the band loses its link as they go down the path, or in the
+# garden or hallway just before the door; anything further apart is unrelated.
+EXIT_BEFORE_SILENCE_S = 15 * 60.0
+LEAVE_GRACE_S = 120.0  # the hallway's motion sensor firing as they leave is no one at home
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,7 @@ class _DeviceState:
     battery: float | None = None
     signal: dict[str, float] = field(default_factory=dict)
     offline: str | None = None  # None, "silent" or "unavailable"
+    door_open: bool | None = None  # doors: the last state heard
     raised: set[str] = field(default_factory=set)  # battery_low, tamper, smoke, ...
     untested: bool = False
 
@@ -111,6 +125,8 @@ class DeviceHealth:
         self.home = home
         self.settings = settings or DeviceHealthSettings()
         self._states: dict[str, _DeviceState] = {}
+        self._exit_at: float | None = None  # monotonic: an exit door's last change
+        self._inside_at: float | None = None  # monotonic: the last sign of life inside
 
     # -- state -------------------------------------------------------------------------------
 
@@ -185,6 +201,7 @@ class DeviceHealth:
                 )
             )
             state.offline = None
+        self._note_whereabouts(reading, device, state, now)
         for key in _SIGNAL_KEYS:
             value = reading.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -205,6 +222,37 @@ class DeviceHealth:
                     )
                 )
         return events
+
+    def _note_whereabouts(
+        self, reading: Reading, device: Device, state: _DeviceState, now: float
+    ) -> None:
+        """Exit doors and signs of life inside, for the worn devices' silence."""
+        opened = reading.get("open")
+        if device.kind is DeviceKind.DOOR and isinstance(opened, bool):
+            changed = opened if state.door_open is None else opened != state.door_open
+            state.door_open = opened
+            if changed and device.is_exit:
+                self._exit_at = now
+            elif changed:
+                self._inside_at = now
+        elif reading.get("motion") is True or (
+            device.kind is DeviceKind.BED and reading.get("occupied") is True
+        ):
+            self._inside_at = now
+
+    def _silent_since(self, device: Device, state: _DeviceState) -> float | None:
+        """Since when the device's silence counts; None while a worn device is out with its
+        wearer (the module docstring)."""
+        exit_at = self._exit_at
+        if (
+            device.kind not in WORN_KINDS
+            or exit_at is None
+            or exit_at < state.last_seen - EXIT_BEFORE_SILENCE_S
+        ):
+            return state.last_seen
+        if self._inside_at is not None and self._inside_at > exit_at + LEAVE_GRACE_S:
+            return max(state.last_seen, self._inside_at)
+        return None
 
     def _battery(self, reading: Reading, device: Device, state: _DeviceState) -> list[Event]:
         pct = reading.get("battery")
@@ -260,10 +308,12 @@ class DeviceHealth:
         for device in self.home.devices.values():
             state = self._state(device)
             stale_after = self._stale_after(device)
+            since = self._silent_since(device, state)
             if (
                 stale_after is not None
+                and since is not None
                 and state.offline is None
-                and now - state.last_seen >= stale_after
+                and now - since >= stale_after
             ):
                 state.offline = "silent"
                 events.append(
@@ -298,8 +348,9 @@ class DeviceHealth:
         for device in self.home.devices.values():
             state = self._state(device)
             stale_after = self._stale_after(device)
-            if stale_after is not None and state.offline is None:
-                deadlines.append(state.last_seen + stale_after)
+            since = self._silent_since(device, state)
+            if stale_after is not None and since is not None and state.offline is None:
+                deadlines.append(since + stale_after)
             if self._watches_button(device) and not state.untested:
                 deadlines.append(state.last_press + self.settings.button_test_interval_s)
         return min(deadlines) if deadlines else None

@@ -173,3 +173,56 @@ def test_a_further_button_of_a_remote_follows_the_remote_not_a_silence_of_its_ow
     assert [e for e in events if e.type == "device_offline"] == []
     silent = run_until(clock, health, 26 * HOUR)  # the remote dies: one alert, for it
     assert types(silent) == [("device_offline", "remote")]
+
+
+def _home_with_motion():
+    return make(
+        None,
+        Device("band", DeviceKind.WRISTBAND, "p1"),
+        Device("door", DeviceKind.DOOR, "p1", Room.ENTRANCE, role="exit"),
+        Device("hall", DeviceKind.MOTION, "p1", Room.HALLWAY, options={"offline_after_s": DAY}),
+    )
+
+
+def test_a_band_out_with_its_wearer_is_not_offline() -> None:
+    """The resident goes out for the afternoon: the band loses its link at the door. It was
+    device_offline five minutes later, on every outing."""
+    clock, home, health = _home_with_motion()
+    feed(clock, health, home, "door", open=False)  # its first report: closed, no exit
+    feed(clock, health, home, "band", acc=[[0, 0, 1]], fs=50)
+    run_until(clock, health, 2 * MIN)
+    feed(clock, health, home, "band", acc=[[0, 0, 1]], fs=50)
+    feed(clock, health, home, "door", open=True)
+    feed(clock, health, home, "hall", motion=True)  # as they leave: within the grace
+    run_until(clock, health, 30.0)
+    feed(clock, health, home, "door", open=False)
+    feed(clock, health, home, "door", open=False)  # a check-in repeating the state
+    assert run_until(clock, health, 3 * HOUR) == []
+    feed(clock, health, home, "door", open=True)  # back
+    feed(clock, health, home, "band", acc=[[0, 0, 1]], fs=50)
+    feed(clock, health, home, "hall", motion=True)
+    assert types(run_until(clock, health, 4 * MIN)) == []
+
+
+def test_a_band_dead_when_its_wearer_comes_back_is_offline_after_a_sign_inside() -> None:
+    clock, home, health = _home_with_motion()
+    feed(clock, health, home, "door", open=True)
+    run_until(clock, health, 60.0)
+    feed(clock, health, home, "door", open=False)
+    assert run_until(clock, health, 2 * HOUR) == []
+    feed(clock, health, home, "door", open=True)  # back, the band dead
+    run_until(clock, health, 3 * MIN)
+    feed(clock, health, home, "hall", motion=True)  # someone is home: the band should be heard
+    assert run_until(clock, health, 5 * MIN - 1.0) == []
+    assert types(run_until(clock, health, 1.0)) == [("device_offline", "band")]
+
+
+def test_a_band_silent_at_home_or_long_after_a_door_is_offline_as_before() -> None:
+    clock, home, health = _home_with_motion()
+    assert types(run_until(clock, health, 5 * MIN)) == [("device_offline", "band")]
+    clock, home, health = _home_with_motion()
+    feed(clock, health, home, "door", open=True)  # a visitor leaving
+    feed(clock, health, home, "door", open=False)
+    run_until(clock, health, 20 * MIN)
+    feed(clock, health, home, "band", acc=[[0, 0, 1]], fs=50)  # the band's last word
+    assert types(run_until(clock, health, 5 * MIN)) == [("device_offline", "band")]
