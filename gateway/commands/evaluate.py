@@ -5,7 +5,8 @@ g) is streamed through a fresh :class:`~gateway.detection.fall_alerts.FallAlerts
 :class:`~gateway.clock.SimClock`, in batches of 4-25 samples with per-sample times as a BLE
 wristband sends them; the clock is advanced to each batch's last sample and to every deadline
 the detector asks for, exactly as the pipeline does. A recording counts as detected when the
-detector raises a ``fall`` alert; ``detected_at_s`` is the recording time at which it did.
+detector raises a ``fall`` alert; ``detected_at_s`` is the recording time at which it did, on
+the recording's own ``t`` axis (which need not start at 0).
 
 ``--out`` writes ``file,label,detected,detected_at_s``; the last stdout line is a JSON summary
 (``recordings``, ``falls``, ``adls``, ``tp``, ``fn``, ``fp``, ``tn``, ``sensitivity``,
@@ -160,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             t, xyz = read_recording(root / row["file"])
             at, _events = stream_recording(t, xyz, settings, rng)
-            outcome.detected, outcome.detected_at_s = at is not None, at
+            outcome.detected = at is not None
+            # stream_recording counts from the first sample; report on the recording's t axis
+            outcome.detected_at_s = None if at is None else at + float(t[0])
         except (OSError, ValueError, EOFError) as exc:
             outcome.error = type(exc).__name__
             print(f"evaluate: {row['file']}: unreadable ({exc})", file=sys.stderr)
