@@ -60,7 +60,10 @@ class Outcome:
 
 
 def read_recording(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    opener: Any = gzip.open if path.name.endswith(".gz") else open
+    """Gzip or plain CSV, told apart by the content (gzip's magic number), not the name."""
+    with path.open("rb") as raw:
+        packed = raw.read(2) == b"\x1f\x8b"
+    opener: Any = gzip.open if packed else open
     with opener(path, "rt") as fh:
         data = np.loadtxt(fh, delimiter=",", skiprows=1, ndmin=2, usecols=(0, 1, 2, 3))
     if data.shape[0] == 0:
@@ -142,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     if not manifest.is_file():
         print(f"evaluate: {manifest} not found", file=sys.stderr)
         return 2
-    with manifest.open(newline="") as fh:
+    with manifest.open(newline="", encoding="utf-8-sig") as fh:  # a spreadsheet's BOM
         rows = list(csv.DictReader(fh))
     if rows and not {"file", "label"} <= set(rows[0]):
         print("evaluate: MANIFEST.csv needs the columns file and label", file=sys.stderr)

@@ -117,3 +117,22 @@ def test_detected_at_is_on_the_recordings_own_time_axis(tmp_path, capsys) -> Non
         at = {r["file"]: float(r["detected_at_s"]) for r in csv.DictReader(fh)}
     for name, offset in offsets.items():
         assert at[name] == pytest.approx(at["zero.csv"] + offset, abs=0.02)
+
+
+def test_manifest_with_a_bom_and_recordings_gzipped_or_not_whatever_their_name(
+    tmp_path, capsys
+) -> None:
+    """Contract 1: "gzip or plain CSV", columns ``file`` and ``label``. A spreadsheet's
+    "CSV UTF-8" export starts with a byte-order mark and ends lines with CRLF; a recording's
+    name does not have to say whether it is compressed."""
+    with gzip.open(FIXTURES / "U01_F02_R01.csv.gz", "rt") as fh:
+        text = fh.read()
+    (tmp_path / "plain.csv.gz").write_text(text)  # plain, though named .gz
+    with gzip.open(tmp_path / "packed.csv", "wt") as fh:  # gzip, though named .csv
+        fh.write(text)
+    (tmp_path / "MANIFEST.csv").write_bytes(
+        b"\xef\xbb\xbfsubject,label,file\r\nU01,fall,plain.csv.gz\r\nU01,fall,packed.csv\r\n"
+    )
+    code, summary = _run(capsys, str(tmp_path))
+    assert code == 0
+    assert summary["recordings"] == 2 and summary["errors"] == 0 and summary["tp"] == 2
