@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.recording import TimeFormat
 from gateway.replay import Replayer
 from tests.support.falls import FALL_MARKS_S, real_fall_at_50hz
 
@@ -129,3 +130,40 @@ def test_times_no_date_can_hold_are_bad_lines_and_a_year_ahead_is_skipped() -> N
     assert raised == [1554076990.0, 1554080000.0]
     assert [r.split(":")[0] for r in replayer.stats.errors] == [f"line {n}" for n in (3, 4, 5, 6)]
     assert "more than a year after" in replayer.stats.errors[-1]
+
+
+@pytest.mark.parametrize("zone", ["", "Z", "+02:00", "-05:00"])
+def test_iso_times_are_the_homes_local_time_whatever_the_host_zone(monkeypatch, zone) -> None:
+    """An ISO time says what time of day it was in the home: a door opened at 23:30
+    (naive, or with its offset) is a night exit for night hours 22:00-07:00, on a host in any
+    zone. Before, time of day was taken in the host's zone: naive input was read as UTC and
+    then shown in the host's zone (13:30 in Honolulu), and an offset other than the host's moved
+    the night."""
+    monkeypatch.setenv("TZ", "Pacific/Honolulu")  # the host's zone must not matter
+    home = [
+        {"type": "resident", "id": "p1", "night_start": "22:00", "night_end": "07:00"},
+        {
+            "type": "device",
+            "id": "front",
+            "kind": "door",
+            "room": "entrance",
+            "role": "exit",
+            "resident": "p1",
+        },
+        {"type": "device", "id": "pir", "kind": "motion", "room": "hallway", "resident": "p1"},
+    ]
+
+    def at(hhmmss: str) -> str:
+        return f"2019-04-01T{hhmmss}{zone}"
+
+    readings = [
+        {"type": "reading", "t": at("20:00:00"), "device": "pir", "motion": True},
+        {"type": "reading", "t": at("23:30:00"), "device": "front", "open": True},
+        {"type": "reading", "t": at("23:30:20"), "device": "front", "open": False},
+    ]
+    replayer = Replayer()
+    until = TimeFormat().parse(at("23:30:20")) + 3600.0
+    raised = [c for c in replayer.run(lines(*home, *readings), until) if c.change == "raised"]
+    night = [c for c in raised if c.alert.type == "night_exit"]
+    assert len(night) == 1, [c.alert.type for c in raised]
+    assert str(replayer.times.format(night[0].alert.t)).startswith("2019-04-01T23:")
