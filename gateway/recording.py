@@ -167,7 +167,18 @@ def parse_reading(record: dict[str, Any], times: TimeFormat) -> Reading:
     assert device is not None
     values = {k: v for k, v in record.items() if k not in RESERVED_READING_KEYS}
     validate_values(values)
+    ts = values.get("ts")
+    if isinstance(ts, list) and not all(_is_number(x) for x in ts):
+        # per-sample times in the recording's convention, like t (ISO strings)
+        try:
+            values["ts"] = [times.parse(x) for x in ts]
+        except RecordError as exc:
+            raise RecordError(f"ts: {str(exc).removeprefix('t: ')}") from None
     return Reading(t, device, values)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def parse_line(line: str, times: TimeFormat) -> Device | Resident | Reading | None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -167,3 +168,32 @@ def test_iso_times_are_the_homes_local_time_whatever_the_host_zone(monkeypatch, 
     night = [c for c in raised if c.alert.type == "night_exit"]
     assert len(night) == 1, [c.alert.type for c in raised]
     assert str(replayer.times.format(night[0].alert.t)).startswith("2019-04-01T23:")
+
+
+@pytest.mark.parametrize("zone", ["", "+02:00"])
+def test_per_sample_ts_in_iso_like_the_recordings_t(zone: str) -> None:
+    """Contract 2: a wristband reading carries ``acc`` with ``fs`` or per-sample ``ts``, and a
+    recording writes its times in epoch seconds or ISO 8601. ISO ``ts`` were silently dropped
+    (no alert, no bad line); now read like ``t``, and a ``ts`` that is neither is a bad line."""
+    samples, peak = real_fall_at_50hz()
+    start = 1_700_000_000.0
+    fmt = TimeFormat(iso=True, tz=dt.timezone(dt.timedelta(hours=2)) if zone else None)
+    band = {"type": "device", "id": "band", "kind": "wristband", "resident": "p1"}
+    readings = [
+        {
+            "type": "reading",
+            "t": fmt.format(start + i / 50.0),
+            "device": "band",
+            "acc": samples[i : i + 25].tolist(),
+            "ts": [fmt.format(start + k / 50.0) for k in range(i, min(i + 25, len(samples)))],
+        }
+        for i in range(0, samples.shape[0], 25)
+    ]
+    bad = {**readings[0], "ts": ["soon"] * len(readings[0]["acc"])}
+    replayer = Replayer()
+    changes = list(replayer.run(lines(band, *readings, bad), until=start + 90.0))
+    raised = [c.alert for c in changes if c.change == "raised"]
+    assert [a.type for a in raised] == ["fall"]
+    assert raised[0].t - start == pytest.approx(peak, abs=0.1)
+    (error,) = replayer.stats.errors
+    assert error.startswith(f"line {len(readings) + 2}: ts")
