@@ -197,3 +197,31 @@ def test_per_sample_ts_in_iso_like_the_recordings_t(zone: str) -> None:
     assert raised[0].t - start == pytest.approx(peak, abs=0.1)
     (error,) = replayer.stats.errors
     assert error.startswith(f"line {len(readings) + 2}: ts")
+
+
+def test_wristband_batches_the_detector_cannot_use_are_reported_bad_lines() -> None:
+    """Contract 2: bad lines are reported with their line number, never silently dropped.
+    A batch without a rate or times, with rows that are not [x, y, z], or with a ``ts`` of
+    another length used to vanish inside the fall detector."""
+    band = {"type": "device", "id": "band", "kind": "wristband", "resident": "p1"}
+    ok = {"type": "reading", "t": 1554076990.0, "device": "band", "acc": [[0, 0, 1]] * 2}
+    replayer = Replayer()
+    list(
+        replayer.run(
+            lines(
+                band,
+                {**ok, "fs": 50},
+                {**ok, "ts": [1554076990.0, 1554076990.02]},
+                ok,
+                {**ok, "fs": 50, "acc": [[0, 0], [0, 1]]},
+                {**ok, "fs": 50, "acc": [["a", "b", "c"]]},
+                {**ok, "ts": [1554076990.0]},
+                {**ok, "fs": 0},
+                {**ok, "fs": 50, "hr": 70},
+            )
+        )
+    )
+    assert [e.split(":")[0] for e in replayer.stats.errors] == [
+        f"line {n}" for n in (4, 5, 6, 7, 8)
+    ]
+    assert replayer.stats.readings == 3
