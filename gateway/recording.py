@@ -167,7 +167,36 @@ def parse_reading(record: dict[str, Any], times: TimeFormat) -> Reading:
     assert device is not None
     values = {k: v for k, v in record.items() if k not in RESERVED_READING_KEYS}
     validate_values(values)
+    ts = values.get("ts")
+    if isinstance(ts, list) and not all(_is_number(x) for x in ts):
+        # per-sample times in the recording's convention, like t (ISO strings)
+        try:
+            values["ts"] = [times.parse(x) for x in ts]
+        except RecordError as exc:
+            raise RecordError(f"ts: {str(exc).removeprefix('t: ')}") from None
+    _check_samples(values)
     return Reading(t, device, values)
+
+
+def _check_samples(values: dict[str, Any]) -> None:
+    """A wristband batch the fall detector could not use is a bad line, not a silent drop."""
+    acc = values.get("acc")
+    if acc is None:
+        return
+    if not all(isinstance(s, list) and len(s) == 3 and all(map(_is_number, s)) for s in acc):
+        raise RecordError("acc: expected a list of [x, y, z] numbers (g)")
+    ts = values.get("ts")
+    if ts is not None:
+        if len(ts) != len(acc):
+            raise RecordError(f"ts: {len(ts)} times for {len(acc)} samples")
+    elif "fs" not in values:
+        raise RecordError("acc: needs fs (Hz) or per-sample ts")
+    elif values["fs"] <= 0:
+        raise RecordError(f"fs: expected a rate above 0 Hz, got {values['fs']!r:.40}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def parse_line(line: str, times: TimeFormat) -> Device | Resident | Reading | None:

@@ -7,6 +7,7 @@ raises its alert at the right simulated moment.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -63,6 +64,10 @@ class Replayer:
             except RecordError as exc:
                 self._error(lineno, str(exc))
                 continue
+            if self.times.iso and self.home.zone is None:
+                # ISO times say what time of day it was in the home (recordings.md): read
+                # night hours and wake windows in their zone, not the host's.
+                self.home.zone = self.times.tz or dt.UTC
             if isinstance(record, Device):
                 self.home.add_device(record)
             elif isinstance(record, Resident):

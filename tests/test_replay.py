@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.recording import TimeFormat
 from gateway.replay import Replayer
 from tests.support.falls import FALL_MARKS_S, real_fall_at_50hz
 
@@ -129,3 +131,97 @@ def test_times_no_date_can_hold_are_bad_lines_and_a_year_ahead_is_skipped() -> N
     assert raised == [1554076990.0, 1554080000.0]
     assert [r.split(":")[0] for r in replayer.stats.errors] == [f"line {n}" for n in (3, 4, 5, 6)]
     assert "more than a year after" in replayer.stats.errors[-1]
+
+
+@pytest.mark.parametrize("zone", ["", "Z", "+02:00", "-05:00"])
+def test_iso_times_are_the_homes_local_time_whatever_the_host_zone(monkeypatch, zone) -> None:
+    """An ISO time says what time of day it was in the home: a door opened at 23:30
+    (naive, or with its offset) is a night exit for night hours 22:00-07:00, on a host in any
+    zone. Before, time of day was taken in the host's zone: naive input was read as UTC and
+    then shown in the host's zone (13:30 in Honolulu), and an offset other than the host's moved
+    the night."""
+    monkeypatch.setenv("TZ", "Pacific/Honolulu")  # the host's zone must not matter
+    home = [
+        {"type": "resident", "id": "p1", "night_start": "22:00", "night_end": "07:00"},
+        {
+            "type": "device",
+            "id": "front",
+            "kind": "door",
+            "room": "entrance",
+            "role": "exit",
+            "resident": "p1",
+        },
+        {"type": "device", "id": "pir", "kind": "motion", "room": "hallway", "resident": "p1"},
+    ]
+
+    def at(hhmmss: str) -> str:
+        return f"2019-04-01T{hhmmss}{zone}"
+
+    readings = [
+        {"type": "reading", "t": at("20:00:00"), "device": "pir", "motion": True},
+        {"type": "reading", "t": at("23:30:00"), "device": "front", "open": True},
+        {"type": "reading", "t": at("23:30:20"), "device": "front", "open": False},
+    ]
+    replayer = Replayer()
+    until = TimeFormat().parse(at("23:30:20")) + 3600.0
+    raised = [c for c in replayer.run(lines(*home, *readings), until) if c.change == "raised"]
+    night = [c for c in raised if c.alert.type == "night_exit"]
+    assert len(night) == 1, [c.alert.type for c in raised]
+    assert str(replayer.times.format(night[0].alert.t)).startswith("2019-04-01T23:")
+
+
+@pytest.mark.parametrize("zone", ["", "+02:00"])
+def test_per_sample_ts_in_iso_like_the_recordings_t(zone: str) -> None:
+    """Contract 2: a wristband reading carries ``acc`` with ``fs`` or per-sample ``ts``, and a
+    recording writes its times in epoch seconds or ISO 8601. ISO ``ts`` were silently dropped
+    (no alert, no bad line); now read like ``t``, and a ``ts`` that is neither is a bad line."""
+    samples, peak = real_fall_at_50hz()
+    start = 1_700_000_000.0
+    fmt = TimeFormat(iso=True, tz=dt.timezone(dt.timedelta(hours=2)) if zone else None)
+    band = {"type": "device", "id": "band", "kind": "wristband", "resident": "p1"}
+    readings = [
+        {
+            "type": "reading",
+            "t": fmt.format(start + i / 50.0),
+            "device": "band",
+            "acc": samples[i : i + 25].tolist(),
+            "ts": [fmt.format(start + k / 50.0) for k in range(i, min(i + 25, len(samples)))],
+        }
+        for i in range(0, samples.shape[0], 25)
+    ]
+    bad = {**readings[0], "ts": ["soon"] * len(readings[0]["acc"])}
+    replayer = Replayer()
+    changes = list(replayer.run(lines(band, *readings, bad), until=start + 90.0))
+    raised = [c.alert for c in changes if c.change == "raised"]
+    assert [a.type for a in raised] == ["fall"]
+    assert raised[0].t - start == pytest.approx(peak, abs=0.1)
+    (error,) = replayer.stats.errors
+    assert error.startswith(f"line {len(readings) + 2}: ts")
+
+
+def test_wristband_batches_the_detector_cannot_use_are_reported_bad_lines() -> None:
+    """Contract 2: bad lines are reported with their line number, never silently dropped.
+    A batch without a rate or times, with rows that are not [x, y, z], or with a ``ts`` of
+    another length used to vanish inside the fall detector."""
+    band = {"type": "device", "id": "band", "kind": "wristband", "resident": "p1"}
+    ok = {"type": "reading", "t": 1554076990.0, "device": "band", "acc": [[0, 0, 1]] * 2}
+    replayer = Replayer()
+    list(
+        replayer.run(
+            lines(
+                band,
+                {**ok, "fs": 50},
+                {**ok, "ts": [1554076990.0, 1554076990.02]},
+                ok,
+                {**ok, "fs": 50, "acc": [[0, 0], [0, 1]]},
+                {**ok, "fs": 50, "acc": [["a", "b", "c"]]},
+                {**ok, "ts": [1554076990.0]},
+                {**ok, "fs": 0},
+                {**ok, "fs": 50, "hr": 70},
+            )
+        )
+    )
+    assert [e.split(":")[0] for e in replayer.stats.errors] == [
+        f"line {n}" for n in (4, 5, 6, 7, 8)
+    ]
+    assert replayer.stats.readings == 3

@@ -5,7 +5,8 @@ g) is streamed through a fresh :class:`~gateway.detection.fall_alerts.FallAlerts
 :class:`~gateway.clock.SimClock`, in batches of 4-25 samples with per-sample times as a BLE
 wristband sends them; the clock is advanced to each batch's last sample and to every deadline
 the detector asks for, exactly as the pipeline does. A recording counts as detected when the
-detector raises a ``fall`` alert; ``detected_at_s`` is the recording time at which it did.
+detector raises a ``fall`` alert; ``detected_at_s`` is the recording time at which it did, on
+the recording's own ``t`` axis (which need not start at 0).
 
 ``--out`` writes ``file,label,detected,detected_at_s``; the last stdout line is a JSON summary
 (``recordings``, ``falls``, ``adls``, ``tp``, ``fn``, ``fp``, ``tn``, ``sensitivity``,
@@ -59,7 +60,10 @@ class Outcome:
 
 
 def read_recording(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    opener: Any = gzip.open if path.name.endswith(".gz") else open
+    """Gzip or plain CSV, told apart by the content (gzip's magic number), not the name."""
+    with path.open("rb") as raw:
+        packed = raw.read(2) == b"\x1f\x8b"
+    opener: Any = gzip.open if packed else open
     with opener(path, "rt") as fh:
         data = np.loadtxt(fh, delimiter=",", skiprows=1, ndmin=2, usecols=(0, 1, 2, 3))
     if data.shape[0] == 0:
@@ -141,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     if not manifest.is_file():
         print(f"evaluate: {manifest} not found", file=sys.stderr)
         return 2
-    with manifest.open(newline="") as fh:
+    with manifest.open(newline="", encoding="utf-8-sig") as fh:  # a spreadsheet's BOM
         rows = list(csv.DictReader(fh))
     if rows and not {"file", "label"} <= set(rows[0]):
         print("evaluate: MANIFEST.csv needs the columns file and label", file=sys.stderr)
@@ -160,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             t, xyz = read_recording(root / row["file"])
             at, _events = stream_recording(t, xyz, settings, rng)
-            outcome.detected, outcome.detected_at_s = at is not None, at
+            outcome.detected = at is not None
+            # stream_recording counts from the first sample; report on the recording's t axis
+            outcome.detected_at_s = None if at is None else at + float(t[0])
         except (OSError, ValueError, EOFError) as exc:
             outcome.error = type(exc).__name__
             print(f"evaluate: {row['file']}: unreadable ({exc})", file=sys.stderr)

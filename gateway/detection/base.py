@@ -8,6 +8,7 @@ whenever time passes (at the latest at :meth:`Detector.next_deadline`, and at le
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -20,6 +21,9 @@ class Home:
     def __init__(self, residents: Sequence[Resident], devices: Sequence[Device]) -> None:
         self.residents: dict[str, Resident] = {r.id: r for r in residents}
         self.devices: dict[str, Device] = {d.id: d for d in devices}
+        # The home's local time where no resident or detector ``tz`` says it; None: the system
+        # zone. A replay of ISO times sets it to their zone (naive: the times as written).
+        self.zone: dt.tzinfo | None = None
 
     def add_resident(self, resident: Resident) -> None:
         self.residents[resident.id] = resident

@@ -88,3 +88,51 @@ def test_plain_csv_unreadable_files_and_missing_columns(tmp_path, capsys) -> Non
     (tmp_path / "MANIFEST.csv").write_text("name,kind\nfall.csv.gz,fall\n")
     assert main(["evaluate", "fall", str(tmp_path)]) == 2
     assert main(["evaluate", "fall", str(tmp_path / "nowhere")]) == 2
+
+
+def _write_csv(path: Path, t, xyz) -> None:
+    import numpy as np
+
+    np.savetxt(
+        path, np.column_stack([t, xyz]), delimiter=",", header="t,x,y,z", comments="", fmt="%.6f"
+    )
+
+
+def test_detected_at_is_on_the_recordings_own_time_axis(tmp_path, capsys) -> None:
+    """Contract 1: ``detected_at_s`` is the time *in the recording*, i.e. on its ``t`` axis,
+    which need not start at 0 (a clip cut from a longer stream, epoch seconds)."""
+    from gateway.commands.evaluate import read_recording
+
+    t, xyz = read_recording(FIXTURES / "U01_F02_R01.csv.gz")
+    offsets = {"zero.csv": 0.0, "later.csv": 1000.0, "epoch.csv": 1_700_000_000.0}
+    for name, offset in offsets.items():
+        _write_csv(tmp_path / name, t + offset, xyz)
+    (tmp_path / "MANIFEST.csv").write_text(
+        "file,label\n" + "".join(f"{name},fall\n" for name in offsets)
+    )
+    out = tmp_path / "r.csv"
+    code, summary = _run(capsys, str(tmp_path), "--out", str(out))
+    assert code == 0 and summary["tp"] == 3
+    with out.open() as fh:
+        at = {r["file"]: float(r["detected_at_s"]) for r in csv.DictReader(fh)}
+    for name, offset in offsets.items():
+        assert at[name] == pytest.approx(at["zero.csv"] + offset, abs=0.02)
+
+
+def test_manifest_with_a_bom_and_recordings_gzipped_or_not_whatever_their_name(
+    tmp_path, capsys
+) -> None:
+    """Contract 1: "gzip or plain CSV", columns ``file`` and ``label``. A spreadsheet's
+    "CSV UTF-8" export starts with a byte-order mark and ends lines with CRLF; a recording's
+    name does not have to say whether it is compressed."""
+    with gzip.open(FIXTURES / "U01_F02_R01.csv.gz", "rt") as fh:
+        text = fh.read()
+    (tmp_path / "plain.csv.gz").write_text(text)  # plain, though named .gz
+    with gzip.open(tmp_path / "packed.csv", "wt") as fh:  # gzip, though named .csv
+        fh.write(text)
+    (tmp_path / "MANIFEST.csv").write_bytes(
+        b"\xef\xbb\xbfsubject,label,file\r\nU01,fall,plain.csv.gz\r\nU01,fall,packed.csv\r\n"
+    )
+    code, summary = _run(capsys, str(tmp_path))
+    assert code == 0
+    assert summary["recordings"] == 2 and summary["errors"] == 0 and summary["tp"] == 2

@@ -39,8 +39,8 @@ def circular_distance(a: float, b: float) -> float:
 
 
 class LocalTime:
-    def __init__(self, tz: str | None = None) -> None:
-        self.zone = _zone(tz)
+    def __init__(self, tz: str | None = None, default: dt.tzinfo | None = None) -> None:
+        self.zone = _zone(tz, default)
 
     def plausible(self, wall: float) -> bool:
         return wall >= EARLIEST_PLAUSIBLE_WALL
@@ -65,10 +65,10 @@ class LocalTime:
         return dt.date.fromordinal(day).weekday()
 
 
-def _zone(tz: str | None) -> dt.tzinfo:
+def _zone(tz: str | None, default: dt.tzinfo | None = None) -> dt.tzinfo:
     if tz:
         try:
             return ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             pass
-    return system_zone()
+    return default if default is not None else system_zone()

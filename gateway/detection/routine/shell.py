@@ -131,7 +131,7 @@ class RoutineDetector(Generic[S]):
             tz = person.settings.get("tz") if person is not None else None
             if not isinstance(tz, str):
                 tz = getattr(self.settings, "tz", None)
-            found = LocalTime(tz)
+            found = LocalTime(tz, default=self.home.zone)
             self._local[resident] = found
         return found
 
