@@ -200,8 +200,9 @@ def _is_number(value: Any) -> bool:
 
 
 def parse_line(line: str, times: TimeFormat) -> Device | Resident | Reading | None:
-    """None for blank lines and comments."""
-    stripped = line.strip()
+    """None for blank lines and comments. A byte-order mark (a file saved by a Windows
+    editor) is no part of the line: it cost the first line, the first device's declaration."""
+    stripped = line.lstrip("\ufeff").strip()
     if not stripped or stripped.startswith("#"):
         return None
     if len(stripped) > MAX_LINE_BYTES:

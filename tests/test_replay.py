@@ -45,6 +45,16 @@ def test_sos_alert_at_press_time_and_bad_lines_skipped() -> None:
     assert "unknown device 'ghost'" in reasons[1] and "open: expected true or false" in reasons[3]
 
 
+def test_a_byte_order_mark_does_not_cost_the_first_line() -> None:
+    """A recording saved by a Windows editor starts with a BOM: the first line (a device's
+    declaration) was a bad line, and every reading of that device with it."""
+    press = {"type": "reading", "t": 1000.0, "device": "btn", "action": "sos"}
+    replayer = Replayer()
+    first, *rest = lines(DEVICE, press)
+    raised = [c.alert.type for c in replayer.run(["\ufeff" + first, *rest])]
+    assert raised == ["sos"] and replayer.stats.bad_lines == 0
+
+
 def test_until_keeps_the_clock_running() -> None:
     replayer = Replayer()
     press = {"type": "reading", "t": 1000.0, "device": "btn", "action": "sos"}

@@ -108,9 +108,10 @@ def _finite(value: Any) -> Any:
 
 def decode_line(line: str, **options: Any) -> str:
     """One JSON Lines input line → exactly one output line (no newline): a JSON array of
-    readings, or ``{"error": "..."}``."""
+    readings, or ``{"error": "..."}``. A byte-order mark (a file saved by a Windows editor)
+    is no part of the message."""
     try:
-        obj = json.loads(line)
+        obj = json.loads(line.lstrip("\ufeff"))
     except (ValueError, RecursionError):
         return json.dumps({"error": "line is not valid JSON"})
     try:

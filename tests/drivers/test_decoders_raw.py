@@ -60,6 +60,12 @@ def test_decode_line_never_raises_and_is_one_line() -> None:
         assert "error" in json.loads(out)
 
 
+def test_a_byte_order_mark_is_no_part_of_the_message() -> None:
+    line = json.dumps({"source": "zigbee2mqtt", "topic": "zigbee2mqtt/d", "payload": {"contact": False}})
+    plain = json.loads(decode_line(line))
+    assert json.loads(decode_line("\ufeff" + line)) == plain == [{"device": "d", "open": True}]
+
+
 def test_cli_prints_exactly_one_line_per_input_line() -> None:
     lines = [
         json.dumps({"source": "zigbee2mqtt", "topic": "zigbee2mqtt/btn",
