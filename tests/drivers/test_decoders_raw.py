@@ -61,7 +61,8 @@ def test_decode_line_never_raises_and_is_one_line() -> None:
 
 
 def test_a_byte_order_mark_is_no_part_of_the_message() -> None:
-    line = json.dumps({"source": "zigbee2mqtt", "topic": "zigbee2mqtt/d", "payload": {"contact": False}})
+    message = {"source": "zigbee2mqtt", "topic": "zigbee2mqtt/d", "payload": {"contact": False}}
+    line = json.dumps(message)
     plain = json.loads(decode_line(line))
     assert json.loads(decode_line("\ufeff" + line)) == plain == [{"device": "d", "open": True}]
 
