@@ -113,6 +113,7 @@ class AlertManager:
             "resolved": 0,
             "held_during_visit": 0,
             "visit_starts_repeated": 0,
+            "visit_starts_expired": 0,
             "unknown_alert_commands": 0,
         }
 
@@ -173,15 +174,31 @@ class AlertManager:
         self.counters["resolved"] += 1
         return [self._finish(alert, AlertState.RESOLVED, by, self.clock.wall(), "resolved")]
 
-    def start_visit(self, resident: str, by: str = "staff", hours: float | None = None) -> None:
+    def start_visit(
+        self,
+        resident: str,
+        by: str = "staff",
+        hours: float | None = None,
+        issued_wall: float | None = None,
+    ) -> None:
         """Idempotent while the visit lasts: the same command served again (a webhook
         platform re-serves it on every poll, an MQTT session delivers it late) neither
-        restarts nor stretches the visit, so ``visit_max_h`` always ends it."""
+        restarts nor stretches the visit, so ``visit_max_h`` always ends it. A command that
+        says when it was issued (``issued_wall``) counts the visit from then: one delivered
+        after the gateway was away for hours would otherwise pause the resident's behaviour
+        alerts with no staff on site; one whose visit is over is ignored."""
         if self.in_visit(resident):
             self.counters["visit_starts_repeated"] += 1
             return
         now = self.clock.monotonic()
         duration = min(hours * 3600.0, self.visit_max_s) if hours else self.visit_max_s
+        wall = self.clock.wall()
+        if issued_wall is not None and wall >= EARLIEST_PLAUSIBLE_WALL:
+            duration -= max(0.0, wall - issued_wall)  # a platform clock ahead: from now
+            if duration <= 0.0:
+                self.counters["visit_starts_expired"] += 1
+                log.warning("visit_start for resident %s came after its visit: ignored", resident)
+                return
         self.visits[resident] = Visit(resident, now, now + duration, by)
         self.visits_changed += 1
         log.info("visit mode on for resident %s", resident)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,15 @@ def parse_command(payload: bytes) -> dict[str, Any]:
         isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= 24
     ):
         raise CommandError("hours: expected a number of hours between 0 and 24")
+    issued = message.get("t")
+    if issued is not None and (
+        isinstance(issued, bool)
+        or not isinstance(issued, (int, float))
+        or not math.isfinite(issued)
+        or issued < 0
+    ):
+        raise CommandError("t: expected the time the command was issued, epoch seconds")
     by = message.get("by", "staff")
+
     message["by"] = by if isinstance(by, str) and len(by) <= 64 else "staff"
     return message

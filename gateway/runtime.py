@@ -325,7 +325,9 @@ class Runtime:
         elif name == "resolve":
             changes = self.manager.resolve(command["alert_id"], by)
         elif name == "visit_start":
-            self.manager.start_visit(command["resident"], by, command.get("hours"))
+            self.manager.start_visit(
+                command["resident"], by, command.get("hours"), command.get("t")
+            )
         elif name == "visit_end":
             self.manager.end_visit(command["resident"])
         await self._commit(changes)

@@ -287,6 +287,14 @@ async def test_a_visit_for_a_resident_this_gateway_does_not_have_is_rejected(
     await runtime.handle_command(b'{"command": "visit_start", "resident": "r1"}')
     assert runtime.counters["commands_rejected"] == 1
     assert sorted(runtime.manager.visits) == ["r1"]
+    # a command that says when it was issued: long ago, its visit is over; a bad time is refused
+    old = runtime.clock.wall() - 4 * 3600
+    await runtime.handle_command(
+        b'{"command": "visit_start", "resident": "r2", "hours": 1, "t": %.0f}' % old
+    )
+    await runtime.handle_command(b'{"command": "visit_start", "resident": "r3", "t": "soon"}')
+    assert sorted(runtime.manager.visits) == ["r1"]
+    assert runtime.counters["commands_rejected"] == 2
     await runtime.close()
 
 

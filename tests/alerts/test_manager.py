@@ -229,3 +229,26 @@ def test_a_visit_start_served_again_neither_restarts_nor_stretches_the_visit() -
         raised += [(poll, c.alert.type) for c in manager.on_tick()]
     assert raised == [(36, "inactivity")]  # when the visit began + visit_max_h
     assert manager.counters["visit_starts_repeated"] == 30
+
+
+def test_a_visit_start_delivered_late_counts_from_when_it_was_issued() -> None:
+    """The gateway was away for hours; its MQTT session (or a webhook poll) then hands over
+    a visit_start staff sent long ago. It paused the resident's behaviour alerts for a full
+    visit from its arrival, with nobody on site."""
+    clock = SimClock(T0)
+    manager = AlertManager("gw", clock, visit_max_s=3 * 3600)
+    manager.start_visit("r1", "nurse", hours=1.0, issued_wall=T0 - 2 * 3600)  # long over
+    assert not manager.in_visit("r1")
+    assert manager.counters["visit_starts_expired"] == 1
+    assert [c.alert.type for c in manager.handle(Event("not_up", "r1", T0, Severity.HIGH))] == [
+        "not_up"
+    ]
+    manager.start_visit("r2", "nurse", hours=1.0, issued_wall=T0 - 1800)  # half of it left
+    clock.advance(1800 - 1)
+    assert manager.in_visit("r2")
+    clock.advance(1)
+    assert not manager.in_visit("r2")
+    # a platform clock a little ahead of the gateway's: the visit runs from now, not longer
+    manager.start_visit("r3", "nurse", hours=1.0, issued_wall=clock.wall() + 60)
+    clock.advance(3600)
+    assert not manager.in_visit("r3")
