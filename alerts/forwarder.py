@@ -66,10 +66,12 @@ class Forwarder:
             "commands": 0,
             "refused": 0,
             "command_errors": 0,
+            "health_errors": 0,
         }
         self._held: dict[int, float] = {}  # outbox seq of a refused message -> its next try
         self.stopping = False  # set by the runtime's stop(): a failure now is the shutdown
         self._refusals_logged: set[str] = set()
+        self._health_errors_logged: set[str] = set()
 
     async def run(self) -> None:
         while True:
@@ -180,10 +182,24 @@ class Forwarder:
 
     async def _heartbeat(self, session: PlatformSession) -> None:
         while True:
-            payload = encode(await self.health())
+            payload = encode(await self._health_report())
             await self._publish_own(session, self.topics.health, payload)
             self.counters["heartbeats"] += 1
             await self.clock.sleep(self.heartbeat_s)
+
+    async def _health_report(self) -> dict[str, Any]:
+        """The heartbeat's content. A bug in gathering it (a driver's diagnostics) must not
+        end the session that carries the alerts: it is logged once and the heartbeat still
+        goes, saying so."""
+        try:
+            return await self.health()
+        except Exception as exc:
+            self.counters["health_errors"] += 1
+            name = type(exc).__name__
+            if name not in self._health_errors_logged:
+                self._health_errors_logged.add(name)
+                log.exception("the health report could not be gathered; the alerts still go")
+            return {"state": "online", "health_error": name}
 
     async def _commands(self, session: PlatformSession) -> None:
         async for payload in session.commands():

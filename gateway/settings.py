@@ -27,6 +27,7 @@ from gateway.schema import SchemaErrors, build
 CURRENT_VERSION = 1
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_TOPIC = re.compile(r"^[^/+#\x00]+(/[^/+#\x00]+)*$")
 _BLE_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 # Device options the device's own keys set (DeviceSettings.to_model): written in ``options``
 # they are ignored or, for a BLE device, used unchecked.
@@ -372,6 +373,15 @@ def _cross_checks(settings: Settings) -> list[str]:
             errors.append(f"{section}.username: required when password_file is set")
         if bool(broker.cert_file) != bool(broker.key_file):
             errors.append(f"{section}.cert_file/key_file: expected both or neither")
+        for key in ("topic_prefix", "device_topic", "zigbee2mqtt_base_topic", "bed_topic"):
+            topic = getattr(broker, key, None)
+            if topic and not _TOPIC.match(topic):
+                # a wildcard in a topic the gateway publishes to or builds filters from
+                # failed at every (re)connection, in a loop
+                errors.append(
+                    f"{section}.{key}: expected topic levels without '+', '#' or an empty "
+                    f"level, got {topic!r}"
+                )
     return errors
 
 

@@ -426,3 +426,22 @@ def test_a_password_or_token_file_that_cannot_be_read_is_named(tmp_path: Path) -
     assert _errors(tmp_path, broker) == [
         f"local_broker.password_file: expected one line of UTF-8 text, '{secret}' is not"
     ]
+
+
+def test_topics_with_wildcards_or_empty_levels_are_named(tmp_path: Path) -> None:
+    """A '+' or '#' in the platform's topic prefix made every publish fail (paho refuses a
+    wildcard in a topic name), so the uplink restarted in a loop and no alert went out."""
+    text = (
+        '[gateway]\nid = "g"\n[platform]\nhost = "127.0.0.1"\ntopic_prefix = "care/+/homes"\n'
+        '[local_broker]\ndevice_topic = "eldergate//devices"\nbed_topic = "eldergate/bed#"\n'
+    )
+    errors = _errors(tmp_path, text)
+    assert [e.split(":")[0] for e in errors] == [
+        "local_broker.device_topic",
+        "local_broker.bed_topic",
+        "platform.topic_prefix",
+    ]
+    assert "expected topic levels without '+', '#' or an empty level" in errors[0]
+    good = tmp_path / "good.toml"
+    good.write_text('[gateway]\nid = "g"\n[platform]\nhost = "h"\ntopic_prefix = "care/homes"\n')
+    assert load_settings(good).platform.topic_prefix == "care/homes"

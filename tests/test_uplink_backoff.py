@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -94,3 +95,35 @@ async def test_a_drop_after_a_healthy_session_is_retried_at_once(tmp_path: Path)
         await forwarder.outbox.put(ALERT, "r1", TOPICS.alert("r1"), b'{"id": "sos"}')
         clock.advance(1.0)  # the first retry's longest delay
         await wait_until(lambda: forwarder.counters["sent"] == 1, timeout=2)
+
+
+async def test_a_health_report_that_fails_does_not_stop_the_alerts(tmp_path: Path) -> None:
+    """A bug in gathering the heartbeat (a driver's diagnostics raising) ended the session:
+    the supervisor restarted the uplink with backoff, again at every heartbeat, and alerts
+    waited out the restarts."""
+    clock = SimClock()
+    outbox = AsyncOutbox(Outbox(tmp_path / "outbox.sqlite3", clock))
+    received: list[tuple[str, bytes]] = []
+    link = MemoryPlatformLink(lambda topic, payload: received.append((topic, payload)))
+
+    async def broken_health() -> dict:
+        raise KeyError("a driver's diagnostics")
+
+    forwarder = Forwarder(outbox, link, TOPICS, clock, _ignore, broken_health, 60.0)
+    task = asyncio.create_task(forwarder.run())
+    try:
+        await wait_until(lambda: forwarder.counters["heartbeats"] == 1)
+        for minute in range(3):
+            await forwarder.outbox.put(ALERT, "r1", TOPICS.alert("r1"), b'{"id": "%d"}' % minute)
+            clock.advance(60.0)
+            await wait_until(lambda n=minute: forwarder.counters["sent"] == n + 1)
+        await wait_until(lambda: forwarder.counters["heartbeats"] == 4)
+        assert not task.done()
+        assert (forwarder.counters["connects"], forwarder.counters["health_errors"]) == (1, 4)
+        beats = [json.loads(p) for t, p in received if t == TOPICS.health]
+        assert beats[-1]["health_error"] == "KeyError"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await outbox.close()
