@@ -210,7 +210,7 @@ class AlertManager:
 
     def visit_records(self) -> list[dict[str, Any]]:
         """The visits under way as plain records, each ending on the wall clock (monotonic
-        time starts again at a restart). None while the wall clock is not yet set."""
+        time starts again at a restart); none while the wall clock is not yet set."""
         now, wall = self.clock.monotonic(), self.clock.wall()
         if wall < EARLIEST_PLAUSIBLE_WALL:
             return []

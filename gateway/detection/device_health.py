@@ -23,7 +23,9 @@ range is not offline. Its silence counts only from the first sign of life inside
 (motion, an inner door, the bed) more than ``LEAVE_GRACE_S`` after that door — the wearer back
 without the band reconnecting, a dead band — so a resident going out no longer brings staff a
 ``device_offline`` on every outing. A door's state counts only when it changes (Zigbee2MQTT
-re-sends it with every check-in).
+re-sends it with every check-in). Not told apart: someone else at home moving about while the
+wearer is out (the band is then reported 5 min later), and a restart of the gateway while
+the wearer is out (every device counts as just heard, no door is known).
 
 At start every device counts as just heard and just pressed: a restart does not raise a
 flood of alerts, it only restarts the timers.
