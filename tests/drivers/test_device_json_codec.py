@@ -103,3 +103,44 @@ async def test_a_rejected_health_value_stays_out_of_the_log(
     assert f"{key}: expected a number" in logged  # the reason is still clear
     for value in ("72", "71", "14", "37"):
         assert value not in logged.replace(loggable_topic("eldergate/devices/bed"), "")
+
+
+class _BuggyCodec:
+    """A decoder bug whose exception, as Python's own often do, quotes what it was reading."""
+
+    name = "buggy"
+
+    def subscriptions(self) -> list[str]:
+        return ["home/+"]
+
+    def problems(self) -> dict[str, tuple[str, str]]:
+        return {}
+
+    def subscribed(self) -> None:
+        pass
+
+    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
+        return [Reading(t, topic, {"hr": float(json.loads(payload)["hr"])})]
+
+
+async def test_a_decoder_bug_is_logged_without_the_payload_its_exception_quotes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The log said where a decoder failed with ``exc_info``, and the traceback's last line is
+    the exception's message: ``could not convert string to float: "Mary's pulse 72"``. Now
+    the type and the place (file, line, function) are logged, not the message."""
+    driver = LocalMqttDriver(LocalBrokerSettings(), [_BuggyCodec()], SimClock())
+    payload = json.dumps({"hr": "Mary's pulse 72"}).encode()
+    caplog.set_level(logging.DEBUG)
+
+    async def sink(reading: Reading) -> None:
+        raise AssertionError("no reading expected")
+
+    await driver._handle(aiomqtt.Message("home/x", payload, 1, False, 1, None), sink)
+    assert driver.rejected_by_reason == {"buggy": 1}
+    logged = "\n".join(
+        f"{r.getMessage()}\n{logging.Formatter().formatException(r.exc_info) if r.exc_info else ''}"
+        for r in caplog.records
+    )
+    assert "ValueError" in logged and "test_device_json_codec.py" in logged  # where it broke
+    assert "Mary" not in logged and "72" not in logged
