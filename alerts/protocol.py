@@ -65,10 +65,17 @@ def parse_command(payload: bytes) -> dict[str, Any]:
         raise CommandError(f"command too large ({len(payload)} bytes)")
     try:
         message = json.loads(payload)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # also bad UTF-8 and an integer over 4,300 digits
         raise CommandError("command is not JSON") from None
     if not isinstance(message, dict):
         raise CommandError("command is not a JSON object")
+    try:
+        # JSON's "\udc00" is a lone surrogate: valid JSON, but no UTF-8 text. Taken into an
+        # alert (``by``), no message of that alert could be encoded again, not even its
+        # ``restored`` copy at the next start, which then failed.
+        json.dumps(message, ensure_ascii=False).encode()
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        raise CommandError("command holds text that is not valid Unicode") from None
     command = message.get("command")
     if not isinstance(command, str) or command not in COMMANDS:
         raise CommandError(f"command: expected one of {sorted(COMMANDS)}, got {command!r}")

@@ -62,17 +62,28 @@ class EmfitPoller:
         self.last_ok_mono: float | None = None
 
     async def fetch(self) -> str:
-        """One GET of the status page → its body text."""
+        """One GET of the status page → its body text, all within ``timeout_s`` (a device
+        trickling its answer a byte at a time must not hold the poll for hours)."""
+        deadline = self.clock.monotonic() + self.timeout_s
+
+        def left() -> float:
+            remaining = deadline - self.clock.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            return min(remaining, self.timeout_s)
+
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port), self.timeout_s)
+            asyncio.open_connection(self.host, self.port), left())
         try:
             request = (f"GET {self.path} HTTP/1.0\r\nHost: {self.host}\r\n"
                        "Connection: close\r\n\r\n")
             writer.write(request.encode("ascii"))
-            await asyncio.wait_for(writer.drain(), self.timeout_s)
-            raw = await asyncio.wait_for(reader.read(MAX_RESPONSE_BYTES + 1), self.timeout_s)
-            while raw and len(raw) <= MAX_RESPONSE_BYTES:
-                more = await asyncio.wait_for(reader.read(MAX_RESPONSE_BYTES + 1), self.timeout_s)
+            timeout = left()  # each before its call: a coroutine made must be awaited
+            await asyncio.wait_for(writer.drain(), timeout)
+            raw = b""
+            while len(raw) <= MAX_RESPONSE_BYTES:
+                timeout = left()
+                more = await asyncio.wait_for(reader.read(MAX_RESPONSE_BYTES + 1), timeout)
                 if not more:
                     break
                 raw += more

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import aiomqtt
 
-from drivers.base import ReadingSink, first_sample_time
+from drivers.base import ReadingSink, crash_site, first_sample_time
 from drivers.decoders import DecodeError
 from gateway.clock import Clock
 from gateway.errors import EldergateError
@@ -188,7 +188,7 @@ class LocalMqttDriver:
         except Exception as exc:  # a decoder's bug: restarting the driver would drop the
             # messages already taken from the broker (and a retained one would loop it)
             self._reject(topic, f"{codec.name}: could not decode ({type(exc).__name__})")
-            log.debug("decoder %s failed", codec.name, exc_info=True)
+            log.debug("decoder %s failed: %s", codec.name, crash_site(exc))
             return
         if message.retain:
             readings = self._from_retained(readings)

@@ -146,7 +146,9 @@ def validate_values(values: dict[str, Any]) -> None:
                 raise RecordError(f"{key}: expected true or false, got {value!r:.40}")
         elif key in NUMBER_FIELDS:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise RecordError(f"{key}: expected a number, got {value!r:.40}")
+                # the type, not the value: a heart rate sent as "72" is still a health value,
+                # and this reason goes into the gateway's log (the JSON device topic)
+                raise RecordError(f"{key}: expected a number, got {type(value).__name__}")
             try:
                 finite = math.isfinite(value)
             except OverflowError:  # an integer of hundreds of digits

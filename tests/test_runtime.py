@@ -298,6 +298,34 @@ async def test_a_visit_for_a_resident_this_gateway_does_not_have_is_rejected(
     await runtime.close()
 
 
+async def test_a_command_with_text_that_is_no_unicode_is_rejected_and_every_start_still_works(
+    tmp_path: Path,
+) -> None:
+    """JSON's ``"\\udc00"`` (a lone surrogate) is valid JSON but no UTF-8 text. An ack with
+    it as ``by`` acknowledged the alert, then failed to encode its message (staff never got
+    the confirmation), and the alert kept that ``by``: its ``restored`` copy could not be
+    encoded at any later start, so the gateway failed at every start. An integer over
+    Python's 4,300-digit limit escaped as a bare ValueError instead of a rejection."""
+    clock, first = _sos_runtime(tmp_path)
+    async with running(first):
+        await first.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
+        await wait_until(lambda: first.outbox.outbox.depth().get("alert") == 1)
+        (alert,) = first.manager.active.values()
+        for bad in (
+            b'{"command": "ack", "alert_id": "%s", "by": "\\udc00"}' % alert.id.encode(),
+            b'{"command": "visit_start", "resident": "r1", "by": "x\\ud800"}',
+            b'{"command": "ack", "alert_id": "%s", "n": 1%s}' % (alert.id.encode(), b"0" * 5000),
+        ):
+            await first.handle_command(bad)
+        assert first.counters["commands_rejected"] == 3
+        assert alert.state.value == "open" and not first.manager.visits
+        await first.put_reading(Reading(clock.wall(), "sos-r2", {"action": "sos"}))
+        await wait_until(lambda: first.outbox.outbox.depth().get("alert") == 2)
+    _, again = _sos_runtime(tmp_path)
+    async with running(again):
+        assert len(again.manager.active) == 2
+
+
 async def test_a_visit_goes_on_after_a_restart_and_its_end_is_saved_too(tmp_path: Path) -> None:
     """Staff on site restart the gateway (or the power fails): the visit, which holds back
     the resident's behaviour alerts (a night exit as staff leave), must not end with it."""

@@ -53,7 +53,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from drivers.base import ReadingSink, first_sample_time
+from drivers.base import ReadingSink, crash_site, first_sample_time
 from drivers.ble.ambient import AmbientRadio
 from drivers.ble.base import Advertisement, BleBackend, BleBackendError, BleErrorKind, BleScanner
 from drivers.ble.profiles import PROFILES, CharacteristicUse, GattProfile
@@ -498,9 +498,11 @@ class BleDriver:
             self.counters["decode_errors"] += 1
             logger.debug("BLE advertisement from %s not decoded: %s", spec.device_id, exc)
             return
-        except Exception:
+        except Exception as exc:
             self.counters["decoder_crashes"] += 1
-            logger.exception("BLE advertisement decoder crashed on %s", spec.device_id)
+            logger.error(
+                "BLE advertisement decoder crashed on %s: %s", spec.device_id, crash_site(exc)
+            )
             return
         for reading in readings:
             suffix = (
@@ -570,9 +572,11 @@ class BleDriver:
             self.counters["decode_errors"] += 1
             logger.debug("BLE %s: bad value on %s: %s", link.spec.device_id, use.uuid, exc)
             return
-        except Exception:
+        except Exception as exc:
             self.counters["decoder_crashes"] += 1
-            logger.exception("BLE %s: decoder crashed on %s", link.spec.device_id, use.uuid)
+            logger.error(
+                "BLE %s: decoder crashed on %s: %s", link.spec.device_id, use.uuid, crash_site(exc)
+            )
             return
         if values is None:
             return

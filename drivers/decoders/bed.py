@@ -27,6 +27,7 @@ from typing import Any
 from drivers.decoders import DecodeError
 from drivers.decoders.zigbee2mqtt import parse_online
 from gateway.model import Reading
+from gateway.recording import LATEST_T
 
 DEFAULT_BED_BASE_TOPIC = "eldergate/bed"
 HR_RANGE = (0.0, 300.0)
@@ -122,7 +123,7 @@ def emfit_fields(status: Mapping[str, str]) -> dict[str, Any]:
     if act is not None and act >= 0:
         fields["movement"] = int(act) if act.is_integer() else act
     ts = number("ts")
-    if ts is not None and ts > 1e9:
+    if ts is not None and 1e9 < ts <= LATEST_T:  # else no time: dated on arrival
         fields["t"] = ts
     return fields
 

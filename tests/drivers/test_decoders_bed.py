@@ -55,3 +55,15 @@ def test_emfit_empty_bed_has_no_vitals() -> None:
 def test_emfit_rejects_bad_status(text: str) -> None:
     with pytest.raises(DecodeError):
         decode_emfit(text)
+
+
+@pytest.mark.parametrize(("ts", "t"), [("1712000000", 1712000000.0), ("0", None),
+                                       ("1e300", None), ("99999999999", None), ("4.2e9", None)])
+def test_emfit_time_is_taken_only_when_it_can_be_one(ts: str, t: float | None) -> None:
+    """An Emfit's TS past the year 2100 (a garbled or unset clock) is no time: the reading is
+    dated on arrival, as the JSON device topic does. Taken as it came, TS=1e300 made the daily
+    summary fail on every reading, an ERROR with a traceback each second, and any other
+    far-future TS dated the bed's readings and alerts centuries ahead."""
+    fields = decode_emfit(f"PRES=1<br>\r\nHR=55<br>\r\nTS={ts}<br>\r\n")
+    assert fields.get("t") == t
+    assert fields["hr"] == 55

@@ -4,14 +4,17 @@ wristband bridge's batches with the band's sample counter, handed over in a burs
 from __future__ import annotations
 
 import json
+import logging
 
+import aiomqtt
 import pytest
 
 from drivers.base import first_sample_time
-from drivers.local_mqtt import DeviceJsonCodec
+from drivers.local_mqtt import DeviceJsonCodec, LocalMqttDriver, loggable_topic
 from gateway.clock import SimClock
 from gateway.detection.fall_alerts import FallAlerts, FallSettings
-from gateway.model import Device, DeviceKind, EventAction
+from gateway.model import Device, DeviceKind, EventAction, Reading
+from gateway.settings import LocalBrokerSettings
 from tests.support.falls import real_fall_at_50hz
 
 
@@ -67,3 +70,77 @@ def test_a_batch_is_stamped_with_its_first_sample_and_anything_else_as_it_came(
     values: dict[str, object], expected: float
 ) -> None:
     assert first_sample_time(1000.0, values) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"hr": "72"},
+        {"hr": [72, 71]},
+        {"rr": {"value": "14"}},
+        {"occupied": True, "movement": "37"},
+    ],
+)
+async def test_a_rejected_health_value_stays_out_of_the_log(
+    body: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A heart rate or breathing rate sent with the wrong type is rejected with its reason,
+    counted, and logged, but its value is no one's business in a log (docs/protocol.md:
+    no health values in logs); before, the reason echoed it ("got '72'")."""
+    driver = LocalMqttDriver(
+        LocalBrokerSettings(), [DeviceJsonCodec("eldergate/devices", {"bed"})], SimClock()
+    )
+    message = aiomqtt.Message("eldergate/devices/bed", json.dumps(body).encode(), 1, False, 1, None)
+    caplog.set_level(logging.DEBUG)
+
+    async def sink(reading: Reading) -> None:
+        raise AssertionError("a rejected message yields no reading")
+
+    await driver._handle(message, sink)
+    assert driver.counters["rejected"] == 1
+    (logged,) = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    key = next(iter(body.keys() - {"occupied"}))
+    assert f"{key}: expected a number" in logged  # the reason is still clear
+    for value in ("72", "71", "14", "37"):
+        assert value not in logged.replace(loggable_topic("eldergate/devices/bed"), "")
+
+
+class _BuggyCodec:
+    """A decoder bug whose exception, as Python's own often do, quotes what it was reading."""
+
+    name = "buggy"
+
+    def subscriptions(self) -> list[str]:
+        return ["home/+"]
+
+    def problems(self) -> dict[str, tuple[str, str]]:
+        return {}
+
+    def subscribed(self) -> None:
+        pass
+
+    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
+        return [Reading(t, topic, {"hr": float(json.loads(payload)["hr"])})]
+
+
+async def test_a_decoder_bug_is_logged_without_the_payload_its_exception_quotes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The log said where a decoder failed with ``exc_info``, and the traceback's last line is
+    the exception's message: ``could not convert string to float: "Mary's pulse 72"``. Now
+    the type and the place (file, line, function) are logged, not the message."""
+    driver = LocalMqttDriver(LocalBrokerSettings(), [_BuggyCodec()], SimClock())
+    payload = json.dumps({"hr": "Mary's pulse 72"}).encode()
+    caplog.set_level(logging.DEBUG)
+
+    async def sink(reading: Reading) -> None:
+        raise AssertionError("no reading expected")
+
+    await driver._handle(aiomqtt.Message("home/x", payload, 1, False, 1, None), sink)
+    assert driver.rejected_by_reason == {"buggy": 1}
+    logged = "\n".join(
+        f"{r.getMessage()}\n{logging.Formatter().formatException(r.exc_info) if r.exc_info else ''}"
+        for r in caplog.records
+    )
+    assert "ValueError" in logged and "test_device_json_codec.py" in logged  # where it broke
+    assert "Mary" not in logged and "72" not in logged

@@ -117,3 +117,53 @@ async def test_unreachable_host_never_raises() -> None:
 def test_http_responses_rejected(raw: bytes) -> None:
     with pytest.raises(EmfitHttpError):
         parse_http_response(raw)
+
+
+class _TricklingDevice:
+    """A device that answers one byte at a time, each a second apart on the poller's clock:
+    never silent long enough for a single read to time out."""
+
+    def __init__(self, clock: SimClock) -> None:
+        self.clock = clock
+        self.answer = _ok("PRES=1<br>\r\nHR=55<br>\r\n" + "X" * 200_000)
+        self.sent = 0
+        self.closed = False
+
+    async def read(self, n: int) -> bytes:
+        self.clock.advance(1.0)
+        await asyncio.sleep(0)
+        self.sent += 1
+        return self.answer[self.sent - 1 : self.sent]
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def wait_closed(self) -> None:
+        pass
+
+
+async def test_a_trickling_answer_ends_in_a_timeout_not_hours_of_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each read had its own timeout, and none bounded the whole answer: a device (or
+    whatever took its address) sending a byte every second or two held the poll for up to
+    64 KiB of them, 18 hours and more, with no failure counted and no reading."""
+    clock = SimClock()
+    device = _TricklingDevice(clock)
+
+    async def connect(host: str, port: int) -> tuple[_TricklingDevice, _TricklingDevice]:
+        return device, device
+
+    monkeypatch.setattr(asyncio, "open_connection", connect)
+    poller = EmfitPoller("bed", "192.0.2.1", clock, timeout_s=3.0)
+    start = clock.monotonic()
+    with pytest.raises(TimeoutError):
+        await poller.poll_once()
+    assert clock.monotonic() - start <= 3.0 + 1.0
+    assert device.closed

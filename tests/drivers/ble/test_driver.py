@@ -4,11 +4,13 @@ with the bumble backend classes: the same driver and bleak code path as on the P
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import numpy as np
 import pytest
 from bleak.exc import BleakDBusError
 
+from drivers.ble.base import Advertisement
 from drivers.ble.driver import LINK_HEALTHY_AFTER_S, BleDeviceSpec, BleDriver, specs_from_devices
 from gateway.clock import SimClock
 from gateway.detection.fall_alerts import FallAlerts, FallSettings
@@ -559,3 +561,29 @@ async def test_silence_after_unsteady_ambient_radio_is_a_quiet_home(neighbours, 
         assert rig.driver.counters["watchdog_restarts"] == rig.driver.counters["quiet_restarts"]
         assert rig.world.adapter.resets == 0
         assert not rig.driver.diagnostics()["degraded"] and rig.driver.problems() == {}
+
+
+async def test_a_decoder_bug_is_logged_without_the_bytes_its_exception_quotes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Decoder crashes were logged with ``logger.exception``: the traceback ends with the
+    exception's message, which can quote the value being decoded (a heart rate, a name)."""
+
+    class Buggy:
+        def to_readings(self, address, name, manufacturer, service, t, now_mono):  # type: ignore[no-untyped-def]
+            raise ValueError(f"cannot read {name!r}: {service!r}")
+
+    clock = SimClock()
+    spec = BleDeviceSpec("AA:BB:CC:DD:EE:01", "door-1")
+    driver = BleDriver(object(), clock, [spec], advertisement_decoder=Buggy())  # type: ignore[arg-type]
+    caplog.set_level(logging.DEBUG)
+    driver._on_advertisement(
+        Advertisement("AA:BB:CC:DD:EE:01", "Mary's pendant", -60, {}, {"fcd2": b"\x40\x02\x48"})
+    )
+    assert driver.counters["decoder_crashes"] == 1
+    logged = "\n".join(
+        f"{r.getMessage()}\n{logging.Formatter().formatException(r.exc_info) if r.exc_info else ''}"
+        for r in caplog.records
+    )
+    assert "ValueError" in logged and "to_readings" in logged
+    assert "Mary" not in logged and "x40" not in logged
