@@ -21,24 +21,12 @@ turns a lasting problem into a ``gateway_degraded`` alert
 from __future__ import annotations
 
 import math
-import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sized
-from pathlib import Path
 from typing import Any, Protocol
 
 from gateway.model import Reading
 
 ReadingSink = Callable[[Reading], Awaitable[None]]
-
-
-def crash_site(exc: BaseException) -> str:
-    """An unforeseen decoder exception for the log: its type and where it was raised (file,
-    line, function, outermost first), not its message, which may quote the payload being
-    decoded (a name an installer chose, a heart rate): none of those go into logs, and
-    ``exc_info`` would print the message as the traceback's last line."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = " > ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames)
-    return f"{type(exc).__name__} at {where}" if where else type(exc).__name__
 
 
 def first_sample_time(arrived: float, values: Mapping[str, Any]) -> float:

@@ -21,10 +21,10 @@ from typing import Any, Protocol
 
 import aiomqtt
 
-from drivers.base import ReadingSink, crash_site, first_sample_time
+from drivers.base import ReadingSink, first_sample_time
 from drivers.decoders import DecodeError
 from gateway.clock import Clock
-from gateway.errors import EldergateError
+from gateway.errors import EldergateError, crash_site
 from gateway.model import Reading
 from gateway.mqtt import make_client, translated_errors
 from gateway.recording import RecordError, TimeFormat, parse_reading

@@ -9,6 +9,9 @@ EldergateError
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 
 class EldergateError(Exception):
     pass
@@ -28,3 +31,13 @@ class DriverError(EldergateError):
 class PublishRefused(UplinkError):
     """The platform took the connection but refused this one message (an ACL that does not
     cover the topic, a quota, a payload it rejects): the message is not delivered."""
+
+
+def crash_site(exc: BaseException) -> str:
+    """An unforeseen decoder exception for the log: its type and where it was raised (file,
+    line, function, outermost first), not its message, which may quote the payload being
+    decoded (a name an installer chose, a heart rate): none of those go into logs, and
+    ``exc_info`` would print the message as the traceback's last line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = " > ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames)
+    return f"{type(exc).__name__} at {where}" if where else type(exc).__name__

@@ -15,6 +15,7 @@ from typing import Any
 from alerts.manager import AlertChange, AlertManager
 from gateway.clock import Clock, SimClock
 from gateway.detection.base import Detector, Home
+from gateway.errors import crash_site
 from gateway.model import Alert, Event, Reading
 
 log = logging.getLogger(__name__)
@@ -60,17 +61,23 @@ class Pipeline:
         for observer in self.observers:
             try:
                 observer(reading)
-            except Exception:
+            except Exception as exc:  # the message may quote the reading: the site only
                 self.counters["observer_errors"] += 1
-                log.exception("observer failed on a %s reading", device.kind)
+                log.error("observer failed on a %s reading: %s", device.kind, crash_site(exc))
         events: list[Event] = []
         for detector in self.detectors:
             try:
                 events.extend(detector.on_reading(reading, device))
-            except Exception:
+            except Exception as exc:
                 # One detector's bug must not blind the others or lose the reading for them.
+                # Logged by its site, not its message, which may quote the reading's values.
                 self.counters["detector_errors"] += 1
-                log.exception("detector %s failed on a %s reading", detector.name, device.kind)
+                log.error(
+                    "detector %s failed on a %s reading: %s",
+                    detector.name,
+                    device.kind,
+                    crash_site(exc),
+                )
         return self._apply(events)
 
     def tick(self) -> list[AlertChange]:

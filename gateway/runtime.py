@@ -39,7 +39,7 @@ from gateway.clock import Clock
 from gateway.detection.base import DeafPeriods, Home
 from gateway.detection.gateway_health import GatewayHealth
 from gateway.detectors import build_detectors, close_detectors
-from gateway.errors import EldergateError
+from gateway.errors import EldergateError, crash_site
 from gateway.model import Reading, Severity
 from gateway.pipeline import Pipeline
 from gateway.settings import Settings
@@ -226,9 +226,9 @@ class Runtime:
         that every later reading, SOS included, goes through."""
         try:
             return self.pipeline.feed(reading)
-        except Exception:
+        except Exception as exc:  # by its site: the message may quote the reading
             self.counters["pipeline_errors"] += 1
-            log.exception("a reading could not be processed; skipped")
+            log.error("a reading could not be processed; skipped: %s", crash_site(exc))
             return []
 
     async def _tick(self) -> None:

@@ -11,6 +11,8 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from alerts.manager import AlertManager
 from gateway.backoff import Backoff
 from gateway.clock import AcceleratedClock, Clock, SimClock
@@ -145,6 +147,28 @@ def test_a_failing_detector_does_not_blind_the_others() -> None:
     assert pipeline.counters["detector_errors"] == 2
     assert pipeline.feed(Reading(clock.wall(), "ghost", {"action": "sos"})) == []
     assert pipeline.counters["unknown_device"] == 1
+
+
+class DetectorQuotingItsReading(BrokenDetector):
+    name = "quoting"
+
+    def on_reading(self, reading: Reading, device: Device) -> list[Event]:
+        raise ValueError(f"heart rate {reading.values['hr']} out of range")
+
+
+def test_a_detector_failing_on_a_reading_is_logged_without_its_values(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A traceback ends with the exception's message, which may quote the reading (a heart
+    rate): no health values in logs. The site is enough to find the bug."""
+    clock = SimClock()
+    home = Home([Resident("r1")], [Device("bed", DeviceKind.BED, "r1", Room.BEDROOM)])
+    pipeline = Pipeline(home, [DetectorQuotingItsReading()], AlertManager("g", clock), clock)
+    with caplog.at_level("DEBUG"):
+        pipeline.feed(Reading(clock.wall(), "bed", {"occupied": True, "hr": 187}))
+    assert pipeline.counters["detector_errors"] == 1
+    assert "187" not in caplog.text
+    assert "ValueError at" in caplog.text and "test_runtime.py" in caplog.text
 
 
 def test_the_periodic_tick_does_not_recede_while_waiting() -> None:

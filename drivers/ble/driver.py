@@ -53,7 +53,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from drivers.base import ReadingSink, crash_site, first_sample_time
+from drivers.base import ReadingSink, first_sample_time
 from drivers.ble.ambient import AmbientRadio
 from drivers.ble.base import Advertisement, BleBackend, BleBackendError, BleErrorKind, BleScanner
 from drivers.ble.profiles import PROFILES, CharacteristicUse, GattProfile
@@ -66,6 +66,7 @@ from drivers.ble.recovery import (
 from drivers.decoders import DecodeError
 from gateway.backoff import Backoff
 from gateway.clock import Clock
+from gateway.errors import crash_site
 from gateway.model import Device, DeviceKind, Reading
 
 logger = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from gateway.detection.routine.not_up import NotUpDetector, NotUpSettings
 from gateway.detection.routine.presence import DEFAULT_LEAVE_GRACE_S, Presence
 from gateway.detection.routine.shell import RoutineDetector
 from gateway.detection.routine.vitals import VitalsDetector, VitalsSettings
+from gateway.errors import crash_site
 from gateway.model import Alert, Device, Event, Reading
 
 log = logging.getLogger(__name__)
@@ -128,9 +129,11 @@ class RoutineDetectors:
         for detector in self.detectors:
             try:
                 events.extend(call(detector))
-            except Exception:
+            except Exception as exc:  # by its site: the message may quote a reading
                 self.errors += 1
-                log.exception("routine detector %s failed", type(detector).__name__)
+                log.error(
+                    "routine detector %s failed: %s", type(detector).__name__, crash_site(exc)
+                )
         return events
 
     def next_deadline(self) -> float | None:
