@@ -173,7 +173,9 @@ class PlatformSettings(BrokerSettings):
 
 @dataclass(frozen=True)
 class WebhookUplinkSettings:
-    url: str = field(metadata={"doc": "https://HOST/PATH of the platform's webhook"})
+    url: str = field(
+        metadata={"doc": "https://HOST/PATH[?QUERY] of the platform's webhook (the query kept)"}
+    )
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None

@@ -31,6 +31,7 @@ class Hook:
         self.commands: object = [{"command": "ack", "alert_id": "a1", "by": "nurse"}]
         self.refused_topics: set[str] = set()  # answered 422
         self.commands_status = 200  # the answer to GET /commands
+        self.paths: list[tuple[str, str]] = []  # (method, path with its query)
 
 
 @pytest.fixture
@@ -48,6 +49,7 @@ def webhook_server(pki: Pki) -> Iterator[tuple[int, Hook]]:
             self.wfile.write(body)
 
         def do_POST(self) -> None:
+            hook.paths.append(("POST", self.path))
             if self.headers.get("Authorization") != "Bearer s3cret":
                 return self._answer(401)
             body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -62,6 +64,7 @@ def webhook_server(pki: Pki) -> Iterator[tuple[int, Hook]]:
         def do_GET(self) -> None:
             # Pending commands are served on every poll: they are idempotent, and a poll whose
             # answer was lost (session torn down mid-request) must not lose a command.
+            hook.paths.append(("GET", self.path))
             if hook.commands_status != 200:
                 return self._answer(hook.commands_status)
             self._answer(200, json.dumps(hook.commands).encode())
@@ -84,6 +87,7 @@ def webhook_forwarder(
     poll_s: float,
     commands: list[bytes],
     clock: Clock | None = None,
+    path: str = "/hook",
 ) -> Forwarder:
     """A forwarder draining ``outbox`` to the test server, commands appended to ``commands``
     (one that is not an object with a "command" string makes the handler raise)."""
@@ -98,7 +102,7 @@ def webhook_forwarder(
         return {"state": "online"}
 
     settings = WebhookSettings(
-        f"https://localhost:{port}/hook", str(pki.ca), token="s3cret", poll_s=poll_s
+        f"https://localhost:{port}{path}", str(pki.ca), token="s3cret", poll_s=poll_s
     )
     link = WebhookPlatformLink(settings, clock)
     return Forwarder(
@@ -272,3 +276,25 @@ async def test_a_failing_commands_endpoint_never_stops_delivery(
         await outbox.close()
     assert forwarder.counters["failures"] == 0 and forwarder.counters["connects"] == 1
     assert [b["n"] for t, b in hook.received if "/alert/" in t] == [0, 1, 2]
+
+
+async def test_a_webhook_url_with_a_query_keeps_it_on_every_request(
+    tmp_path: Path, pki: Pki, webhook_server: tuple[int, Hook]
+) -> None:
+    """Some platforms put a key in the URL itself: it was dropped from every request."""
+    port, hook = webhook_server
+    hook.fail_next = 0
+    outbox = AsyncOutbox(Outbox(tmp_path / "o.db", SystemClock()))
+    await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", b'{"n": 0}')
+    commands: list[bytes] = []
+    forwarder = webhook_forwarder(outbox, pki, port, 0.05, commands, path="/hook?key=k1")
+    task = asyncio.create_task(forwarder.run())
+    try:
+        await wait_until(lambda: forwarder.counters["sent"] == 1 and len(commands) >= 1)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await outbox.close()
+    assert ("POST", "/hook?key=k1") in hook.paths
+    assert ("GET", "/hook/commands?key=k1") in hook.paths

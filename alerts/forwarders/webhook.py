@@ -96,6 +96,9 @@ class WebhookPlatformLink:
         self._host = parts.hostname
         self._port = parts.port or 443
         self._path = parts.path.rstrip("/") or ""
+        # a token some platforms put in the URL itself (https://HOST/PATH?key=...): it was
+        # dropped, every request was refused, and no alert went out
+        self._query = f"?{parts.query}" if parts.query else ""
         self._context = ssl.create_default_context(cafile=settings.ca_file)
         if settings.cert_file and settings.key_file:
             self._context.load_cert_chain(settings.cert_file, settings.key_file)
@@ -111,7 +114,7 @@ class WebhookPlatformLink:
             self._host, self._port, timeout=self.settings.timeout_s, context=self._context
         )
         try:
-            conn.request(method, self._path + suffix, body=body, headers=headers)
+            conn.request(method, self._path + suffix + self._query, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read(MAX_RESPONSE_BYTES)
         except ssl.SSLCertVerificationError as exc:
