@@ -322,6 +322,19 @@ async def test_a_visit_for_a_resident_this_gateway_does_not_have_is_rejected(
     await runtime.close()
 
 
+async def test_a_visit_start_whose_time_is_an_integer_too_large_for_a_float_is_rejected(
+    tmp_path: Path,
+) -> None:
+    """``t`` = 10**400 (valid JSON, under Python's 4,300-digit limit): math.isfinite raised
+    OverflowError out of parse_command, a handler error with a traceback, not a rejection."""
+    _, runtime = _sos_runtime(tmp_path)
+    await runtime.handle_command(
+        b'{"command": "visit_start", "resident": "r1", "t": 1%s}' % (b"0" * 400)
+    )
+    assert runtime.counters["commands_rejected"] == 1 and not runtime.manager.visits
+    await runtime.close()
+
+
 async def test_a_command_with_text_that_is_no_unicode_is_rejected_and_every_start_still_works(
     tmp_path: Path,
 ) -> None:
