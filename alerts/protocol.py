@@ -88,7 +88,7 @@ def parse_command(payload: bytes) -> dict[str, Any]:
         isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= 24
     ):
         raise CommandError("hours: expected a number of hours between 0 and 24")
-    issued = message.get("t")
+    issued = message.get("t") if command == "visit_start" else None  # others never read it
     if issued is not None and (
         isinstance(issued, bool)
         or not isinstance(issued, (int, float))
