@@ -79,6 +79,14 @@ class Visit:
     started_mono: float
     until_mono: float
     by: str
+    # A visit taken back after a restart also ends at its saved end on the wall clock: the
+    # boot clock it was taken back by may be behind (fake-hwclock), and NTP then moves it on.
+    until_wall: float | None = None
+
+
+def _visit_end_wall(visit: Visit, now: float, wall: float) -> float:
+    end = wall + visit.until_mono - now
+    return end if visit.until_wall is None else min(end, visit.until_wall)
 
 
 class AlertManager:
@@ -215,7 +223,7 @@ class AlertManager:
         if wall < EARLIEST_PLAUSIBLE_WALL:
             return []
         return [
-            {"resident": v.resident, "by": v.by, "until_wall": wall + v.until_mono - now}
+            {"resident": v.resident, "by": v.by, "until_wall": _visit_end_wall(v, now, wall)}
             for v in self.visits.values()
             if v.until_mono > now
         ]
@@ -229,20 +237,23 @@ class AlertManager:
         for record in records:
             try:
                 resident, by = str(record["resident"]), str(record["by"])
-                left_s = float(record["until_wall"]) - wall
+                until_wall = float(record["until_wall"])
+                left_s = until_wall - wall
             except (KeyError, TypeError, ValueError) as exc:
                 log.error("a saved visit could not be read (%s); not taken back", exc)
                 continue
             if wall < EARLIEST_PLAUSIBLE_WALL or not 0.0 < left_s < float("inf"):
                 continue
-            self.visits[resident] = Visit(resident, now, now + min(left_s, self.visit_max_s), by)
+            until = now + min(left_s, self.visit_max_s)
+            self.visits[resident] = Visit(resident, now, until, by, until_wall)
             log.info("visit mode on for resident %s (taken back after a restart)", resident)
 
     def in_visit(self, resident: str) -> bool:
         visit = self.visits.get(resident)
         if visit is None:
             return False
-        if self.clock.monotonic() >= visit.until_mono:
+        over_by_wall = visit.until_wall is not None and self.clock.wall() >= visit.until_wall
+        if self.clock.monotonic() >= visit.until_mono or over_by_wall:
             del self.visits[resident]
             return False
         return True

@@ -88,11 +88,11 @@ def parse_command(payload: bytes) -> dict[str, Any]:
         isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= 24
     ):
         raise CommandError("hours: expected a number of hours between 0 and 24")
-    issued = message.get("t")
+    issued = message.get("t") if command == "visit_start" else None  # others never read it
     if issued is not None and (
         isinstance(issued, bool)
         or not isinstance(issued, (int, float))
-        or not math.isfinite(issued)
+        or not _finite(issued)
         or issued < 0
     ):
         raise CommandError("t: expected the time the command was issued, epoch seconds")
@@ -100,3 +100,10 @@ def parse_command(payload: bytes) -> dict[str, Any]:
 
     message["by"] = by if isinstance(by, str) and len(by) <= 64 else "staff"
     return message
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer of hundreds of digits: no time either
+        return False

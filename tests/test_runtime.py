@@ -322,6 +322,36 @@ async def test_a_visit_for_a_resident_this_gateway_does_not_have_is_rejected(
     await runtime.close()
 
 
+async def test_a_visit_start_whose_time_is_an_integer_too_large_for_a_float_is_rejected(
+    tmp_path: Path,
+) -> None:
+    """``t`` = 10**400 (valid JSON, under Python's 4,300-digit limit): math.isfinite raised
+    OverflowError out of parse_command, a handler error with a traceback, not a rejection."""
+    _, runtime = _sos_runtime(tmp_path)
+    await runtime.handle_command(
+        b'{"command": "visit_start", "resident": "r1", "t": 1%s}' % (b"0" * 400)
+    )
+    assert runtime.counters["commands_rejected"] == 1 and not runtime.manager.visits
+    await runtime.close()
+
+
+async def test_an_ack_that_carries_a_time_of_its_own_still_acknowledges(tmp_path: Path) -> None:
+    """Only visit_start reads ``t``. A platform that stamps every command with its time (an
+    ISO string: v1 ignores fields it does not know) had its ack refused once ``t`` was
+    checked on every command: the alert stayed open and went on escalating."""
+    clock, runtime = _sos_runtime(tmp_path)
+    async with running(runtime):
+        await runtime.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
+        await wait_until(lambda: runtime.outbox.outbox.depth().get("alert") == 1)
+        (alert,) = runtime.manager.active.values()
+        await runtime.handle_command(
+            b'{"command": "ack", "alert_id": "%s", "by": "nurse", "t": "2026-12-07T10:00:00Z"}'
+            % alert.id.encode()
+        )
+        assert runtime.counters["commands_rejected"] == 0
+        assert alert.state.value == "acknowledged"
+
+
 async def test_a_command_with_text_that_is_no_unicode_is_rejected_and_every_start_still_works(
     tmp_path: Path,
 ) -> None:

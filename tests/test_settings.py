@@ -445,3 +445,31 @@ def test_topics_with_wildcards_or_empty_levels_are_named(tmp_path: Path) -> None
     good = tmp_path / "good.toml"
     good.write_text('[gateway]\nid = "g"\n[platform]\nhost = "h"\ntopic_prefix = "care/homes"\n')
     assert load_settings(good).platform.topic_prefix == "care/homes"
+
+
+def test_a_local_topic_with_a_trailing_slash_still_loads_and_is_heard(tmp_path: Path) -> None:
+    """The home broker's drivers have always taken ``zigbee2mqtt/`` as ``zigbee2mqtt`` (they
+    strip a trailing '/'): such a config heard every device, and must not stop the gateway at
+    its next start as an 'empty level'."""
+    from drivers.zigbee2mqtt import codec_from_devices
+
+    path = tmp_path / "ok.toml"
+    path.write_text(
+        '[gateway]\nid = "g"\n[[residents]]\nid = "r1"\n'
+        '[[devices]]\nid = "door"\nkind = "door"\nresident = "r1"\n'
+        'transport = "zigbee2mqtt"\nfriendly_name = "Front door"\n'
+        '[local_broker]\nzigbee2mqtt_base_topic = "zigbee2mqtt/"\n'
+        'device_topic = "eldergate/devices/"\nbed_topic = "eldergate/bed/"\n'
+    )
+    settings = load_settings(path)
+    assert settings.local_broker is not None
+    base = settings.local_broker.zigbee2mqtt_base_topic
+    assert base is not None
+    codec = codec_from_devices(base, settings.devices_model())
+    (reading,) = codec.decode("zigbee2mqtt/Front door", b'{"contact": false}', 1e9)
+    assert reading.device == "door" and reading.values["open"] is True
+    bad = '[gateway]\nid = "g"\n[local_broker]\ndevice_topic = "/"\nbed_topic = "a//b/"\n'
+    assert [e.split(":")[0] for e in _errors(tmp_path, bad)] == [
+        "local_broker.device_topic",
+        "local_broker.bed_topic",
+    ]

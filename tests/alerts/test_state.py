@@ -141,3 +141,26 @@ def test_saved_visits_that_cannot_be_read_are_skipped_not_fatal() -> None:
     assert sorted(manager.visits) == ["r4"]
     assert visits_of({VISITS_KEY: "garbage"}) == []
     assert alerts_of({VISITS_KEY: [{"resident": "r4"}]}) == []
+
+
+def test_a_visit_taken_back_on_a_boot_clock_behind_ends_when_the_clock_is_set(
+    tmp_path: Path,
+) -> None:
+    """A Pi boots on the time fake-hwclock saved (plausible, but behind): a visit over long
+    ago looks under way and is taken back. Once NTP sets the clock, the visit is over by its
+    saved end on the wall clock; before, it went on for up to visit_max_h on the monotonic
+    clock, holding the resident's behaviour alerts with nobody on site."""
+    clock = SimClock(T0)
+    manager = AlertManager("gw", clock, visit_max_s=3 * 3600.0)
+    manager.start_visit("r1", "nurse", hours=3.0)  # until T0 + 3 h
+    clock.advance(1800.0)  # the power fails half an hour in, for 5 hours
+    later = SimClock(T0 + 1020.0, start_mono=4.0)  # fake-hwclock's time, saved at T0 + 17 min
+    restored = _saved_and_taken_back(tmp_path, manager, later)
+    assert restored.in_visit("r1")  # the clock cannot tell yet
+    night_exit = Event("night_exit", "r1", later.wall(), Severity.HIGH)
+    assert restored.handle(night_exit) == []  # held
+    later.advance(60.0)
+    later.jump_wall(T0 + 1800.0 + 5 * 3600.0 + 60.0 - later.wall())  # NTP: the real time
+    assert [c.alert.type for c in restored.on_tick()] == ["night_exit"]
+    assert not restored.in_visit("r1")
+    assert restored.visit_records() == []
