@@ -27,6 +27,10 @@ from gateway.schema import SchemaErrors, build
 CURRENT_VERSION = 1
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+# Any name an installer chooses ("卧室门" as well as "bedroom-door"); it is pseudonymous, not
+# a person's. On the mqtt transport it is also a topic level.
+_DEVICE_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+_TOPIC_LEVEL = re.compile(r"^[^/+#]+$")
 _TOPIC = re.compile(r"^[^/+#\x00]+(/[^/+#\x00]+)*$")
 _BLE_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 # Device options the device's own keys set (DeviceSettings.to_model): written in ``options``
@@ -257,10 +261,16 @@ def _cross_checks(settings: Settings) -> list[str]:
     friendly_names: dict[str, int] = {}
     ble_addresses: dict[str, int] = {}
     for i, dev in enumerate(settings.devices):
-        if not _ID.match(dev.id):
-            # also its MQTT topic segment: a '/', '+', '#' or space there is never heard
+        if not _DEVICE_ID.match(dev.id):
             errors.append(
-                f"devices[{i}].id: expected letters, digits and '-_.:' (at most 64), got {dev.id!r}"
+                f"devices[{i}].id: expected 1 to 64 characters, no control characters, "
+                f"got {dev.id!r}"
+            )
+        elif dev.transport == "mqtt" and not _TOPIC_LEVEL.match(dev.id):
+            # its topic level on the JSON device and bed topics: never heard with these
+            errors.append(
+                f"devices[{i}].id: an mqtt device's id is its topic level, expected no "
+                f"'/', '+' or '#', got {dev.id!r}"
             )
         if device_ids.index(dev.id) != i:
             errors.append(f"devices[{i}].id: duplicate device id {dev.id!r}")

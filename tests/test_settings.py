@@ -297,7 +297,8 @@ friendly_name = "Door"
     mqtt, z2m = f"transport: 'mqtt' {deaf}", f"transport: 'zigbee2mqtt' {deaf}"
     assert sorted(errors) == sorted(
         [
-            "devices[0].id: expected letters, digits and '-_.:' (at most 64), got 'hall/motion'",
+            "devices[0].id: an mqtt device's id is its topic level, expected no '/', '+' or '#',"
+            " got 'hall/motion'",
             f"devices[0].{mqtt}",
             "devices[1].address: expected a BLE address such as 'C0:FF:EE:00:00:01', "
             "got 'C0-FF-EE-00-00-01'",
@@ -472,4 +473,20 @@ def test_a_local_topic_with_a_trailing_slash_still_loads_and_is_heard(tmp_path: 
     assert [e.split(":")[0] for e in _errors(tmp_path, bad)] == [
         "local_broker.device_topic",
         "local_broker.bed_topic",
+    ]
+
+
+def test_device_ids_in_any_script_load_where_they_are_no_topic_level(tmp_path: Path) -> None:
+    """A Chinese installer names devices in Chinese; only an mqtt device's id is a topic
+    level. The id rule added for topics first refused every such config."""
+    config = tmp_path / "home.toml"
+    config.write_text(
+        '[gateway]\nid = "gw-1"\n[[residents]]\nid = "r1"\n'
+        '[[devices]]\nid = "卧室门"\nkind = "door"\nresident = "r1"\ntransport = "simulated"\n'
+        '[[devices]]\nid = "front door/main"\nkind = "door"\nresident = "r1"\n'
+        'transport = "simulated"\n'
+    )
+    assert [d.id for d in load_settings(config).devices] == ["卧室门", "front door/main"]
+    assert _errors(tmp_path, config.read_text().replace('id = "卧室门"', 'id = "a\\u0007b"')) == [
+        "devices[0].id: expected 1 to 64 characters, no control characters, got 'a\\x07b'"
     ]
