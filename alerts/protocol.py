@@ -10,9 +10,10 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
+
+from gateway.recording import RecordError, TimeFormat
 
 PROTOCOL_VERSION = 1
 COMMANDS = frozenset({"ack", "resolve", "visit_start", "visit_end"})
@@ -89,21 +90,15 @@ def parse_command(payload: bytes) -> dict[str, Any]:
     ):
         raise CommandError("hours: expected a number of hours between 0 and 24")
     issued = message.get("t") if command == "visit_start" else None  # others never read it
-    if issued is not None and (
-        isinstance(issued, bool)
-        or not isinstance(issued, (int, float))
-        or not _finite(issued)
-        or issued < 0
-    ):
-        raise CommandError("t: expected the time the command was issued, epoch seconds")
+    if issued is not None:
+        try:  # epoch seconds, or ISO 8601 as a platform may well write it (naive: UTC)
+            message["t"] = TimeFormat().parse(issued)
+        except RecordError:
+            raise CommandError(
+                "t: expected when the command was issued, epoch seconds or ISO 8601"
+            ) from None
     by = message.get("by", "staff")
 
     message["by"] = by if isinstance(by, str) and len(by) <= 64 else "staff"
     return message
 
-
-def _finite(number: float) -> bool:
-    try:
-        return math.isfinite(number)
-    except OverflowError:  # an integer of hundreds of digits: no time either
-        return False

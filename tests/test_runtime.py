@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import json
 import sqlite3
@@ -317,8 +318,14 @@ async def test_a_visit_for_a_resident_this_gateway_does_not_have_is_rejected(
         b'{"command": "visit_start", "resident": "r2", "hours": 1, "t": %.0f}' % old
     )
     await runtime.handle_command(b'{"command": "visit_start", "resident": "r3", "t": "soon"}')
+    # ISO 8601 as a platform may write it: issued 5 h ago, its visit is over too
+    iso = dt.datetime.fromtimestamp(old - 3600, dt.UTC).isoformat().encode()
+    await runtime.handle_command(
+        b'{"command": "visit_start", "resident": "r2", "hours": 1, "t": "%s"}' % iso
+    )
     assert sorted(runtime.manager.visits) == ["r1"]
     assert runtime.counters["commands_rejected"] == 2
+    assert runtime.manager.counters["visit_starts_expired"] == 2
     await runtime.close()
 
 
