@@ -17,22 +17,23 @@ turns each message into readings for the configured devices:
   ``base_topic``, or a broker ACL that does not let the gateway read ``<base>/#`` — mosquitto
   grants such a subscription and then delivers nothing).
 - other ``<base>/bridge/...`` topics and ``/set``/``/get`` commands: ignored (``[]``).
-- A state whose ``last_seen`` (when Zigbee2MQTT enables it) lies more than
-  ``REPUBLISHED_AFTER_S`` further behind its arrival than the freshest of the recent ones is
-  Zigbee2MQTT re-sending its cache (every device's cached state at its start), not the device
-  speaking: ignored (``republished_ignored``), so a restart of Zigbee2MQTT neither clears a dead
-  sensor's ``device_offline`` nor counts as a sign of life. Measured against the freshest lag,
-  not the gateway's clock, so a Zigbee2MQTT host whose clock is off is no problem. A press is
-  never cached: a message with an ``action`` always counts.
+- A state that carries exactly the ``last_seen`` (when Zigbee2MQTT enables it) of the device's
+  last state is Zigbee2MQTT speaking for the device, not the device speaking: its cache re-sent
+  at a restart of Zigbee2MQTT, or a state it computes itself (``occupancy: false`` after its
+  timeout). Ignored (``republished_ignored``), so a restart of Zigbee2MQTT neither clears a
+  dead sensor's ``device_offline`` nor counts as a sign of life. Equality, not age: clocks are
+  not compared, so a Pi that boots behind (no RTC), a Zigbee2MQTT host whose clock is off, or
+  NTP stepping either loses no state. A press is never cached: a message with an ``action``
+  always counts. Not told apart: the first state of each device after the gateway itself
+  started (a power cut restarts both).
 
 Unknown friendly names raise ``DecodeError("unknown device")`` so that the driver counts them.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from drivers.decoders import DecodeError
 from drivers.decoders.advertisements import dicts_to_reading
@@ -47,10 +48,6 @@ from drivers.decoders.zigbee2mqtt import (
 from gateway.model import Reading
 
 DEFAULT_BASE_TOPIC = "zigbee2mqtt"
-# A device's own message reaches the gateway within seconds of its last_seen; a cached state
-# re-sent at a restart of Zigbee2MQTT carries when the device last spoke, minutes to days ago.
-REPUBLISHED_AFTER_S: Final = 300.0
-_RECENT_LAGS: Final = 64
 
 
 class Zigbee2MqttCodec:
@@ -71,7 +68,7 @@ class Zigbee2MqttCodec:
         self.bridge_online: bool | None = None  # None: never heard
         self._subscribed = False
         self._recent_actions: dict[tuple[str, str], float] = {}
-        self._lags: deque[float] = deque(maxlen=_RECENT_LAGS)  # arrival - last_seen
+        self._last_seen: dict[str, float] = {}  # device id -> last_seen of its last state
         self.counters: dict[str, int] = {
             "messages": 0,
             "readings": 0,
@@ -106,7 +103,7 @@ class Zigbee2MqttCodec:
             fields = action_readings(device, payload)
         else:
             state = parse_state_payload(payload)
-            if self._republished(state, t):
+            if self._republished(device, state):
                 self.counters["republished_ignored"] += 1
                 return []
             fields = state_readings(device, state)
@@ -114,13 +111,14 @@ class Zigbee2MqttCodec:
         self.counters["readings"] += len(readings)
         return readings
 
-    def _republished(self, state: Mapping[str, Any], t: float) -> bool:
+    def _republished(self, device: str, state: Mapping[str, Any]) -> bool:
         seen = last_seen_of(state)
         if seen is None or state.get("action") or state.get("click"):
             return False
-        lag = t - seen
-        self._lags.append(lag)
-        return lag - min(self._lags) > REPUBLISHED_AFTER_S
+        if self._last_seen.get(device) == seen:
+            return True
+        self._last_seen[device] = seen
+        return False
 
     def _collapse_actions(self, fields: list[dict[str, Any]], t: float) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
