@@ -3,6 +3,7 @@ every detector's constructor; the runtime and replay both call :func:`build_dete
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from gateway.clock import Clock
 from gateway.detection.base import DeafPeriods, Detector, Home
 from gateway.detection.device_health import DeviceHealth, DeviceHealthSettings
 from gateway.detection.fall_alerts import FallAlerts, FallSettings
+from gateway.detection.gateway_health import Problems
 from gateway.detection.routine import build_routine_detector, open_learned_store
 from gateway.detection.sos import SosDetector
 
@@ -20,16 +22,21 @@ def build_detectors(
     detection: dict[str, Any] | None = None,
     state_dir: Path | None = None,
     deaf: DeafPeriods | None = None,
+    problems: Callable[[], Problems] | None = None,
 ) -> list[Detector]:
     """``detection`` maps detector name → validated settings object (missing → defaults);
     ``state_dir`` keeps learned state across restarts (None: in memory, as in replay);
     ``deaf``: when the gateway could not hear the home (the routine detectors learn nothing
-    from those spans; the runtime's gateway health marks them)."""
+    from those spans; the runtime's gateway health marks them); ``problems``: what keeps the
+    gateway from hearing part of the home now (the runtime's; device health raises no
+    ``device_offline`` for a device it cannot hear)."""
     detection = detection or {}
     return [
         SosDetector(clock, detection.get("sos")),
         FallAlerts(clock, detection.get("fall") or FallSettings()),
-        DeviceHealth(clock, home, detection.get("device_health") or DeviceHealthSettings()),
+        DeviceHealth(
+            clock, home, detection.get("device_health") or DeviceHealthSettings(), problems
+        ),
         build_routine_detector(
             clock, home, detection.get("routine"), open_learned_store(state_dir, clock), deaf
         ),

@@ -108,7 +108,9 @@ class Runtime:
         self.manager.restore_visits(visits_of(saved))
         self._visits_saved = self.manager.visits_changed
         deaf = DeafPeriods()  # gateway health marks them, the routine detectors skip them
-        detectors = build_detectors(clock, self.home, settings.detection, self.state_dir, deaf)
+        detectors = build_detectors(
+            clock, self.home, settings.detection, self.state_dir, deaf, self.problems
+        )
         detectors.append(
             GatewayHealth(
                 clock, self.home, self.problems, settings.detection.get("gateway_health"), deaf

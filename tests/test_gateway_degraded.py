@@ -211,3 +211,35 @@ async def test_a_running_zigbee2mqtt_is_heard_at_once_and_nothing_is_raised(
         await advance_gateway(runtime, 600.0)
         assert not degraded(runtime)
         assert runtime.manager.counters["raised"] == 0
+
+
+async def test_devices_behind_a_lost_home_broker_are_not_offline_on_top(
+    tmp_path: Path, local_broker: Mosquitto
+) -> None:
+    """The home broker gone for 20 min: one gateway_degraded per resident, not also a
+    device_offline for every bed on the broker (10 min of silence); a bed that stays silent
+    once the broker is back is reported 10 min later."""
+    await zigbee2mqtt_up(local_broker)
+    config = gateway_config(tmp_path, local_broker, None)
+    config["devices"].append(
+        {"id": "bed-r1", "kind": "bed", "room": "bedroom", "resident": "r1", "transport": "mqtt"}
+    )
+    runtime = build_runtime(settings_for(config), SimClock())
+    runtime.backoff_factory = fast_backoff
+    driver = runtime.drivers[0]
+
+    def offline() -> list[str]:
+        return [a.device for a in runtime.manager.active.values() if a.type == "device_offline"]
+
+    async with running(runtime):
+        local_broker.stop()
+        await wait_until(lambda: driver.down_reason is not None)
+        await advance_until(runtime, lambda: bool(degraded(runtime)))
+        await advance_gateway(runtime, 20 * 60.0)
+        assert offline() == []
+        local_broker.start()
+        await advance_until(runtime, lambda: driver.down_reason is None, step_s=1.0)
+        await advance_until(runtime, lambda: not degraded(runtime))
+        took = await advance_until(runtime, lambda: bool(offline()), limit_s=1200.0)
+        assert 9 * 60.0 <= took <= 11 * 60.0
+        assert offline() == ["bed-r1"]

@@ -27,6 +27,13 @@ re-sends it with every check-in). Not told apart: someone else at home moving ab
 wearer is out (the band is then reported 5 min later), and a restart of the gateway while
 the wearer is out (every device counts as just heard, no door is known).
 
+While the gateway itself cannot hear a device — its home broker unreachable, the Zigbee2MQTT
+bridge offline, the BLE adapter not recovering (``problems``, the same the runtime hands
+:mod:`~gateway.detection.gateway_health`) — its silence is the gateway's, reported once as
+``gateway_degraded``: no ``device_offline`` for it, and its silence counts again from the end
+of the problem. A lasting problem keeps ``gateway_degraded`` open, so a device that died
+meanwhile is reported ``stale_after_s`` after the problem is over.
+
 At start every device counts as just heard and just pressed: a restart does not raise a
 flood of alerts, it only restarts the timers.
 """
@@ -34,11 +41,13 @@ flood of alerts, it only restarts the timers.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.clock import Clock
 from gateway.detection.base import Home
+from gateway.detection.gateway_health import Problems, unheard_transports
 from gateway.model import Alert, Device, DeviceKind, Event, EventAction, Reading, Severity
 
 HOUR_S = 3600.0
@@ -113,6 +122,7 @@ class _DeviceState:
     signal: dict[str, float] = field(default_factory=dict)
     offline: str | None = None  # None, "silent" or "unavailable"
     door_open: bool | None = None  # doors: the last state heard
+    unheard_at: float | None = None  # monotonic: the last tick the gateway could not hear it
     raised: set[str] = field(default_factory=set)  # battery_low, tamper, smoke, ...
     untested: bool = False
 
@@ -121,12 +131,18 @@ class DeviceHealth:
     name = "device_health"
 
     def __init__(
-        self, clock: Clock, home: Home, settings: DeviceHealthSettings | None = None
+        self,
+        clock: Clock,
+        home: Home,
+        settings: DeviceHealthSettings | None = None,
+        problems: Callable[[], Problems] | None = None,
     ) -> None:
         self.clock = clock
         self.home = home
         self.settings = settings or DeviceHealthSettings()
+        self.problems = problems
         self._states: dict[str, _DeviceState] = {}
+        self._unheard: set[str] = set()  # transports the gateway could not hear at the last tick
         self._exit_at: float | None = None  # monotonic: an exit door's last change
         self._inside_at: float | None = None  # monotonic: the last sign of life inside
 
@@ -243,18 +259,32 @@ class DeviceHealth:
             self._inside_at = now
 
     def _silent_since(self, device: Device, state: _DeviceState) -> float | None:
-        """Since when the device's silence counts; None while a worn device is out with its
-        wearer (the module docstring)."""
+        """Since when the device's silence counts; None while the gateway cannot hear it or a
+        worn device is out with its wearer (the module docstring)."""
+        if _transport(device) in self._unheard:
+            return None
+        heard = state.last_seen
+        if state.unheard_at is not None:
+            heard = max(heard, state.unheard_at)
         exit_at = self._exit_at
         if (
             device.kind not in WORN_KINDS
             or exit_at is None
             or exit_at < state.last_seen - EXIT_BEFORE_SILENCE_S
         ):
-            return state.last_seen
+            return heard
         if self._inside_at is not None and self._inside_at > exit_at + LEAVE_GRACE_S:
-            return max(state.last_seen, self._inside_at)
+            return max(heard, self._inside_at)
         return None
+
+    def _note_unheard(self, now: float) -> None:
+        try:
+            self._unheard = unheard_transports(self.problems()) if self.problems else set()
+        except Exception:  # a driver's bug: judge the devices as if all were heard
+            self._unheard = set()
+        for device in self.home.devices.values():
+            if _transport(device) in self._unheard:
+                self._state(device).unheard_at = now
 
     def _battery(self, reading: Reading, device: Device, state: _DeviceState) -> list[Event]:
         pct = reading.get("battery")
@@ -306,6 +336,7 @@ class DeviceHealth:
     def on_tick(self) -> list[Event]:
         now = self.clock.monotonic()
         wall = self.clock.wall()
+        self._note_unheard(now)
         events: list[Event] = []
         for device in self.home.devices.values():
             state = self._state(device)
@@ -393,6 +424,10 @@ class DeviceHealth:
                 ),
             }
         return out
+
+
+def _transport(device: Device) -> str:
+    return str(device.options.get("transport", "mqtt")) if device.options else "mqtt"
 
 
 __all__ = ["DeviceHealth", "DeviceHealthSettings"]

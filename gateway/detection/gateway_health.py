@@ -30,6 +30,24 @@ from gateway.model import Alert, Device, Event, EventAction, Reading, Severity
 # key -> (cause code, technical reason)
 Problems = Mapping[str, tuple[str, str]]
 
+# Which devices (by their transport) a problem leaves unheard. Keys are "<driver>:<problem>"
+# (gateway.runtime.Runtime.problems); a driver not listed (an Emfit poller: one bed) leaves its
+# device's silence to device health.
+_DRIVER_TRANSPORTS: dict[str, tuple[str, ...]] = {
+    "local_mqtt": ("mqtt", "zigbee2mqtt"),
+    "ble": ("ble",),
+}
+_CAUSE_TRANSPORTS: dict[str, tuple[str, ...]] = {"zigbee2mqtt_bridge": ("zigbee2mqtt",)}
+
+
+def unheard_transports(problems: Problems) -> set[str]:
+    """The transports whose devices the gateway cannot hear because of ``problems``."""
+    found: set[str] = set()
+    for key, (cause, _reason) in problems.items():
+        driver = key.partition(":")[0]
+        found.update(_CAUSE_TRANSPORTS.get(cause) or _DRIVER_TRANSPORTS.get(driver, ()))
+    return found
+
 
 @dataclass(frozen=True)
 class GatewayHealthSettings:

@@ -226,3 +226,38 @@ def test_a_band_silent_at_home_or_long_after_a_door_is_offline_as_before() -> No
     run_until(clock, health, 20 * MIN)
     feed(clock, health, home, "band", acc=[[0, 0, 1]], fs=50)  # the band's last word
     assert types(run_until(clock, health, 5 * MIN)) == [("device_offline", "band")]
+
+
+def _home_behind_drivers(problems: dict[str, tuple[str, str]]):
+    devices = (
+        Device("bed", DeviceKind.BED, "p1", Room.BEDROOM, options={"transport": "mqtt"}),
+        Device("door", DeviceKind.DOOR, "p1", Room.ENTRANCE,
+               options={"transport": "zigbee2mqtt", "offline_after_s": 15 * MIN}),
+        Device("band", DeviceKind.WRISTBAND, "p1", options={"transport": "ble"}),
+    )
+    clock = SimClock()
+    home = Home([Resident("p1")], list(devices))
+    return clock, home, DeviceHealth(clock, home, DeviceHealthSettings(), lambda: problems)
+
+
+def test_devices_the_gateway_cannot_hear_are_not_offline_until_it_can_again() -> None:
+    """The home broker down for half an hour: gateway_degraded says so once; every bed and
+    band behind it was device_offline on top, and all of it cleared together after."""
+    problems: dict[str, tuple[str, str]] = {}
+    clock, home, health = _home_behind_drivers(problems)
+    run_until(clock, health, 1 * MIN)
+    problems["local_mqtt:local_broker"] = ("local_broker", "connection refused")
+    # the BLE band is not behind the broker: it goes offline as ever
+    assert types(run_until(clock, health, 30 * MIN)) == [("device_offline", "band")]
+    problems.clear()  # back; the bed died meanwhile, the door reports
+    run_until(clock, health, 1.0)
+    feed(clock, health, home, "door", open=False)
+    assert run_until(clock, health, 10 * MIN - 2.0) == []
+    assert types(run_until(clock, health, 2.0)) == [("device_offline", "bed")]
+
+
+def test_a_bridge_problem_leaves_only_zigbee_devices_unheard() -> None:
+    problems = {"local_mqtt:zigbee2mqtt_bridge": ("zigbee2mqtt_bridge", "offline")}
+    clock, _home, health = _home_behind_drivers(problems)
+    events = run_until(clock, health, 20 * MIN)
+    assert types(events) == [("device_offline", "band"), ("device_offline", "bed")]
