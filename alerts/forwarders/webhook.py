@@ -75,13 +75,19 @@ def _command_list(body: bytes) -> list[bytes]:
     not a JSON list is logged and skipped: tearing the session down for it would stop the
     outbox's delivery on every poll while the platform keeps serving it."""
     try:
-        commands = json.loads(body or b"[]")
+        # an integer too long for Python (over 4,300 digits) stays text, so that command
+        # alone is refused and the others of the answer still go
+        commands = json.loads(body or b"[]", parse_int=_int_or_text)
         if not isinstance(commands, list):
             raise TypeError("not a list")
         return [json.dumps(command).encode() for command in commands]
     except (ValueError, TypeError, RecursionError) as exc:
         log.error("webhook: /commands answer ignored: expected a JSON list of commands (%s)", exc)
         return []
+
+
+def _int_or_text(digits: str) -> int | str:
+    return int(digits) if len(digits) <= 64 else digits
 
 
 class WebhookPlatformLink:
