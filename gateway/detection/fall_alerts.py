@@ -438,10 +438,10 @@ class FallAlerts:
             worn = values["hr"] > 0  # 0 bpm: the optical sensor has no skin contact
         if worn is None or worn == wrist.worn:
             return
-        # Nothing stillness-based from a band that is off the wrist: no new candidate while it
-        # is not worn, and a candidate or an unraised fall is judged on whether the band is
+        # Nothing stillness-based from a band that is off the wrist: a candidate (opened
+        # whether the band is worn or not) or an unraised fall is judged on whether the band is
         # worn when it is decided and when its alert is due — not dropped at once, so that skin
-        # contact lost for a moment during a fall does not erase it.
+        # contact lost for a moment during a fall, its impact included, does not erase it.
         wrist.worn = worn
         self.counters["worn_changes"] += 1
 
@@ -726,9 +726,10 @@ class FallAlerts:
         for slot in self._busy & self._counted_slots:
             self._follow_wall_clock(self._by_slot[slot], wall_offset)
         for hit in self.ring.gate():
+            # a band not worn opens candidates too: they are judged on whether it is worn
+            # when they are decided and when the alert is due (skin contact lost for a
+            # moment across the impact must not lose the fall)
             wrist = self._by_slot[hit.slot]
-            if not wrist.worn:
-                continue
             if wrist.pending_from is None:
                 wrist.pending_from = hit.crossing
             self._busy.add(hit.slot)
