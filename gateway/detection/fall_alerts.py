@@ -133,8 +133,9 @@ class _Fall:
     cancelled: bool = False
     escalated: bool = False
     active_samples: int = 0
-    # the raised fall this one followed while its cancel window was open: the same incident
-    # for the alert manager (one alert), so a press in that window withdraws both
+    # the raised fall this one followed (not cancelled): the same incident for the alert
+    # manager (one alert), so a press in its cancel window withdraws both, and a press after
+    # that window withdraws neither (the one CANCEL would withdraw the earlier fall too)
     earlier: _Fall | None = None
 
 
@@ -815,6 +816,7 @@ class FallAlerts:
                     self.counters["falls_while_open"] += 1
                     if open_fall.raised and not open_fall.cancelled:
                         earlier = open_fall
+                        open_fall.earlier = None  # only the band's open fall is looked at
                 self.counters["falls_detected"] += 1
                 wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
                 wrist.fall.earlier = earlier
@@ -980,8 +982,6 @@ class FallAlerts:
             else:
                 f.escalated = True  # got up or took the band off: nothing to escalate
                 self.counters["long_lie_not_escalated"] += 1
-        if f.earlier is not None and now > f.earlier.raised_mono + s.cancel_window_s:
-            f.earlier = None
         cancel_over = f.raised and now >= f.raised_mono + s.cancel_window_s
         if f.cancelled or (f.escalated and cancel_over):
             wrist.fall = None  # this incident needs nothing more from the detector
@@ -1023,6 +1023,14 @@ class FallAlerts:
                 else:
                     self.counters["cancel_too_late"] += 1
             current = wrist.fall
+            earlier = current.earlier
+            if withdrawn is current and earlier is not None and not earlier.cancelled:
+                # the earlier fall's cancel window closed without a press: the one CANCEL
+                # would withdraw it too (the manager joined the two into one alert). The
+                # later fall stays raised, its long lie standing for both
+                current.cancelled = False
+                withdrawn = None
+                self.counters["cancel_kept_for_earlier_fall"] += 1
             if withdrawn is not None and withdrawn is not current and current.raised:
                 # the later fall, after the press, was raised into the same alert (falls
                 # within the manager's repeat window join it): withdrawing it would withdraw
@@ -1033,7 +1041,6 @@ class FallAlerts:
                 # its repeat window join it), which it withdraws
                 self.counters["alerts_cancelled"] += 1
                 events.append(self._event(wrist, EventAction.CANCEL, {"by": "resident"}, withdrawn))
-            earlier = wrist.fall.earlier
             if earlier is not None and earlier.cancelled and not wrist.fall.cancelled:
                 wrist.fall.earlier = None
             self._refresh_busy(wrist)
