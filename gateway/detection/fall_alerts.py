@@ -133,8 +133,9 @@ class _Fall:
     cancelled: bool = False
     escalated: bool = False
     active_samples: int = 0
-    # the raised fall this one followed while its cancel window was open: the same incident
-    # for the alert manager (one alert), so a press in that window withdraws both
+    # the raised fall this one followed (not cancelled): the same incident for the alert
+    # manager (one alert), so a press in its cancel window withdraws both, and a press after
+    # that window withdraws neither (the one CANCEL would withdraw the earlier fall too)
     earlier: _Fall | None = None
 
 
@@ -438,10 +439,10 @@ class FallAlerts:
             worn = values["hr"] > 0  # 0 bpm: the optical sensor has no skin contact
         if worn is None or worn == wrist.worn:
             return
-        # Nothing stillness-based from a band that is off the wrist: no new candidate while it
-        # is not worn, and a candidate or an unraised fall is judged on whether the band is
+        # Nothing stillness-based from a band that is off the wrist: a candidate (opened
+        # whether the band is worn or not) or an unraised fall is judged on whether the band is
         # worn when it is decided and when its alert is due — not dropped at once, so that skin
-        # contact lost for a moment during a fall does not erase it.
+        # contact lost for a moment during a fall, its impact included, does not erase it.
         wrist.worn = worn
         self.counters["worn_changes"] += 1
 
@@ -726,9 +727,10 @@ class FallAlerts:
         for slot in self._busy & self._counted_slots:
             self._follow_wall_clock(self._by_slot[slot], wall_offset)
         for hit in self.ring.gate():
+            # a band not worn opens candidates too: they are judged on whether it is worn
+            # when they are decided and when the alert is due (skin contact lost for a
+            # moment across the impact must not lose the fall)
             wrist = self._by_slot[hit.slot]
-            if not wrist.worn:
-                continue
             if wrist.pending_from is None:
                 wrist.pending_from = hit.crossing
             self._busy.add(hit.slot)
@@ -814,6 +816,7 @@ class FallAlerts:
                     self.counters["falls_while_open"] += 1
                     if open_fall.raised and not open_fall.cancelled:
                         earlier = open_fall
+                        open_fall.earlier = None  # only the band's open fall is looked at
                 self.counters["falls_detected"] += 1
                 wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
                 wrist.fall.earlier = earlier
@@ -979,8 +982,6 @@ class FallAlerts:
             else:
                 f.escalated = True  # got up or took the band off: nothing to escalate
                 self.counters["long_lie_not_escalated"] += 1
-        if f.earlier is not None and now > f.earlier.raised_mono + s.cancel_window_s:
-            f.earlier = None
         cancel_over = f.raised and now >= f.raised_mono + s.cancel_window_s
         if f.cancelled or (f.escalated and cancel_over):
             wrist.fall = None  # this incident needs nothing more from the detector
@@ -1022,6 +1023,14 @@ class FallAlerts:
                 else:
                     self.counters["cancel_too_late"] += 1
             current = wrist.fall
+            earlier = current.earlier
+            if withdrawn is current and earlier is not None and not earlier.cancelled:
+                # the earlier fall's cancel window closed without a press: the one CANCEL
+                # would withdraw it too (the manager joined the two into one alert). The
+                # later fall stays raised, its long lie standing for both
+                current.cancelled = False
+                withdrawn = None
+                self.counters["cancel_kept_for_earlier_fall"] += 1
             if withdrawn is not None and withdrawn is not current and current.raised:
                 # the later fall, after the press, was raised into the same alert (falls
                 # within the manager's repeat window join it): withdrawing it would withdraw
@@ -1032,7 +1041,6 @@ class FallAlerts:
                 # its repeat window join it), which it withdraws
                 self.counters["alerts_cancelled"] += 1
                 events.append(self._event(wrist, EventAction.CANCEL, {"by": "resident"}, withdrawn))
-            earlier = wrist.fall.earlier
             if earlier is not None and earlier.cancelled and not wrist.fall.cancelled:
                 wrist.fall.earlier = None
             self._refresh_busy(wrist)

@@ -810,6 +810,29 @@ def test_skin_contact_lost_for_a_moment_during_a_fall_does_not_erase_it() -> Non
     assert len(home.of(EventAction.RAISE)) == 1
 
 
+@pytest.mark.parametrize(("lost_s", "back_s"), [(-0.5, 1.5), (-0.1, 0.3), (0.0, 6.0)])
+def test_skin_contact_lost_across_the_impact_does_not_erase_the_fall(
+    lost_s: float, back_s: float
+) -> None:
+    """Contact lost from ``lost_s`` to ``back_s`` around the impact (the hit lifts the
+    sensor): no candidate opened while the band read as not worn, and the fall was lost."""
+    home = Home()
+    _t, xyz, impact_s = synth_fall(np.random.default_rng(3), after=10.0)
+    xyz = np.concatenate([xyz, still(20)])
+    contact = {
+        int((impact_s + lost_s) * 50) // 10 * 10: 0,
+        int((impact_s + back_s) * 50) // 10 * 10: 72,
+    }
+    t = EPOCH + np.arange(xyz.shape[0]) / 50.0
+    for i in range(0, xyz.shape[0], 10):
+        home.run_until(MONO + (min(i + 10, xyz.shape[0]) - 1) / 50.0)
+        home.send(Reading(float(t[i]), WRIST.id, {"acc": xyz[i : i + 10], "ts": t[i : i + 10]}))
+        if i in contact:
+            home.send(Reading(home.clock.wall(), WRIST.id, {"hr": contact[i]}))
+    home.idle(10)
+    assert len(home.of(EventAction.RAISE)) == 1
+
+
 def test_a_band_taken_off_just_after_an_impact_raises_nothing() -> None:
     """Not-worn reported after the impact (the heart rate comes every few seconds): still no
     alert, since the band is off the wrist when the fall would be decided."""

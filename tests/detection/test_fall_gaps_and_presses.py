@@ -254,17 +254,21 @@ def test_a_press_after_the_impact_handled_late_still_cancels_it(handled: float) 
 
 
 def two_falls_with_a_press(
-    press_from_second: float, stamped_from_second: float | None = None, by: Device = WRIST
+    press_from_second: float,
+    stamped_from_second: float | None = None,
+    by: Device = WRIST,
+    walked_s: float = 8.0,
 ) -> tuple[Home, AlertManager]:
-    """Fell, walked 8 s, fell again 18 s after the first impact (the first alert raised 9 s
-    after it); the wearer presses cancel ``press_from_second`` s from the second impact (on
-    ``by``; handled then, stamped ``stamped_from_second`` from it if given)."""
+    """Fell, walked ``walked_s``, fell again 10 s + ``walked_s`` (18 s) after the first impact
+    (the first alert raised 9 s after it); the wearer presses cancel ``press_from_second`` s
+    from the second impact (on ``by``; handled then, stamped ``stamped_from_second`` from it
+    if given)."""
     home = Home()
     manager = AlertManager("gw", home.clock)
     _t, first, impact1 = synth_fall(np.random.default_rng(1), after=4.0)
     _t, second, impact2 = synth_fall(np.random.default_rng(2), after=60.0)
-    xyz = np.concatenate([first, walking(8.0), second])
-    impact2 += first.shape[0] / 50.0 + 8.0
+    xyz = np.concatenate([first, walking(walked_s), second])
+    impact2 += first.shape[0] / 50.0 + walked_s
 
     def press(_i: int) -> None:
         stamp = home.clock.wall()
@@ -275,7 +279,7 @@ def two_falls_with_a_press(
     stream_live(home, xyz, impact2 + press_from_second, press, idle_s=200)
     for _, event in home.events:
         manager.handle(event)
-    assert impact2 - impact1 == pytest.approx(18.0, abs=0.1)
+    assert impact2 - impact1 == pytest.approx(10.0 + walked_s, abs=0.1)
     return home, manager
 
 
@@ -307,6 +311,21 @@ def test_a_press_before_the_second_impact_handled_after_its_alert_leaves_it_open
     home, manager = two_falls_with_a_press(10.5, stamped_from_second=-3.0, by=PENDANT)
     assert len(manager.active) == 1
     assert EventAction.ESCALATE in [e.action for _, e in home.events]
+
+
+@pytest.mark.parametrize("by", [WRIST, PENDANT])
+def test_a_press_for_a_second_fall_after_the_first_alerts_window_leaves_the_alert_open(
+    by: Device,
+) -> None:
+    """Fell, no press in the 30 s after the alert; got up, fell again 34 s after the first
+    impact (joined to the first's alert) and pressed 2 s after the second alert: the one
+    CANCEL withdrew the joint alert, the first fall with it, past its window (later presses
+    count only as too late), and nothing was left open."""
+    home, manager = two_falls_with_a_press(11.0, by=by, walked_s=24.0)
+    actions = [e.action for _, e in home.events]
+    assert actions == [EventAction.RAISE, EventAction.RAISE, EventAction.ESCALATE]
+    assert len(manager.active) == 1
+    assert home.detector.counters["cancel_kept_for_earlier_fall"] == 1
 
 
 # --- batches dated back ------------------------------------------------------------------
