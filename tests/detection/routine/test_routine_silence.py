@@ -427,3 +427,25 @@ def test_a_boot_clock_a_little_behind_still_takes_the_picture_back(learned: Sim)
     assert state.first_sign_mono is not None and state.first_sign_mono <= now
     again.run_until(local(day, "18:00"))
     assert [e.type for e in again.raised()] == ["inactivity"]
+
+
+def test_a_fall_on_coming_home_is_found(learned: Sim) -> None:
+    """Out at 09:41, home at 12:00: the front door, the hallway sensor 30 s later, then
+    nothing (a fall with the shopping). The hallway sign fell within the leave grace of the
+    door, which counts only signs from other rooms (the person may be walking out), so the
+    resident stayed "away" and no detector watched the silence, for days. A door opened while
+    the person was away lets them in: the hallway sign is them inside."""
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "09:35"])
+    sim.feed(local(day, "09:40"), "hallway")
+    sim.feed(local(day, "09:41"), "front-door")
+    sim.feed(local(day, "09:41") + 20, "hallway")  # walking out past the sensor: still away
+    sim.run_until(local(day, "12:00"))
+    assert sim.detector.presence.residents[P].away(sim.clock.monotonic())
+    sim.feed(local(day, "12:00"), "front-door")  # home again
+    sim.feed(local(day, "12:00") + 30, "hallway")  # ... and falls
+    sim.run_until(local(day, "12:00") + 24 * 3600)
+    (alert,) = sim.raised()
+    assert alert.type == "inactivity" and alert.t - local(day, "12:00") <= 6 * 3600
+
