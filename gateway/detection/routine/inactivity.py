@@ -216,6 +216,13 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         self._raised[alert.resident] = self.clock.monotonic()  # cleared by the next sign
         self.presence.mark_silence_alerted(alert.resident)  # not_up: not again for it
 
+    def restored(self, resident: str) -> None:
+        # Up at 05:15, restart at 05:30: without the up-sign taken back, the silence since the
+        # restart was sleep here, and not_up had seen that morning's up-sign (next day's check).
+        last_up = self.presence.resident(resident).last_up_wall
+        if last_up is not None and resident not in self._last_up_wall:
+            self._last_up_wall[resident] = last_up
+
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident
         events: list[Event] = []

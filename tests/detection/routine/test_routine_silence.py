@@ -449,3 +449,18 @@ def test_a_fall_on_coming_home_is_found(learned: Sim) -> None:
     (alert,) = sim.raised()
     assert alert.type == "inactivity" and alert.t - local(day, "12:00") <= 6 * 3600
 
+
+def test_up_early_then_a_restart_the_silence_is_still_watched(learned: Sim) -> None:
+    """Up at 05:15 (kitchen), down at 05:25, the gateway restarts at 05:30: the new run did
+    not know the person had been up, took the silence since the restart (before night_end)
+    for sleep, and not_up had the morning's up-sign: found by the next day's check, 29 h on."""
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.feed(local(day, "05:10"), "bedroom")
+    sim.feed(local(day, "05:15"), "kitchen")
+    sim.feed(local(day, "05:25"), "lounge")
+    again = _restart(sim, local(day, "05:30"))
+    again.run_until(local(day, "05:30") + 24 * 3600)
+    (alert,) = again.raised()
+    assert alert.type == "inactivity" and alert.t - local(day, "05:25") <= 4 * 3600
+
