@@ -186,6 +186,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         super().__init__(clock, home, settings or InactivitySettings(), store, presence)
         self._history: dict[str, QuietHistory] = {}
         self._threshold: dict[str, tuple[float, float]] = {}  # resident → (quiet start, s)
+        self._unsettled: set[str] = set()  # residents whose threshold predates a plausible clock
         self._raised: dict[str, float] = {}  # resident → quiet start mono of the open alert
         self._recent: dict[str, deque[float]] = {}  # resident → sign monos in the activity window
         self._activity: dict[str, tuple[float, float]] = {}  # resident → (sign mono, activity)
@@ -279,13 +280,22 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         """The alarm threshold for the resident's current quiet (None: leave it to not_up)."""
         assert state.last_sign_mono is not None
         cached = self._threshold.get(resident)
-        if cached is not None and cached[0] == state.last_sign_mono:
+        start_wall = self.wall_of(state.last_sign_mono)
+        # One taken on a clock not yet set (a Pi booted in 1970: the daytime default, a night
+        # too) is taken again once NTP has set it: a night's sleep alarmed after 4 h.
+        plausible = self.local_time(resident).plausible(start_wall)
+        if (
+            cached is not None
+            and cached[0] == state.last_sign_mono
+            and (resident not in self._unsettled or not plausible)
+        ):
             return cached[1]
+        if plausible:
+            self._unsettled.discard(resident)
+        else:
+            self._unsettled.add(resident)
         value = self.quiet_threshold_s(
-            resident,
-            self.wall_of(state.last_sign_mono),
-            state.room,
-            self.activity_at(resident, state.last_sign_mono),
+            resident, start_wall, state.room, self.activity_at(resident, state.last_sign_mono)
         )
         self._threshold[resident] = (state.last_sign_mono, value if value is not None else -1.0)
         return value

@@ -464,3 +464,20 @@ def test_up_early_then_a_restart_the_silence_is_still_watched(learned: Sim) -> N
     (alert,) = again.raised()
     assert alert.type == "inactivity" and alert.t - local(day, "05:25") <= 4 * 3600
 
+
+def test_a_night_threshold_taken_before_the_clock_is_set_is_taken_again(learned: Sim) -> None:
+    """Restarted at 22:00 with the clock in 1970 (no RTC, the router still booting), to bed
+    before NTP: the quiet's threshold was taken 15 min in, on the 1970 clock (the 4 h
+    daytime default), and kept once NTP had set it: a night's sleep alarmed at 02:16."""
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "21:40"])
+    sim.run_until(local(day, "22:00"))
+    again = Sim(BOOT_1970, store=sim.detector.store)
+    again.feed(BOOT_1970 + 60, "bedroom")
+    again.run_until(BOOT_1970 + 1200)
+    _set_clock(again, local(day, "22:35"))
+    morning = day + dt.timedelta(days=1)
+    again.run_until(local(morning, "07:00"))
+    again.live(morning, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "12:00"])
+    assert again.raised() == []
