@@ -326,10 +326,13 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         night_start = parse_hhmm(person.night_start) if person else 23 * 60.0
         morning = parse_hhmm(person.night_end) if person else 6 * 60.0
         evening = (night_start - settings.evening_lead_s / 60.0) % 1440.0
-        if in_window(start_min, evening, morning) and not self._up_before(
+        night = in_window(start_min, evening, morning) and not self._up_before(
             resident, settings, start_wall, start_min, morning
-        ):
+        )
+        if night and self.presence.resident(resident).can_tell_up:
             return None  # a quiet that starts at bedtime is sleep: not_up watches the morning
+        # Where nothing can say "up" (a wristband alone) not_up is off and no morning check
+        # follows: the night is judged here, while learning never before the ceiling.
         room_code = ROOM_CODES.get(room, 0) if room is not None else 0
         if settings.bedtime_quantile is not None and self._early_night(
             history, settings, start_min, room_code, morning
@@ -350,7 +353,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         if len(history.days) < settings.min_learned_days:
             # Still learning: the safe default, but never alarm on a quiet shorter than one this
             # person has already been seen to have, starting then and there.
-            return max(longest_rule, settings.default_day_s)
+            return max(longest_rule, settings.ceiling_s if night else settings.default_day_s)
         if settings.model != "survival":
             return longest_rule
         tail = quiet_survival_threshold_s(
