@@ -186,6 +186,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         super().__init__(clock, home, settings or InactivitySettings(), store, presence)
         self._history: dict[str, QuietHistory] = {}
         self._threshold: dict[str, tuple[float, float]] = {}  # resident → (quiet start, s)
+        self._unsettled: set[str] = set()  # residents whose threshold predates a plausible clock
         self._raised: dict[str, float] = {}  # resident → quiet start mono of the open alert
         self._recent: dict[str, deque[float]] = {}  # resident → sign monos in the activity window
         self._activity: dict[str, tuple[float, float]] = {}  # resident → (sign mono, activity)
@@ -215,6 +216,13 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
     def mark_raised(self, alert: Alert) -> None:
         self._raised[alert.resident] = self.clock.monotonic()  # cleared by the next sign
         self.presence.mark_silence_alerted(alert.resident)  # not_up: not again for it
+
+    def restored(self, resident: str) -> None:
+        # Up at 05:15, restart at 05:30: without the up-sign taken back, the silence since the
+        # restart was sleep here, and not_up had seen that morning's up-sign (next day's check).
+        last_up = self.presence.resident(resident).last_up_wall
+        if last_up is not None and resident not in self._last_up_wall:
+            self._last_up_wall[resident] = last_up
 
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident
@@ -272,13 +280,22 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         """The alarm threshold for the resident's current quiet (None: leave it to not_up)."""
         assert state.last_sign_mono is not None
         cached = self._threshold.get(resident)
-        if cached is not None and cached[0] == state.last_sign_mono:
+        start_wall = self.wall_of(state.last_sign_mono)
+        # One taken on a clock not yet set (a Pi booted in 1970: the daytime default, a night
+        # too) is taken again once NTP has set it: a night's sleep alarmed after 4 h.
+        plausible = self.local_time(resident).plausible(start_wall)
+        if (
+            cached is not None
+            and cached[0] == state.last_sign_mono
+            and (resident not in self._unsettled or not plausible)
+        ):
             return cached[1]
+        if plausible:
+            self._unsettled.discard(resident)
+        else:
+            self._unsettled.add(resident)
         value = self.quiet_threshold_s(
-            resident,
-            self.wall_of(state.last_sign_mono),
-            state.room,
-            self.activity_at(resident, state.last_sign_mono),
+            resident, start_wall, state.room, self.activity_at(resident, state.last_sign_mono)
         )
         self._threshold[resident] = (state.last_sign_mono, value if value is not None else -1.0)
         return value
@@ -309,10 +326,13 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         night_start = parse_hhmm(person.night_start) if person else 23 * 60.0
         morning = parse_hhmm(person.night_end) if person else 6 * 60.0
         evening = (night_start - settings.evening_lead_s / 60.0) % 1440.0
-        if in_window(start_min, evening, morning) and not self._up_before(
+        night = in_window(start_min, evening, morning) and not self._up_before(
             resident, settings, start_wall, start_min, morning
-        ):
+        )
+        if night and self.presence.resident(resident).can_tell_up:
             return None  # a quiet that starts at bedtime is sleep: not_up watches the morning
+        # Where nothing can say "up" (a wristband alone) not_up is off and no morning check
+        # follows: the night is judged here, while learning never before the ceiling.
         room_code = ROOM_CODES.get(room, 0) if room is not None else 0
         if settings.bedtime_quantile is not None and self._early_night(
             history, settings, start_min, room_code, morning
@@ -333,7 +353,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         if len(history.days) < settings.min_learned_days:
             # Still learning: the safe default, but never alarm on a quiet shorter than one this
             # person has already been seen to have, starting then and there.
-            return max(longest_rule, settings.default_day_s)
+            return max(longest_rule, settings.ceiling_s if night else settings.default_day_s)
         if settings.model != "survival":
             return longest_rule
         tail = quiet_survival_threshold_s(

@@ -151,6 +151,9 @@ class ResidentPresence:
         self.exit_mono: float | None = None  # last exit door opening not yet followed by inside
         self.exit_wall: float | None = None
         self.exit_device: str | None = None
+        # The exit door opened while the person was away: it let them in, so any sign with a
+        # room after it, the hallway's too, is them inside (a fall on coming home lies there).
+        self.entering = False
         self.in_bed: bool | None = None  # from a bed sensor; None when there is none
         self.bed_since_mono: float | None = None
         self.last_up_mono: float | None = None
@@ -338,11 +341,15 @@ class Presence:
             )
         returned = False
         if sign.kind == EXIT:
+            if state.exit_mono is None:
+                state.entering = False
+            elif mono - state.exit_mono >= self.leave_grace_s:
+                state.entering = True  # away until now: the door lets them in
             state.exit_mono = mono
             state.exit_wall = wall
             state.exit_device = device.id
         elif state.exit_mono is not None and (
-            (sign.room is not None and sign.room not in NEAR_DOOR_ROOMS)
+            (sign.room is not None and (sign.room not in NEAR_DOOR_ROOMS or state.entering))
             # a wristband has no room: still heard on the doorstep or the garden path, it
             # proves nothing where a room sensor could say so, and elsewhere only after the grace
             or (
@@ -350,7 +357,8 @@ class Presence:
                 and mono - state.exit_mono > self.leave_grace_s
             )
         ):
-            returned = mono - state.exit_mono > self.leave_grace_s
+            returned = state.entering or mono - state.exit_mono > self.leave_grace_s
+            state.entering = False
             state.exit_mono = None
             state.exit_wall = None
             state.exit_device = None

@@ -78,3 +78,21 @@ def test_a_wristband_alone_cannot_say_up_so_not_up_stays_out_of_the_way() -> Non
     for i in range(1, 4):
         sim.band_day(FIRST + dt.timedelta(days=i), out_of_bed=None)
     assert sim.raised("not_up") == []
+
+
+def test_a_wristband_alone_an_evening_collapse_is_still_found() -> None:
+    """not_up is off where nothing can say "up", but inactivity still left every quiet from
+    21:00 to 06:00 to it as sleep: still at 21:45 (a stroke in the armchair) was never
+    alarmed, for days. Such a night is judged by inactivity, never before the ceiling while
+    learning, so ordinary nights stay quiet."""
+    still = [[0.0, 0.0, 1.0]] * 4
+    for learned_days in (4, 22):
+        sim = Home1([Device("band", DeviceKind.WRISTBAND, "p1", Room.OTHER)])
+        for i in range(1, learned_days):
+            sim.band_day(FIRST + dt.timedelta(days=i), out_of_bed=None)
+        assert sim.raised("inactivity") == []
+        day = FIRST + dt.timedelta(days=learned_days)
+        sim.band_day(day, out_of_bed=None)  # last moving at 21:45
+        sim.feed(local(day, "21:45") + 3 * 86400, "band", acc=still, worn=True)
+        (alert,) = sim.raised("inactivity")
+        assert alert.t - local(day, "21:45") <= 14 * 3600 + 60, learned_days

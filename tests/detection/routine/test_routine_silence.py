@@ -427,3 +427,57 @@ def test_a_boot_clock_a_little_behind_still_takes_the_picture_back(learned: Sim)
     assert state.first_sign_mono is not None and state.first_sign_mono <= now
     again.run_until(local(day, "18:00"))
     assert [e.type for e in again.raised()] == ["inactivity"]
+
+
+def test_a_fall_on_coming_home_is_found(learned: Sim) -> None:
+    """Out at 09:41, home at 12:00: the front door, the hallway sensor 30 s later, then
+    nothing (a fall with the shopping). The hallway sign fell within the leave grace of the
+    door, which counts only signs from other rooms (the person may be walking out), so the
+    resident stayed "away" and no detector watched the silence, for days. A door opened while
+    the person was away lets them in: the hallway sign is them inside."""
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "09:35"])
+    sim.feed(local(day, "09:40"), "hallway")
+    sim.feed(local(day, "09:41"), "front-door")
+    sim.feed(local(day, "09:41") + 20, "hallway")  # walking out past the sensor: still away
+    sim.run_until(local(day, "12:00"))
+    assert sim.detector.presence.residents[P].away(sim.clock.monotonic())
+    sim.feed(local(day, "12:00"), "front-door")  # home again
+    sim.feed(local(day, "12:00") + 30, "hallway")  # ... and falls
+    sim.run_until(local(day, "12:00") + 24 * 3600)
+    (alert,) = sim.raised()
+    assert alert.type == "inactivity" and alert.t - local(day, "12:00") <= 6 * 3600
+
+
+def test_up_early_then_a_restart_the_silence_is_still_watched(learned: Sim) -> None:
+    """Up at 05:15 (kitchen), down at 05:25, the gateway restarts at 05:30: the new run did
+    not know the person had been up, took the silence since the restart (before night_end)
+    for sleep, and not_up had the morning's up-sign: found by the next day's check, 29 h on."""
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.feed(local(day, "05:10"), "bedroom")
+    sim.feed(local(day, "05:15"), "kitchen")
+    sim.feed(local(day, "05:25"), "lounge")
+    again = _restart(sim, local(day, "05:30"))
+    again.run_until(local(day, "05:30") + 24 * 3600)
+    (alert,) = again.raised()
+    assert alert.type == "inactivity" and alert.t - local(day, "05:25") <= 4 * 3600
+
+
+def test_a_night_threshold_taken_before_the_clock_is_set_is_taken_again(learned: Sim) -> None:
+    """Restarted at 22:00 with the clock in 1970 (no RTC, the router still booting), to bed
+    before NTP: the quiet's threshold was taken 15 min in, on the 1970 clock (the 4 h
+    daytime default), and kept once NTP had set it: a night's sleep alarmed at 02:16."""
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "21:40"])
+    sim.run_until(local(day, "22:00"))
+    again = Sim(BOOT_1970, store=sim.detector.store)
+    again.feed(BOOT_1970 + 60, "bedroom")
+    again.run_until(BOOT_1970 + 1200)
+    _set_clock(again, local(day, "22:35"))
+    morning = day + dt.timedelta(days=1)
+    again.run_until(local(morning, "07:00"))
+    again.live(morning, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "12:00"])
+    assert again.raised() == []
