@@ -133,10 +133,11 @@ class _Fall:
     cancelled: bool = False
     escalated: bool = False
     active_samples: int = 0
-    # the raised fall this one followed (not cancelled): the same incident for the alert
-    # manager (one alert), so a press in its cancel window withdraws both, and a press after
-    # that window withdraws neither (the one CANCEL would withdraw the earlier fall too)
-    earlier: _Fall | None = None
+    # the raised falls (not cancelled) this one joined in the alert manager's one alert (each
+    # within its repeat window of the one before): a press in their cancel windows withdraws
+    # them all, and a press after one's window withdraws none (the one CANCEL would withdraw
+    # that fall too)
+    earlier: list[_Fall] = field(default_factory=list)
 
 
 class _SlotTimes:
@@ -208,10 +209,17 @@ class FallAlerts:
     name = "fall"
 
     def __init__(
-        self, clock: Clock, settings: FallSettings | None = None, model: FallModel | None = None
+        self,
+        clock: Clock,
+        settings: FallSettings | None = None,
+        model: FallModel | None = None,
+        repeat_window_s: float = 60.0,
     ) -> None:
+        """``repeat_window_s``: the alert manager's (a fall within it of the last one joins
+        its alert)."""
         self.clock = clock
         self.settings = settings or FallSettings()
+        self.repeat_window_s = repeat_window_s
         self.model = model or load_model(self.settings.model_path)
         self.threshold = (
             self.settings.threshold
@@ -807,16 +815,22 @@ class FallAlerts:
                 if p < self.threshold or not wrist.worn:
                     continue
                 open_fall = wrist.fall
-                earlier: _Fall | None = None
+                earlier: list[_Fall] = []
                 if open_fall is not None:
                     if cand.mono < open_fall.mono + self.settings.confirmation_s:
                         continue  # an impact of the same fall (a bounce, a second hit)
                     # Fell again after the alert (got up and fell, or fell further): a new
                     # incident with its own alert, cancel window and long-lie clock.
                     self.counters["falls_while_open"] += 1
-                    if open_fall.raised and not open_fall.cancelled:
-                        earlier = open_fall
-                        open_fall.earlier = None  # only the band's open fall is looked at
+                    if (
+                        open_fall.raised
+                        and not open_fall.cancelled
+                        and abs(cand.t - open_fall.t) <= self.repeat_window_s
+                    ):
+                        # joins its alert in the manager (later: an alert of its own)
+                        earlier = [f for f in open_fall.earlier if not f.cancelled]
+                        earlier.append(open_fall)
+                        open_fall.earlier = []  # only the band's open fall is looked at
                 self.counters["falls_detected"] += 1
                 wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
                 wrist.fall.earlier = earlier
@@ -1008,8 +1022,8 @@ class FallAlerts:
             if wrist.fall is None:
                 continue
             withdrawn: _Fall | None = None
-            for f in (wrist.fall, wrist.fall.earlier):
-                if f is None or f.cancelled:
+            for f in (wrist.fall, *wrist.fall.earlier):
+                if f.cancelled:
                     continue
                 if f.mono > pressed_mono:
                     # pressed before the impact (handled late): it cancels nothing after it
@@ -1023,12 +1037,12 @@ class FallAlerts:
                 else:
                     self.counters["cancel_too_late"] += 1
             current = wrist.fall
-            earlier = current.earlier
-            if withdrawn is current and earlier is not None and not earlier.cancelled:
-                # the earlier fall's cancel window closed without a press: the one CANCEL
-                # would withdraw it too (the manager joined the two into one alert). The
-                # later fall stays raised, its long lie standing for both
-                current.cancelled = False
+            if withdrawn is not None and any(not f.cancelled for f in current.earlier):
+                # an earlier fall's cancel window closed without a press: the one CANCEL
+                # would withdraw it too (the manager joined them into one alert). A raised
+                # later fall stays raised, its long lie standing for all
+                if withdrawn is current:
+                    current.cancelled = False
                 withdrawn = None
                 self.counters["cancel_kept_for_earlier_fall"] += 1
             if withdrawn is not None and withdrawn is not current and current.raised:
@@ -1041,8 +1055,8 @@ class FallAlerts:
                 # its repeat window join it), which it withdraws
                 self.counters["alerts_cancelled"] += 1
                 events.append(self._event(wrist, EventAction.CANCEL, {"by": "resident"}, withdrawn))
-            if earlier is not None and earlier.cancelled and not wrist.fall.cancelled:
-                wrist.fall.earlier = None
+            if not current.cancelled:
+                current.earlier = [f for f in current.earlier if not f.cancelled]
             self._refresh_busy(wrist)
         return events
 
