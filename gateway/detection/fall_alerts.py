@@ -66,6 +66,10 @@ BRIDGE_RESUME_S = 5.0
 """A gap in a band's stream that ends at most this long after an impact under way is bridged
 (see :meth:`FallAlerts._bridges_gap`): the 3 s or more of real samples up to ``POST_S`` show
 whether the wearer lies still."""
+OFF_WRIST_BEFORE_IMPACT_S = 5.0
+"""An impact opens a candidate while the band reads as not worn only if it lost skin contact at
+most this long before (the hit lifts the sensor): a band off the wrist for longer (on a table,
+knocked to the floor, put on seconds later) opens none, as before."""
 BURST_SCAN = 4 * round(fall.GRID_HZ)  # unscanned grid samples of a band that start a scan
 _NEVER = 2**62  # a sample index no stream reaches
 
@@ -167,6 +171,7 @@ class _Wrist:
     slot: int
     times: _SlotTimes
     worn: bool = True
+    off_since: float = -math.inf  # monotonic: when it last read as not worn (see worn)
     wall_shift: float = 0.0  # wall-clock steps taken out of its fs-dated batches (see below)
     band_clock: BandClock | None = None  # dates batches by the band's sample counter
     wall_offset: float = 0.0  # wall minus monotonic clock its counted batches are dated with
@@ -452,6 +457,8 @@ class FallAlerts:
         # worn when it is decided and when its alert is due — not dropped at once, so that skin
         # contact lost for a moment during a fall, its impact included, does not erase it.
         wrist.worn = worn
+        if not worn:
+            wrist.off_since = self.clock.monotonic()
         self.counters["worn_changes"] += 1
 
     def _bad(self, reason: str, device: Device) -> None:
@@ -735,10 +742,18 @@ class FallAlerts:
         for slot in self._busy & self._counted_slots:
             self._follow_wall_clock(self._by_slot[slot], wall_offset)
         for hit in self.ring.gate():
-            # a band not worn opens candidates too: they are judged on whether it is worn
-            # when they are decided and when the alert is due (skin contact lost for a
-            # moment across the impact must not lose the fall)
+            # a band that lost skin contact just before opens candidates too: they are judged
+            # on whether it is worn when they are decided and when the alert is due (contact
+            # lost for a moment across the impact must not lose the fall)
             wrist = self._by_slot[hit.slot]
+            if not wrist.worn and (
+                wrist.origin_t + hit.crossing * fall.GRID_DT + wrist.mono_offset
+                > wrist.off_since + OFF_WRIST_BEFORE_IMPACT_S
+            ):
+                # off the wrist for longer: a band knocked off a table and put on seconds
+                # later looks like a fall
+                self.counters["impacts_not_worn"] += 1
+                continue
             if wrist.pending_from is None:
                 wrist.pending_from = hit.crossing
             self._busy.add(hit.slot)
