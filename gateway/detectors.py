@@ -23,17 +23,21 @@ def build_detectors(
     state_dir: Path | None = None,
     deaf: DeafPeriods | None = None,
     problems: Callable[[], Problems] | None = None,
+    repeat_window_s: float = 60.0,
 ) -> list[Detector]:
     """``detection`` maps detector name → validated settings object (missing → defaults);
     ``state_dir`` keeps learned state across restarts (None: in memory, as in replay);
     ``deaf``: when the gateway could not hear the home (the routine detectors learn nothing
     from those spans; the runtime's gateway health marks them); ``problems``: what keeps the
     gateway from hearing part of the home now (the runtime's; device health raises no
-    ``device_offline`` for a device it cannot hear)."""
+    ``device_offline`` for a device it cannot hear); ``repeat_window_s``: the alert manager's
+    (fall detection withdraws a fall only where the manager's one alert holds nothing else)."""
     detection = detection or {}
     return [
         SosDetector(clock, detection.get("sos")),
-        FallAlerts(clock, detection.get("fall") or FallSettings()),
+        FallAlerts(
+            clock, detection.get("fall") or FallSettings(), repeat_window_s=repeat_window_s
+        ),
         DeviceHealth(
             clock, home, detection.get("device_health") or DeviceHealthSettings(), problems
         ),

@@ -109,7 +109,13 @@ class Runtime:
         self._visits_saved = self.manager.visits_changed
         deaf = DeafPeriods()  # gateway health marks them, the routine detectors skip them
         detectors = build_detectors(
-            clock, self.home, settings.detection, self.state_dir, deaf, self.problems
+            clock,
+            self.home,
+            settings.detection,
+            self.state_dir,
+            deaf,
+            self.problems,
+            settings.alerts.repeat_window_s,
         )
         detectors.append(
             GatewayHealth(

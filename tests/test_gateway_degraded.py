@@ -218,7 +218,7 @@ async def test_devices_behind_a_lost_home_broker_are_not_offline_on_top(
 ) -> None:
     """The home broker gone for 20 min: one gateway_degraded per resident, not also a
     device_offline for every bed on the broker (10 min of silence); a bed that stays silent
-    once the broker is back is reported 10 min later."""
+    once the broker is back is reported once it has been silent 10 min the gateway could hear."""
     await zigbee2mqtt_up(local_broker)
     config = gateway_config(tmp_path, local_broker, None)
     config["devices"].append(
@@ -241,5 +241,7 @@ async def test_devices_behind_a_lost_home_broker_are_not_offline_on_top(
         await advance_until(runtime, lambda: driver.down_reason is None, step_s=1.0)
         await advance_until(runtime, lambda: not degraded(runtime))
         took = await advance_until(runtime, lambda: bool(offline()), limit_s=1200.0)
-        assert 9 * 60.0 <= took <= 11 * 60.0
+        # its heard silence: before the broker was lost, and since it is back (second
+        # review: no longer restarted at the end of the problem)
+        assert 7 * 60.0 <= took <= 11 * 60.0
         assert offline() == ["bed-r1"]

@@ -30,9 +30,11 @@ the wearer is out (every device counts as just heard, no door is known).
 While the gateway itself cannot hear a device — its home broker unreachable, the Zigbee2MQTT
 bridge offline, the BLE adapter not recovering (``problems``, the same the runtime hands
 :mod:`~gateway.detection.gateway_health`) — its silence is the gateway's, reported once as
-``gateway_degraded``: no ``device_offline`` for it, and its silence counts again from the end
-of the problem. A lasting problem keeps ``gateway_degraded`` open, so a device that died
-meanwhile is reported ``stale_after_s`` after the problem is over.
+``gateway_degraded``: no ``device_offline`` for it, and the time it could not be heard is left
+out of its silence (not restarted at the end of the problem: one that came back every few
+minutes, each time under gateway health's grace, hid a dead device for good). A device that
+died during a lasting problem is reported once it has been silent ``stale_after_s`` of the time
+the gateway could hear it.
 
 At start every device counts as just heard and just pressed: a restart does not raise a
 flood of alerts, it only restarts the timers.
@@ -122,7 +124,7 @@ class _DeviceState:
     signal: dict[str, float] = field(default_factory=dict)
     offline: str | None = None  # None, "silent" or "unavailable"
     door_open: bool | None = None  # doors: the last state heard
-    unheard_at: float | None = None  # monotonic: the last tick the gateway could not hear it
+    unheard_s: float = 0.0  # since last heard, how long the gateway could not hear it
     raised: set[str] = field(default_factory=set)  # battery_low, tamper, smoke, ...
     untested: bool = False
 
@@ -143,6 +145,7 @@ class DeviceHealth:
         self.problems = problems
         self._states: dict[str, _DeviceState] = {}
         self._unheard: set[str] = set()  # transports the gateway could not hear at the last tick
+        self._noted_at: float | None = None  # monotonic: the last tick
         self._exit_at: float | None = None  # monotonic: an exit door's last change
         self._inside_at: float | None = None  # monotonic: the last sign of life inside
 
@@ -203,6 +206,7 @@ class DeviceHealth:
         events: list[Event] = []
         online = reading.get("online")
         state.last_seen = now
+        state.unheard_s = 0.0
         state.heard = True
         if online is False:
             if state.offline is None:
@@ -263,9 +267,9 @@ class DeviceHealth:
         worn device is out with its wearer (the module docstring)."""
         if _transport(device) in self._unheard:
             return None
-        heard = state.last_seen
-        if state.unheard_at is not None:
-            heard = max(heard, state.unheard_at)
+        # the time the gateway could not hear it is left out: a problem that comes back
+        # every few minutes does not keep a dead device from being reported
+        heard = state.last_seen + state.unheard_s
         exit_at = self._exit_at
         if (
             device.kind not in WORN_KINDS
@@ -282,9 +286,13 @@ class DeviceHealth:
             self._unheard = unheard_transports(self.problems()) if self.problems else set()
         except Exception:  # a driver's bug: judge the devices as if all were heard
             self._unheard = set()
+        since, self._noted_at = self._noted_at, now
+        if since is None:
+            return
         for device in self.home.devices.values():
+            state = self._state(device)
             if _transport(device) in self._unheard:
-                self._state(device).unheard_at = now
+                state.unheard_s += now - max(since, state.last_seen)
 
     def _battery(self, reading: Reading, device: Device, state: _DeviceState) -> list[Event]:
         pct = reading.get("battery")

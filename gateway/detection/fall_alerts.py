@@ -66,6 +66,10 @@ BRIDGE_RESUME_S = 5.0
 """A gap in a band's stream that ends at most this long after an impact under way is bridged
 (see :meth:`FallAlerts._bridges_gap`): the 3 s or more of real samples up to ``POST_S`` show
 whether the wearer lies still."""
+OFF_WRIST_BEFORE_IMPACT_S = 5.0
+"""An impact opens a candidate while the band reads as not worn only if it lost skin contact at
+most this long before (the hit lifts the sensor): a band off the wrist for longer (on a table,
+knocked to the floor, put on seconds later) opens none, as before."""
 BURST_SCAN = 4 * round(fall.GRID_HZ)  # unscanned grid samples of a band that start a scan
 _NEVER = 2**62  # a sample index no stream reaches
 
@@ -133,10 +137,11 @@ class _Fall:
     cancelled: bool = False
     escalated: bool = False
     active_samples: int = 0
-    # the raised fall this one followed (not cancelled): the same incident for the alert
-    # manager (one alert), so a press in its cancel window withdraws both, and a press after
-    # that window withdraws neither (the one CANCEL would withdraw the earlier fall too)
-    earlier: _Fall | None = None
+    # the raised falls (not cancelled) this one joined in the alert manager's one alert (each
+    # within its repeat window of the one before): a press in their cancel windows withdraws
+    # them all, and a press after one's window withdraws none (the one CANCEL would withdraw
+    # that fall too)
+    earlier: list[_Fall] = field(default_factory=list)
 
 
 class _SlotTimes:
@@ -166,6 +171,7 @@ class _Wrist:
     slot: int
     times: _SlotTimes
     worn: bool = True
+    off_since: float = -math.inf  # monotonic: when it last read as not worn (see worn)
     wall_shift: float = 0.0  # wall-clock steps taken out of its fs-dated batches (see below)
     band_clock: BandClock | None = None  # dates batches by the band's sample counter
     wall_offset: float = 0.0  # wall minus monotonic clock its counted batches are dated with
@@ -208,10 +214,17 @@ class FallAlerts:
     name = "fall"
 
     def __init__(
-        self, clock: Clock, settings: FallSettings | None = None, model: FallModel | None = None
+        self,
+        clock: Clock,
+        settings: FallSettings | None = None,
+        model: FallModel | None = None,
+        repeat_window_s: float = 60.0,
     ) -> None:
+        """``repeat_window_s``: the alert manager's (a fall within it of the last one joins
+        its alert)."""
         self.clock = clock
         self.settings = settings or FallSettings()
+        self.repeat_window_s = repeat_window_s
         self.model = model or load_model(self.settings.model_path)
         self.threshold = (
             self.settings.threshold
@@ -444,6 +457,8 @@ class FallAlerts:
         # worn when it is decided and when its alert is due — not dropped at once, so that skin
         # contact lost for a moment during a fall, its impact included, does not erase it.
         wrist.worn = worn
+        if not worn:
+            wrist.off_since = self.clock.monotonic()
         self.counters["worn_changes"] += 1
 
     def _bad(self, reason: str, device: Device) -> None:
@@ -727,10 +742,18 @@ class FallAlerts:
         for slot in self._busy & self._counted_slots:
             self._follow_wall_clock(self._by_slot[slot], wall_offset)
         for hit in self.ring.gate():
-            # a band not worn opens candidates too: they are judged on whether it is worn
-            # when they are decided and when the alert is due (skin contact lost for a
-            # moment across the impact must not lose the fall)
+            # a band that lost skin contact just before opens candidates too: they are judged
+            # on whether it is worn when they are decided and when the alert is due (contact
+            # lost for a moment across the impact must not lose the fall)
             wrist = self._by_slot[hit.slot]
+            if not wrist.worn and (
+                wrist.origin_t + hit.crossing * fall.GRID_DT + wrist.mono_offset
+                > wrist.off_since + OFF_WRIST_BEFORE_IMPACT_S
+            ):
+                # off the wrist for longer: a band knocked off a table and put on seconds
+                # later looks like a fall
+                self.counters["impacts_not_worn"] += 1
+                continue
             if wrist.pending_from is None:
                 wrist.pending_from = hit.crossing
             self._busy.add(hit.slot)
@@ -807,16 +830,22 @@ class FallAlerts:
                 if p < self.threshold or not wrist.worn:
                     continue
                 open_fall = wrist.fall
-                earlier: _Fall | None = None
+                earlier: list[_Fall] = []
                 if open_fall is not None:
                     if cand.mono < open_fall.mono + self.settings.confirmation_s:
                         continue  # an impact of the same fall (a bounce, a second hit)
                     # Fell again after the alert (got up and fell, or fell further): a new
                     # incident with its own alert, cancel window and long-lie clock.
                     self.counters["falls_while_open"] += 1
-                    if open_fall.raised and not open_fall.cancelled:
-                        earlier = open_fall
-                        open_fall.earlier = None  # only the band's open fall is looked at
+                    if (
+                        open_fall.raised
+                        and not open_fall.cancelled
+                        and abs(cand.t - open_fall.t) <= self.repeat_window_s
+                    ):
+                        # joins its alert in the manager (later: an alert of its own)
+                        earlier = [f for f in open_fall.earlier if not f.cancelled]
+                        earlier.append(open_fall)
+                        open_fall.earlier = []  # only the band's open fall is looked at
                 self.counters["falls_detected"] += 1
                 wrist.fall = _Fall(cand.t, cand.mono, cand.impact, float(p), float(row[0]))
                 wrist.fall.earlier = earlier
@@ -1008,8 +1037,8 @@ class FallAlerts:
             if wrist.fall is None:
                 continue
             withdrawn: _Fall | None = None
-            for f in (wrist.fall, wrist.fall.earlier):
-                if f is None or f.cancelled:
+            for f in (wrist.fall, *wrist.fall.earlier):
+                if f.cancelled:
                     continue
                 if f.mono > pressed_mono:
                     # pressed before the impact (handled late): it cancels nothing after it
@@ -1023,12 +1052,12 @@ class FallAlerts:
                 else:
                     self.counters["cancel_too_late"] += 1
             current = wrist.fall
-            earlier = current.earlier
-            if withdrawn is current and earlier is not None and not earlier.cancelled:
-                # the earlier fall's cancel window closed without a press: the one CANCEL
-                # would withdraw it too (the manager joined the two into one alert). The
-                # later fall stays raised, its long lie standing for both
-                current.cancelled = False
+            if withdrawn is not None and any(not f.cancelled for f in current.earlier):
+                # an earlier fall's cancel window closed without a press: the one CANCEL
+                # would withdraw it too (the manager joined them into one alert). A raised
+                # later fall stays raised, its long lie standing for all
+                if withdrawn is current:
+                    current.cancelled = False
                 withdrawn = None
                 self.counters["cancel_kept_for_earlier_fall"] += 1
             if withdrawn is not None and withdrawn is not current and current.raised:
@@ -1041,8 +1070,8 @@ class FallAlerts:
                 # its repeat window join it), which it withdraws
                 self.counters["alerts_cancelled"] += 1
                 events.append(self._event(wrist, EventAction.CANCEL, {"by": "resident"}, withdrawn))
-            if earlier is not None and earlier.cancelled and not wrist.fall.cancelled:
-                wrist.fall.earlier = None
+            if not current.cancelled:
+                current.earlier = [f for f in current.earlier if not f.cancelled]
             self._refresh_busy(wrist)
         return events
 
