@@ -131,6 +131,9 @@ class Observation:
     # whether the bed is occupied, not that the person just moved (it would be filtered as a
     # repeat if the gateway had been running), so it clears no alert of a previous run.
     bed_state_only: bool = False
+    # A hallway or entrance sign within the leave grace of an exit door that opened while the
+    # person was away: inside only because the door let them in (no further sign yet).
+    let_in: bool = False
 
 
 class ResidentPresence:
@@ -340,6 +343,7 @@ class Presence:
                 or state.last_sign_mono == state.restored_at_mono,
             )
         returned = False
+        let_in = False
         if sign.kind == EXIT:
             if state.exit_mono is None:
                 state.entering = False
@@ -358,6 +362,11 @@ class Presence:
             )
         ):
             returned = state.entering or mono - state.exit_mono > self.leave_grace_s
+            let_in = (
+                state.entering
+                and sign.room in NEAR_DOOR_ROOMS
+                and mono - state.exit_mono <= self.leave_grace_s
+            )
             state.entering = False
             state.exit_mono = None
             state.exit_wall = None
@@ -396,6 +405,7 @@ class Presence:
             up=up,
             device=device,
             bed_state_only=bed_state_only,
+            let_in=let_in,
         )
 
 
