@@ -355,10 +355,11 @@ class Presence:
         elif state.exit_mono is not None and (
             (sign.room is not None and (sign.room not in NEAR_DOOR_ROOMS or state.entering))
             # a wristband has no room: still heard on the doorstep or the garden path, it
-            # proves nothing where a room sensor could say so, and elsewhere only after the grace
+            # proves nothing where a room sensor could say so, and elsewhere only after the
+            # grace or once the door has let the person in
             or (
                 (sign.room is not None or not state.seen_in_rooms)
-                and mono - state.exit_mono > self.leave_grace_s
+                and (state.entering or mono - state.exit_mono > self.leave_grace_s)
             )
         ):
             returned = state.entering or mono - state.exit_mono > self.leave_grace_s
