@@ -221,6 +221,7 @@ class Presence:
                 "last_up": wall(state.last_up_mono),
                 "exit": wall(state.exit_mono),
                 "exit_device": state.exit_device,
+                "entering": state.entering,
                 "room": state.room.value if state.room is not None else None,
                 "in_bed": state.in_bed,
             }
@@ -260,6 +261,8 @@ class Presence:
             state.exit_wall = _wall_of(saved.get("exit"), now_wall)
             exit_device = saved.get("exit_device")
             state.exit_device = exit_device if isinstance(exit_device, str) else None
+            # the door let them in (a restart between it and the hallway sign)
+            state.entering = state.exit_mono is not None and saved.get("entering") is True
             state.room, state.room_since_mono = room, now_mono
             in_bed = saved.get("in_bed")
             state.in_bed = in_bed if isinstance(in_bed, bool) else None
