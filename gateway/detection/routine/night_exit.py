@@ -58,7 +58,14 @@ class NightExitDetector(RoutineDetector[NightExitSettings]):
         state = self.presence.resident(resident)
         pending = self._pending.get(resident)
         if observation.sign.kind != EXIT:
-            if pending is not None and state.exit_mono is None and not observation.bed_state_only:
+            if (
+                pending is not None
+                and state.exit_mono is None
+                and not observation.bed_state_only
+                # coming home at night: a hallway sign just after the door, then nothing, is
+                # a fall on coming in as much as a step back out; only a sign after it says in
+                and not observation.let_in
+            ):
                 del self._pending[resident]  # a sign inside: back, or never left
                 if pending.raised:
                     return [self._event(resident, observation.t, EventAction.CLEAR, None, {})]

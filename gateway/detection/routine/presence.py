@@ -131,6 +131,9 @@ class Observation:
     # whether the bed is occupied, not that the person just moved (it would be filtered as a
     # repeat if the gateway had been running), so it clears no alert of a previous run.
     bed_state_only: bool = False
+    # A hallway or entrance sign within the leave grace of an exit door that opened while the
+    # person was away: inside only because the door let them in (no further sign yet).
+    let_in: bool = False
 
 
 class ResidentPresence:
@@ -218,6 +221,7 @@ class Presence:
                 "last_up": wall(state.last_up_mono),
                 "exit": wall(state.exit_mono),
                 "exit_device": state.exit_device,
+                "entering": state.entering,
                 "room": state.room.value if state.room is not None else None,
                 "in_bed": state.in_bed,
             }
@@ -257,6 +261,8 @@ class Presence:
             state.exit_wall = _wall_of(saved.get("exit"), now_wall)
             exit_device = saved.get("exit_device")
             state.exit_device = exit_device if isinstance(exit_device, str) else None
+            # the door let them in (a restart between it and the hallway sign)
+            state.entering = state.exit_mono is not None and saved.get("entering") is True
             state.room, state.room_since_mono = room, now_mono
             in_bed = saved.get("in_bed")
             state.in_bed = in_bed if isinstance(in_bed, bool) else None
@@ -340,6 +346,7 @@ class Presence:
                 or state.last_sign_mono == state.restored_at_mono,
             )
         returned = False
+        let_in = False
         if sign.kind == EXIT:
             if state.exit_mono is None:
                 state.entering = False
@@ -351,13 +358,19 @@ class Presence:
         elif state.exit_mono is not None and (
             (sign.room is not None and (sign.room not in NEAR_DOOR_ROOMS or state.entering))
             # a wristband has no room: still heard on the doorstep or the garden path, it
-            # proves nothing where a room sensor could say so, and elsewhere only after the grace
+            # proves nothing where a room sensor could say so, and elsewhere only after the
+            # grace or once the door has let the person in
             or (
                 (sign.room is not None or not state.seen_in_rooms)
-                and mono - state.exit_mono > self.leave_grace_s
+                and (state.entering or mono - state.exit_mono > self.leave_grace_s)
             )
         ):
             returned = state.entering or mono - state.exit_mono > self.leave_grace_s
+            let_in = (
+                state.entering
+                and sign.room in NEAR_DOOR_ROOMS
+                and mono - state.exit_mono <= self.leave_grace_s
+            )
             state.entering = False
             state.exit_mono = None
             state.exit_wall = None
@@ -396,6 +409,7 @@ class Presence:
             up=up,
             device=device,
             bed_state_only=bed_state_only,
+            let_in=let_in,
         )
 
 

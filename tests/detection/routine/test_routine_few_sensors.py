@@ -96,3 +96,27 @@ def test_a_wristband_alone_an_evening_collapse_is_still_found() -> None:
         sim.feed(local(day, "21:45") + 3 * 86400, "band", acc=still, worn=True)
         (alert,) = sim.raised("inactivity")
         assert alert.t - local(day, "21:45") <= 14 * 3600 + 60, learned_days
+
+
+def test_a_wristband_and_an_exit_door_a_collapse_on_coming_home_is_found() -> None:
+    """A wristband and the front door, no room sensor: out at 09:50 (the band out of range),
+    home at 12:00, the band moving 30 s later, then still (a collapse in the chair). A door
+    opened while away lets the person in, but only signs with a room counted as inside within
+    the leave grace: the band's did not, the resident stayed 'away' and nothing watched."""
+    sim = Home1(
+        [
+            Device("band", DeviceKind.WRISTBAND, "p1", Room.OTHER),
+            Device("door", DeviceKind.DOOR, "p1", Room.ENTRANCE, role="exit"),
+        ]
+    )
+    day = FIRST + dt.timedelta(days=1)
+    for hhmm in ("07:05", "08:00", "09:00", "09:45"):
+        sim.feed(local(day, hhmm), "band", acc=MOVING, worn=True)
+    for at, is_open in ((local(day, "09:50"), True), (local(day, "09:50") + 5, False)):
+        sim.feed(at, "door", open=is_open)  # out
+    for at, is_open in ((local(day, "12:00"), True), (local(day, "12:00") + 5, False)):
+        sim.feed(at, "door", open=is_open)  # home
+    sim.feed(local(day, "12:00") + 30, "band", acc=MOVING, worn=True)  # ... and collapses
+    sim.feed(local(day, "20:00"), "band", acc=None, worn=True)  # a still band: no sign
+    (alert,) = sim.raised("inactivity")
+    assert alert.t - local(day, "12:00") <= 6 * 3600

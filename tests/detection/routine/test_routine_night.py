@@ -249,3 +249,23 @@ def test_in_a_home_with_only_a_door_and_a_wristband_the_band_shows_the_return() 
     assert presence.residents[P].away(clock.monotonic())
     presence.observe(Reading(clock.wall(), "band", {"acc": moving}), band)
     assert not presence.residents[P].away(clock.monotonic())
+
+
+def test_a_fall_on_coming_home_at_night_is_still_found_by_night_exit() -> None:
+    """Out in the evening, home at 23:30: the front door, the hallway 30 s later, then nothing
+    (a fall in the hallway). Until 6c2d78f the hallway sign within the leave grace was no sign
+    inside and night_exit raised at 23:45. Since the door opened while away lets the resident
+    in, that hallway sign cleared night_exit, and the quiet that began at 23:30 is sleep to
+    inactivity: the fall waited for the next morning's not_up."""
+    sim = Sim(local(DAY, "17:00"))
+    sim.feed(local(DAY, "18:00"), "kitchen")
+    sim.feed(local(DAY, "18:30"), "hallway")
+    sim.feed(local(DAY, "18:31"), "front-door")  # out for the evening
+    sim.feed(local(DAY, "18:31") + 20, "hallway")
+    sim.feed(local(DAY, "23:30"), "front-door")  # home again, at night
+    sim.feed(local(DAY, "23:30") + 30, "hallway")  # ... and falls
+    sim.run_until(local(NEXT, "01:00"))
+    (alert,) = sim.raised()
+    assert alert.type == "night_exit" and alert.t == local(DAY, "23:45")
+    sim.feed(local(NEXT, "01:05"), "bedroom")  # a sign after it: in after all
+    assert len(sim.cleared("night_exit")) == 1

@@ -481,3 +481,21 @@ def test_a_night_threshold_taken_before_the_clock_is_set_is_taken_again(learned:
     again.run_until(local(morning, "07:00"))
     again.live(morning, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "12:00"])
     assert again.raised() == []
+
+
+def test_a_restart_as_the_resident_comes_home_still_lets_them_in(learned: Sim) -> None:
+    """Out at 09:41, the front door at 12:00, the gateway restarts at 12:01 (the picture saved
+    with the door), the hallway at 12:01:40, then nothing: the picture taken back did not know
+    the door had let the person in, so the hallway sign within the leave grace was someone
+    walking out and the resident stayed 'away'."""
+    sim = copy.deepcopy(learned)
+    day = FIRST + dt.timedelta(days=21)
+    sim.live(day, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "09:35"])
+    sim.feed(local(day, "09:40"), "hallway")
+    sim.feed(local(day, "09:41"), "front-door")
+    sim.feed(local(day, "12:00"), "front-door")  # home again
+    again = _restart(sim, local(day, "12:01") + 10)
+    again.feed(local(day, "12:01") + 40, "hallway")  # ... and falls
+    again.run_until(local(day, "12:00") + 24 * 3600)
+    (alert,) = again.raised()
+    assert alert.type == "inactivity" and alert.t - local(day, "12:00") <= 6 * 3600
