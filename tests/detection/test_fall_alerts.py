@@ -810,6 +810,19 @@ def test_skin_contact_lost_for_a_moment_during_a_fall_does_not_erase_it() -> Non
     assert len(home.of(EventAction.RAISE)) == 1
 
 
+def stream_with_contact(home: Home, xyz: np.ndarray, contact: dict[int, int]) -> None:
+    """Stream ``xyz`` (50 Hz) live in 10-sample batches with per-sample times; after the batch
+    starting at sample ``i`` in ``contact`` the band reports that heart rate (0: no skin
+    contact, not worn); then idle 10 s."""
+    t = EPOCH + np.arange(xyz.shape[0]) / 50.0
+    for i in range(0, xyz.shape[0], 10):
+        home.run_until(MONO + (min(i + 10, xyz.shape[0]) - 1) / 50.0)
+        home.send(Reading(float(t[i]), WRIST.id, {"acc": xyz[i : i + 10], "ts": t[i : i + 10]}))
+        if i in contact:
+            home.send(Reading(home.clock.wall(), WRIST.id, {"hr": contact[i]}))
+    home.idle(10)
+
+
 @pytest.mark.parametrize(("lost_s", "back_s"), [(-0.5, 1.5), (-0.1, 0.3), (0.0, 6.0)])
 def test_skin_contact_lost_across_the_impact_does_not_erase_the_fall(
     lost_s: float, back_s: float
@@ -823,13 +836,7 @@ def test_skin_contact_lost_across_the_impact_does_not_erase_the_fall(
         int((impact_s + lost_s) * 50) // 10 * 10: 0,
         int((impact_s + back_s) * 50) // 10 * 10: 72,
     }
-    t = EPOCH + np.arange(xyz.shape[0]) / 50.0
-    for i in range(0, xyz.shape[0], 10):
-        home.run_until(MONO + (min(i + 10, xyz.shape[0]) - 1) / 50.0)
-        home.send(Reading(float(t[i]), WRIST.id, {"acc": xyz[i : i + 10], "ts": t[i : i + 10]}))
-        if i in contact:
-            home.send(Reading(home.clock.wall(), WRIST.id, {"hr": contact[i]}))
-    home.idle(10)
+    stream_with_contact(home, xyz, contact)
     assert len(home.of(EventAction.RAISE)) == 1
 
 

@@ -1,5 +1,5 @@
-"""Second review of the cancel of a second fall (cancel_kept_for_earlier_fall): the detector
-must keep an alert open exactly when the alert manager joined the falls into one."""
+"""A resident's cancel after several falls (``cancel_kept_for_earlier_fall``): the detector
+keeps an alert open exactly when the alert manager joined the falls into one."""
 
 from __future__ import annotations
 
