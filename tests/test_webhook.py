@@ -9,7 +9,7 @@ import http.server
 import json
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -118,6 +118,19 @@ def webhook_forwarder(
     )
 
 
+@contextlib.asynccontextmanager
+async def running_forwarder(forwarder: Forwarder) -> AsyncIterator[Forwarder]:
+    """The forwarder running for the block; then stopped, and its outbox closed."""
+    task = asyncio.create_task(forwarder.run())
+    try:
+        yield forwarder
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await forwarder.outbox.close()
+
+
 async def test_webhook_delivers_in_order_retries_and_fetches_commands(
     tmp_path: Path, pki: Pki, webhook_server: tuple[int, Hook], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -127,19 +140,13 @@ async def test_webhook_delivers_in_order_retries_and_fetches_commands(
         await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", json.dumps({"n": i}).encode())
     commands: list[bytes] = []
     forwarder = webhook_forwarder(outbox, pki, port, 0.05, commands)
-    task = asyncio.create_task(forwarder.run())
-    try:
+    async with running_forwarder(forwarder):
         await wait_until(
             lambda: {b.get("n") for t, b in hook.received if "/alert/" in t} == {0, 1, 2}
         )
         await wait_until(lambda: forwarder.counters["sent"] == 3)
         await wait_until(lambda: len(commands) >= 1)
         assert await outbox.depth() == {}
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await outbox.close()
     alerts = [body["n"] for topic, body in hook.received if topic.endswith("/alert/r1")]
     # At least once, in order: a message cut off by the failed session may come twice.
     assert list(dict.fromkeys(alerts)) == [0, 1, 2] and sorted(alerts) == alerts
@@ -158,9 +165,8 @@ async def test_a_failing_webhook_is_reported_down_once_and_restored_once(
     outbox = AsyncOutbox(Outbox(tmp_path / "o.db", SystemClock()))
     await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", b'{"n": 0}')
     forwarder = webhook_forwarder(outbox, pki, port, 60.0, [])
-    task = asyncio.create_task(forwarder.run())
     messages = lambda: [r.getMessage() for r in caplog.records]  # noqa: E731
-    try:
+    async with running_forwarder(forwarder):
         await wait_until(lambda: forwarder.counters["failures"] >= 5)
         assert not forwarder.connected.is_set()
         assert forwarder.counters["connects"] == 0
@@ -170,11 +176,6 @@ async def test_a_failing_webhook_is_reported_down_once_and_restored_once(
         await wait_until(lambda: forwarder.counters["sent"] == 1)
         assert forwarder.connected.is_set()
         assert sum(m.startswith("uplink restored") for m in messages()) == 1
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await outbox.close()
 
 
 async def test_webhook_with_wrong_token_is_a_clear_error(
@@ -203,8 +204,7 @@ async def test_commands_the_gateway_cannot_use_never_stop_delivery(
     outbox = AsyncOutbox(Outbox(tmp_path / "o.db", SystemClock()))
     commands: list[bytes] = []
     forwarder = webhook_forwarder(outbox, pki, port, 0.01, commands)
-    task = asyncio.create_task(forwarder.run())
-    try:
+    async with running_forwarder(forwarder):
         hook.commands = {"command": "ack"}  # not a list
         await wait_until(
             lambda: any("/commands answer ignored" in r.getMessage() for r in caplog.records)
@@ -214,11 +214,6 @@ async def test_commands_the_gateway_cannot_use_never_stop_delivery(
         for i in range(5):
             await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", json.dumps({"n": i}).encode())
         await wait_until(lambda: forwarder.counters["sent"] == 5)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await outbox.close()
     assert forwarder.counters["failures"] == 0 and forwarder.counters["connects"] == 1
     assert [b["n"] for t, b in hook.received if "/alert/" in t] == [0, 1, 2, 3, 4]
 
@@ -235,15 +230,9 @@ async def test_messages_the_webhook_refuses_wait_others_go_on(
             ALERT, resident, f"eldergate/gw/alert/{resident}", json.dumps({"n": i}).encode()
         )
     forwarder = webhook_forwarder(outbox, pki, port, 60.0, [])
-    task = asyncio.create_task(forwarder.run())
-    try:
+    async with running_forwarder(forwarder):
         await wait_until(lambda: forwarder.counters["sent"] == 2)
         assert [i.resident for i in outbox.outbox.pending()] == ["r2", "r2"]
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await outbox.close()
     assert [b["n"] for t, b in hook.received if "/alert/" in t] == [1, 3]
     assert forwarder.counters["refused"] == 2 and forwarder.counters["failures"] == 0
 
@@ -263,18 +252,12 @@ async def test_a_failing_commands_endpoint_never_stops_delivery(
     for i in range(3):
         await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", json.dumps({"n": i}).encode())
     forwarder = webhook_forwarder(outbox, pki, port, 30.0, [], clock)
-    task = asyncio.create_task(forwarder.run())
-    try:
+    async with running_forwarder(forwarder):
         await wait_until(lambda: forwarder.counters["sent"] == 3, timeout=10)
         assert await outbox.depth() == {}
         hook.commands_status = 200  # the next poll, on time, fetches the commands again
         clock.advance(30.0)
         await wait_until(lambda: forwarder.counters["commands"] >= 1)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await outbox.close()
     assert forwarder.counters["failures"] == 0 and forwarder.counters["connects"] == 1
     assert [b["n"] for t, b in hook.received if "/alert/" in t] == [0, 1, 2]
 
@@ -289,14 +272,8 @@ async def test_a_webhook_url_with_a_query_keeps_it_on_every_request(
     await outbox.put(ALERT, "r1", "eldergate/gw/alert/r1", b'{"n": 0}')
     commands: list[bytes] = []
     forwarder = webhook_forwarder(outbox, pki, port, 0.05, commands, path="/hook?key=k1")
-    task = asyncio.create_task(forwarder.run())
-    try:
+    async with running_forwarder(forwarder):
         await wait_until(lambda: forwarder.counters["sent"] == 1 and len(commands) >= 1)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await outbox.close()
     assert ("POST", "/hook?key=k1") in hook.paths
     assert ("GET", "/hook/commands?key=k1") in hook.paths
 
@@ -316,13 +293,7 @@ async def test_one_command_with_a_number_python_cannot_read_spoils_no_other(
     outbox = AsyncOutbox(Outbox(tmp_path / "o.db", SystemClock()))
     commands: list[bytes] = []
     forwarder = webhook_forwarder(outbox, pki, port, 0.05, commands)
-    task = asyncio.create_task(forwarder.run())
-    try:
+    async with running_forwarder(forwarder):
         await wait_until(lambda: any(b"a2" in c for c in commands))
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await outbox.close()
     first = json.loads(next(c for c in commands if b"visit_start" in c))
     assert first["t"] == huge.decode()  # left as text: parse_command refuses that one alone
