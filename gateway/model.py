@@ -173,6 +173,11 @@ class Alert:
         return (self.resident, self.type, self.key)
 
 
+def is_number(value: Any) -> bool:
+    """An int or a float, not a bool (which Python counts as an int)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def stable_alert_id(gateway_id: str, event: Event) -> str:
     """Deterministic id: the same event on the same gateway always gets the same id, so a
     replay, a retry, or a re-detection after a crash can be de-duplicated by the platform."""

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.model import Device, DeviceKind, Reading, Resident, Room
+from gateway.model import Device, DeviceKind, Reading, Resident, Room, is_number
 
 MAX_LINE_BYTES = 4 * 1024 * 1024
 # Epoch seconds further from 1970 than 2100-01-01 is (either way) are a broken clock or a bad
@@ -170,7 +170,7 @@ def parse_reading(record: dict[str, Any], times: TimeFormat) -> Reading:
     values = {k: v for k, v in record.items() if k not in RESERVED_READING_KEYS}
     validate_values(values)
     ts = values.get("ts")
-    if isinstance(ts, list) and not all(_is_number(x) for x in ts):
+    if isinstance(ts, list) and not all(is_number(x) for x in ts):
         # per-sample times in the recording's convention, like t (ISO strings)
         try:
             values["ts"] = [times.parse(x) for x in ts]
@@ -185,7 +185,7 @@ def _check_samples(values: dict[str, Any]) -> None:
     acc = values.get("acc")
     if acc is None:
         return
-    if not all(isinstance(s, list) and len(s) == 3 and all(map(_is_number, s)) for s in acc):
+    if not all(isinstance(s, list) and len(s) == 3 and all(map(is_number, s)) for s in acc):
         raise RecordError("acc: expected a list of [x, y, z] numbers (g)")
     ts = values.get("ts")
     if ts is not None:
@@ -195,10 +195,6 @@ def _check_samples(values: dict[str, Any]) -> None:
         raise RecordError("acc: needs fs (Hz) or per-sample ts")
     elif values["fs"] <= 0:
         raise RecordError(f"fs: expected a rate above 0 Hz, got {values['fs']!r:.40}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def parse_line(line: str, times: TimeFormat) -> Device | Resident | Reading | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.model import Device, DeviceKind, Resident, Room, Severity
+from gateway.model import Device, DeviceKind, Resident, Room, Severity, is_number
 from gateway.schema import SchemaErrors, build
 
 CURRENT_VERSION = 1
@@ -282,10 +282,7 @@ def _cross_checks(settings: Settings) -> list[str]:
                 )
         offline_after = dev.options.get("offline_after_s")
         if offline_after is not None and not (
-            isinstance(offline_after, int | float)
-            and not isinstance(offline_after, bool)
-            and math.isfinite(offline_after)
-            and offline_after > 0
+            is_number(offline_after) and math.isfinite(offline_after) and offline_after > 0
         ):  # device_health fell back to the kind's default without a word
             errors.append(
                 f"devices[{i}].options.offline_after_s: expected seconds > 0, got {offline_after!r}"
@@ -470,9 +467,9 @@ def _named_values(values: Any, path: str) -> list[str]:
             errors.extend(_named_values(value, where))
         elif (key == "severity" or str(key).endswith("_severity")) and value not in _SEVERITIES:
             errors.append(f"{where}: expected one of {', '.join(_SEVERITIES)}, got {value!r}")
-        elif _is_number(value) and str(key).endswith(_DURATIONS) and value < 0:
+        elif is_number(value) and str(key).endswith(_DURATIONS) and value < 0:
             errors.append(f"{where}: expected at least 0, got {value}")
-        elif _is_number(value) and _is_share(str(key)) and not 0 <= value <= 1:
+        elif is_number(value) and _is_share(str(key)) and not 0 <= value <= 1:
             errors.append(f"{where}: expected a share within [0, 1], got {value}")
         elif key == "tz" and value is not None:
             try:
@@ -483,7 +480,7 @@ def _named_values(values: Any, path: str) -> list[str]:
                 )
     for key, low in values.items():
         high = values.get(f"{str(key)[: -len('_low')]}_high")
-        if str(key).endswith("_low") and _is_number(low) and _is_number(high) and low >= high:
+        if str(key).endswith("_low") and is_number(low) and is_number(high) and low >= high:
             errors.append(f"{path}.{key}: expected below {key[:-4]}_high ({high}), got {low}")
     return errors
 
@@ -496,10 +493,6 @@ _DURATIONS = ("_s", "_min", "_h", "_days", "_nights", "history", "min_learned", 
 
 def _is_share(key: str) -> bool:
     return key == "quantile" or key.endswith(("_quantile", "_probability", "_fraction", "_q"))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _resident_override_errors(overrides: dict[str, Any], path: str) -> list[str]:
