@@ -25,7 +25,7 @@ from alerts.outbox import AsyncOutbox, OutboxItem
 from alerts.protocol import Topics, encode, state_payload
 from gateway.backoff import Backoff
 from gateway.clock import Clock
-from gateway.errors import PublishRefused, UplinkError
+from gateway.errors import PublishRefused, UplinkError, reraise_swallowed_cancellation
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,10 @@ class Forwarder:
                 await self.outbox.ack(item.seq)
                 self.counters["sent"] += 1
                 self.backoff.reset()  # a delivery proves the link works
+                # aiomqtt waits for the PUBACK with Python 3.11's wait_for, which can swallow
+                # the stop's cancellation as the PUBACK comes: delivered, so acknowledged, but
+                # the drain must not go on to wait for news (the gateway never stopped)
+                reraise_swallowed_cancellation()
             if not items:
                 await self.outbox.retry_unsaved()
                 await self._wait_for_news()
@@ -184,6 +188,7 @@ class Forwarder:
         while True:
             payload = encode(await self._health_report())
             await self._publish_own(session, self.topics.health, payload)
+            reraise_swallowed_cancellation()  # as in _drain
             self.counters["heartbeats"] += 1
             await self.clock.sleep(self.heartbeat_s)
 

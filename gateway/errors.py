@@ -9,6 +9,7 @@ EldergateError
 
 from __future__ import annotations
 
+import asyncio
 import traceback
 from pathlib import Path
 
@@ -41,3 +42,13 @@ def crash_site(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = " > ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames)
     return f"{type(exc).__name__} at {where}" if where else type(exc).__name__
+
+
+def reraise_swallowed_cancellation() -> None:
+    """Raise the current task's pending cancellation if a library swallowed it. Python 3.11's
+    ``asyncio.wait_for`` (which bumble's HCI commands use, and D-Bus clients may) drops a
+    cancellation that arrives as the awaited call completes; a loop that goes on would then
+    sleep, on a clock that may never move again, instead of stopping."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

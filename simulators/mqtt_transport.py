@@ -16,6 +16,7 @@ import aiomqtt
 
 from drivers.decoders.encoders import bed_profile_payload, z2m_bridge_state, z2m_messages
 from gateway.clock import Clock
+from gateway.errors import reraise_swallowed_cancellation
 from gateway.model import Device, DeviceKind, Reading
 
 Z2M_KINDS = frozenset(
@@ -81,6 +82,8 @@ class MqttDevices:
             topic, payload = z2m_bridge_state("zigbee2mqtt", True)
             await self.client.publish(topic, payload, qos=1, retain=True)
         for reading in readings:
+            # a BLE band's send can swallow the cancellation that ends the simulation
+            reraise_swallowed_cancellation()
             wait = reading.t - self.clock.wall()
             if wait > 0:
                 await self.clock.sleep(wait)

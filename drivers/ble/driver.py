@@ -66,7 +66,7 @@ from drivers.ble.recovery import (
 from drivers.decoders import DecodeError
 from gateway.backoff import Backoff
 from gateway.clock import Clock
-from gateway.errors import crash_site
+from gateway.errors import crash_site, reraise_swallowed_cancellation
 from gateway.model import Device, DeviceKind, Reading
 
 logger = logging.getLogger(__name__)
@@ -311,6 +311,8 @@ class BleDriver:
             except Exception:
                 self.counters["sink_errors"] += 1
                 logger.exception("BLE reading from %s: the sink failed", reading.device)
+            # a sink that publishes (aiomqtt's wait for a PUBACK) can swallow the stop
+            reraise_swallowed_cancellation()
 
     def _emit(self, reading: Reading) -> None:
         try:
@@ -547,7 +549,7 @@ class BleDriver:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
                         await client.disconnect()
-            _reraise_swallowed_cancellation()
+            reraise_swallowed_cancellation()
             await self._clock.sleep(backoff.next_delay())
 
     def _count_failure(self, link: _Link, kind: str) -> None:
@@ -583,14 +585,6 @@ class BleDriver:
             return
         t = first_sample_time(self._clock.wall(), values)
         self._emit(Reading(t, link.spec.device_id, values))
-
-
-def _reraise_swallowed_cancellation() -> None:
-    """A library on the disconnect path can swallow the CancelledError of a shutdown; without
-    this check the loop would go on to sleep on a clock that may never move again."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 def address_map(devices: Mapping[str, str]) -> list[BleDeviceSpec]:

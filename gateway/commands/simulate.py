@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -105,7 +106,7 @@ async def _main(args: argparse.Namespace, people: list[SimResident], broker: Bro
     stream: Iterable[Reading] = home_stream(people, start)
     if args.recording:
         devices, stream = load_recording(Path(args.recording), start)
-    async with make_client(broker, f"eldergate-simulate-{int(now)}") as client:
+    async with make_client(broker, f"eldergate-simulate-{os.getpid()}-{int(now)}") as client:
         bridge = None
         if args.ble:
             from simulators.ble_bridge import BleWristbandBridge

@@ -4,6 +4,7 @@ with the bumble backend classes: the same driver and bleak code path as on the P
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import numpy as np
@@ -464,6 +465,35 @@ async def test_the_driver_stops_although_a_library_swallowed_its_cancellation() 
         assert task.cancelled()
     finally:
         task.cancel()  # a second cancellation ends a hung session
+        await asyncio.wait({task}, timeout=10)
+        await world.close()
+
+
+async def test_the_driver_stops_although_its_sink_swallowed_the_cancellation() -> None:
+    """The gateway stops while a reading is being handed on, and the sink swallows the
+    cancellation (aiomqtt's wait for a PUBACK uses Python 3.11's wait_for; the BLE bridge of
+    ``simulate --ble`` publishes there): the forward loop went back to waiting for the next
+    reading and the driver never ended (``simulate --ble`` hung in CI)."""
+    world = await start_ble_world([("button", BUTTON)])
+    driver = BleDriver(world.backend(), SimClock(), [BleDeviceSpec(BUTTON, "sos-button")])
+    handing_on = asyncio.Event()
+
+    async def sink(reading: Reading) -> None:
+        handing_on.set()
+        # the PUBACK and the cancellation crossed
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(driver.run(sink))
+    try:
+        await world[BUTTON].press()
+        await asyncio.wait_for(handing_on.wait(), 10)
+        driver.stop()
+        task.cancel()
+        await asyncio.wait({task}, timeout=10)
+        assert task.cancelled()
+    finally:
+        task.cancel()
         await asyncio.wait({task}, timeout=10)
         await world.close()
 
