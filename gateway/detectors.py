@@ -33,17 +33,20 @@ def build_detectors(
     ``device_offline`` for a device it cannot hear); ``repeat_window_s``: the alert manager's
     (fall detection withdraws a fall only where the manager's one alert holds nothing else)."""
     detection = detection or {}
+    routine = build_routine_detector(
+        clock, home, detection.get("routine"), open_learned_store(state_dir, clock), deaf
+    )
     return [
         SosDetector(clock, detection.get("sos")),
-        FallAlerts(
-            clock, detection.get("fall") or FallSettings(), repeat_window_s=repeat_window_s
-        ),
+        FallAlerts(clock, detection.get("fall") or FallSettings(), repeat_window_s=repeat_window_s),
         DeviceHealth(
-            clock, home, detection.get("device_health") or DeviceHealthSettings(), problems
+            clock,
+            home,
+            detection.get("device_health") or DeviceHealthSettings(),
+            problems,
+            wearer_away=routine.away,
         ),
-        build_routine_detector(
-            clock, home, detection.get("routine"), open_learned_store(state_dir, clock), deaf
-        ),
+        routine,
     ]
 
 

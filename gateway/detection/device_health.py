@@ -23,9 +23,11 @@ range is not offline. Its silence counts only from the first sign of life inside
 (motion, an inner door, the bed) more than ``LEAVE_GRACE_S`` after that door — the wearer back
 without the band reconnecting, a dead band — so a resident going out no longer brings staff a
 ``device_offline`` on every outing. A door's state counts only when it changes (Zigbee2MQTT
-re-sends it with every check-in). Not told apart: someone else at home moving about while the
-wearer is out (the band is then reported 5 min later), and a restart of the gateway while
-the wearer is out (every device counts as just heard, no door is known).
+re-sends it with every check-in). After a restart, before this run has seen an exit door
+change, the routine detectors' live picture (taken back from before the restart) says whether
+the wearer is out (``wearer_away``): a gateway restarted while the wearer was out raised
+``device_offline`` for their band five minutes later. Not told apart: someone else at home
+moving about while the wearer is out (the band is then reported 5 min later).
 
 While the gateway itself cannot hear a device — its home broker unreachable, the Zigbee2MQTT
 bridge offline, the BLE adapter not recovering (``problems``, the same the runtime hands
@@ -138,11 +140,15 @@ class DeviceHealth:
         home: Home,
         settings: DeviceHealthSettings | None = None,
         problems: Callable[[], Problems] | None = None,
+        wearer_away: Callable[[str], bool] | None = None,
     ) -> None:
+        """``wearer_away(resident)``: whether the live picture has the resident out (the
+        routine detectors' :meth:`~gateway.detection.routine.detectors.RoutineDetectors.away`)."""
         self.clock = clock
         self.home = home
         self.settings = settings or DeviceHealthSettings()
         self.problems = problems
+        self.wearer_away = wearer_away
         self._states: dict[str, _DeviceState] = {}
         self._unheard: set[str] = set()  # transports the gateway could not hear at the last tick
         self._noted_at: float | None = None  # monotonic: the last tick
@@ -271,15 +277,24 @@ class DeviceHealth:
         # every few minutes does not keep a dead device from being reported
         heard = state.last_seen + state.unheard_s
         exit_at = self._exit_at
-        if (
-            device.kind not in WORN_KINDS
-            or exit_at is None
-            or exit_at < state.last_seen - EXIT_BEFORE_SILENCE_S
-        ):
+        if device.kind not in WORN_KINDS:
+            return heard
+        if exit_at is None:
+            # no exit door changed in this run: out since before a restart, or at home
+            return None if self._taken_back_as_out(device) else heard
+        if exit_at < state.last_seen - EXIT_BEFORE_SILENCE_S:
             return heard
         if self._inside_at is not None and self._inside_at > exit_at + LEAVE_GRACE_S:
             return max(heard, self._inside_at)
         return None
+
+    def _taken_back_as_out(self, device: Device) -> bool:
+        if self.wearer_away is None:
+            return False
+        try:
+            return self.wearer_away(device.resident)
+        except Exception:  # a bug there must not silence device health: judge as at home
+            return False
 
     def _note_unheard(self, now: float) -> None:
         try:

@@ -283,3 +283,71 @@ def test_a_dead_device_is_reported_though_the_problem_keeps_coming_back() -> Non
     # 10 min heard, two blips on top; this stand-in ticks only at deadlines (the pipeline:
     # every minute at least), so it sees the end of a blip at its next one
     assert raised.details["silent_s"] <= 20 * MIN
+
+
+def _restarted_home(tmp_path, clock: SimClock):
+    """The detectors a gateway builds (device health and the routine picture sharing one
+    home), learned state kept in ``tmp_path`` across restarts."""
+    from gateway.detectors import build_detectors
+
+    devices = [
+        Device("band", DeviceKind.WRISTBAND, "p1"),
+        Device("door", DeviceKind.DOOR, "p1", Room.ENTRANCE, role="exit"),
+        Device("hall", DeviceKind.MOTION, "p1", Room.HALLWAY, options={"offline_after_s": DAY}),
+        Device("lounge", DeviceKind.MOTION, "p1", Room.LOUNGE, options={"offline_after_s": DAY}),
+    ]
+    home = Home([Resident("p1")], devices)
+    return home, build_detectors(clock, home, state_dir=tmp_path)
+
+
+def _live(clock: SimClock, detectors, home: Home, seconds: float, *feeds: tuple[str, dict]):
+    """Each reading to every detector, then minute ticks for ``seconds``; the raised events."""
+    events = []
+    for device, values in feeds:
+        for detector in detectors:
+            events += detector.on_reading(Reading(clock.wall(), device, values),
+                                          home.devices[device])
+    end = clock.monotonic() + seconds
+    while clock.monotonic() < end:
+        clock.advance(min(MIN, end - clock.monotonic()))
+        for detector in detectors:
+            events += detector.on_tick()
+    return types(events)
+
+
+def test_a_band_out_with_its_wearer_across_a_gateway_restart_is_not_offline(tmp_path) -> None:
+    """The wearer goes out, the gateway restarts (an update, a power blip) while they are out:
+    every device counts as just heard, no exit door is known, and the band was device_offline
+    five minutes after the restart. The routine picture taken back says the wearer is out."""
+    from gateway.detectors import close_detectors
+
+    clock = SimClock()
+    home, detectors = _restarted_home(tmp_path, clock)
+    band = ("band", {"acc": [[0, 0, 1]], "fs": 50})
+    assert _live(clock, detectors, home, 4 * MIN, ("lounge", {"motion": True}), band) == []
+    assert _live(clock, detectors, home, 30 * MIN, band, ("door", {"open": True}),
+                 ("door", {"open": False})) == []
+    close_detectors(detectors)
+
+    clock = SimClock(start_wall=clock.wall() + 2 * MIN)  # a reboot: monotonic time anew
+    home, detectors = _restarted_home(tmp_path, clock)
+    assert _live(clock, detectors, home, 2 * HOUR) == []  # still out
+    # back, the band dead: reported 5 min after the first sign inside past the grace
+    assert _live(clock, detectors, home, 3 * MIN, ("door", {"open": True}),
+                 ("hall", {"motion": True})) == []
+    assert _live(clock, detectors, home, 4 * MIN, ("lounge", {"motion": True})) == []
+    assert _live(clock, detectors, home, 2 * MIN) == [("device_offline", "band")]
+
+
+def test_a_band_silent_at_home_across_a_gateway_restart_is_offline(tmp_path) -> None:
+    from gateway.detectors import close_detectors
+
+    clock = SimClock()
+    home, detectors = _restarted_home(tmp_path, clock)
+    band = ("band", {"acc": [[0, 0, 1]], "fs": 50})
+    assert _live(clock, detectors, home, 4 * MIN, ("lounge", {"motion": True}), band) == []
+    close_detectors(detectors)
+    clock = SimClock(start_wall=clock.wall() + 2 * MIN)
+    home, detectors = _restarted_home(tmp_path, clock)
+    assert _live(clock, detectors, home, 4 * MIN) == []
+    assert _live(clock, detectors, home, 2 * MIN) == [("device_offline", "band")]

@@ -136,6 +136,14 @@ class RoutineDetectors:
                 )
         return events
 
+    def away(self, resident: str) -> bool:
+        """Whether the live picture has ``resident`` out: an exit door, and no sign inside
+        since (also as taken back from before a restart)."""
+        state = self.presence.residents.get(resident)
+        return state is not None and state.away(
+            self._clock.monotonic(), self.presence.leave_grace_s
+        )
+
     def next_deadline(self) -> float | None:
         deadlines = [d for d in (x.next_deadline() for x in self.detectors) if d is not None]
         return min(deadlines) if deadlines else None
