@@ -176,3 +176,29 @@ def test_an_outbox_file_found_damaged_at_a_start_on_a_full_card_does_not_stop_th
     again = Outbox(path, SimClock())
     assert [i.seq for i in again.pending(1000)] == [*read_back, sos]
     assert again.open_alerts() == {"a1": {"x": 1}, "a2": {}}
+
+
+def test_a_learned_state_file_found_damaged_at_a_start_on_a_full_card_does_not_stop_the_start(
+    tmp_path: Path,
+) -> None:
+    """Its new file could not be started: the store, and with it the gateway, failed at every
+    start until the card had room (nobody heard, SOS included), and then the empty file its
+    failed start left hid what the set-aside one still held."""
+    path = tmp_path / "routine.sqlite"
+    before_power_cut = KeyValueFile(path, "learned", "test")  # never closed
+    before_power_cut.update({f"k{i}": list(range(500)) for i in range(200)})
+    scribble_over_a_page(path, page=20)
+    nothing = tmp_path / "empty"
+    nothing.touch()
+    with card_full(nothing):
+        store = SqliteLearnedStore(path, SimClock())
+        read_back = {k for k in (f"k{i}" for i in range(200)) if store.get(k) is not None}
+        assert 150 < len(read_back) < 200
+        store.put("quiets", [1.0])
+        store.flush()
+        assert store.commit_errors == 1
+    store.flush()
+    store.close()
+    again = SqliteLearnedStore(path, SimClock())
+    assert {k for k in (f"k{i}" for i in range(200)) if again.get(k) is not None} == read_back
+    assert again.get("quiets") == [1.0] and again.get("k199") == list(range(500))
