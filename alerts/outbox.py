@@ -12,7 +12,8 @@ removed only after the platform's broker confirmed it (PUBACK).
   messages that change them (:meth:`Outbox.commit`): after a power cut the file has both or
   neither, so a restarted gateway knows exactly the alerts whose messages are queued.
 * A damaged file (at start, or found damaged later): set aside, what can be read from it is
-  kept, and a new file takes over (``gateway.storage``), so delivery never stops on it.
+  kept, and a new file takes over (``gateway.storage``), so delivery never stops on it; on a
+  full card what was read back is held in memory until the new file can be started.
 
 All methods are blocking; the async shell runs them on one dedicated thread
 (:class:`AsyncOutbox`) so SQLite never blocks the event loop.
@@ -86,7 +87,8 @@ class Outbox:
         self.max_other_rows = max_other_rows
         self.max_other_age_s = max_other_age_s
         aside = set_aside_if_damaged(Path(self.path), "outbox")
-        self._db = self._connect()
+        # None while the new file that replaces a damaged one cannot be started (a full card)
+        self._db: sqlite3.Connection | None = None if aside else self._connect()
         self._unsaved: dict[int, OutboxItem] = {}  # alerts the disk refused, kept in memory
         self._open_unsaved: dict[str, Any] | None = None  # open alerts the disk refused
         self.counters = {
@@ -97,43 +99,66 @@ class Outbox:
             "damaged_files": 0,
         }
         if aside is not None:  # damaged while we were off (a power cut): take back what reads
-            self._take_back(aside, "found damaged at start")
-        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()
-        self._next_seq = max([int(row[0]), *self._unsaved]) + 1
+            self._took_back(self._read_back(aside), aside, "found damaged at start")
+        last = 0
+        with contextlib.suppress(sqlite3.Error):  # a new file that is not there yet is empty
+            last = int(
+                self._database().execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
+            )
+        self._next_seq = max([last, *self._unsaved]) + 1
         self._first_seq = self._next_seq  # the first of this run's items
         self._queued_mono: dict[int, float] = {}  # this run's non-alert items, when queued
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(_SCHEMA)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    def _database(self) -> sqlite3.Connection:
+        """The open file; after a damaged one was set aside, the new file, started here once
+        the card takes it (until then this raises, and what was read back stays in memory)."""
+        if self._db is None:
+            self._db = self._connect()
+        return self._db
 
     def _start_afresh(self, exc: sqlite3.DatabaseError) -> None:
         """The file went bad under us (SD card damage): set it aside, start a new one, and
         write to it what can still be read from the old."""
-        self._db.close()
-        aside = set_aside(Path(self.path))
-        self._db = self._connect()
-        self._take_back(aside, str(exc))
+        # Read before closing: the last connection to close removes the -shm file, which a
+        # full card would not let the reading create again.
+        found = self._read_back(Path(self.path))
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._took_back(found, set_aside(Path(self.path)), str(exc))
 
-    def _take_back(self, aside: Path, why: str) -> None:
-        """Items a scan of the set-aside file reaches from either end before it meets the
-        damage; what sat in the damaged pages stays there, for recovery by hand. The open
-        alerts read back too, unless this run has newer ones to write."""
-        found = [i for i in map(_item_or_none, readable_rows(aside, "outbox", _COLUMNS)) if i]
+    def _read_back(self, damaged: Path) -> int:
+        """Into memory: items a scan of the damaged file reaches from either end before it
+        meets the damage (what sat in the damaged pages stays there, for recovery by hand),
+        and the open alerts, unless this run has newer ones to write. Returns how many items."""
+        found = [i for i in map(_item_or_none, readable_rows(damaged, "outbox", _COLUMNS)) if i]
         for item in found:
             self._unsaved.setdefault(item.seq, item)
         if self._open_unsaved is None:
-            self._open_unsaved = _open_alerts_of(readable_rows(aside, "open_alerts", "key, value"))
+            rows = readable_rows(damaged, "open_alerts", "key, value")
+            self._open_unsaved = _open_alerts_of(rows)
+        return len(found)
+
+    def _took_back(self, found: int, aside: Path, why: str) -> None:
+        """Logs it, and writes what was read back to the new file if the card takes it."""
         self.counters["damaged_files"] += 1
         log.critical(
-            "OUTBOX FILE DAMAGED (%s): set aside as %s, %d messages read back from it, new "
-            "file started; recover the rest with sqlite3 .recover",
+            "OUTBOX FILE DAMAGED (%s): set aside as %s, %d messages read back from it, a new "
+            "file takes over; recover the rest with sqlite3 .recover",
             why,
             aside.name,
-            len(found),
+            found,
         )
         self.retry_unsaved()
 
@@ -146,6 +171,16 @@ class Outbox:
                 raise
             self._start_afresh(exc)
             return fn()
+
+    def _on_disk(self, query: Callable[[], list[Any]]) -> list[Any]:
+        """``query``'s rows; none while the new file that replaces a damaged one cannot be
+        started: it holds nothing yet, everything is in memory."""
+        try:
+            return self._repairing(query)
+        except sqlite3.Error:
+            if self._db is not None:
+                raise
+            return []
 
     def put(self, kind: str, resident: str, topic: str, payload: bytes) -> int:
         """Commit one message; returns its sequence number (see :meth:`commit`)."""
@@ -200,27 +235,28 @@ class Outbox:
         self._open_unsaved = None
 
     def _write(self, items: list[OutboxItem], open_alerts: dict[str, Any] | None) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        db = self._database()
+        db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany(
+            db.executemany(
                 # OR IGNORE: a held item a failed COMMIT did write after all is the same item
                 "INSERT OR IGNORE INTO outbox(seq, kind, resident, topic, payload, created) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [(i.seq, i.kind, i.resident, i.topic, i.payload, i.created) for i in items],
             )
             if open_alerts is not None:
-                self._db.execute("DELETE FROM open_alerts")
-                self._db.executemany(
+                db.execute("DELETE FROM open_alerts")
+                db.executemany(
                     "INSERT INTO open_alerts(key, value) VALUES (?, ?)",
                     [
                         (key, pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
                         for key, value in open_alerts.items()
                     ],
                 )
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
             raise
 
     def _hold_in_memory(
@@ -250,16 +286,17 @@ class Outbox:
         # old); by the stamp for what earlier runs left.
         now = self.clock.monotonic()
         cutoff = self.clock.wall() - self.max_other_age_s
-        cur = self._db.execute(
+        db = self._database()
+        cur = db.execute(
             "DELETE FROM outbox WHERE kind != ? AND created < ? AND seq < ?",
             (ALERT, cutoff, self._first_seq),
         )
         dropped = cur.rowcount
         expired = [seq for seq, t in self._queued_mono.items() if now - t > self.max_other_age_s]
         for seq in expired:
-            dropped += self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,)).rowcount
+            dropped += db.execute("DELETE FROM outbox WHERE seq = ?", (seq,)).rowcount
             del self._queued_mono[seq]
-        cur = self._db.execute(
+        cur = db.execute(
             "DELETE FROM outbox WHERE kind != ? AND seq NOT IN "
             "(SELECT seq FROM outbox WHERE kind != ? ORDER BY seq DESC LIMIT ?)",
             (ALERT, ALERT, self.max_other_rows),
@@ -291,15 +328,17 @@ class Outbox:
         if self._open_unsaved is not None:
             return dict(self._open_unsaved)
         rows = self._repairing(
-            lambda: self._db.execute("SELECT key, value FROM open_alerts").fetchall()
+            lambda: self._database().execute("SELECT key, value FROM open_alerts").fetchall()
         )
         return _open_alerts_of(rows)
 
     def pending(self, limit: int = 100) -> list[OutboxItem]:
-        rows = self._repairing(
-            lambda: self._db.execute(
-                f"SELECT {_COLUMNS} FROM outbox ORDER BY seq LIMIT ?", (limit,)
-            ).fetchall()
+        rows = self._on_disk(
+            lambda: (
+                self._database()
+                .execute(f"SELECT {_COLUMNS} FROM outbox ORDER BY seq LIMIT ?", (limit,))
+                .fetchall()
+            )
         )
         items = [OutboxItem(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
         if self._unsaved:
@@ -312,15 +351,21 @@ class Outbox:
         self._queued_mono.pop(seq, None)
         held = self._unsaved.pop(seq, None)
         try:  # a held item may be on disk too: a COMMIT that reported an error but wrote
-            self._repairing(lambda: self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,)))
+            self._repairing(
+                lambda: self._database().execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            )
         except sqlite3.Error:
-            if held is None:
+            if held is None and self._db is not None:  # with no file, no copy on disk
                 raise
         self.counters["acked"] += 1
 
     def depth(self) -> dict[str, int]:
-        rows = self._repairing(
-            lambda: self._db.execute("SELECT kind, COUNT(*) FROM outbox GROUP BY kind").fetchall()
+        rows = self._on_disk(
+            lambda: (
+                self._database()
+                .execute("SELECT kind, COUNT(*) FROM outbox GROUP BY kind")
+                .fetchall()
+            )
         )
         out = {str(kind): int(n) for kind, n in rows}
         if self._unsaved:
@@ -328,7 +373,8 @@ class Outbox:
         return out
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
 
 
 def _item_or_none(row: tuple[Any, ...]) -> OutboxItem | None:

@@ -90,7 +90,9 @@ class KeyValueFile:
     The layout is sqlitedict's (``key TEXT PRIMARY KEY, value BLOB``, pickled), so files it
     wrote read the same; sqlitedict itself is not used because its ``commit()`` never returns
     once a write has failed in its worker thread (piskvorky/sqlitedict#108): on a full SD card
-    the whole gateway froze, falls and SOS included. A damaged file is set aside at start."""
+    the whole gateway froze, falls and SOS included. A damaged file is set aside at start;
+    what can be read of it goes to the new file, or, while a full card refuses that, is kept
+    in memory (:meth:`items` includes it) and written with the first :meth:`update` it takes."""
 
     def __init__(self, path: Path, table: str, what: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,16 +101,25 @@ class KeyValueFile:
         self._table = table
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(f'CREATE TABLE IF NOT EXISTS "{table}" (key TEXT PRIMARY KEY, value BLOB)')
-        if aside is not None:  # what can still be read of the damaged file
-            rows = readable_rows(aside, table, "key, value")
-            self._db.executemany(f'REPLACE INTO "{table}" (key, value) VALUES (?, ?)', rows)
-            log.warning("%s: %d values read back from %s", what, len(rows), aside.name)
+        self._read_back: list[tuple[Any, Any]] = []  # of a damaged file, not yet written
+        if aside is not None:
+            self._read_back = readable_rows(aside, table, "key, value")
+            log.warning("%s: %d values read back from %s", what, len(self._read_back), aside.name)
+        try:  # creates the table, with what was read back
+            self.update({})
+        except sqlite3.Error as exc:  # a full card must not stop the start: tried at each update
+            log.error("%s: file not written (%s); what it holds is kept in memory", what, exc)
 
     def items(self) -> dict[str, Any]:
         """Every value that can be read back (one that cannot is logged and left out)."""
         found: dict[str, Any] = {}
-        for key, blob in self._db.execute(f'SELECT key, value FROM "{self._table}"'):
+        try:
+            rows = self._db.execute(f'SELECT key, value FROM "{self._table}"').fetchall()
+        except sqlite3.OperationalError:
+            if not self._read_back:
+                raise
+            rows = []  # a new file the card did not let us start: only what was read back
+        for key, blob in [*self._read_back, *rows]:
             try:
                 found[str(key)] = pickle.loads(blob)
             except Exception as exc:  # a value written by other code, or damaged
@@ -120,16 +131,25 @@ class KeyValueFile:
         rows = [
             (key, pickle.dumps(value, pickle.HIGHEST_PROTOCOL)) for key, value in values.items()
         ]
+        table = f'"{self._table}"'
         self._db.execute("BEGIN IMMEDIATE")
         try:
+            self._db.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, value BLOB)"
+            )
             if replace_all:
-                self._db.execute(f'DELETE FROM "{self._table}"')
-            self._db.executemany(f'REPLACE INTO "{self._table}" (key, value) VALUES (?, ?)', rows)
+                self._db.execute(f"DELETE FROM {table}")
+            else:
+                self._db.executemany(
+                    f"REPLACE INTO {table} (key, value) VALUES (?, ?)", self._read_back
+                )
+            self._db.executemany(f"REPLACE INTO {table} (key, value) VALUES (?, ?)", rows)
             self._db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
             raise
+        self._read_back = []
 
     def close(self) -> None:
         self._db.close()

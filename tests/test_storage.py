@@ -16,6 +16,7 @@ from alerts.outbox import ALERT, Message, Outbox
 from gateway.clock import SimClock
 from gateway.detection.routine.learning import SqliteLearnedStore
 from gateway.storage import KeyValueFile
+from tests.support.storage import scribble_over_a_page
 
 
 @contextlib.contextmanager
@@ -119,3 +120,85 @@ def test_values_of_a_file_whose_index_was_damaged_are_read_back(tmp_path: Path) 
     again = KeyValueFile(path, "open_alerts", "test")
     assert again.items() == {f"a{i}": {"n": i} for i in range(3)}
     assert (tmp_path / "alerts.sqlite3.corrupt-1").exists()
+
+
+def test_a_damaged_outbox_file_on_a_full_card_still_delivers_and_is_replaced_later(
+    tmp_path: Path,
+) -> None:
+    """A dying card: the outbox file turns out damaged while the card is full, so the new
+    file that should take over cannot be started. What was read back of the old file and
+    the alerts committed meanwhile are delivered from memory, and written to a new file once
+    there is room (the outbox used to stay closed until a restart, which then no longer read
+    the set-aside file: every alert in it was stranded)."""
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox(path, SimClock())
+    queued = [box.put(ALERT, "r1", "t", b"x" * 500) for _ in range(300)]
+    box.commit([], {"a1": {"x": 1}})
+    scribble_over_a_page(path, page=20)
+    nothing = tmp_path / "empty"
+    nothing.touch()
+    with card_full(nothing):  # no file may grow at all
+        read_back = [i.seq for i in box.pending(1000)]
+        (sos,) = box.commit([Message(ALERT, "r1", "t", b"sos")], {"a1": {"x": 1}, "a2": {}})
+        assert box.counters["damaged_files"] == 1 and box.has_unsaved
+        assert 250 < len(read_back) < 300 and set(read_back) <= set(queued)
+        assert [i.seq for i in box.pending(1000)] == [*read_back, sos]
+        box.ack(read_back[0])
+        assert box.retry_unsaved() > 0  # still full: no raise
+    assert box.retry_unsaved() == 0
+    box.close()
+    again = Outbox(path, SimClock())
+    assert [i.seq for i in again.pending(1000)] == [*read_back[1:], sos]
+    assert again.open_alerts() == {"a1": {"x": 1}, "a2": {}}
+
+
+def test_an_outbox_file_found_damaged_at_a_start_on_a_full_card_does_not_stop_the_start(
+    tmp_path: Path,
+) -> None:
+    """The gateway used to fail at every start (a crash loop, nobody heard) until the card
+    had room, and the empty file its failed start left then hid the set-aside one."""
+    path = tmp_path / "outbox.sqlite3"
+    before_power_cut = Outbox(path, SimClock())  # never closed: its -wal and -shm stay
+    queued = [before_power_cut.put(ALERT, "r1", "t", b"x" * 500) for _ in range(300)]
+    before_power_cut.commit([], {"a1": {"x": 1}})
+    scribble_over_a_page(path, page=20)
+    nothing = tmp_path / "empty"
+    nothing.touch()
+    with card_full(nothing):
+        box = Outbox(path, SimClock())
+        read_back = [i.seq for i in box.pending(1000)]
+        assert 250 < len(read_back) < 300 and set(read_back) <= set(queued)
+        assert box.open_alerts() == {"a1": {"x": 1}} and box.has_unsaved
+        (sos,) = box.commit([Message(ALERT, "r1", "t", b"sos")], {"a1": {"x": 1}, "a2": {}})
+        assert sos > queued[-1]
+    assert box.retry_unsaved() == 0
+    box.close()
+    again = Outbox(path, SimClock())
+    assert [i.seq for i in again.pending(1000)] == [*read_back, sos]
+    assert again.open_alerts() == {"a1": {"x": 1}, "a2": {}}
+
+
+def test_a_learned_state_file_found_damaged_at_a_start_on_a_full_card_does_not_stop_the_start(
+    tmp_path: Path,
+) -> None:
+    """Its new file could not be started: the store, and with it the gateway, failed at every
+    start until the card had room (nobody heard, SOS included), and then the empty file its
+    failed start left hid what the set-aside one still held."""
+    path = tmp_path / "routine.sqlite"
+    before_power_cut = KeyValueFile(path, "learned", "test")  # never closed
+    before_power_cut.update({f"k{i}": list(range(500)) for i in range(200)})
+    scribble_over_a_page(path, page=20)
+    nothing = tmp_path / "empty"
+    nothing.touch()
+    with card_full(nothing):
+        store = SqliteLearnedStore(path, SimClock())
+        read_back = {k for k in (f"k{i}" for i in range(200)) if store.get(k) is not None}
+        assert 150 < len(read_back) < 200
+        store.put("quiets", [1.0])
+        store.flush()
+        assert store.commit_errors == 1
+    store.flush()
+    store.close()
+    again = SqliteLearnedStore(path, SimClock())
+    assert {k for k in (f"k{i}" for i in range(200)) if again.get(k) is not None} == read_back
+    assert again.get("quiets") == [1.0] and again.get("k199") == list(range(500))
