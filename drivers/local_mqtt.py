@@ -50,7 +50,12 @@ class TopicCodec(Protocol):
 
     def subscriptions(self) -> list[str]: ...
 
-    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]: ...
+    def decode(
+        self, topic: str, payload: bytes, t: float, *, retained: bool = False
+    ) -> list[Reading]:
+        """``retained``: the broker's kept copy of an old message (the driver passes on only
+        its ``online: false``); it must not change what the codec takes for new."""
+        ...
 
     def problems(self) -> dict[str, tuple[str, str]]:
         """What this codec's devices cannot report because of (see ``drivers.base``)."""
@@ -79,7 +84,9 @@ class DeviceJsonCodec:
     def subscribed(self) -> None:
         pass
 
-    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
+    def decode(
+        self, topic: str, payload: bytes, t: float, *, retained: bool = False
+    ) -> list[Reading]:
         device = topic[len(self.prefix) + 1 :]
         if device not in self.devices:
             raise DecodeError("unknown device")  # its name stays out of the log
@@ -181,7 +188,9 @@ class LocalMqttDriver:
             self._reject(topic, "no codec for this topic")
             return
         try:
-            readings = codec.decode(topic, bytes(payload), self.clock.wall())
+            readings = codec.decode(
+                topic, bytes(payload), self.clock.wall(), retained=message.retain
+            )
         except DecodeError as exc:
             self._reject(topic, f"{codec.name}: {exc}")
             return

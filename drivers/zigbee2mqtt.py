@@ -86,7 +86,8 @@ class Zigbee2MqttCodec:
             raise DecodeError("unknown device")
         return device
 
-    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
+    def decode(self, topic: str, payload: bytes, t: float, *, retained: bool = False,
+               ) -> list[Reading]:
         self.counters["messages"] += 1
         name, kind = split_topic(topic, self.base_topic)
         if kind == "bridge_state":
@@ -107,7 +108,11 @@ class Zigbee2MqttCodec:
                 self.counters["republished_ignored"] += 1
                 return []
             fields = state_readings(device, state)
-        readings = [dicts_to_reading(f, t) for f in self._collapse_actions(fields, t)]
+        if not retained:
+            # a retained copy is no press (the driver drops it) and, remembered, it would
+            # collapse a real press made just after the (re)subscription that brought it
+            fields = self._collapse_actions(fields, t)
+        readings = [dicts_to_reading(f, t) for f in fields]
         self.counters["readings"] += len(readings)
         return readings
 
