@@ -24,8 +24,9 @@ turns each message into readings for the configured devices:
   dead sensor's ``device_offline`` nor counts as a sign of life. Equality, not age: clocks are
   not compared, so a Pi that boots behind (no RTC), a Zigbee2MQTT host whose clock is off, or
   NTP stepping either loses no state. A press is never cached: a message with an ``action``
-  always counts. Not told apart: the first state of each device after the gateway itself
-  started (a power cut restarts both).
+  always counts (its ``last_seen`` is remembered all the same: the cached state Zigbee2MQTT
+  re-sends after it carries it). Not told apart: the first state of each device after the
+  gateway itself started (a power cut restarts both).
 
 Unknown friendly names raise ``DecodeError("unknown device")`` so that the driver counts them.
 """
@@ -118,12 +119,13 @@ class Zigbee2MqttCodec:
 
     def _republished(self, device: str, state: Mapping[str, Any]) -> bool:
         seen = last_seen_of(state)
-        if seen is None or state.get("action") or state.get("click"):
+        if seen is None:
             return False
-        if self._last_seen.get(device) == seen:
-            return True
+        again = self._last_seen.get(device) == seen
+        # a press's last_seen too: Zigbee2MQTT caches the state without the action but with
+        # that last_seen, and re-sends it at its restart
         self._last_seen[device] = seen
-        return False
+        return again and not (state.get("action") or state.get("click"))
 
     def _collapse_actions(self, fields: list[dict[str, Any]], t: float) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
