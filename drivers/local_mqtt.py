@@ -24,7 +24,7 @@ import aiomqtt
 from drivers.base import ReadingSink, first_sample_time
 from drivers.decoders import DecodeError
 from gateway.clock import Clock
-from gateway.errors import EldergateError, crash_site
+from gateway.errors import EldergateError, crash_site, reraise_swallowed_cancellation
 from gateway.model import Reading
 from gateway.mqtt import make_client, translated_errors
 from gateway.recording import RecordError, TimeFormat, parse_reading
@@ -134,6 +134,18 @@ class LocalMqttDriver:
             "retained_ignored": 0,
         }
         self.rejected_by_reason: dict[str, int] = {}
+        self._stopping = False  # see stop()
+
+    def stop(self) -> None:
+        """The gateway is stopping: end :meth:`run` even if aiomqtt lost the cancellation
+        (it waits for the CONNACK and each SUBACK with Python 3.11's ``asyncio.wait_for``,
+        which drops one that arrives as the call completes)."""
+        self._stopping = True
+
+    def _stop_if_asked(self) -> None:
+        if self._stopping:
+            raise asyncio.CancelledError
+        reraise_swallowed_cancellation()
 
     def _codec_for(self, topic: aiomqtt.Topic) -> TopicCodec | None:
         for codec in self.codecs:
@@ -160,11 +172,13 @@ class LocalMqttDriver:
                         for topic_filter in codec.subscriptions():
                             await client.subscribe(topic_filter, qos=1)
                         codec.subscribed()
+                    self._stop_if_asked()
                     self.down_reason = None
                     self.subscribed.set()
                     log.info("local broker connected: %d codecs", len(self.codecs))
                     async for message in client.messages:
                         await self._handle(message, sink)
+                        self._stop_if_asked()
         except EldergateError as exc:
             self.down_reason = str(exc)
             self.subscribed.clear()
