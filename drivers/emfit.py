@@ -20,6 +20,7 @@ from drivers.base import ReadingSink
 from drivers.decoders import DecodeError
 from drivers.decoders.bed import decode_emfit
 from gateway.clock import Clock
+from gateway.errors import reraise_swallowed_cancellation
 from gateway.model import Reading
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,18 @@ class EmfitPoller:
         self.counters: dict[str, int] = {"polls": 0, "readings": 0, "unreachable": 0,
                                          "timeout": 0, "http_error": 0, "bad_data": 0}
         self.last_ok_mono: float | None = None
+        self._stopping = False  # see stop()
+
+    def stop(self) -> None:
+        """The gateway is stopping: end :meth:`run` even if a cancellation was lost (Python
+        3.11's ``asyncio.wait_for``, around each step of a poll, drops one that arrives as
+        the step completes)."""
+        self._stopping = True
+
+    def _stop_if_asked(self) -> None:
+        if self._stopping:
+            raise asyncio.CancelledError
+        reraise_swallowed_cancellation()
 
     async def fetch(self) -> str:
         """One GET of the status page → its body text, all within ``timeout_s`` (a device
@@ -109,6 +122,7 @@ class EmfitPoller:
 
     async def run(self, sink: ReadingSink) -> None:
         while True:
+            self._stop_if_asked()
             self.counters["polls"] += 1
             try:
                 reading = await self.poll_once()
@@ -121,6 +135,7 @@ class EmfitPoller:
             except DecodeError as exc:
                 self._failed("bad_data", str(exc))
             else:
+                self._stop_if_asked()  # the poll's wait_for may have swallowed the stop
                 if self.consecutive_failures:
                     log.info("%s: reachable again after %d failures", self.name,
                              self.consecutive_failures)

@@ -24,7 +24,7 @@ import aiomqtt
 from drivers.base import ReadingSink, first_sample_time
 from drivers.decoders import DecodeError
 from gateway.clock import Clock
-from gateway.errors import EldergateError, crash_site
+from gateway.errors import EldergateError, crash_site, reraise_swallowed_cancellation
 from gateway.model import Reading
 from gateway.mqtt import make_client, translated_errors
 from gateway.recording import RecordError, TimeFormat, parse_reading
@@ -50,7 +50,12 @@ class TopicCodec(Protocol):
 
     def subscriptions(self) -> list[str]: ...
 
-    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]: ...
+    def decode(
+        self, topic: str, payload: bytes, t: float, *, retained: bool = False
+    ) -> list[Reading]:
+        """``retained``: the broker's kept copy of an old message (the driver passes on only
+        its ``online: false``); it must not change what the codec takes for new."""
+        ...
 
     def problems(self) -> dict[str, tuple[str, str]]:
         """What this codec's devices cannot report because of (see ``drivers.base``)."""
@@ -79,7 +84,9 @@ class DeviceJsonCodec:
     def subscribed(self) -> None:
         pass
 
-    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
+    def decode(
+        self, topic: str, payload: bytes, t: float, *, retained: bool = False
+    ) -> list[Reading]:
         device = topic[len(self.prefix) + 1 :]
         if device not in self.devices:
             raise DecodeError("unknown device")  # its name stays out of the log
@@ -127,6 +134,18 @@ class LocalMqttDriver:
             "retained_ignored": 0,
         }
         self.rejected_by_reason: dict[str, int] = {}
+        self._stopping = False  # see stop()
+
+    def stop(self) -> None:
+        """The gateway is stopping: end :meth:`run` even if aiomqtt lost the cancellation
+        (it waits for the CONNACK and each SUBACK with Python 3.11's ``asyncio.wait_for``,
+        which drops one that arrives as the call completes)."""
+        self._stopping = True
+
+    def _stop_if_asked(self) -> None:
+        if self._stopping:
+            raise asyncio.CancelledError
+        reraise_swallowed_cancellation()
 
     def _codec_for(self, topic: aiomqtt.Topic) -> TopicCodec | None:
         for codec in self.codecs:
@@ -153,11 +172,13 @@ class LocalMqttDriver:
                         for topic_filter in codec.subscriptions():
                             await client.subscribe(topic_filter, qos=1)
                         codec.subscribed()
+                    self._stop_if_asked()
                     self.down_reason = None
                     self.subscribed.set()
                     log.info("local broker connected: %d codecs", len(self.codecs))
                     async for message in client.messages:
                         await self._handle(message, sink)
+                        self._stop_if_asked()
         except EldergateError as exc:
             self.down_reason = str(exc)
             self.subscribed.clear()
@@ -181,7 +202,9 @@ class LocalMqttDriver:
             self._reject(topic, "no codec for this topic")
             return
         try:
-            readings = codec.decode(topic, bytes(payload), self.clock.wall())
+            readings = codec.decode(
+                topic, bytes(payload), self.clock.wall(), retained=message.retain
+            )
         except DecodeError as exc:
             self._reject(topic, f"{codec.name}: {exc}")
             return

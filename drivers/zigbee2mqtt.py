@@ -24,8 +24,9 @@ turns each message into readings for the configured devices:
   dead sensor's ``device_offline`` nor counts as a sign of life. Equality, not age: clocks are
   not compared, so a Pi that boots behind (no RTC), a Zigbee2MQTT host whose clock is off, or
   NTP stepping either loses no state. A press is never cached: a message with an ``action``
-  always counts. Not told apart: the first state of each device after the gateway itself
-  started (a power cut restarts both).
+  always counts (its ``last_seen`` is remembered all the same: the cached state Zigbee2MQTT
+  re-sends after it carries it). Not told apart: the first state of each device after the
+  gateway itself started (a power cut restarts both).
 
 Unknown friendly names raise ``DecodeError("unknown device")`` so that the driver counts them.
 """
@@ -86,7 +87,8 @@ class Zigbee2MqttCodec:
             raise DecodeError("unknown device")
         return device
 
-    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
+    def decode(self, topic: str, payload: bytes, t: float, *, retained: bool = False,
+               ) -> list[Reading]:
         self.counters["messages"] += 1
         name, kind = split_topic(topic, self.base_topic)
         if kind == "bridge_state":
@@ -107,18 +109,23 @@ class Zigbee2MqttCodec:
                 self.counters["republished_ignored"] += 1
                 return []
             fields = state_readings(device, state)
-        readings = [dicts_to_reading(f, t) for f in self._collapse_actions(fields, t)]
+        if not retained:
+            # a retained copy is no press (the driver drops it) and, remembered, it would
+            # collapse a real press made just after the (re)subscription that brought it
+            fields = self._collapse_actions(fields, t)
+        readings = [dicts_to_reading(f, t) for f in fields]
         self.counters["readings"] += len(readings)
         return readings
 
     def _republished(self, device: str, state: Mapping[str, Any]) -> bool:
         seen = last_seen_of(state)
-        if seen is None or state.get("action") or state.get("click"):
+        if seen is None:
             return False
-        if self._last_seen.get(device) == seen:
-            return True
+        again = self._last_seen.get(device) == seen
+        # a press's last_seen too: Zigbee2MQTT caches the state without the action but with
+        # that last_seen, and re-sends it at its restart
         self._last_seen[device] = seen
-        return False
+        return again and not (state.get("action") or state.get("click"))
 
     def _collapse_actions(self, fields: list[dict[str, Any]], t: float) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

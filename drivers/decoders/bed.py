@@ -165,7 +165,8 @@ class BedProfileCodec:
             raise DecodeError("unknown device")
         return device
 
-    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
+    def decode(self, topic: str, payload: bytes, t: float, *, retained: bool = False,
+               ) -> list[Reading]:
         prefix = self.base_topic + "/"
         if not topic.startswith(prefix):
             raise DecodeError("topic is outside the bed base topic")

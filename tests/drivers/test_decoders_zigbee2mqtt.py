@@ -214,3 +214,21 @@ def test_codec_custom_base_topic() -> None:
     assert codec.subscriptions() == ["home/z2m/#"]
     [r] = codec.decode("home/z2m/d", b'{"contact": true}', t=1.0)
     assert r.values == {"open": False}
+
+
+def test_the_cached_state_after_a_press_is_not_the_button_speaking() -> None:
+    """Zigbee2MQTT caches a button's state without its ``action`` but with the ``last_seen``
+    of the press. The codec did not remember the press's ``last_seen`` (a press always
+    counts), so the cache re-sent at a restart of Zigbee2MQTT was new to it: a button dead
+    since its last press checked in at every restart, its ``device_offline`` cleared."""
+    codec = _codec()
+    t = 1_700_000_000.0
+    assert _state(codec, "SOS button", t, t * 1000 - 5000, battery=90)  # a check-in
+    [sos] = _state(codec, "SOS button", t + 60, (t + 60) * 1000, action="emergency", battery=90)
+    assert sos.values["action"] == "sos"
+    # a day later Zigbee2MQTT restarts: the button, dead since its press, from the cache
+    assert _state(codec, "SOS button", t + 86_400, (t + 60) * 1000, battery=90) == []
+    assert codec.counters["republished_ignored"] == 1
+    # a press always counts, whatever its last_seen
+    [again] = _state(codec, "SOS button", t + 86_460, (t + 60) * 1000, action="emergency")
+    assert again.values["action"] == "sos"

@@ -119,7 +119,9 @@ class _BuggyCodec:
     def subscribed(self) -> None:
         pass
 
-    def decode(self, topic: str, payload: bytes, t: float) -> list[Reading]:
+    def decode(
+        self, topic: str, payload: bytes, t: float, *, retained: bool = False
+    ) -> list[Reading]:
         return [Reading(t, topic, {"hr": float(json.loads(payload)["hr"])})]
 
 

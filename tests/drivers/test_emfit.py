@@ -167,3 +167,59 @@ async def test_a_trickling_answer_ends_in_a_timeout_not_hours_of_reading(
         await poller.poll_once()
     assert clock.monotonic() - start <= 3.0 + 1.0
     assert device.closed
+
+
+class _AnswerCrossingTheStop:
+    """A status page whose last bytes arrive just as the gateway stops: the stop cancels the
+    poller while it waits in ``asyncio.wait_for`` for the read that is completing."""
+
+    def __init__(self, poller_task: list[asyncio.Task[None]]) -> None:
+        self.poller_task = poller_task
+        self.answered = False
+
+    async def read(self, n: int) -> bytes:
+        if self.answered:
+            return b""
+        self.answered = True
+        self.poller_task[0].cancel()  # systemd's SIGTERM, as the answer comes in
+        return _ok(emfit_status_text({"occupied": True, "hr": 55}))
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    async def wait_closed(self) -> None:
+        pass
+
+
+async def test_the_poller_stops_although_wait_for_swallowed_the_cancellation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python 3.11's ``asyncio.wait_for`` returns the result of a call that completes as the
+    task is cancelled, and drops the cancellation: the poller went on polling (or slept on a
+    clock that never moved) and the gateway's stop waited for it until systemd killed it."""
+    task: list[asyncio.Task[None]] = []
+    device = _AnswerCrossingTheStop(task)
+
+    async def connect(host: str, port: int) -> tuple[_AnswerCrossingTheStop, ...]:
+        return device, device
+
+    monkeypatch.setattr(asyncio, "open_connection", connect)
+    poller = EmfitPoller("bed", "192.0.2.1", SimClock())
+    readings: list[Reading] = []
+
+    async def sink(reading: Reading) -> None:
+        readings.append(reading)
+
+    task.append(asyncio.create_task(poller.run(sink)))
+    try:
+        await asyncio.wait(task, timeout=10)  # bounded: without the fix it never ends
+        assert task[0].cancelled()
+    finally:
+        task[0].cancel()  # a second cancellation ends a hung poller
+        await asyncio.wait(task, timeout=10)

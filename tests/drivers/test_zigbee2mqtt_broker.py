@@ -155,3 +155,28 @@ async def test_a_press_zigbee2mqtt_sends_while_the_gateway_is_away_reaches_it_af
     readings = await run_driver(back, local_broker, probe, [],
                                 is_last=lambda r: r.values.get("action") == "sos")
     assert [r.values["action"] for r in readings if "action" in r.values] == ["sos"]
+
+
+async def test_a_retained_press_does_not_swallow_a_real_one_just_after_a_subscription(
+    local_broker: Mosquitto,
+) -> None:
+    """The retained copy of an old press (Zigbee2MQTT's ``retain: true``: the last state, its
+    ``action`` included) comes at every (re)subscription. It is rightly no press, but it went
+    into the codec's memory of recent presses, so a real press of the same button within
+    ``action_window_s`` of a broker blip or a gateway restart was taken for its copy: an SOS
+    lost, counted only as a duplicate."""
+    z2m = Zigbee2MqttCodec("zigbee2mqtt", {"SOS": "sos-1"})
+    settings = LocalBrokerSettings(**local_broker.settings(), zigbee2mqtt_base_topic=None)
+    async with aiomqtt.Client("127.0.0.1", local_broker.port, username=USER,
+                              password=PASSWORD) as client:
+        await client.publish("zigbee2mqtt/SOS", b'{"action": "emergency", "battery": 80}',
+                             qos=1, retain=True)
+    driver = LocalMqttDriver(settings, [z2m], SimClock(), client_id="retained-then-real")
+    readings = await run_driver(
+        driver, local_broker, z2m_availability("zigbee2mqtt", "SOS", True),
+        z2m_messages("zigbee2mqtt", "SOS", {"action": "sos", "battery": 79}),
+        is_last=lambda r: r.values.get("battery") == 79 and "action" not in r.values,
+    )
+    assert driver.counters["retained_ignored"] == 1
+    assert [r.values["action"] for r in readings if "action" in r.values] == ["sos"]
+    assert z2m.counters["duplicate_actions"] == 1  # the /action copy of the real press only
