@@ -146,3 +146,42 @@ async def test_a_decoder_bug_is_logged_without_the_payload_its_exception_quotes(
     )
     assert "ValueError" in logged and "test_device_json_codec.py" in logged  # where it broke
     assert "Mary" not in logged and "72" not in logged
+
+
+async def test_a_device_that_keeps_sending_what_is_rejected_is_logged_once_an_hour(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A smart plug paired to Zigbee2MQTT but not configured reports every few seconds: each
+    message logged a warning, thousands a day in the journal on the SD card. Every one is
+    still counted; the log says it once an hour per topic and reason, with how many more."""
+    clock = SimClock()
+    driver = LocalMqttDriver(
+        LocalBrokerSettings(), [DeviceJsonCodec("eldergate/devices", {"bed"})], clock
+    )
+    caplog.set_level(logging.DEBUG)
+
+    async def sink(reading: Reading) -> None:
+        raise AssertionError("a rejected message yields no reading")
+
+    def plug(n: int = 1) -> aiomqtt.Message:
+        payload = json.dumps({"power": n}).encode()
+        return aiomqtt.Message("eldergate/devices/plug", payload, 1, False, 1, None)
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+
+    for n in range(360):  # an hour of a report every 10 s
+        await driver._handle(plug(n), sink)
+        clock.advance(9.99)
+    assert driver.counters["rejected"] == 360
+    assert len(warnings()) == 1 and "unknown device" in warnings()[0]
+    for payload in (b"{", b"{", b'{"hr": "x"}'):  # another topic, another reason: news
+        await driver._handle(
+            aiomqtt.Message("eldergate/devices/bed", payload, 1, False, 1, None), sink
+        )
+    assert len(warnings()) == 3
+    clock.advance(10.0)
+    await driver._handle(plug(), sink)
+    assert len(warnings()) == 4
+    assert "359 more like it" in warnings()[3]
+    assert driver.counters["rejected"] == 364
