@@ -86,9 +86,6 @@ class Outbox:
         self.clock = clock
         self.max_other_rows = max_other_rows
         self.max_other_age_s = max_other_age_s
-        aside = set_aside_if_damaged(Path(self.path), "outbox")
-        # None while the new file that replaces a damaged one cannot be started (a full card)
-        self._db: sqlite3.Connection | None = None if aside else self._connect()
         self._unsaved: dict[int, OutboxItem] = {}  # alerts the disk refused, kept in memory
         self._open_unsaved: dict[str, Any] | None = None  # open alerts the disk refused
         self.counters = {
@@ -98,6 +95,16 @@ class Outbox:
             "dropped_other": 0,
             "damaged_files": 0,
         }
+        # None while no file can be opened: the new file that replaces a damaged one on a
+        # full card, or any file on a card gone read-only
+        self._db: sqlite3.Connection | None = None
+        try:
+            aside = set_aside_if_damaged(Path(self.path), "outbox")
+            if aside is None:
+                self._db = self._connect()
+        except (sqlite3.Error, OSError) as exc:
+            aside = None
+            self._hold_what_reads(exc)
         if aside is not None:  # damaged while we were off (a power cut): take back what reads
             self._took_back(self._read_back(aside), aside, "found damaged at start")
         last = 0
@@ -136,7 +143,42 @@ class Outbox:
         if self._db is not None:
             self._db.close()
             self._db = None
-        self._took_back(found, set_aside(Path(self.path)), str(exc))
+        try:
+            aside = set_aside(Path(self.path))
+        except OSError as rename_error:  # a card gone read-only: all of it stays in memory
+            self.counters["damaged_files"] += 1
+            log.critical(
+                "OUTBOX FILE DAMAGED (%s) and cannot be set aside (%s): %d messages read back "
+                "from it are held in memory with every new one; replace the SD card",
+                exc,
+                rename_error.strerror,
+                found,
+            )
+            raise sqlite3.OperationalError("damaged outbox file cannot be set aside") from exc
+        self._took_back(found, aside, str(exc))
+
+    def _hold_what_reads(self, exc: sqlite3.Error | OSError) -> None:
+        """The file cannot be opened at all (an SD card worn out into read-only, which is how
+        many end their life): what can be read of it is held in memory with everything this
+        run commits, sent from there, and written once a file can be opened (tried at each
+        commit). Before, the gateway could not start at all: no alert, no SOS."""
+        self.counters["disk_errors"] += 1
+        path = Path(self.path)
+        rows = readable_rows(path, "outbox", _COLUMNS, read_only=True)
+        found = [item for item in map(_item_or_none, rows) if item]
+        for item in found:
+            self._unsaved.setdefault(item.seq, item)
+        self._open_unsaved = _open_alerts_of(
+            readable_rows(path, "open_alerts", "key, value", read_only=True)
+        )
+        log.critical(
+            "OUTBOX FILE CANNOT BE OPENED (%s): %d messages and %d open alerts read from it "
+            "are held in memory with every new one and sent from there; a power cut would "
+            "lose them: replace the SD card",
+            exc,
+            len(found),
+            len(self._open_unsaved),
+        )
 
     def _read_back(self, damaged: Path) -> int:
         """Into memory: items a scan of the damaged file reaches from either end before it
@@ -273,7 +315,7 @@ class Outbox:
         if alerts or open_alerts is not None:
             log.critical(
                 "OUTBOX DISK ERROR (%s): %d alerts kept in memory only, %d unsaved in all%s; "
-                "free space on the SD card",
+                "free space on the SD card or replace it",
                 exc,
                 len(alerts),
                 len(self._unsaved),

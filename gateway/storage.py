@@ -66,12 +66,19 @@ def set_aside_if_damaged(path: Path, what: str) -> Path | None:
     return aside
 
 
-def readable_rows(path: Path, table: str, columns: str) -> list[tuple[Any, ...]]:
+def readable_rows(
+    path: Path, table: str, columns: str, *, read_only: bool = False
+) -> list[tuple[Any, ...]]:
     """Rows of a damaged file's ``table`` that a scan reaches from either end (by rowid)
-    before it meets the damage, in rowid order; what sat in damaged pages is not among them."""
+    before it meets the damage, in rowid order; what sat in damaged pages is not among them.
+    ``read_only``: a file that cannot be opened for writing (an SD card worn out into
+    read-only) is read as it stands, without its write-ahead log."""
     found: dict[int, tuple[Any, ...]] = {}
     with contextlib.suppress(sqlite3.Error):
-        old = sqlite3.connect(path)
+        if read_only:
+            old = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        else:
+            old = sqlite3.connect(path)
         try:
             for order in ("ASC", "DESC"):
                 query = f'SELECT rowid, {columns} FROM "{table}" ORDER BY rowid {order}'

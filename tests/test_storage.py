@@ -202,3 +202,25 @@ def test_a_learned_state_file_found_damaged_at_a_start_on_a_full_card_does_not_s
     again = SqliteLearnedStore(path, SimClock())
     assert {k for k in (f"k{i}" for i in range(200)) if again.get(k) is not None} == read_back
     assert again.get("quiets") == [1.0] and again.get("k199") == list(range(500))
+
+
+def test_an_outbox_that_cannot_be_opened_holds_everything_in_memory(tmp_path: Path) -> None:
+    """A file SQLite cannot open at all (here a directory in its place; on a Pi a card worn
+    out into read-only mode, test_storage_read_only.py): the outbox used to raise, and the
+    gateway could not start (no SOS heard). Now it starts, holds what it commits in memory,
+    delivers from there, and writes to a file once one can be opened."""
+    path = tmp_path / "outbox.sqlite3"
+    path.mkdir()
+    box = Outbox(path, SimClock())
+    assert box.pending() == [] and box.open_alerts() == {} and box.counters["disk_errors"] == 1
+    first, second = box.commit(
+        [Message(ALERT, "r1", "t", b"sos"), Message(ALERT, "r2", "t", b"fall")], {"a1": {}}
+    )
+    assert [i.seq for i in box.pending()] == [first, second] and box.has_unsaved
+    box.ack(first)
+    assert [i.seq for i in box.pending()] == [second] and box.depth() == {"alert_unsaved": 1}
+    path.rmdir()  # a file can be opened again: what is held goes to it with the next commit
+    assert box.retry_unsaved() == 0
+    box.close()
+    again = Outbox(path, SimClock())
+    assert [i.seq for i in again.pending()] == [second] and again.open_alerts() == {"a1": {}}
