@@ -647,3 +647,31 @@ async def test_a_connection_failed_at_the_adapter_is_named_through_the_retry_wra
         assert rig.driver.connection_failures == {kind: 1}
         assert rig.driver._adapter_trouble_at is not None
         await rig.linked("bed-1")  # the next attempt, after the backoff, goes through
+
+
+async def test_a_band_link_that_stays_up_but_delivers_nothing_is_reconnected() -> None:
+    """bleak hears of a drop only from BlueZ's Connected property: a bluetoothd that crashed
+    or restarted under a connection never sends one, and the band's link looked up for
+    good while its SOS presses went nowhere. The band streams its accelerometer, so a
+    minute without any notification means a dead link: the driver reconnects."""
+    from drivers.ble.profiles import BAND_SILENCE_TIMEOUT_S
+
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs) as rig:
+        band = rig.world[BAND]
+        await rig.linked("band-1")
+        await band.send_motion(np.zeros((25, 3)))
+        await rig.next_reading(lambda r: "acc" in r.values)
+        rig.clock.advance(BAND_SILENCE_TIMEOUT_S - 1)
+        await band.send_motion(np.zeros((25, 3)))  # a streaming band keeps the link
+        await rig.next_reading(lambda r: "acc" in r.values)
+        rig.clock.advance(BAND_SILENCE_TIMEOUT_S - 1)
+        await rig.until(lambda: True)
+        assert rig.driver.diagnostics()["links"]["band-1"]["silences"] == 0
+
+        rig.clock.advance(2)  # nothing since: the link is given up and made again
+        await rig.linked("band-1", connects=2)
+        link = rig.driver.diagnostics()["links"]["band-1"]
+        assert (link["silences"], link["drops"]) == (1, 0)
+        await band.press("sos")
+        assert (await rig.next_reading(lambda r: "action" in r.values)).values["action"] == "sos"
