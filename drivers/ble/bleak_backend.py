@@ -83,6 +83,15 @@ def classify_error(exc: BaseException) -> BleErrorKind:
     if isinstance(exc, BleakError):
         text = str(exc).lower()
         if type(exc).__module__.startswith("bleak_retry_connector"):
+            # establish_connection re-raises every failure as its own error ``from`` the
+            # one it gave up on: a cause at the adapter (bluetoothd gone, adapter powered
+            # off) is the adapter's, and evidence for the silence rule; the rest is the
+            # peripheral's
+            cause = exc.__cause__
+            if cause is not None and cause is not exc:
+                kind = classify_error(cause)
+                if kind in (BleErrorKind.ADAPTER_GONE, BleErrorKind.NOT_READY):
+                    return kind
             return BleErrorKind.DEVICE_UNREACHABLE
         if "not connected" in text or "disconnected" in text:
             return BleErrorKind.DISCONNECTED

@@ -37,6 +37,10 @@ One scan loop and one connection loop per connected (GATT) device, on any
   clock (reset only by a link that stayed up ``LINK_HEALTHY_AFTER_S``, so a device that drops
   right after connecting is not retried every second), then wait to hear the device advertise
   again before the next attempt (no hammering a band that left the flat).
+* **Link silence**: a profile that streams (``silence_timeout_s``: the wristband) and notified
+  nothing for that long is disconnected and connected again, as after a drop: bleak hears of
+  a drop only from BlueZ, and a bluetoothd that crashed or restarted under a link never
+  reports one, so the link looked up for good while the band's presses went nowhere.
 
 ``run`` never returns except by cancellation; every failure is counted in ``diagnostics()`` and
 logged (by device id and error class; never a reading's values).
@@ -142,6 +146,8 @@ class _Link:
     connected: bool = False
     connects: int = 0
     drops: int = 0
+    silences: int = 0  # links given up as dead: connected, but nothing came for too long
+    last_value_at: float = 0.0  # monotonic, the last value read or notified
     failures: int = 0
     last_error: str | None = None
 
@@ -281,6 +287,7 @@ class BleDriver:
                     "connected": link.connected,
                     "connects": link.connects,
                     "drops": link.drops,
+                    "silences": link.silences,
                     "failures": link.failures,
                     "last_error": link.last_error,
                     **link.profile.diagnostics(),
@@ -528,14 +535,22 @@ class BleDriver:
             client = self._backend.client(spec.address, dropped.set)
             try:
                 await client.connect()
+                link.last_value_at = self._clock.monotonic()
                 await self._subscribe(client, link)
                 link.connected = True
                 link.connects += 1
                 up_since = self._clock.monotonic()
                 logger.info("BLE %s connected", spec.device_id)
-                await dropped.wait()
-                link.drops += 1
-                logger.info("BLE %s: link dropped", spec.device_id)
+                if await self._hold(link, dropped):
+                    link.silences += 1
+                    logger.warning(
+                        "BLE %s: nothing notified for %.0f s on a link still up: reconnecting",
+                        spec.device_id,
+                        self._clock.monotonic() - link.last_value_at,
+                    )
+                else:
+                    link.drops += 1
+                    logger.info("BLE %s: link dropped", spec.device_id)
                 if self._clock.monotonic() - up_since >= LINK_HEALTHY_AFTER_S:
                     backoff.reset()
             except BleBackendError as exc:
@@ -551,6 +566,31 @@ class BleDriver:
                         await client.disconnect()
             reraise_swallowed_cancellation()
             await self._clock.sleep(backoff.next_delay())
+
+    async def _hold(self, link: _Link, dropped: asyncio.Event) -> bool:
+        """Wait while the link is up: False once it dropped, True once a profile that streams
+        (``silence_timeout_s``) sent nothing for that long. A link can look up and deliver
+        nothing: bleak learns of a drop only from BlueZ's ``Connected`` property, and a
+        bluetoothd that crashed or restarted never reports one (bleak 3.1's BlueZ manager does
+        not watch bluetoothd leave the bus; SignalK/signalk-server#3049)."""
+        timeout_s = link.profile.silence_timeout_s
+        if timeout_s is None:
+            await dropped.wait()
+            return False
+        drop = asyncio.ensure_future(dropped.wait())
+        try:
+            while not dropped.is_set():
+                silent_for = self._clock.monotonic() - link.last_value_at
+                if silent_for >= timeout_s:
+                    return True
+                tick = asyncio.ensure_future(self._clock.sleep(timeout_s - silent_for))
+                try:
+                    await asyncio.wait({drop, tick}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    tick.cancel()
+            return False
+        finally:
+            drop.cancel()
 
     def _count_failure(self, link: _Link, kind: str) -> None:
         link.failures += 1
@@ -569,6 +609,7 @@ class BleDriver:
                 await client.start_notify(use.uuid, functools.partial(self._on_value, link, use))
 
     def _on_value(self, link: _Link, use: CharacteristicUse, value: bytes) -> None:
+        link.last_value_at = self._clock.monotonic()  # any value: the link is alive
         try:
             values = use.handle(value)
         except DecodeError as exc:

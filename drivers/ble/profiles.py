@@ -36,6 +36,11 @@ from gateway.clock import Clock, SystemClock
 # takes at most the driver's 60 s backoff cap plus hearing the band and connecting (seconds);
 # twice the cap covers it. An SOS repeated later than this is taken as a new press (see above).
 PRESS_RESEND_WINDOW_S: Final = 120.0
+# A band streams its accelerometer (a batch every second or so at 50 Hz) and its status (the
+# simulated bands: every minute, and little else): a link that notified nothing for this long
+# is dead however connected it looks (bluetoothd restarted or crashed under it), and the
+# driver reconnects. Profiles without a steady stream have None.
+BAND_SILENCE_TIMEOUT_S: Final = 150.0
 
 # --- the bed sensor GATT profile (pure codec) ---
 
@@ -104,6 +109,7 @@ class _Press:
 
 class WristbandProfile:
     name = "wristband"
+    silence_timeout_s: float | None = BAND_SILENCE_TIMEOUT_S
 
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock = clock or SystemClock()
@@ -167,6 +173,7 @@ class WristbandProfile:
 
 class HeartRateProfile:
     name = "heart_rate"
+    silence_timeout_s: float | None = None  # many sensors stop notifying when not worn
 
     def characteristics(self) -> list[CharacteristicUse]:
         return [
@@ -200,6 +207,7 @@ class HeartRateProfile:
 
 class BedProfile:
     name = "bed"
+    silence_timeout_s: float | None = None
 
     def characteristics(self) -> list[CharacteristicUse]:
         return [CharacteristicUse(BED_VITALS_UUID, decode_bed)]
@@ -218,6 +226,7 @@ PROFILES: Final[dict[str, Callable[[Clock], GattProfile]]] = {
 
 
 __all__ = [
+    "BAND_SILENCE_TIMEOUT_S",
     "BED_SERVICE_UUID",
     "BED_VITALS_UUID",
     "PRESS_RESEND_WINDOW_S",

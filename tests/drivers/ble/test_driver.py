@@ -617,3 +617,61 @@ async def test_a_decoder_bug_is_logged_without_the_bytes_its_exception_quotes(
     )
     assert "ValueError" in logged and "to_readings" in logged
     assert "Mary" not in logged and "x40" not in logged
+
+
+@pytest.mark.parametrize(
+    ("dbus_error", "body", "kind"),
+    [
+        # bluetoothd gone (restarting, crashed): no one owns org.bluez on the system bus
+        (
+            "org.freedesktop.DBus.Error.ServiceUnknown",
+            ["The name org.bluez was not provided by any .service files"],
+            "adapter_gone",
+        ),
+        # adapter powered off (rfkill, a reset under way)
+        ("org.bluez.Error.NotReady", ["Resource Not Ready"], "not_ready"),
+    ],
+)
+async def test_a_connection_failed_at_the_adapter_is_named_through_the_retry_wrapper(
+    dbus_error: str, body: list[str], kind: str
+) -> None:
+    """bleak-retry-connector's establish_connection re-raises every failure as its own
+    BleakConnectionError (``raise ... from exc``): the cause was taken for the peripheral's
+    (``device_unreachable``), and a connection failed at the adapter never counted as the
+    evidence against the adapter the silence rule looks for."""
+    specs = [BleDeviceSpec(BED, "bed-1", "bed", periodic=True)]
+    async with running_rig([("bed", BED)], specs) as rig:
+        for _ in range(3):  # every attempt establish_connection makes in one driver attempt
+            rig.world.adapter.fail_next("connect", BleakDBusError(dbus_error, body))
+        await rig.until(lambda: sum(rig.driver.connection_failures.values()) >= 1)
+        assert rig.driver.connection_failures == {kind: 1}
+        assert rig.driver._adapter_trouble_at is not None
+        await rig.linked("bed-1")  # the next attempt, after the backoff, goes through
+
+
+async def test_a_band_link_that_stays_up_but_delivers_nothing_is_reconnected() -> None:
+    """bleak hears of a drop only from BlueZ's Connected property: a bluetoothd that crashed
+    or restarted under a connection never sends one, and the band's link looked up for
+    good while its SOS presses went nowhere. The band streams its accelerometer, so a
+    minute without any notification means a dead link: the driver reconnects."""
+    from drivers.ble.profiles import BAND_SILENCE_TIMEOUT_S
+
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs) as rig:
+        band = rig.world[BAND]
+        await rig.linked("band-1")
+        await band.send_motion(np.zeros((25, 3)))
+        await rig.next_reading(lambda r: "acc" in r.values)
+        rig.clock.advance(BAND_SILENCE_TIMEOUT_S - 1)
+        await band.send_motion(np.zeros((25, 3)))  # a streaming band keeps the link
+        await rig.next_reading(lambda r: "acc" in r.values)
+        rig.clock.advance(BAND_SILENCE_TIMEOUT_S - 1)
+        await rig.until(lambda: True)
+        assert rig.driver.diagnostics()["links"]["band-1"]["silences"] == 0
+
+        rig.clock.advance(2)  # nothing since: the link is given up and made again
+        await rig.linked("band-1", connects=2)
+        link = rig.driver.diagnostics()["links"]["band-1"]
+        assert (link["silences"], link["drops"]) == (1, 0)
+        await band.press("sos")
+        assert (await rig.next_reading(lambda r: "action" in r.values)).values["action"] == "sos"
