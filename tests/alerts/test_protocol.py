@@ -1,0 +1,45 @@
+"""Platform commands as docs/protocol.md describes them, through the runtime that takes them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gateway.clock import SimClock
+from gateway.model import Reading
+from gateway.runtime import Runtime
+from tests.support.harness import gateway_config, settings_for
+
+
+def _runtime(tmp_path: Path) -> tuple[SimClock, Runtime]:
+    clock = SimClock()
+    settings = settings_for(gateway_config(tmp_path, None, None))
+    return clock, Runtime(settings, clock, None, [], tmp_path / "state")
+
+
+async def test_a_command_of_another_protocol_version_is_rejected_not_acted_on(
+    tmp_path: Path,
+) -> None:
+    """A field may change meaning only with a new ``v`` (docs/protocol.md): the gateway cannot
+    know what a ``v: 2`` command means, so it must not act on it as if it were version 1. One
+    without ``v`` (earlier platforms, the tests) is taken as version 1."""
+    clock, runtime = _runtime(tmp_path)
+    await runtime._commit(runtime._feed(Reading(clock.wall(), "sos-r1", {"action": "sos"})))
+    (alert_id,) = runtime.manager.active
+    for v in (2, "1", True, None, 1.5):
+        for command in (
+            {"command": "ack", "alert_id": alert_id},
+            {"command": "visit_start", "resident": "r2"},
+        ):
+            await runtime.handle_command(json.dumps({"v": v, **command}).encode())
+    assert runtime.counters["commands_rejected"] == 10
+    assert runtime.manager.active[alert_id].state.value == "open"
+    assert not runtime.manager.visits
+    await runtime.handle_command(b'{"command": "visit_start", "resident": "r2"}')
+    await runtime.handle_command(
+        b'{"v": 1, "command": "ack", "alert_id": "%s"}' % alert_id.encode()
+    )
+    assert runtime.counters["commands_rejected"] == 10
+    assert runtime.manager.active[alert_id].state.value == "acknowledged"
+    assert sorted(runtime.manager.visits) == ["r2"]
+    await runtime.close()
