@@ -363,7 +363,8 @@ class Runtime:
             "state": "online",
             "t": self.clock.wall(),
             "uptime_s": round(self.clock.monotonic() - self.started_mono, 1),
-            "outbox": await self.outbox.depth(),
+            # every queue, also an empty one: a platform watches ``outbox.alert``
+            "outbox": {ALERT: 0, SUMMARY: 0, **await self.outbox.depth()},
             "devices": {"total": len(self.home.devices), "by_kind": kinds},
             "residents": len(self.home.residents),
             "queue": self.queue.qsize(),

@@ -43,3 +43,13 @@ async def test_a_command_of_another_protocol_version_is_rejected_not_acted_on(
     assert runtime.manager.active[alert_id].state.value == "acknowledged"
     assert sorted(runtime.manager.visits) == ["r2"]
     await runtime.close()
+
+
+async def test_the_heartbeat_names_every_outbox_queue_also_when_empty(tmp_path: Path) -> None:
+    """docs/protocol.md shows ``"outbox": {"alert": 0}``: a platform that watches for alerts
+    stuck in a home reads ``outbox.alert``. An empty outbox sent ``{}``."""
+    clock, runtime = _runtime(tmp_path)
+    assert (await runtime.health())["outbox"] == {"alert": 0, "summary": 0}
+    await runtime._commit(runtime._feed(Reading(clock.wall(), "sos-r1", {"action": "sos"})))
+    assert (await runtime.health())["outbox"] == {"alert": 1, "summary": 0}
+    await runtime.close()
