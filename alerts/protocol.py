@@ -83,7 +83,7 @@ def parse_command(payload: bytes) -> dict[str, Any]:
         raise CommandError(f"v: expected {PROTOCOL_VERSION}, got {_short(version)}")
     command = message.get("command")
     if not isinstance(command, str) or command not in COMMANDS:
-        raise CommandError(f"command: expected one of {sorted(COMMANDS)}, got {command!r}")
+        raise CommandError(f"command: expected one of {sorted(COMMANDS)}, got {_short(command)}")
     if command in ("ack", "resolve") and not isinstance(message.get("alert_id"), str):
         raise CommandError("alert_id: expected a string")
     if command.startswith("visit") and not isinstance(message.get("resident"), str):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from gateway.clock import SimClock
 from gateway.model import Reading
@@ -52,4 +55,34 @@ async def test_the_heartbeat_names_every_outbox_queue_also_when_empty(tmp_path: 
     assert (await runtime.health())["outbox"] == {"alert": 0, "summary": 0}
     await runtime._commit(runtime._feed(Reading(clock.wall(), "sos-r1", {"action": "sos"})))
     assert (await runtime.health())["outbox"] == {"alert": 1, "summary": 0}
+    await runtime.close()
+
+
+async def test_a_command_re_served_on_every_poll_is_logged_once_an_hour_and_counted_each_time(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A webhook platform serves a pending command on every poll until it sees the alert change
+    it leads to (docs/protocol.md): one the gateway rejects, or an ``ack`` of an alert it does
+    not have open, never leads to one, and came back every ``poll_s`` for good. The rejection
+    was a warning of up to 16 KiB each time (the command's value quoted whole) in the journal on
+    the SD card; the unknown alert was not logged at all."""
+    clock, runtime = _runtime(tmp_path)
+    bad = json.dumps({"command": "x" * 15_000}).encode()
+    unknown = b'{"command": "ack", "alert_id": "gw-test-0000"}'
+    with caplog.at_level(logging.INFO, logger="gateway.runtime"):
+        for _ in range(120):  # an hour of polls every 30 s
+            await runtime.handle_command(bad)
+            await runtime.handle_command(unknown)
+            clock.advance(29.0)
+        first = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        clock.advance(120.0)
+        await runtime.handle_command(bad)
+        await runtime.handle_command(unknown)
+        again = [r.getMessage() for r in caplog.records]
+    assert runtime.counters["commands_rejected"] == 121
+    assert runtime.manager.counters["unknown_alert_commands"] == 121
+    assert len(first) == 2 and all(len(line) < 300 for line in first)
+    assert "command: expected one of" in first[0] and "gw-test-0000" in first[1]
+    assert len(again) == 2 and all("119 more like it" in line for line in again)
     await runtime.close()
