@@ -149,11 +149,16 @@ class AlertManager:
                 del self._held[event.alert_key]
                 log.info("visit mode: held %s of resident %s is over", event.type, event.resident)
             return []
+        # The fall detector dates every event of a fall at its impact, also the long lie's
+        # escalation and the wearer's cancel: ``last_t`` is when the change happened.
+        changed_t = max(event.t, self.clock.wall())
         if event.action is EventAction.ESCALATE:
-            return [self._escalate(existing, event.severity, event.details, event.t)]
+            return [self._escalate(existing, event.severity, event.details, changed_t)]
         if event.action is EventAction.CANCEL:
             self.counters["cancelled_by_resident"] += 1
-            return [self._finish(existing, AlertState.CANCELLED, "resident", event.t, "cancelled")]
+            return [
+                self._finish(existing, AlertState.CANCELLED, "resident", changed_t, "cancelled")
+            ]
         if event.action is EventAction.CLEAR:
             self.counters["resolved"] += 1
             return [self._finish(existing, AlertState.RESOLVED, "gateway", event.t, "resolved")]

@@ -77,9 +77,13 @@ def parse_command(payload: bytes) -> dict[str, Any]:
         json.dumps(message, ensure_ascii=False).encode()
     except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         raise CommandError("command holds text that is not valid Unicode") from None
+    version = message.get("v", PROTOCOL_VERSION)  # none: a platform written before it
+    if type(version) is not int or version != PROTOCOL_VERSION:  # True is no version
+        # a field may change meaning with a new version: such a command cannot be taken as ours
+        raise CommandError(f"v: expected {PROTOCOL_VERSION}, got {_short(version)}")
     command = message.get("command")
     if not isinstance(command, str) or command not in COMMANDS:
-        raise CommandError(f"command: expected one of {sorted(COMMANDS)}, got {command!r}")
+        raise CommandError(f"command: expected one of {sorted(COMMANDS)}, got {_short(command)}")
     if command in ("ack", "resolve") and not isinstance(message.get("alert_id"), str):
         raise CommandError("alert_id: expected a string")
     if command.startswith("visit") and not isinstance(message.get("resident"), str):
@@ -102,3 +106,8 @@ def parse_command(payload: bytes) -> dict[str, Any]:
     message["by"] = by if isinstance(by, str) and len(by) <= 64 else "staff"
     return message
 
+
+def _short(value: Any) -> str:
+    """A value quoted in a log line, cut short: a command may be 16 KiB."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."

@@ -3,8 +3,9 @@ someone is doing before anything is wrong. Counts only — no raw streams: hours
 rooms used, times out, nights' bed exits and time in bed, alerts by type.
 
 Pure state fed by the pipeline (``observe``) and the runtime (``record_alert``); ``due()`` hands
-out the summaries of finished days once the local ``summary_time`` has passed. Kept in memory:
-a restart loses at most the day in progress (documented trade-off: no per-reading SD writes).
+out the summaries of finished days once the local ``summary_time`` has passed. Kept in memory
+(documented trade-off: no per-reading SD writes): a restart loses the days not yet summarised,
+and the day it starts in is summarised as ``partial``, with the hours it was watched.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class DailySummary:
         self.summary_time = dt.time(hh, mm)
         self._days: dict[tuple[str, dt.date], _DayStats] = {}
         self._sent_through: dict[str, dt.date] = {}  # resident -> last day summarised
+        # since when the figures are gathered (None while the wall clock is not yet set)
+        wall = clock.wall()
+        self._watching_since = wall if wall >= EARLIEST_PLAUSIBLE_WALL else None
         # resident -> when they got into bed, on the monotonic clock: a Pi that boots at night
         # with its clock in 1970 and then takes NTP's made a night of 474,871 h
         self._bed_since: dict[str, float] = {}
@@ -53,6 +57,8 @@ class DailySummary:
         first)."""
         if t < EARLIEST_PLAUSIBLE_WALL:
             return None
+        if self._watching_since is None:  # the clock was set since the start
+            self._watching_since = t
         key = (resident, self._date(t))
         sent = self._sent_through.get(resident)
         if sent is not None and key[1] <= sent:
@@ -99,6 +105,13 @@ class DailySummary:
         if stats is not None:
             stats.alerts[alert_type] += 1
 
+    def _watched(self, day: dt.date) -> dict[str, Any]:
+        """Whether the gateway gathered the whole day, and for how many hours of it."""
+        start = dt.datetime.combine(day, dt.time(), self.zone).timestamp()
+        end = dt.datetime.combine(day + dt.timedelta(1), dt.time(), self.zone).timestamp()
+        since = max(start, self._watching_since or start)
+        return {"partial": since > start, "watched_h": round(max(0.0, end - since) / 3600, 1)}
+
     def due(self) -> list[dict[str, Any]]:
         """Summaries of every finished day whose summary time (the next morning) has passed."""
         now = dt.datetime.fromtimestamp(self.clock.wall(), self.zone)
@@ -113,6 +126,7 @@ class DailySummary:
                     "kind": "daily_summary",
                     "resident": resident,
                     "day": day.isoformat(),
+                    **self._watched(day),
                     "active_hours": len(stats.active_hours),
                     "rooms": dict(stats.rooms),
                     "exits": stats.exits,

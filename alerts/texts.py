@@ -1,7 +1,8 @@
 """Short human texts for staff, in Chinese and English, beside each alert's machine fields.
 
 Texts name the alert type, the room and counts; never a name, an address or a health value
-beyond what staff need to decide (the vitals text says "heart rate low", not the number).
+beyond what staff need to decide (the vitals text says "heart rate out of range", not the
+number).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ TEXTS: dict[str, tuple[str, str]] = {
         "In the bathroom for {minutes} min, longer than usual",
         "在卫生间已{minutes}分钟，超出平时",
     ),
-    "vitals": ("Heart rate or breathing out of range in bed", "卧床时心率或呼吸异常"),
+    "vitals": ("{signal} out of range in bed", "卧床时{signal}异常"),
     "device_offline": (
         "Device offline: {device_kind} in the {room}",
         "设备离线：{room}的{device_kind}",
@@ -56,6 +57,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "gateway_degraded": ("Gateway degraded: {cause}", "网关工作异常：{cause}"),
 }
+
+# vitals' details["signal"] -> (english, chinese); the limits in its details stay out of the text
+SIGNAL_NAMES: dict[str, tuple[str, str]] = {
+    "hr": ("Heart rate", "心率"),
+    "rr": ("Breathing rate", "呼吸频率"),
+}
+ANY_SIGNAL = ("Heart rate or breathing", "心率或呼吸")
 
 # gateway_degraded's details["cause"] -> (english, chinese): what staff lose, not the error.
 CAUSE_NAMES: dict[str, tuple[str, str]] = {
@@ -127,6 +135,7 @@ def render(
         values["device_kind"] = KIND_NAMES.get(kind, (kind or "device", kind or "设备"))[index]
         cause = str(details.get("cause", ""))
         values["cause"] = CAUSE_NAMES.get(cause, CAUSE_NAMES["driver"])[index]
+        values["signal"] = SIGNAL_NAMES.get(str(details.get("signal", "")), ANY_SIGNAL)[index]
         template = english if index == 0 else chinese
         text = template.format_map(values)
         if state in STATE_SUFFIX:

@@ -49,6 +49,11 @@ log = logging.getLogger(__name__)
 READING_QUEUE_SIZE = 10_000
 # A driver that ran this long before failing was healthy: restart it without the long backoff.
 DRIVER_HEALTHY_AFTER_S = 60.0
+# A command that cannot be taken comes back on every poll of a webhook platform (it serves one
+# until it sees the alert change it leads to, which never comes): logged once an hour per
+# reason, with how many more, so the journal on the SD card is not filled with it.
+COMMAND_LOG_EVERY_S = 3600.0
+COMMAND_LOG_KEYS = 1000
 
 
 def _queued_alert_ids(outbox: Outbox) -> set[str]:
@@ -149,6 +154,8 @@ class Runtime:
         self._failing: dict[str, str] = {}  # driver -> how its last run ended (failed/returned)
         self._running_since: dict[str, float] = {}  # driver -> monotonic start of the current run
         self.counters = {"commands_rejected": 0, "pipeline_errors": 0}
+        # a command's logged reason -> (monotonic time logged, times not logged since)
+        self._commands_logged: dict[str, tuple[float, int]] = {}
 
     # -- the main loop ------------------------------------------------------------------------
 
@@ -318,16 +325,17 @@ class Runtime:
             command = parse_command(payload)
         except CommandError as exc:
             self.counters["commands_rejected"] += 1
-            log.warning("platform command rejected: %s", exc)
+            self._log_command(f"platform command rejected: {exc}")
             return
         name, by = command["command"], command["by"]
         if name.startswith("visit") and command["resident"] not in self.home.residents:
             self.counters["commands_rejected"] += 1
-            log.warning(
-                "platform command rejected: %s for a resident this gateway does not have", name
+            self._log_command(
+                f"platform command rejected: {name} for a resident this gateway does not have"
             )
             return
         changes: list[AlertChange] = []
+        unknown = self.manager.counters["unknown_alert_commands"]
         if name == "ack":
             changes = self.manager.acknowledge(command["alert_id"], by)
         elif name == "resolve":
@@ -338,7 +346,26 @@ class Runtime:
             )
         elif name == "visit_end":
             self.manager.end_visit(command["resident"])
+        if self.manager.counters["unknown_alert_commands"] != unknown:
+            alert_id = str(command["alert_id"])
+            shown = alert_id if len(alert_id) <= 64 else f"{alert_id[:61]}..."
+            self._log_command(
+                f"platform command {name} for alert {shown!r}, which this gateway does not have "
+                "open (closed already, or not its own): ignored"
+            )
         await self._commit(changes)
+
+    def _log_command(self, reason: str) -> None:
+        now = self.clock.monotonic()
+        logged_at, unlogged = self._commands_logged.get(reason, (None, 0))
+        if logged_at is not None and now - logged_at < COMMAND_LOG_EVERY_S:
+            self._commands_logged[reason] = (logged_at, unlogged + 1)
+            return
+        if len(self._commands_logged) >= COMMAND_LOG_KEYS:
+            self._commands_logged.clear()
+        self._commands_logged[reason] = (now, 0)
+        more = f" ({unlogged} more like it since the last report)" if unlogged else ""
+        log.warning("%s%s", reason, more)
 
     # -- health -------------------------------------------------------------------------------
 
@@ -363,7 +390,8 @@ class Runtime:
             "state": "online",
             "t": self.clock.wall(),
             "uptime_s": round(self.clock.monotonic() - self.started_mono, 1),
-            "outbox": await self.outbox.depth(),
+            # every queue, also an empty one: a platform watches ``outbox.alert``
+            "outbox": {ALERT: 0, SUMMARY: 0, **await self.outbox.depth()},
             "devices": {"total": len(self.home.devices), "by_kind": kinds},
             "residents": len(self.home.residents),
             "queue": self.queue.qsize(),

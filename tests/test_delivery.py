@@ -209,7 +209,7 @@ async def test_last_will_marks_a_killed_gateway_offline_and_heartbeat_reports_he
                 (gw,) = store.gateways()
                 assert gw["health"]["devices"]["total"] == 3
                 assert gw["health"]["devices"]["by_kind"] == {"button": 3}
-                assert gw["health"]["outbox"] == {}
+                assert gw["health"]["outbox"] == {"alert": 0, "summary": 0}
                 assert gw["health"]["uptime_s"] >= 0
                 os.kill(gateway.pid, signal.SIGKILL)
                 gateway.wait(10)

@@ -252,3 +252,25 @@ def test_a_visit_start_delivered_late_counts_from_when_it_was_issued() -> None:
     manager.start_visit("r3", "nurse", hours=1.0, issued_wall=clock.wall() + 60)
     clock.advance(3600)
     assert not manager.in_visit("r3")
+
+
+def test_a_fall_escalated_or_cancelled_later_says_when_in_last_t() -> None:
+    """The fall detector dates all its events at the impact (docs/DETECTION.md), also the long
+    lie's ESCALATE two minutes later and the wearer's CANCEL. ``last_t`` is the time of the
+    latest change (docs/protocol.md): it said the impact, so the platform showed the long lie
+    as if it had been known at the fall."""
+    clock = SimClock(T0)
+    manager = AlertManager("gw", clock)
+    manager.handle(fall(T0 - 9))  # raised 9 s after the impact it is dated at
+    clock.advance(112)
+    (escalated,) = manager.handle(fall(T0 - 9, EventAction.ESCALATE))
+    assert (escalated.alert.t, escalated.alert.last_t) == (T0 - 9, T0 + 112)
+    clock.advance(600)
+    manager.handle(fall(T0 + 700))  # another fall: an alert of its own
+    clock.advance(20)
+    (cancelled,) = manager.handle(fall(T0 + 700, EventAction.CANCEL))
+    assert (cancelled.change, cancelled.alert.last_t) == ("cancelled", T0 + 732)
+    # a device clock ahead of the gateway's: never before the event it came with
+    manager.handle(sos(T0 + 900))
+    (sos_cancelled,) = manager.handle(sos(T0 + 905, EventAction.CANCEL))
+    assert sos_cancelled.alert.last_t == T0 + 905

@@ -73,3 +73,30 @@ def test_no_summary_for_a_1970_day_nor_a_second_one_for_a_day_already_sent() -> 
     summary.record_alert("r1", "inactivity", MIDNIGHT + 21 * 3600)
     clock.set_wall(MIDNIGHT + 2 * 86400 + 8 * 3600)
     assert summary.due() == []
+
+
+def test_a_day_the_gateway_watched_only_part_of_says_so() -> None:
+    """The gateway starts at 14:00 (installed, or back after a power cut: the figures are kept
+    in memory): that day's summary counted only the afternoon and looked like a day in which
+    the resident barely moved. The platform is told how much of the day was watched."""
+    home = Home([Resident("r1")], [Device("pir", DeviceKind.MOTION, "r1", Room.KITCHEN)])
+    clock = SimClock(MIDNIGHT + 14 * 3600)
+    summary = DailySummary(clock, home, "UTC", "08:00")
+    for hour in (15, 16, 24 + 9):
+        clock.set_wall(MIDNIGHT + hour * 3600)
+        summary.observe(Reading(clock.wall(), "pir", {"motion": True}))
+    clock.set_wall(MIDNIGHT + 2 * 86400 + 8 * 3600)
+    first, second = summary.due()
+    assert (first["day"], first["partial"], first["watched_h"]) == ("2024-03-04", True, 10.0)
+    assert (second["day"], second["partial"], second["watched_h"]) == ("2024-03-05", False, 24.0)
+
+
+def test_a_gateway_that_booted_in_1970_watches_from_its_first_dated_reading() -> None:
+    home = Home([Resident("r1")], [Device("pir", DeviceKind.MOTION, "r1", Room.KITCHEN)])
+    clock = SimClock(60.0)  # 1970: no NTP yet
+    summary = DailySummary(clock, home, "UTC", "08:00")
+    clock.jump_wall(MIDNIGHT + 18 * 3600 - clock.wall())  # NTP at 18:00
+    summary.observe(Reading(clock.wall(), "pir", {"motion": True}))
+    clock.set_wall(MIDNIGHT + 86400 + 8 * 3600)
+    (day,) = summary.due()
+    assert (day["partial"], day["watched_h"]) == (True, 6.0)

@@ -33,3 +33,15 @@ def test_every_text_renders_in_both_languages_from_empty_details() -> None:
     for alert_type in TEXTS:
         text = render(alert_type, {}, ("en", "zh"))
         assert text["en"] and text["zh"] and text["en"] != text["zh"]
+
+
+def test_a_vitals_text_says_which_sign_is_out_of_range_never_the_value() -> None:
+    """Heart rate and breathing each raise their own ``vitals`` alert (``details.signal``), but
+    both read "heart rate or breathing out of range": staff could not tell which from the text.
+    The limits in the details stay out of the text."""
+    details = {"signal": "hr", "low": 45.0, "high": 98.0}
+    hr = render("vitals", details, ("en", "zh"))
+    rr = render("vitals", {"signal": "rr", "low": 8.0, "high": 30.0}, ("en", "zh"))
+    assert hr == {"en": "Heart rate out of range in bed", "zh": "卧床时心率异常"}
+    assert rr == {"en": "Breathing rate out of range in bed", "zh": "卧床时呼吸频率异常"}
+    assert render("vitals", {}, ("en",))["en"] == "Heart rate or breathing out of range in bed"
