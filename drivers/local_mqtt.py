@@ -25,6 +25,7 @@ from drivers.base import ReadingSink, first_sample_time
 from drivers.decoders import DecodeError
 from gateway.clock import Clock
 from gateway.errors import EldergateError, crash_site, reraise_swallowed_cancellation
+from gateway.log_limits import RepeatedLines
 from gateway.model import Reading
 from gateway.mqtt import make_client, translated_errors
 from gateway.recording import RecordError, TimeFormat, parse_reading
@@ -33,11 +34,6 @@ from gateway.settings import LocalBrokerSettings
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 256 * 1024
 SESSION_EXPIRY_S = 24 * 3600
-# A device that keeps sending what cannot be taken (a smart plug paired to Zigbee2MQTT but not
-# configured, reporting every few seconds) is logged once an hour per topic and reason, with
-# how many more there were: a warning per message filled the journal and wore the SD card.
-REJECT_LOG_EVERY_S = 3600.0
-REJECT_LOG_KEYS = 1000  # topic and reason pairs remembered for that (a flood of topics)
 
 
 def loggable_topic(topic: str) -> str:
@@ -139,8 +135,9 @@ class LocalMqttDriver:
             "retained_ignored": 0,
         }
         self.rejected_by_reason: dict[str, int] = {}
-        # (shown topic, reason) -> (monotonic time logged, rejections not logged since)
-        self._rejects_logged: dict[tuple[str, str], tuple[float, int]] = {}
+        # a device that keeps sending what cannot be taken (a smart plug paired to Zigbee2MQTT
+        # but not configured, reporting every few seconds): once an hour per topic and reason
+        self._reject_lines = RepeatedLines(clock)
         self._stopping = False  # see stop()
 
     def stop(self) -> None:
@@ -164,17 +161,10 @@ class LocalMqttDriver:
         self.counters["rejected"] += 1
         key = reason.split(":")[0][:60]
         self.rejected_by_reason[key] = self.rejected_by_reason.get(key, 0) + 1
-        shown, now = loggable_topic(topic), self.clock.monotonic()
-        seen = (shown, reason[:120])
-        logged_at, unlogged = self._rejects_logged.get(seen, (None, 0))
-        if logged_at is not None and now - logged_at < REJECT_LOG_EVERY_S:
-            self._rejects_logged[seen] = (logged_at, unlogged + 1)
-            return
-        if len(self._rejects_logged) >= REJECT_LOG_KEYS:
-            self._rejects_logged.clear()
-        self._rejects_logged[seen] = (now, 0)
-        more = f" ({unlogged} more like it since the last report)" if unlogged else ""
-        log.warning("local broker: message on %s rejected: %s%s", shown, reason, more)
+        shown = loggable_topic(topic)
+        more = self._reject_lines.due((shown, reason[:120]))
+        if more is not None:
+            log.warning("local broker: message on %s rejected: %s%s", shown, reason, more)
 
     async def run(self, sink: ReadingSink) -> None:
         # A persistent session: presses published while the gateway restarts are kept by the

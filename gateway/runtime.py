@@ -40,6 +40,7 @@ from gateway.detection.base import DeafPeriods, Home
 from gateway.detection.gateway_health import GatewayHealth
 from gateway.detectors import build_detectors, close_detectors
 from gateway.errors import EldergateError, crash_site
+from gateway.log_limits import RepeatedLines
 from gateway.model import Reading, Severity
 from gateway.pipeline import Pipeline
 from gateway.settings import Settings
@@ -49,11 +50,6 @@ log = logging.getLogger(__name__)
 READING_QUEUE_SIZE = 10_000
 # A driver that ran this long before failing was healthy: restart it without the long backoff.
 DRIVER_HEALTHY_AFTER_S = 60.0
-# A command that cannot be taken comes back on every poll of a webhook platform (it serves one
-# until it sees the alert change it leads to, which never comes): logged once an hour per
-# reason, with how many more, so the journal on the SD card is not filled with it.
-COMMAND_LOG_EVERY_S = 3600.0
-COMMAND_LOG_KEYS = 1000
 
 
 def _queued_alert_ids(outbox: Outbox) -> set[str]:
@@ -154,8 +150,9 @@ class Runtime:
         self._failing: dict[str, str] = {}  # driver -> how its last run ended (failed/returned)
         self._running_since: dict[str, float] = {}  # driver -> monotonic start of the current run
         self.counters = {"commands_rejected": 0, "pipeline_errors": 0}
-        # a command's logged reason -> (monotonic time logged, times not logged since)
-        self._commands_logged: dict[str, tuple[float, int]] = {}
+        # A command that cannot be taken comes back on every poll of a webhook platform (it
+        # serves one until it sees the alert change it leads to, which never comes).
+        self._command_lines = RepeatedLines(clock)
 
     # -- the main loop ------------------------------------------------------------------------
 
@@ -356,16 +353,9 @@ class Runtime:
         await self._commit(changes)
 
     def _log_command(self, reason: str) -> None:
-        now = self.clock.monotonic()
-        logged_at, unlogged = self._commands_logged.get(reason, (None, 0))
-        if logged_at is not None and now - logged_at < COMMAND_LOG_EVERY_S:
-            self._commands_logged[reason] = (logged_at, unlogged + 1)
-            return
-        if len(self._commands_logged) >= COMMAND_LOG_KEYS:
-            self._commands_logged.clear()
-        self._commands_logged[reason] = (now, 0)
-        more = f" ({unlogged} more like it since the last report)" if unlogged else ""
-        log.warning("%s%s", reason, more)
+        more = self._command_lines.due(reason)
+        if more is not None:
+            log.warning("%s%s", reason, more)
 
     # -- health -------------------------------------------------------------------------------
 
