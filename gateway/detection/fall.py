@@ -27,6 +27,7 @@ that all three see exactly the same numbers:
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -262,12 +263,13 @@ def _length(s: slice) -> int:
 
 
 def _gather_index(spans: list[slice], zero: int, block: int = 1) -> IntArray:
-    """``(len(spans), longest)`` indices of the samples of each span, ``zero`` after its end;
-    with ``block`` > 1 only whole blocks of it are taken."""
+    """``(longest, len(spans))`` indices of the samples of each span, ``zero`` after its end;
+    with ``block`` > 1 only whole blocks of it are taken. Spans side by side: einsum then adds
+    each span in time order (as over its own samples) along a long inner loop."""
     lengths = [_length(s) // block * block for s in spans]
-    index = np.full((len(spans), max(1, *lengths)), zero, dtype=np.int64)
-    for row, (s, k) in enumerate(zip(spans, lengths, strict=True)):
-        index[row, :k] = np.arange(s.start, s.start + k)
+    index = np.full((max(1, *lengths), len(spans)), zero, dtype=np.int64)
+    for col, (s, k) in enumerate(zip(spans, lengths, strict=True)):
+        index[:k, col] = np.arange(s.start, s.start + k)
     return index
 
 
@@ -331,7 +333,9 @@ class _Plan:
         self.spread_held = [_length(s) >= 2 for s in gravity[:2]]
         dv = [seg(a, b) for a, b in _DV_SPANS]
         self.dv_index = _gather_index(dv, n)
-        self.dv_mask = (self.dv_index != n).astype(float)[:, :, None]
+        # 0 past each end; as large as what it multiplies: broadcasting along the short last
+        # axis would make numpy's inner loop three elements long
+        self.dv_mask = np.repeat((self.dv_index != n).astype(float)[:, :, None], 3, axis=2)
 
         pre_turn, post_turn = seg(-1.5, 0.0), gravity[1]
         self.turn_blocks = (
@@ -339,9 +343,10 @@ class _Plan:
             _length(post_turn) // _ROTATION_BLOCK,
         )
         turns = _gather_index([pre_turn, post_turn], n, _ROTATION_BLOCK)
-        self.turn_index = np.concatenate(
-            [turns[0, : self.turn_blocks[0] * 5], turns[1, : self.turn_blocks[1] * 5]]
-        ).reshape(-1, _ROTATION_BLOCK)
+        blocks = np.concatenate(
+            [turns[: self.turn_blocks[0] * 5, 0], turns[: self.turn_blocks[1] * 5, 1]]
+        )
+        self.turn_index = np.ascontiguousarray(blocks.reshape(-1, _ROTATION_BLOCK).T)
 
         exclude = slice(max(0, impact - _s(0.4)), impact + _s(0.4))
         self.exclude = exclude
@@ -396,6 +401,47 @@ class _Plan:
             "late_post_std_g": seg(EARLY_POST_S - 1.5, EARLY_POST_S),
             "late_std_g": self.late,
         }
+        # the spans of the deviations with two samples or more, one after the other in a row
+        held = [(name, s) for name, s in deviations.items() if _length(s) >= 2]
+        self.deviations = tuple(deviations)
+        self.deviations_held = tuple(name for name, _ in held)
+        ends = np.cumsum([0] + [_length(s) for _, s in held]).tolist()
+        self.deviation_spans = tuple(slice(a, b) for a, b in itertools.pairwise(ends))
+        self.deviation_index = np.array(
+            [j for _, s in held for j in range(s.start, s.stop)], dtype=np.int64
+        )
+        self.deviation_lengths = np.array([[float(_length(s))] for _, s in held])
+        self.deviation_of_sample = np.repeat(np.arange(len(held)), np.diff(ends))
+
+        # the inner samples of w (1..n - 2) that count as peaks: those of e (not its ends)
+        # outside `exclude`, at 1.6 g; those of the +-3 s around the impact (not its ends)
+        # outside +-0.4 s of the impact, at 2 g (the ends of a span have no two neighbours)
+        inner = np.arange(1, n - 1)
+
+        def peak_places(first: int, stop: int, excluded: slice) -> BoolArray:
+            return (
+                (inner > first)
+                & (inner < stop - 1)
+                & (
+                    (inner < max(first + 1, excluded.start))
+                    | (inner >= max(first + 1, excluded.stop))
+                )
+            )
+
+        around, centre = slice(at(-3.0), at(3.0)), impact - at(-3.0)
+        self.around = around
+        self.peak_places = np.array(
+            [
+                peak_places(0, ne, exclude),
+                peak_places(
+                    around.start,
+                    around.stop,
+                    slice(around.start + centre - _s(0.4), around.start + centre + _s(0.4)),
+                ),
+            ]
+        )[:, None, :]
+        self.peak_levels = np.array([1.6, 2.0])[:, None, None]
+
         divisors = dict.fromkeys(RAW_FEATURE_NAMES, 1.0)
         divisors.update(dict.fromkeys(_PER_SECOND, GRID_HZ))
         for name, s in per_sample.items():
@@ -426,16 +472,6 @@ def _sum_or(x: FloatArray, default: float) -> FloatArray:
     return _add(x, axis=1) if x.shape[1] else np.full(x.shape[0], default)
 
 
-def _squared_deviations(x: FloatArray) -> FloatArray:
-    """Sum of squared deviations from the mean along axis 1; 0 with fewer than two samples
-    (``_Plan`` divides by the count and takes the root: the population standard deviation)."""
-    k = x.shape[1]
-    if k < 2:
-        return np.zeros(x.shape[0])
-    centred = x - _add(x, axis=1, keepdims=True) / k
-    return _add(centred * centred, axis=1)
-
-
 def _max(x: FloatArray, default: float) -> FloatArray:
     return np.maximum.reduce(x, axis=1) if x.shape[1] else np.full(x.shape[0], default)
 
@@ -444,39 +480,37 @@ def _min(x: FloatArray, default: float) -> FloatArray:
     return np.minimum.reduce(x, axis=1) if x.shape[1] else np.full(x.shape[0], default)
 
 
-def _angle_deg(u: FloatArray, v: FloatArray) -> FloatArray:
-    """Angle between vectors along the last axis; 0 where either is shorter than 1e-6."""
-    # component by component, in the order of the per-impact code: near 0 degrees the angle
-    # amplifies the rounding of the dot product
-    ux, uy, uz = u[..., 0], u[..., 1], u[..., 2]
-    vx, vy, vz = v[..., 0], v[..., 1], v[..., 2]
-    nu = np.sqrt(ux * ux + uy * uy + uz * uz)
-    nv = np.sqrt(vx * vx + vy * vy + vz * vz)
+def _angles(*pairs: tuple[FloatArray, FloatArray]) -> FloatArray:
+    """The angles between the ``(m, 3)`` rows of each pair, all in one pass: ``(pairs, m)``;
+    0 where either vector is shorter than 1e-6."""
+    count = len(pairs)
+    uv = np.array([u for u, _ in pairs] + [v for _, v in pairs])  # (2 pairs, m, 3)
+    # component by component, in the order of the per-impact code (x*x + y*y) + z*z: near
+    # 0 degrees the angle amplifies the rounding of the dot product
+    squares = uv * uv
+    norms = np.sqrt(squares[..., 0] + squares[..., 1] + squares[..., 2])
+    products = uv[:count] * uv[count:]
+    dot = products[..., 0] + products[..., 1] + products[..., 2]
+    nu, nv = norms[:count], norms[count:]
     ok = (nu >= 1e-6) & (nv >= 1e-6)
-    cos = (ux * vx + uy * vy + uz * vz) / np.where(ok, nu * nv, 1.0)
+    cos = dot / np.where(ok, nu * nv, 1.0)
     return np.where(ok, np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))), 0.0)
 
 
-def _angles(*pairs: tuple[FloatArray, FloatArray]) -> FloatArray:
-    """The angles between the ``(m, 3)`` rows of each pair, all in one pass: ``(pairs, m)``."""
-    return _angle_deg(np.array([u for u, _ in pairs]), np.array([v for _, v in pairs]))
-
-
-def _movements(mag: FloatArray, exclude: slice, level: float) -> FloatArray:
-    """Peaks of ``mag`` (m, k) above ``level``, not at the ends nor in ``exclude``; peaks
-    closer than 0.25 s are one movement."""
+def _movements(mag: FloatArray, places: BoolArray, levels: FloatArray) -> FloatArray:
+    """``(len(levels), m)``: peaks of ``mag`` (m, k) above each level at the inner samples
+    ``places`` allows for it (``(len(levels), 1, k - 2)``); peaks closer than 0.25 s are one
+    movement."""
     m, k = mag.shape
-    if k < 3:
-        return np.zeros(m)
     inner = mag[:, 1:-1]
-    peak = (inner > level) & (inner >= mag[:, :-2]) & (inner > mag[:, 2:])
-    peak[:, max(0, exclude.start - 1) : max(0, exclude.stop - 1)] = False
-    rows, cols = np.nonzero(peak)  # row by row, in time order
+    peak = (inner > levels) & (inner >= mag[:, :-2]) & (inner > mag[:, 2:]) & places
+    rows, cols = np.nonzero(peak.reshape(-1, k - 2))  # row by row, in time order
     # the peak before each in its row; before a row's first, as if one lay k samples earlier
     previous = np.full_like(cols, -k - 1)
     same_row = rows[1:] == rows[:-1]
     previous[1:][same_row] = cols[:-1][same_row]
-    return np.bincount(rows[cols - previous > _s(0.25)], minlength=m).astype(np.float64)
+    counts = np.bincount(rows[cols - previous > _s(0.25)], minlength=len(levels) * m)
+    return counts.reshape(len(levels), m).astype(np.float64)
 
 
 # --- feature families ----------------------------------------------------------------------
@@ -496,9 +530,9 @@ class Gravity:
     spread) and the late orientations: the sums of all of them from two gathers."""
 
     def __init__(self, e: Windows, w: Windows, p: _Plan) -> None:
-        # (m, spans, longest, 3), zeros past each end (np.take: fancy indexing is slower)
+        # (m, longest, spans, 3), zeros past each end (np.take: fancy indexing is slower)
         gathered = np.take(w.padded, p.gravity_index, axis=1)
-        means = np.einsum("isjk->isk", gathered) / p.gravity_lengths
+        means = np.einsum("ijsk->isk", gathered) / p.gravity_lengths
         held = p.gravity_held
         self.pre_xyz = e.xyz[:, e.seg(*_GRAVITY_SPANS[0])]
         self.post_xyz = e.xyz[:, e.seg(*_GRAVITY_SPANS[1])]
@@ -512,9 +546,10 @@ class Gravity:
         else:
             self.late = w.xyz[:, -1]
         # 1 - |mean unit vector| before and after: 0 while the arm holds one orientation
-        mag = np.take(w.padded_mag, p.gravity_index[:2], axis=1)
-        unit = gathered[:, :2] / np.maximum(mag, 1e-6)[..., None]
-        mean_unit = np.einsum("isjk->isk", unit) / p.gravity_lengths[:2]
+        mag = np.maximum(np.take(w.padded_mag, p.gravity_index[:, :2], axis=1), 1e-6)
+        pre_post = gathered[:, :, :2]
+        unit = pre_post / np.repeat(mag, 3, axis=2).reshape(pre_post.shape)  # see dv_mask
+        mean_unit = np.einsum("ijsk->isk", unit) / p.gravity_lengths[:2]
         spread = 1.0 - _norms(mean_unit)
         zeros = np.zeros(w.xyz.shape[0])
         self.pre_spread = spread[:, 0] if p.spread_held[0] else zeros
@@ -523,14 +558,13 @@ class Gravity:
 
 def _impact_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     """The impact itself: height, area, width, jerk."""
-    refs = np.array([g.post, g.pre, g.pre]).transpose(1, 0, 2)[:, :, None, :]
+    refs = np.array([g.post, g.pre, g.pre]).transpose(1, 0, 2)[:, None]
     moved = (np.take(w.padded, p.dv_index, axis=1) - refs) * p.dv_mask
-    dv_post, dv_pre, descent = _norms(np.einsum("isjk->isk", moved)).T
+    dv_post, dv_pre, descent = _norms(np.einsum("ijsk->isk", moved)).T
     return {
         "peak_g": e.mag[:, e.impact],
         "impact_area_gs": _add(np.maximum(e.mag[:, e.seg(-0.25, 0.25)] - 1.0, 0.0), axis=1),
         "jerk_peak": _max(e.step[:, e.seg(-0.25, 0.25)], 0.0),
-        "impact_std_g": _squared_deviations(e.mag[:, e.seg(-0.5, 0.5)]),
         "impact_dv_post_gs": dv_post,
         "impact_dv_pre_gs": dv_pre,
         "pre_velocity_gs": descent,
@@ -556,7 +590,6 @@ def _before_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     """What the arm was doing in the seconds before."""
     pre = e.mag[:, e.seg(-3.0, -1.0)]
     return {
-        "pre_std_g": _squared_deviations(pre),
         "pre_mean_g": _sum_or(pre, 1.0),
         "pre_step_g": _sum_or(e.step[:, e.seg(-3.0, -0.5)], 0.0),
         "pre_spread": g.pre_spread,
@@ -567,14 +600,11 @@ def _settling_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     """How the arm settled in the first EARLY_POST_S after the impact."""
     post = e.mag[:, e.seg(1.5, EARLY_POST_S)]
     return {
-        "bounce_std_g": _squared_deviations(e.mag[:, e.seg(0.3, 1.5)]),
-        "post_std_g": _squared_deviations(post),
         "post_jerk": _sum_or(e.step[:, e.seg(1.5, EARLY_POST_S - 0.02)], 0.0),
         "post_mean_g": _sum_or(post, 1.0),
         "post_max_g": _max(e.mag[:, e.seg(1.0, EARLY_POST_S)], 1.0),
         "post_spread": g.post_spread,
         "post_dynamic_g": _sum_or(_norms(g.post_xyz - g.post[:, None, :]), 0.0),
-        "late_post_std_g": _squared_deviations(e.mag[:, e.seg(EARLY_POST_S - 1.5, EARLY_POST_S)]),
     }
 
 
@@ -585,7 +615,8 @@ def _rotation_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     zeros = np.zeros(e.xyz.shape[0])
     if pre_blocks < 2 and post_blocks < 2:
         return {"pre_rotation_deg": zeros, "post_rotation_deg": zeros}
-    means = np.einsum("ijbk->ijk", np.take(w.padded, p.turn_index, axis=1)) / _ROTATION_BLOCK
+    blocks = np.take(w.padded, p.turn_index, axis=1)  # (m, block, blocks, 3)
+    means = np.einsum("ibjk->ijk", blocks) / _ROTATION_BLOCK
     unit = means / np.maximum(_norms(means), 1e-6)[:, :, None]
     # in C order, as the per-span code had it: the sums below add pairwise along rows only then
     cos = np.clip(np.einsum("ijk,ijk->ij", unit[:, 1:], unit[:, :-1], order="C"), -1.0, 1.0)
@@ -651,14 +682,15 @@ def _repetition_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features
         second = outside / np.maximum(e.mag[:, i0], 1e-6)
     else:
         second = np.zeros(e.mag.shape[0])
-    around_from = w.at(-3.0)
-    around = w.mag[:, around_from : w.at(3.0)]
-    centre = i0 - around_from
+    if w.n >= 3:
+        peak_count, peaks_2g = _movements(w.mag, p.peak_places, p.peak_levels)
+    else:
+        peak_count = peaks_2g = np.zeros(w.mag.shape[0])
     return {
-        "peak_count": _movements(e.mag, p.exclude, 1.6),
+        "peak_count": peak_count,
         "second_peak_ratio": second,
-        "peaks_2g": _movements(around, slice(centre - _s(0.4), centre + _s(0.4)), 2.0),
-        "periodicity": _periodicity(around),
+        "peaks_2g": peaks_2g,
+        "periodicity": _periodicity(w.mag[:, p.around]),
     }
 
 
@@ -683,11 +715,30 @@ def _periodicity(around: FloatArray) -> FloatArray:
     )
 
 
+def _deviation_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
+    """Standard deviations of |a| (as sums of squared deviations) over the impact, before it,
+    the bounce, after it, its last 1.5 s and late: all spans gathered into one row."""
+    m = w.mag.shape[0]
+    values = {name: np.zeros(m) for name in p.deviations}  # fewer than two samples
+    if p.deviations_held:
+        x = np.take(w.mag, p.deviation_index, axis=1)
+        means = np.array([_add(x[:, s], axis=1) for s in p.deviation_spans]) / p.deviation_lengths
+        centred = x - np.take(means.T, p.deviation_of_sample, axis=1)
+        squares = centred * centred
+        values.update(
+            zip(
+                p.deviations_held,
+                (_add(squares[:, s], axis=1) for s in p.deviation_spans),
+                strict=True,
+            )
+        )
+    return values
+
+
 def _late_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     """LATE_S..POST_S after the impact (or the last 1.5 s held, see _orientation_family):
     still lying, or up and about again?"""
     return {
-        "late_std_g": _squared_deviations(w.mag[:, p.late]),
         "late_max_g": _max(w.mag[:, p.after], 1.0),
     }
 
@@ -701,6 +752,7 @@ _FAMILIES = (
     _count_family,
     _orientation_family,
     _repetition_family,
+    _deviation_family,
     _late_family,
 )
 
