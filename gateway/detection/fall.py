@@ -214,22 +214,25 @@ class Windows:
     ``m`` at once along axis 1; batches of windows that differ in length or impact index are
     split into such groups (:func:`features_of`).
 
-    ``padded`` is the whole windows followed by one sample of zeros at index ``zero``: gathers of
-    several segments of different lengths at once point their unused places there, and adding
-    zeros to a sum changes nothing."""
+    ``buffer`` (:func:`_window_buffer`) is ``(m, 2 n, 3)``: the windows, one sample of zeros at
+    index ``zero`` (``padded`` is the windows with it: gathers of several segments of different
+    lengths at once point their unused places there, and adding zeros to a sum changes
+    nothing), then the steps between samples, so that one norm pass serves samples and steps."""
 
-    def __init__(self, padded: FloatArray, impact: int) -> None:
-        self.padded = padded
-        self.zero = padded.shape[1] - 1
+    def __init__(self, buffer: FloatArray, impact: int) -> None:
+        n = buffer.shape[1] // 2
+        self.padded = buffer[:, : n + 1]
+        self.zero = self.n = n
         self.impact = impact
-        self.n = self.zero
-        self.xyz = padded[:, : self.n]
-        self.padded_mag = _norms(padded)
-        self.mag = self.padded_mag[:, : self.n]
-        if self.n > 1:
-            self.step = _norms(np.diff(self.xyz, axis=1))  # step j: sample j -> j + 1
+        self.xyz = buffer[:, :n]
+        np.subtract(self.xyz[:, 1:], self.xyz[:, :-1], out=buffer[:, n + 1 :])  # np.diff
+        norms = _norms(buffer)
+        self.padded_mag = norms[:, : n + 1]
+        self.mag = norms[:, :n]
+        if n > 1:
+            self.step = norms[:, n + 1 :]  # step j: sample j -> j + 1
         else:
-            self.step = np.zeros((padded.shape[0], 1))
+            self.step = np.zeros((buffer.shape[0], 1))
 
     def until(self, seconds: float) -> Windows:
         """The same windows cut ``seconds`` after the impact (``padded`` stays the whole)."""
@@ -780,9 +783,9 @@ def smooth(xyz: FloatArray) -> FloatArray:
     return out
 
 
-def _features(padded: FloatArray, impact: int) -> FloatArray:
-    """``(N_RAW_FEATURES, m)``: the features of windows ``padded`` as in :class:`Windows`."""
-    windows = Windows(padded, impact)
+def _features(buffer: FloatArray, impact: int) -> FloatArray:
+    """``(N_RAW_FEATURES, m)``: the features of the windows in ``buffer`` (:class:`Windows`)."""
+    windows = Windows(buffer, impact)
     plan = _plan(windows.n, impact)
     early = windows.until(EARLY_POST_S)
     gravity = Gravity(early, windows, plan)
@@ -794,9 +797,11 @@ def _features(padded: FloatArray, impact: int) -> FloatArray:
     return out
 
 
-def _zero_padded(xyz: FloatArray, copies: int = 1) -> FloatArray:
+def _window_buffer(xyz: FloatArray, copies: int = 1) -> FloatArray:
+    """The buffer of :class:`Windows` for ``copies`` times the ``m`` windows ``xyz``: the
+    first ``m`` filled with them, the others for the caller to fill."""
     m, n = xyz.shape[:2]
-    out = np.empty((copies * m, n + 1, 3))
+    out = np.empty((copies * m, 2 * n, 3))
     out[:m, :n] = xyz
     out[:, n] = 0.0
     return out
@@ -805,7 +810,7 @@ def _zero_padded(xyz: FloatArray, copies: int = 1) -> FloatArray:
 def raw_window_features(xyz: FloatArray, impact: int) -> FloatArray:
     """``(m, N_RAW_FEATURES)``: the RAW_FEATURE_NAMES of windows as in
     :func:`window_features`."""
-    return _features(_zero_padded(np.asarray(xyz, dtype=np.float64)), impact).T
+    return _features(_window_buffer(np.asarray(xyz, dtype=np.float64)), impact).T
 
 
 def window_features(xyz: FloatArray, impact: int) -> FloatArray:
@@ -817,7 +822,7 @@ def window_features(xyz: FloatArray, impact: int) -> FloatArray:
     xyz = np.asarray(xyz, dtype=np.float64)
     m, n = xyz.shape[:2]
     # both versions of every window in one pass: half the per-call cost of the families
-    both = _zero_padded(xyz, copies=2)
+    both = _window_buffer(xyz, copies=2)
     _smooth_into(xyz, both[m:, :n])
     out = _features(both, impact).T
     return np.concatenate([out[:m], out[m:]], axis=1)
