@@ -214,25 +214,22 @@ class Windows:
     ``m`` at once along axis 1; batches of windows that differ in length or impact index are
     split into such groups (:func:`features_of`).
 
-    ``buffer`` (:func:`_window_buffer`) is ``(m, 2 n, 3)``: the windows, one sample of zeros at
-    index ``zero`` (``padded`` is the windows with it: gathers of several segments of different
-    lengths at once point their unused places there, and adding zeros to a sum changes
-    nothing), then the steps between samples, so that one norm pass serves samples and steps."""
+    ``padded`` (:func:`_zero_padded`) is the windows followed by one sample of zeros at index
+    ``zero``: gathers of several segments of different lengths at once point their unused
+    places there, and adding zeros to a sum changes nothing."""
 
-    def __init__(self, buffer: FloatArray, impact: int) -> None:
-        n = buffer.shape[1] // 2
-        self.padded = buffer[:, : n + 1]
-        self.zero = self.n = n
+    def __init__(self, padded: FloatArray, impact: int) -> None:
+        self.padded = padded
+        self.zero = self.n = n = padded.shape[1] - 1
         self.impact = impact
-        self.xyz = buffer[:, :n]
-        np.subtract(self.xyz[:, 1:], self.xyz[:, :-1], out=buffer[:, n + 1 :])  # np.diff
-        norms = _norms(buffer)
-        self.padded_mag = norms[:, : n + 1]
-        self.mag = norms[:, :n]
+        self.xyz = padded[:, :n]
+        self.flat = padded.reshape(padded.shape[0], -1)  # (m, 3 n + 3): components in a row
+        self.padded_mag = _norms(padded)
+        self.mag = self.padded_mag[:, :n]
         if n > 1:
-            self.step = norms[:, n + 1 :]  # step j: sample j -> j + 1
+            self.step = _norms(np.diff(self.xyz, axis=1))  # step j: sample j -> j + 1
         else:
-            self.step = np.zeros((buffer.shape[0], 1))
+            self.step = np.zeros((padded.shape[0], 1))
 
     def until(self, seconds: float) -> Windows:
         """The same windows cut ``seconds`` after the impact (``padded`` stays the whole)."""
@@ -240,7 +237,8 @@ class Windows:
         if stop >= self.n:
             return self
         out = Windows.__new__(Windows)
-        out.padded, out.zero, out.padded_mag = self.padded, self.zero, self.padded_mag
+        out.padded, out.flat, out.zero = self.padded, self.flat, self.zero
+        out.padded_mag = self.padded_mag
         out.impact, out.n = self.impact, stop
         out.xyz, out.mag = self.xyz[:, :stop], self.mag[:, :stop]
         out.step = self.step[:, : stop - 1] if stop > 1 else np.zeros((self.xyz.shape[0], 1))
@@ -265,6 +263,13 @@ def _length(s: slice) -> int:
     return max(0, s.stop - s.start)
 
 
+def _components(index: IntArray) -> IntArray:
+    """``(*index.shape, 3)``: where the components of the samples at ``index`` are in
+    ``Windows.flat``. Gathering them with np.take is several times faster than gathering rows
+    of three (np.take along axis 1 of ``padded``), and fancy indexing slower still."""
+    return 3 * index[..., None] + np.arange(3)
+
+
 def _gather_index(spans: list[slice], zero: int, block: int = 1) -> IntArray:
     """``(longest, len(spans))`` indices of the samples of each span, ``zero`` after its end;
     with ``block`` > 1 only whole blocks of it are taken. Spans side by side: einsum then adds
@@ -276,7 +281,7 @@ def _gather_index(spans: list[slice], zero: int, block: int = 1) -> IntArray:
     return index
 
 
-# The orientation segments, summed in one gather (Gravity): pre, post, the three pre-impact
+# The orientation segments (Gravity): pre, post, the three pre-impact
 # references a return is measured against, and the last 1.5 s of the early window.
 _GRAVITY_SPANS = (
     (-2.5, -0.5),
@@ -330,15 +335,13 @@ class _Plan:
             return max(0, min(n, impact + _s(seconds)))
 
         gravity = [seg(a, b) for a, b in _GRAVITY_SPANS]
-        self.gravity_index = _gather_index(gravity, n)
-        self.gravity_lengths = np.array([[max(1, _length(s))] for s in gravity], dtype=float)
-        self.gravity_held = [_length(s) > 0 for s in gravity]
-        self.spread_held = [_length(s) >= 2 for s in gravity[:2]]
+        self.gravity_spans = gravity
         dv = [seg(a, b) for a, b in _DV_SPANS]
         self.dv_index = _gather_index(dv, n)
         # 0 past each end; as large as what it multiplies: broadcasting along the short last
         # axis would make numpy's inner loop three elements long
         self.dv_mask = np.repeat((self.dv_index != n).astype(float)[:, :, None], 3, axis=2)
+        self.dv_components = _components(self.dv_index)
 
         pre_turn, post_turn = seg(-1.5, 0.0), gravity[1]
         self.turn_blocks = (
@@ -349,7 +352,7 @@ class _Plan:
         blocks = np.concatenate(
             [turns[: self.turn_blocks[0] * 5, 0], turns[: self.turn_blocks[1] * 5, 1]]
         )
-        self.turn_index = np.ascontiguousarray(blocks.reshape(-1, _ROTATION_BLOCK).T)
+        self.turn_components = _components(blocks.reshape(-1, _ROTATION_BLOCK).T)
 
         exclude = slice(max(0, impact - _s(0.4)), impact + _s(0.4))
         self.exclude = exclude
@@ -529,40 +532,39 @@ Features = dict[str, FloatArray]
 
 class Gravity:
     """Orientation (mean specific force) before and after the impact, the pre-impact
-    references a return is measured against, the mean unit vectors before and after (for the
-    spread) and the late orientations: the sums of all of them from two gathers."""
+    references a return is measured against, the late orientations and the spread before and
+    after."""
 
     def __init__(self, e: Windows, w: Windows, p: _Plan) -> None:
-        # (m, longest, spans, 3), zeros past each end (np.take: fancy indexing is slower)
-        gathered = np.take(w.padded, p.gravity_index, axis=1)
-        means = np.einsum("ijsk->isk", gathered) / p.gravity_lengths
-        held = p.gravity_held
-        self.pre_xyz = e.xyz[:, e.seg(*_GRAVITY_SPANS[0])]
-        self.post_xyz = e.xyz[:, e.seg(*_GRAVITY_SPANS[1])]
-        self.pre = means[:, 0] if held[0] else e.xyz[:, 0]
-        self.post = means[:, 1] if held[1] else e.xyz[:, -1]
-        self.refs = [means[:, r] for r in (2, 3, 4) if held[r]]
-        self.early_late = means[:, 5] if held[5] else self.post  # none held: the tilt itself
-        late_xyz = w.xyz[:, p.late]
-        if late_xyz.shape[1]:
-            self.late = np.einsum("ijk->ik", late_xyz) / late_xyz.shape[1]
-        else:
-            self.late = w.xyz[:, -1]
+        m = w.padded.shape[0]
+        pre, post, *refs, early_late = (e.xyz[:, s] for s in p.gravity_spans)
+        self.post_xyz = post
+        self.pre = _mean_xyz(pre, e.xyz[:, 0])
+        self.post = _mean_xyz(post, e.xyz[:, -1])
+        self.refs = [_mean_xyz(r, r[:, 0]) for r in refs if r.shape[1]]
+        self.early_late = _mean_xyz(early_late, self.post)  # none held: the tilt itself
+        self.late = _mean_xyz(w.xyz[:, p.late], w.xyz[:, -1])
         # 1 - |mean unit vector| before and after: 0 while the arm holds one orientation
-        mag = np.maximum(np.take(w.padded_mag, p.gravity_index[:, :2], axis=1), 1e-6)
-        pre_post = gathered[:, :, :2]
-        unit = pre_post / np.repeat(mag, 3, axis=2).reshape(pre_post.shape)  # see dv_mask
-        mean_unit = np.einsum("ijsk->isk", unit) / p.gravity_lengths[:2]
-        spread = 1.0 - _norms(mean_unit)
-        zeros = np.zeros(w.xyz.shape[0])
-        self.pre_spread = spread[:, 0] if p.spread_held[0] else zeros
-        self.post_spread = spread[:, 1] if p.spread_held[1] else zeros
+        zeros = np.zeros(m)
+        units = [
+            _mean_xyz(x / np.maximum(e.mag[:, s], 1e-6)[:, :, None], np.zeros((m, 3)))
+            for x, s in ((pre, p.gravity_spans[0]), (post, p.gravity_spans[1]))
+        ]
+        spread = 1.0 - _norms(np.array(units))
+        self.pre_spread = spread[0] if pre.shape[1] >= 2 else zeros
+        self.post_spread = spread[1] if post.shape[1] >= 2 else zeros
+
+
+def _mean_xyz(x: FloatArray, default: FloatArray) -> FloatArray:
+    """Mean of ``(m, k, 3)`` along axis 1 (einsum adds in time order, several times faster
+    than numpy's reduce there), ``default`` when k == 0."""
+    return np.einsum("ijk->ik", x) / x.shape[1] if x.shape[1] else default
 
 
 def _impact_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     """The impact itself: height, area, width, jerk."""
     refs = np.array([g.post, g.pre, g.pre]).transpose(1, 0, 2)[:, None]
-    moved = (np.take(w.padded, p.dv_index, axis=1) - refs) * p.dv_mask
+    moved = (np.take(w.flat, p.dv_components, axis=1) - refs) * p.dv_mask
     dv_post, dv_pre, descent = _norms(np.einsum("ijsk->isk", moved)).T
     return {
         "peak_g": e.mag[:, e.impact],
@@ -618,7 +620,7 @@ def _rotation_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     zeros = np.zeros(e.xyz.shape[0])
     if pre_blocks < 2 and post_blocks < 2:
         return {"pre_rotation_deg": zeros, "post_rotation_deg": zeros}
-    blocks = np.take(w.padded, p.turn_index, axis=1)  # (m, block, blocks, 3)
+    blocks = np.take(w.flat, p.turn_components, axis=1)  # (m, block, blocks, 3)
     means = np.einsum("ibjk->ijk", blocks) / _ROTATION_BLOCK
     unit = means / np.maximum(_norms(means), 1e-6)[:, :, None]
     # in C order, as the per-span code had it: the sums below add pairwise along rows only then
@@ -641,8 +643,10 @@ def _count_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     half_peak = 1.0 + 0.5 * (e.mag[:, e.impact] - 1.0)
     np.greater(w.mag, half_peak[:, None], out=flags[:, 3, :n])
     np.less(w.step[:, : n - 1], 0.02, out=flags[:, 4, : n - 1])
-    sums = np.add.reduceat(flags, p.count_bounds, axis=2, dtype=np.float64)
-    counts = sums[:, p.count_rows, p.count_columns].T
+    # in 16 bits (a window has fewer than 65,536 samples): casting the flags to float64 first
+    # would take a copy of them eight times their size
+    sums = np.add.reduceat(flags.view(np.uint8), p.count_bounds, axis=2, dtype=np.uint16)
+    counts = sums[:, p.count_rows, p.count_columns].T.astype(np.float64)
     values = dict(zip(p.counted, counts, strict=True))
     if not p.late_steps_held:
         values["late_still_fraction"] = np.ones(m)
@@ -726,8 +730,9 @@ def _deviation_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     if p.deviations_held:
         x = np.take(w.mag, p.deviation_index, axis=1)
         means = np.array([_add(x[:, s], axis=1) for s in p.deviation_spans]) / p.deviation_lengths
-        centred = x - np.take(means.T, p.deviation_of_sample, axis=1)
-        squares = centred * centred
+        # in place: at 10 candidates these rows are large enough that fresh ones cost
+        centred = np.subtract(x, np.take(means.T, p.deviation_of_sample, axis=1), out=x)
+        squares = np.multiply(centred, centred, out=centred)
         values.update(
             zip(
                 p.deviations_held,
@@ -783,9 +788,9 @@ def smooth(xyz: FloatArray) -> FloatArray:
     return out
 
 
-def _features(buffer: FloatArray, impact: int) -> FloatArray:
-    """``(N_RAW_FEATURES, m)``: the features of the windows in ``buffer`` (:class:`Windows`)."""
-    windows = Windows(buffer, impact)
+def _features(padded: FloatArray, impact: int) -> FloatArray:
+    """``(N_RAW_FEATURES, m)``: the features of windows ``padded`` as in :class:`Windows`."""
+    windows = Windows(padded, impact)
     plan = _plan(windows.n, impact)
     early = windows.until(EARLY_POST_S)
     gravity = Gravity(early, windows, plan)
@@ -797,11 +802,11 @@ def _features(buffer: FloatArray, impact: int) -> FloatArray:
     return out
 
 
-def _window_buffer(xyz: FloatArray, copies: int = 1) -> FloatArray:
-    """The buffer of :class:`Windows` for ``copies`` times the ``m`` windows ``xyz``: the
-    first ``m`` filled with them, the others for the caller to fill."""
+def _zero_padded(xyz: FloatArray, copies: int = 1) -> FloatArray:
+    """``copies`` times the ``m`` windows ``xyz`` followed by a sample of zeros
+    (:class:`Windows`): the first ``m`` filled with them, the others for the caller to fill."""
     m, n = xyz.shape[:2]
-    out = np.empty((copies * m, 2 * n, 3))
+    out = np.empty((copies * m, n + 1, 3))
     out[:m, :n] = xyz
     out[:, n] = 0.0
     return out
@@ -810,7 +815,7 @@ def _window_buffer(xyz: FloatArray, copies: int = 1) -> FloatArray:
 def raw_window_features(xyz: FloatArray, impact: int) -> FloatArray:
     """``(m, N_RAW_FEATURES)``: the RAW_FEATURE_NAMES of windows as in
     :func:`window_features`."""
-    return _features(_window_buffer(np.asarray(xyz, dtype=np.float64)), impact).T
+    return _features(_zero_padded(np.asarray(xyz, dtype=np.float64)), impact).T
 
 
 def window_features(xyz: FloatArray, impact: int) -> FloatArray:
@@ -822,7 +827,7 @@ def window_features(xyz: FloatArray, impact: int) -> FloatArray:
     xyz = np.asarray(xyz, dtype=np.float64)
     m, n = xyz.shape[:2]
     # both versions of every window in one pass: half the per-call cost of the families
-    both = _window_buffer(xyz, copies=2)
+    both = _zero_padded(xyz, copies=2)
     _smooth_into(xyz, both[m:, :n])
     out = _features(both, impact).T
     return np.concatenate([out[:m], out[m:]], axis=1)

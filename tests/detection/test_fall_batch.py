@@ -189,8 +189,8 @@ def test_windows_with_the_same_span_are_one_group_in_any_order() -> None:
 
 def test_every_feature_name_is_computed_once() -> None:
     rng = np.random.default_rng(42)
-    buffer = fall._window_buffer(_fall_like(rng, fall.PRE + fall.POST, fall.PRE)[None])
-    w = fall.Windows(buffer, fall.PRE)
+    padded = fall._zero_padded(_fall_like(rng, fall.PRE + fall.POST, fall.PRE)[None])
+    w = fall.Windows(padded, fall.PRE)
     plan = fall._plan(w.n, fall.PRE)
     early = w.until(fall.EARLY_POST_S)
     gravity = fall.Gravity(early, w, plan)
