@@ -215,19 +215,20 @@ class Windows:
     split into such groups (:func:`features_of`).
 
     ``padded`` (:func:`_zero_padded`) is the windows followed by one sample of zeros at index
-    ``zero``: gathers of several segments of different lengths at once point their unused
+    ``n``: gathers of several segments of different lengths at once point their unused
     places there, and adding zeros to a sum changes nothing."""
 
     def __init__(self, padded: FloatArray, impact: int) -> None:
         self.padded = padded
-        self.zero = self.n = n = padded.shape[1] - 1
+        self.n = n = padded.shape[1] - 1
         self.impact = impact
         self.xyz = padded[:, :n]
         self.flat = padded.reshape(padded.shape[0], -1)  # (m, 3 n + 3): components in a row
         self.padded_mag = _norms(padded)
         self.mag = self.padded_mag[:, :n]
         if n > 1:
-            self.step = _norms(np.diff(self.xyz, axis=1))  # step j: sample j -> j + 1
+            # step j: sample j -> j + 1 (np.diff's subtraction without its Python overhead)
+            self.step = _norms(np.subtract(self.xyz[:, 1:], self.xyz[:, :-1]))
         else:
             self.step = np.zeros((padded.shape[0], 1))
 
@@ -237,7 +238,7 @@ class Windows:
         if stop >= self.n:
             return self
         out = Windows.__new__(Windows)
-        out.padded, out.flat, out.zero = self.padded, self.flat, self.zero
+        out.padded, out.flat = self.padded, self.flat
         out.padded_mag = self.padded_mag
         out.impact, out.n = self.impact, stop
         out.xyz, out.mag = self.xyz[:, :stop], self.mag[:, :stop]
@@ -350,7 +351,10 @@ class _Plan:
         )
         turns = _gather_index([pre_turn, post_turn], n, _ROTATION_BLOCK)
         blocks = np.concatenate(
-            [turns[: self.turn_blocks[0] * 5, 0], turns[: self.turn_blocks[1] * 5, 1]]
+            [
+                turns[: self.turn_blocks[0] * _ROTATION_BLOCK, 0],
+                turns[: self.turn_blocks[1] * _ROTATION_BLOCK, 1],
+            ]
         )
         self.turn_components = _components(blocks.reshape(-1, _ROTATION_BLOCK).T)
 
@@ -461,16 +465,11 @@ class _Plan:
 _plan = functools.lru_cache(maxsize=256)(_Plan)
 
 
-# Reductions along axis 1 of ``x`` (m, k) or (m, k, 3); with k == 0 the value the per-impact
-# code gave for an empty slice. They call the ufuncs' reduce directly (ndarray.mean and .std
-# cost several microseconds of Python each) in the order numpy's own mean and std add up.
+# Reductions along axis 1 of ``x`` (m, k); with k == 0 the value the per-impact code gave for
+# an empty slice. They call the ufuncs' reduce directly (ndarray.mean and .std cost several
+# microseconds of Python each) in the order numpy's own mean and std add up.
 
 _add = np.add.reduce
-
-
-def _sum(x: FloatArray) -> FloatArray:
-    """Sum along axis 1 of ``(m, k)`` windows; 0 for none (``_Plan`` divides)."""
-    return _add(x, axis=1)
 
 
 def _sum_or(x: FloatArray, default: float) -> FloatArray:
