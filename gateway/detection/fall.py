@@ -335,8 +335,22 @@ class _Plan:
         def at(seconds: float) -> int:
             return max(0, min(n, impact + _s(seconds)))
 
+        lo, hi = at(LATE_S), at(POST_S)
+        if hi - lo < _s(LATE_MIN_S):
+            lo = max(at(1.5), hi - _s(1.5))
+        self.late = slice(lo, hi)
+        self.late_steps = slice(lo, max(lo, hi - 1))
+        self.after = slice(at(2.0), hi)
+
         gravity = [seg(a, b) for a, b in _GRAVITY_SPANS]
         self.gravity_spans = gravity
+        self.unit_span = units = slice(gravity[0].start, gravity[1].stop)
+        self.unit_spans = [slice(s.start - units.start, s.stop - units.start) for s in gravity[:2]]
+        # means of the orientation spans, the late span, the unit vectors before and after
+        lengths = [_length(s) for s in [*gravity, self.late, *gravity[:2]]]
+        self.gravity_divisors = np.array([max(1, k) for k in lengths], dtype=float)[:, None, None]
+        self.gravity_held = [k > 0 for k in lengths]
+        self.spread_held = [k >= 2 for k in lengths[:2]]
         dv = [seg(a, b) for a, b in _DV_SPANS]
         self.dv_index = _gather_index(dv, n)
         # 0 past each end; as large as what it multiplies: broadcasting along the short last
@@ -363,13 +377,6 @@ class _Plan:
         self.outside = np.ones(ne, dtype=bool)
         self.outside[exclude] = False
         self.any_outside = bool(self.outside.any())
-
-        lo, hi = at(LATE_S), at(POST_S)
-        if hi - lo < _s(LATE_MIN_S):
-            lo = max(at(1.5), hi - _s(1.5))
-        self.late = slice(lo, hi)
-        self.late_steps = slice(lo, max(lo, hi - 1))
-        self.after = slice(at(2.0), hi)
 
         # counts of samples meeting a condition, summed per condition: row 0
         # |a| > 2, 1 |a| < 0.7, 2 ||a| - 1| > 0.1, 3 |a| above half the peak, 4 step < 0.02
@@ -532,32 +539,26 @@ Features = dict[str, FloatArray]
 class Gravity:
     """Orientation (mean specific force) before and after the impact, the pre-impact
     references a return is measured against, the late orientations and the spread before and
-    after."""
+    after (1 - |mean unit vector|: 0 while the arm holds one orientation)."""
 
     def __init__(self, e: Windows, w: Windows, p: _Plan) -> None:
-        m = w.padded.shape[0]
-        pre, post, *refs, early_late = (e.xyz[:, s] for s in p.gravity_spans)
-        self.post_xyz = post
-        self.pre = _mean_xyz(pre, e.xyz[:, 0])
-        self.post = _mean_xyz(post, e.xyz[:, -1])
-        self.refs = [_mean_xyz(r, r[:, 0]) for r in refs if r.shape[1]]
-        self.early_late = _mean_xyz(early_late, self.post)  # none held: the tilt itself
-        self.late = _mean_xyz(w.xyz[:, p.late], w.xyz[:, -1])
-        # 1 - |mean unit vector| before and after: 0 while the arm holds one orientation
-        zeros = np.zeros(m)
-        units = [
-            _mean_xyz(x / np.maximum(e.mag[:, s], 1e-6)[:, :, None], np.zeros((m, 3)))
-            for x, s in ((pre, p.gravity_spans[0]), (post, p.gravity_spans[1]))
-        ]
-        spread = 1.0 - _norms(np.array(units))
-        self.pre_spread = spread[0] if pre.shape[1] >= 2 else zeros
-        self.post_spread = spread[1] if post.shape[1] >= 2 else zeros
-
-
-def _mean_xyz(x: FloatArray, default: FloatArray) -> FloatArray:
-    """Mean of ``(m, k, 3)`` along axis 1 (einsum adds in time order, several times faster
-    than numpy's reduce there), ``default`` when k == 0."""
-    return np.einsum("ijk->ik", x) / x.shape[1] if x.shape[1] else default
+        units = p.unit_span  # from the start of pre to the end of post
+        unit = e.xyz[:, units] / np.maximum(e.mag[:, units], 1e-6)[:, :, None]
+        spans = [e.xyz[:, s] for s in p.gravity_spans]
+        spans += [w.xyz[:, p.late]] + [unit[:, s] for s in p.unit_spans]
+        # einsum adds in time order (as numpy's mean) and is several times faster here
+        means = np.array([np.einsum("ijk->ik", x) for x in spans]) / p.gravity_divisors
+        held = p.gravity_held
+        self.post_xyz = spans[1]
+        self.pre = means[0] if held[0] else e.xyz[:, 0]
+        self.post = means[1] if held[1] else e.xyz[:, -1]
+        self.refs = [means[r] for r in (2, 3, 4) if held[r]]
+        self.early_late = means[5] if held[5] else self.post  # none held: the tilt itself
+        self.late = means[6] if held[6] else w.xyz[:, -1]
+        spread = 1.0 - _norms(means[7:])
+        zeros = np.zeros(w.xyz.shape[0])
+        self.pre_spread = spread[0] if p.spread_held[0] else zeros
+        self.post_spread = spread[1] if p.spread_held[1] else zeros
 
 
 def _impact_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
