@@ -27,6 +27,7 @@ that all three see exactly the same numbers:
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -211,24 +212,34 @@ class Windows:
     """``m`` candidates' windows of the same length ``n`` with the impact at the same index
     ``impact``: ``xyz`` is ``(m, n, 3)`` on the grid, in g. Every feature is computed for all
     ``m`` at once along axis 1; batches of windows that differ in length or impact index are
-    split into such groups (:func:`features_of`)."""
+    split into such groups (:func:`features_of`).
 
-    def __init__(self, xyz: FloatArray, impact: int) -> None:
-        self.xyz = xyz
+    ``padded`` (:func:`_zero_padded`) is the windows followed by one sample of zeros at index
+    ``n``: gathers of several segments of different lengths at once point their unused
+    places there, and adding zeros to a sum changes nothing."""
+
+    def __init__(self, padded: FloatArray, impact: int) -> None:
+        self.padded = padded
+        self.n = n = padded.shape[1] - 1
         self.impact = impact
-        self.n = xyz.shape[1]
-        self.mag = _norms(xyz)
-        if self.n > 1:
-            self.step = _norms(np.diff(xyz, axis=1))  # step j: sample j -> j + 1
+        self.xyz = padded[:, :n]
+        self.flat = padded.reshape(padded.shape[0], -1)  # (m, 3 n + 3): components in a row
+        self.padded_mag = _norms(padded)
+        self.mag = self.padded_mag[:, :n]
+        if n > 1:
+            # step j: sample j -> j + 1 (np.diff's subtraction without its Python overhead)
+            self.step = _norms(np.subtract(self.xyz[:, 1:], self.xyz[:, :-1]))
         else:
-            self.step = np.zeros((xyz.shape[0], 1))
+            self.step = np.zeros((padded.shape[0], 1))
 
     def until(self, seconds: float) -> Windows:
-        """The same windows cut ``seconds`` after the impact."""
+        """The same windows cut ``seconds`` after the impact (``padded`` stays the whole)."""
         stop = self.impact + _s(seconds)
         if stop >= self.n:
             return self
         out = Windows.__new__(Windows)
+        out.padded, out.flat = self.padded, self.flat
+        out.padded_mag = self.padded_mag
         out.impact, out.n = self.impact, stop
         out.xyz, out.mag = self.xyz[:, :stop], self.mag[:, :stop]
         out.step = self.step[:, : stop - 1] if stop > 1 else np.zeros((self.xyz.shape[0], 1))
@@ -249,41 +260,228 @@ def _seg(n: int, impact: int, a: float, b: float) -> slice:
     return slice(max(0, min(n, impact + _s(a))), max(0, min(n, impact + _s(b))))
 
 
-# Reductions along axis 1 of ``x`` (m, k) or (m, k, 3); with k == 0 the value the per-impact
-# code gave for an empty slice. They call the ufuncs' reduce directly (ndarray.mean and .std
-# cost several microseconds of Python each) in the order numpy's own mean and std add up.
+def _length(s: slice) -> int:
+    return max(0, s.stop - s.start)
+
+
+def _components(index: IntArray) -> IntArray:
+    """``(*index.shape, 3)``: where the components of the samples at ``index`` are in
+    ``Windows.flat``. Gathering them with np.take is several times faster than gathering rows
+    of three (np.take along axis 1 of ``padded``), and fancy indexing slower still."""
+    return 3 * index[..., None] + np.arange(3)
+
+
+def _gather_index(spans: list[slice], zero: int, block: int = 1) -> IntArray:
+    """``(longest, len(spans))`` indices of the samples of each span, ``zero`` after its end;
+    with ``block`` > 1 only whole blocks of it are taken. Spans side by side: einsum then adds
+    each span in time order (as over its own samples) along a long inner loop."""
+    lengths = [_length(s) // block * block for s in spans]
+    index = np.full((max(1, *lengths), len(spans)), zero, dtype=np.int64)
+    for col, (s, k) in enumerate(zip(spans, lengths, strict=True)):
+        index[:k, col] = np.arange(s.start, s.start + k)
+    return index
+
+
+# The orientation segments (Gravity): pre, post, the three pre-impact
+# references a return is measured against, and the last 1.5 s of the early window.
+_GRAVITY_SPANS = (
+    (-2.5, -0.5),
+    (1.5, EARLY_POST_S),
+    (-3.0, -2.0),
+    (-2.0, -1.0),
+    (-1.0, -0.4),
+    (EARLY_POST_S - 1.5, EARLY_POST_S),
+)
+# Velocity changes (gravity taken out as if the arm did not turn, no gyroscope): the impact
+# against the post-impact orientation, against the pre-impact one, and the descent against it.
+_DV_SPANS = ((-0.1, 0.5), (-0.1, 0.3), (-1.0, -0.05))
+# Features that end divided by the grid rate (counts and sums of samples, in seconds).
+_PER_SECOND = (
+    "impact_area_gs",
+    "high_time_s",
+    "peak_width_s",
+    "impact_dv_post_gs",
+    "impact_dv_pre_gs",
+    "freefall_time_s",
+    "descent_gs",
+    "descent_velocity_gs",
+    "fast_descent_gs",
+    "pre_velocity_gs",
+)
+_ROTATION_BLOCK = 5
+
+
+class _Plan:
+    """What the feature pass cuts out of windows of ``n`` samples with the impact at index
+    ``impact`` (the early windows ``e`` hold ``ne`` of them), worked out once per span: the
+    same few spans come back in every tick.
+
+    Means, fractions, standard deviations and per-second values are computed as sums (of
+    squares for the deviations) and divided all at once at the end by ``divisors`` (the
+    sample count, 1 where a default stands in, or GRID_HZ), the rows ``roots`` then square
+    rooted: the same divisions as one at a time."""
+
+    def __init__(self, n: int, impact: int) -> None:
+        ne = min(n, impact + EARLY_POST)
+        self.ne = ne
+
+        def seg(a: float, b: float) -> slice:
+            return _seg(ne, impact, a, b)
+
+        def step_seg(a: float, b: float) -> slice:  # of the ne - 1 steps of e
+            s = seg(a, b)
+            return slice(min(s.start, ne - 1), min(s.stop, ne - 1))
+
+        def at(seconds: float) -> int:
+            return max(0, min(n, impact + _s(seconds)))
+
+        lo, hi = at(LATE_S), at(POST_S)
+        if hi - lo < _s(LATE_MIN_S):
+            lo = max(at(1.5), hi - _s(1.5))
+        self.late = slice(lo, hi)
+        self.late_steps = slice(lo, max(lo, hi - 1))
+        self.after = slice(at(2.0), hi)
+
+        gravity = [seg(a, b) for a, b in _GRAVITY_SPANS]
+        self.gravity_spans = gravity
+        self.unit_span = units = slice(gravity[0].start, gravity[1].stop)
+        self.unit_spans = [slice(s.start - units.start, s.stop - units.start) for s in gravity[:2]]
+        # means of the orientation spans, the late span, the unit vectors before and after
+        lengths = [_length(s) for s in [*gravity, self.late, *gravity[:2]]]
+        self.gravity_divisors = np.array([max(1, k) for k in lengths], dtype=float)[:, None, None]
+        self.gravity_held = [k > 0 for k in lengths]
+        self.spread_held = [k >= 2 for k in lengths[:2]]
+        dv = [seg(a, b) for a, b in _DV_SPANS]
+        self.dv_index = _gather_index(dv, n)
+        # 0 past each end; as large as what it multiplies: broadcasting along the short last
+        # axis would make numpy's inner loop three elements long
+        self.dv_mask = np.repeat((self.dv_index != n).astype(float)[:, :, None], 3, axis=2)
+        self.dv_components = _components(self.dv_index)
+
+        pre_turn, post_turn = seg(-1.5, 0.0), gravity[1]
+        self.turn_blocks = (
+            _length(pre_turn) // _ROTATION_BLOCK,
+            _length(post_turn) // _ROTATION_BLOCK,
+        )
+        turns = _gather_index([pre_turn, post_turn], n, _ROTATION_BLOCK)
+        blocks = np.concatenate(
+            [
+                turns[: self.turn_blocks[0] * _ROTATION_BLOCK, 0],
+                turns[: self.turn_blocks[1] * _ROTATION_BLOCK, 1],
+            ]
+        )
+        self.turn_components = _components(blocks.reshape(-1, _ROTATION_BLOCK).T)
+
+        exclude = slice(max(0, impact - _s(0.4)), impact + _s(0.4))
+        self.exclude = exclude
+        self.outside = np.ones(ne, dtype=bool)
+        self.outside[exclude] = False
+        self.any_outside = bool(self.outside.any())
+
+        # counts of samples meeting a condition, summed per condition: row 0
+        # |a| > 2, 1 |a| < 0.7, 2 ||a| - 1| > 0.1, 3 |a| above half the peak, 4 step < 0.02
+        counted = {
+            "high_time_s": (0, seg(-1.0, 1.0)),
+            "freefall_time_s": (1, seg(-1.5, 0.0)),
+            "pre_active_fraction": (2, seg(-3.0, -0.5)),
+            "post_active_fraction": (2, self.after),
+            "peak_width_s": (3, seg(-0.3, 0.3)),
+            "post_still_fraction": (4, step_seg(1.5, EARLY_POST_S - 0.02)),
+            "late_still_fraction": (4, self.late_steps),
+        }
+        self.counted = tuple(counted)
+        # np.add.reduceat sums [start, stop) at even places; an empty span sums the sample of
+        # no condition after the last (a reduceat of an empty span gives its first sample)
+        bounds = [(s.start, s.stop) if _length(s) else (n, n) for _, s in counted.values()]
+        self.count_bounds = np.array(bounds).ravel()
+        self.count_rows = np.array([row for row, _ in counted.values()])
+        self.count_columns = 2 * np.arange(len(counted))
+        self.late_steps_held = _length(self.late_steps) > 0
+
+        per_sample = {
+            "pre_mean_g": seg(-3.0, -1.0),
+            "pre_step_g": step_seg(-3.0, -0.5),
+            "post_jerk": step_seg(1.5, EARLY_POST_S - 0.02),
+            "post_mean_g": seg(1.5, EARLY_POST_S),
+            "pre_energy": seg(-1.0, -0.05),
+            "post_dynamic_g": seg(1.5, EARLY_POST_S),
+            "pre_active_fraction": seg(-3.0, -0.5),
+            "post_active_fraction": self.after,
+            "post_still_fraction": step_seg(1.5, EARLY_POST_S - 0.02),
+            "late_still_fraction": self.late_steps,
+        }
+        deviations = {
+            "impact_std_g": seg(-0.5, 0.5),
+            "pre_std_g": seg(-3.0, -1.0),
+            "bounce_std_g": seg(0.3, 1.5),
+            "post_std_g": seg(1.5, EARLY_POST_S),
+            "late_post_std_g": seg(EARLY_POST_S - 1.5, EARLY_POST_S),
+            "late_std_g": self.late,
+        }
+        # the spans of the deviations with two samples or more, one after the other in a row
+        held = [(name, s) for name, s in deviations.items() if _length(s) >= 2]
+        self.deviations = tuple(deviations)
+        self.deviations_held = tuple(name for name, _ in held)
+        ends = np.cumsum([0] + [_length(s) for _, s in held]).tolist()
+        self.deviation_spans = tuple(slice(a, b) for a, b in itertools.pairwise(ends))
+        self.deviation_index = np.array(
+            [j for _, s in held for j in range(s.start, s.stop)], dtype=np.int64
+        )
+        self.deviation_lengths = np.array([[float(_length(s))] for _, s in held])
+        self.deviation_of_sample = np.repeat(np.arange(len(held)), np.diff(ends))
+
+        # the inner samples of w (1..n - 2) that count as peaks: those of e (not its ends)
+        # outside `exclude`, at 1.6 g; those of the +-3 s around the impact (not its ends)
+        # outside +-0.4 s of the impact, at 2 g (the ends of a span have no two neighbours)
+        inner = np.arange(1, n - 1)
+
+        def peak_places(first: int, stop: int, excluded: slice) -> BoolArray:
+            return (
+                (inner > first)
+                & (inner < stop - 1)
+                & (
+                    (inner < max(first + 1, excluded.start))
+                    | (inner >= max(first + 1, excluded.stop))
+                )
+            )
+
+        around, centre = slice(at(-3.0), at(3.0)), impact - at(-3.0)
+        self.around = around
+        self.peak_places = np.array(
+            [
+                peak_places(0, ne, exclude),
+                peak_places(
+                    around.start,
+                    around.stop,
+                    slice(around.start + centre - _s(0.4), around.start + centre + _s(0.4)),
+                ),
+            ]
+        )[:, None, :]
+        self.peak_levels = np.array([1.6, 2.0])[:, None, None]
+
+        divisors = dict.fromkeys(RAW_FEATURE_NAMES, 1.0)
+        divisors.update(dict.fromkeys(_PER_SECOND, GRID_HZ))
+        for name, s in per_sample.items():
+            divisors[name] = float(max(1, _length(s)))
+        for name, s in deviations.items():
+            divisors[name] = float(_length(s)) if _length(s) >= 2 else 1.0
+        self.divisors = np.array([[divisors[name]] for name in RAW_FEATURE_NAMES])
+        self.roots = np.array([RAW_FEATURE_NAMES.index(name) for name in deviations])
+
+
+_plan = functools.lru_cache(maxsize=256)(_Plan)
+
+
+# Reductions along axis 1 of ``x`` (m, k); with k == 0 the value the per-impact code gave for
+# an empty slice. They call the ufuncs' reduce directly (ndarray.mean and .std cost several
+# microseconds of Python each) in the order numpy's own mean and std add up.
 
 _add = np.add.reduce
 
 
-def _sum(x: FloatArray, axis: int = 1) -> FloatArray:
-    """Sum along ``axis``. Over the time axis of ``(m, k, 3)`` windows (or the block axis of
-    ``(m, k, block, 3)``) numpy's reduce walks the short last axis innermost and is several
-    times slower than einsum, which adds in the same order (bit-identical)."""
-    if x.ndim == 3 and axis == 1:
-        return np.einsum("ijk->ik", x)
-    if x.ndim == 4 and axis == 2:
-        return np.einsum("ijbk->ijk", x)
-    return _add(x, axis=axis)
-
-
-def _avg(x: FloatArray, axis: int = 1) -> FloatArray:
-    return _sum(x, axis=axis) / x.shape[axis]
-
-
-def _mean(x: FloatArray, default: float | FloatArray) -> FloatArray:
-    if x.shape[1]:
-        return _avg(x)
-    return np.broadcast_to(np.asarray(default, dtype=np.float64), (x.shape[0], *x.shape[2:]))
-
-
-def _std(x: FloatArray) -> FloatArray:
-    """Population standard deviation; 0 with fewer than two samples."""
-    k = x.shape[1]
-    if k < 2:
-        return np.zeros(x.shape[0])
-    centred = x - _add(x, axis=1, keepdims=True) / k
-    return np.sqrt(_add(centred * centred, axis=1) / k)
+def _sum_or(x: FloatArray, default: float) -> FloatArray:
+    """Sum along axis 1, ``default`` for an empty slice (``_Plan`` divides by 1 then)."""
+    return _add(x, axis=1) if x.shape[1] else np.full(x.shape[0], default)
 
 
 def _max(x: FloatArray, default: float) -> FloatArray:
@@ -294,197 +492,212 @@ def _min(x: FloatArray, default: float) -> FloatArray:
     return np.minimum.reduce(x, axis=1) if x.shape[1] else np.full(x.shape[0], default)
 
 
-def _count(cond: BoolArray) -> FloatArray:
-    return _add(cond, axis=1, dtype=np.float64)
-
-
-def _fraction(cond: BoolArray, default: float) -> FloatArray:
-    return _count(cond) / cond.shape[1] if cond.shape[1] else np.full(cond.shape[0], default)
-
-
-def _angle_deg(u: FloatArray, v: FloatArray) -> FloatArray:
-    """Angle between vectors along the last axis; 0 where either is shorter than 1e-6."""
-    # component by component, in the order of the per-impact code: near 0 degrees the angle
-    # amplifies the rounding of the dot product
-    ux, uy, uz = u[..., 0], u[..., 1], u[..., 2]
-    vx, vy, vz = v[..., 0], v[..., 1], v[..., 2]
-    nu = np.sqrt(ux * ux + uy * uy + uz * uz)
-    nv = np.sqrt(vx * vx + vy * vy + vz * vz)
+def _angles(*pairs: tuple[FloatArray, FloatArray]) -> FloatArray:
+    """The angles between the ``(m, 3)`` rows of each pair, all in one pass: ``(pairs, m)``;
+    0 where either vector is shorter than 1e-6."""
+    count = len(pairs)
+    uv = np.array([u for u, _ in pairs] + [v for _, v in pairs])  # (2 pairs, m, 3)
+    # component by component, in the order of the per-impact code (x*x + y*y) + z*z: near
+    # 0 degrees the angle amplifies the rounding of the dot product
+    squares = uv * uv
+    norms = np.sqrt(squares[..., 0] + squares[..., 1] + squares[..., 2])
+    products = uv[:count] * uv[count:]
+    dot = products[..., 0] + products[..., 1] + products[..., 2]
+    nu, nv = norms[:count], norms[count:]
     ok = (nu >= 1e-6) & (nv >= 1e-6)
-    cos = (ux * vx + uy * vy + uz * vz) / np.where(ok, nu * nv, 1.0)
+    cos = dot / np.where(ok, nu * nv, 1.0)
     return np.where(ok, np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))), 0.0)
 
 
-def _angles(*pairs: tuple[FloatArray, FloatArray]) -> FloatArray:
-    """The angles between the ``(m, 3)`` rows of each pair, all in one pass: ``(pairs, m)``."""
-    return _angle_deg(np.array([u for u, _ in pairs]), np.array([v for _, v in pairs]))
-
-
-def _spread(xyz: FloatArray) -> FloatArray:
-    """1 - |mean unit vector|: 0 when the arm holds one orientation, towards 1 when it moves."""
-    if xyz.shape[1] < 2:
-        return np.zeros(xyz.shape[0])
-    m = _avg(xyz / np.maximum(_norms(xyz), 1e-6)[:, :, None])
-    return 1.0 - np.sqrt(np.einsum("ij,ij->i", m, m))
-
-
-def _rotation_deg(xyz: FloatArray, block: int) -> FloatArray:
-    """Total angle the orientation turns through, from block means of ``block`` samples."""
-    k = xyz.shape[1] // block
-    if k < 2:
-        return np.zeros(xyz.shape[0])
-    means = _avg(xyz[:, : k * block].reshape(xyz.shape[0], k, block, 3), axis=2)
-    unit = means / np.maximum(_norms(means), 1e-6)[:, :, None]
-    cos = np.clip(np.einsum("ijk,ijk->ij", unit[:, 1:], unit[:, :-1]), -1.0, 1.0)
-    return _add(np.degrees(np.arccos(cos)), axis=1)
-
-
-def _movements(mag: FloatArray, exclude: slice, level: float) -> FloatArray:
-    """Peaks of ``mag`` (m, k) above ``level``, not at the ends nor in ``exclude``; peaks
-    closer than 0.25 s are one movement."""
+def _movements(mag: FloatArray, places: BoolArray, levels: FloatArray) -> FloatArray:
+    """``(len(levels), m)``: peaks of ``mag`` (m, k) above each level at the inner samples
+    ``places`` allows for it (``(len(levels), 1, k - 2)``); peaks closer than 0.25 s are one
+    movement."""
     m, k = mag.shape
-    if k < 3:
-        return np.zeros(m)
     inner = mag[:, 1:-1]
-    peak = (inner > level) & (inner >= mag[:, :-2]) & (inner > mag[:, 2:])
-    peak[:, max(0, exclude.start - 1) : max(0, exclude.stop - 1)] = False
-    rows, cols = np.nonzero(peak)  # row by row, in time order
+    peak = (inner > levels) & (inner >= mag[:, :-2]) & (inner > mag[:, 2:]) & places
+    rows, cols = np.nonzero(peak.reshape(-1, k - 2))  # row by row, in time order
     # the peak before each in its row; before a row's first, as if one lay k samples earlier
     previous = np.full_like(cols, -k - 1)
     same_row = rows[1:] == rows[:-1]
     previous[1:][same_row] = cols[:-1][same_row]
-    return np.bincount(rows[cols - previous > _s(0.25)], minlength=m).astype(np.float64)
+    counts = np.bincount(rows[cols - previous > _s(0.25)], minlength=len(levels) * m)
+    return counts.reshape(len(levels), m).astype(np.float64)
 
 
 # --- feature families ----------------------------------------------------------------------
 # Each family returns {feature name: (m,) values}. ``e`` holds the first EARLY_POST_S after the
 # impact (the impact-shape features), ``w`` up to POST_S (the late features), ``g`` the
-# orientation estimates several families share. A new feature: add its name to FEATURE_NAMES
-# and compute it in a family (or add a family to _FAMILIES) the same way, for all m at once.
+# orientation estimates and sums several families share, ``p`` the spans' _Plan. A new
+# feature: add its name to FEATURE_NAMES and compute it in a family (or add a family to
+# _FAMILIES) the same way, for all m at once; a mean, fraction, deviation or per-second value
+# as its sum, with its divisor in _Plan.
 
 Features = dict[str, FloatArray]
 
 
 class Gravity:
-    """Orientation (mean specific force) before and after the impact."""
+    """Orientation (mean specific force) before and after the impact, the pre-impact
+    references a return is measured against, the late orientations and the spread before and
+    after (1 - |mean unit vector|: 0 while the arm holds one orientation)."""
 
-    def __init__(self, e: Windows) -> None:
-        self.pre_xyz = e.xyz[:, e.seg(-2.5, -0.5)]
-        self.pre = _mean(self.pre_xyz, e.xyz[:, 0])
-        self.post_xyz = e.xyz[:, e.seg(1.5, EARLY_POST_S)]
-        self.post = _mean(self.post_xyz, e.xyz[:, -1])
-        # pre-impact orientations that a return is measured against (those held)
-        refs = [e.xyz[:, e.seg(a, b)] for a, b in ((-3.0, -2.0), (-2.0, -1.0), (-1.0, -0.4))]
-        self.refs = [_avg(r) for r in refs if r.shape[1]]
+    def __init__(self, e: Windows, w: Windows, p: _Plan) -> None:
+        units = p.unit_span  # from the start of pre to the end of post
+        unit = e.xyz[:, units] / np.maximum(e.mag[:, units], 1e-6)[:, :, None]
+        spans = [e.xyz[:, s] for s in p.gravity_spans]
+        spans += [w.xyz[:, p.late]] + [unit[:, s] for s in p.unit_spans]
+        # einsum adds in time order (as numpy's mean) and is several times faster here
+        means = np.array([np.einsum("ijk->ik", x) for x in spans]) / p.gravity_divisors
+        held = p.gravity_held
+        self.post_xyz = spans[1]
+        self.pre = means[0] if held[0] else e.xyz[:, 0]
+        self.post = means[1] if held[1] else e.xyz[:, -1]
+        self.refs = [means[r] for r in (2, 3, 4) if held[r]]
+        self.early_late = means[5] if held[5] else self.post  # none held: the tilt itself
+        self.late = means[6] if held[6] else w.xyz[:, -1]
+        spread = 1.0 - _norms(means[7:])
+        zeros = np.zeros(w.xyz.shape[0])
+        self.pre_spread = spread[0] if p.spread_held[0] else zeros
+        self.post_spread = spread[1] if p.spread_held[1] else zeros
 
 
-def _impact_family(e: Windows, w: Windows, g: Gravity) -> Features:
+def _impact_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     """The impact itself: height, area, width, jerk."""
-    i0 = e.impact
-    peak = e.mag[:, i0]
-    jerk = e.step[:, e.seg(-0.25, 0.25)]
-    near = e.mag[:, e.seg(-0.3, 0.3)]
-
-    def dv(ref: FloatArray, a: float, b: float) -> FloatArray:
-        # velocity change with gravity taken out as if the arm did not turn (no gyroscope)
-        moved = _sum(e.xyz[:, e.seg(a, b)] - ref[:, None, :])
-        return _norms(moved) / GRID_HZ
-
+    refs = np.array([g.post, g.pre, g.pre]).transpose(1, 0, 2)[:, None]
+    moved = (np.take(w.flat, p.dv_components, axis=1) - refs) * p.dv_mask
+    dv_post, dv_pre, descent = _norms(np.einsum("ijsk->isk", moved)).T
     return {
-        "peak_g": peak,
-        "impact_area_gs": _add(np.maximum(e.mag[:, e.seg(-0.25, 0.25)] - 1.0, 0.0), axis=1)
-        / GRID_HZ,
-        "high_time_s": _count(e.mag[:, e.seg(-1.0, 1.0)] > 2.0) / GRID_HZ,
-        "jerk_peak": _max(jerk, 0.0),
-        "impact_std_g": _std(e.mag[:, e.seg(-0.5, 0.5)]),
-        "peak_width_s": _count(near > (1.0 + 0.5 * (peak - 1.0))[:, None]) / GRID_HZ,
-        "impact_dv_post_gs": dv(g.post, -0.1, 0.5),
-        "impact_dv_pre_gs": dv(g.pre, -0.1, 0.3),
+        "peak_g": e.mag[:, e.impact],
+        "impact_area_gs": _add(np.maximum(e.mag[:, e.seg(-0.25, 0.25)] - 1.0, 0.0), axis=1),
+        "jerk_peak": _max(e.step[:, e.seg(-0.25, 0.25)], 0.0),
+        "impact_dv_post_gs": dv_post,
+        "impact_dv_pre_gs": dv_pre,
+        "pre_velocity_gs": descent,
     }
 
 
-def _descent_family(e: Windows, w: Windows, g: Gravity) -> Features:
+def _descent_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     """Free fall and descent in the second before the impact."""
-    falling = e.seg(-1.0, -0.05)
-    pre_fall = e.mag[:, falling]
+    pre_fall = e.mag[:, e.seg(-1.0, -0.05)]
     # velocity along the pre-impact "up" (specific force reads +1 g along it at rest)
     up = g.pre / np.maximum(np.sqrt(np.einsum("ij,ij->i", g.pre, g.pre)), 1e-6)[:, None]
     along = np.matmul(e.xyz, up[:, :, None])[:, :, 0] - 1.0
-    moved = _sum(e.xyz[:, falling] - g.pre[:, None, :])
     return {
         "freefall_min_g": _min(pre_fall, 1.0),
-        "freefall_time_s": _count(e.mag[:, e.seg(-1.5, 0.0)] < 0.7) / GRID_HZ,
-        "descent_gs": _add(1.0 - pre_fall, axis=1) / GRID_HZ,
-        "pre_energy": _mean((pre_fall - 1.0) ** 2, 0.0),
-        "descent_velocity_gs": _add(along[:, e.seg(-1.0, 0.0)], axis=1) / GRID_HZ,
-        "fast_descent_gs": _add(along[:, e.seg(-0.4, 0.0)], axis=1) / GRID_HZ,
-        "pre_velocity_gs": _norms(moved) / GRID_HZ,
+        "descent_gs": _add(1.0 - pre_fall, axis=1),
+        "pre_energy": _sum_or((pre_fall - 1.0) ** 2, 0.0),
+        "descent_velocity_gs": _add(along[:, e.seg(-1.0, 0.0)], axis=1),
+        "fast_descent_gs": _add(along[:, e.seg(-0.4, 0.0)], axis=1),
     }
 
 
-def _before_family(e: Windows, w: Windows, g: Gravity) -> Features:
+def _before_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     """What the arm was doing in the seconds before."""
     pre = e.mag[:, e.seg(-3.0, -1.0)]
     return {
-        "pre_std_g": _std(pre),
-        "pre_mean_g": _mean(pre, 1.0),
-        "pre_step_g": _mean(e.step[:, e.seg(-3.0, -0.5)], 0.0),
-        "pre_spread": _spread(g.pre_xyz),
-        "pre_rotation_deg": _rotation_deg(e.xyz[:, e.seg(-1.5, 0.0)], 5),
-        "pre_active_fraction": _fraction(np.abs(e.mag[:, e.seg(-3.0, -0.5)] - 1.0) > 0.1, 0.0),
+        "pre_mean_g": _sum_or(pre, 1.0),
+        "pre_step_g": _sum_or(e.step[:, e.seg(-3.0, -0.5)], 0.0),
+        "pre_spread": g.pre_spread,
     }
 
 
-def _settling_family(e: Windows, w: Windows, g: Gravity) -> Features:
+def _settling_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     """How the arm settled in the first EARLY_POST_S after the impact."""
     post = e.mag[:, e.seg(1.5, EARLY_POST_S)]
-    post_steps = e.step[:, e.seg(1.5, EARLY_POST_S - 0.02)]
-    dynamic = _norms(g.post_xyz - g.post[:, None, :])
     return {
-        "bounce_std_g": _std(e.mag[:, e.seg(0.3, 1.5)]),
-        "post_std_g": _std(post),
-        "post_jerk": _mean(post_steps, 0.0),
-        "post_mean_g": _mean(post, 1.0),
+        "post_jerk": _sum_or(e.step[:, e.seg(1.5, EARLY_POST_S - 0.02)], 0.0),
+        "post_mean_g": _sum_or(post, 1.0),
         "post_max_g": _max(e.mag[:, e.seg(1.0, EARLY_POST_S)], 1.0),
-        "post_spread": _spread(g.post_xyz),
-        "post_dynamic_g": _mean(dynamic, 0.0),
-        "late_post_std_g": _std(e.mag[:, e.seg(EARLY_POST_S - 1.5, EARLY_POST_S)]),
-        "post_still_fraction": _fraction(post_steps < 0.02, 0.0),
-        "post_rotation_deg": _rotation_deg(g.post_xyz, 5),
+        "post_spread": g.post_spread,
+        "post_dynamic_g": _sum_or(_norms(g.post_xyz - g.post[:, None, :]), 0.0),
     }
 
 
-def _orientation_family(e: Windows, w: Windows, g: Gravity) -> Features:
-    """How the wrist turned: before vs after, and against the impact's own direction."""
-    late_xyz = e.xyz[:, e.seg(EARLY_POST_S - 1.5, EARLY_POST_S)]
-    late = _avg(late_xyz) if late_xyz.shape[1] else g.post  # none held: the tilt itself
+def _rotation_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
+    """Total angle the orientation turns through before and after the impact, from means of
+    blocks of _ROTATION_BLOCK samples (both spans' blocks in one pass)."""
+    pre_blocks, post_blocks = p.turn_blocks
+    zeros = np.zeros(e.xyz.shape[0])
+    if pre_blocks < 2 and post_blocks < 2:
+        return {"pre_rotation_deg": zeros, "post_rotation_deg": zeros}
+    blocks = np.take(w.flat, p.turn_components, axis=1)  # (m, block, blocks, 3)
+    means = np.einsum("ibjk->ijk", blocks) / _ROTATION_BLOCK
+    unit = means / np.maximum(_norms(means), 1e-6)[:, :, None]
+    # in C order, as the per-span code had it: the sums below add pairwise along rows only then
+    cos = np.clip(np.einsum("ijk,ijk->ij", unit[:, 1:], unit[:, :-1], order="C"), -1.0, 1.0)
+    turns = np.degrees(np.arccos(cos))  # turns[:, pre_blocks - 1] crosses between the spans
+    return {
+        "pre_rotation_deg": _add(turns[:, : pre_blocks - 1], axis=1) if pre_blocks >= 2 else zeros,
+        "post_rotation_deg": (_add(turns[:, pre_blocks:], axis=1) if post_blocks >= 2 else zeros),
+    }
+
+
+def _count_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
+    """How many samples of a span meet a condition (as times or fractions of the span), all
+    in one reduction: the counts are exact in any order."""
+    m, n = w.mag.shape
+    flags = np.zeros((m, 5, n + 1), dtype=bool)  # flags[:, c, j]: sample j meets condition c
+    np.greater(w.mag, 2.0, out=flags[:, 0, :n])
+    np.less(w.mag, 0.7, out=flags[:, 1, :n])
+    np.greater(np.abs(w.mag - 1.0), 0.1, out=flags[:, 2, :n])
+    half_peak = 1.0 + 0.5 * (e.mag[:, e.impact] - 1.0)
+    np.greater(w.mag, half_peak[:, None], out=flags[:, 3, :n])
+    np.less(w.step[:, : n - 1], 0.02, out=flags[:, 4, : n - 1])
+    # in 16 bits (a window has fewer than 65,536 samples): casting the flags to float64 first
+    # would take a copy of them eight times their size
+    sums = np.add.reduceat(flags.view(np.uint8), p.count_bounds, axis=2, dtype=np.uint16)
+    counts = sums[:, p.count_rows, p.count_columns].T.astype(np.float64)
+    values = dict(zip(p.counted, counts, strict=True))
+    if not p.late_steps_held:
+        values["late_still_fraction"] = np.ones(m)
+    return values
+
+
+def _orientation_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
+    """How the wrist turned: before vs after, against the impact's own direction, and where
+    it lay late (LATE_S..POST_S, or the last 1.5 s that arrived when the stream stopped
+    before LATE_S + LATE_MIN_S: a band that stops streaming after an impact is judged on how
+    it was lying when it stopped)."""
     hit = e.xyz[:, e.impact]
-    tilt, late_tilt, vs_pre, vs_post, *returns = _angles(
-        (g.pre, g.post), (g.pre, late), (hit, g.pre), (hit, g.post), *((r, g.post) for r in g.refs)
+    refs = len(g.refs)
+    angles = _angles(
+        (g.pre, g.post),
+        (g.pre, g.early_late),
+        (hit, g.pre),
+        (hit, g.post),
+        (g.pre, g.late),
+        *((r, g.post) for r in g.refs),
+        *((r, g.late) for r in g.refs),
     )
+    tilt, late_tilt, vs_pre, vs_post, late_vs_pre = angles[:5]
     return {
         "tilt_deg": tilt,
         "late_tilt_deg": late_tilt,
         "impact_vs_pre_deg": vs_pre,
         "impact_vs_post_deg": vs_post,
-        "return_tilt_deg": np.minimum.reduce(returns) if returns else tilt,
+        "return_tilt_deg": np.minimum.reduce(angles[5 : 5 + refs]) if refs else tilt,
+        "late_vs_pre_deg": late_vs_pre,
+        "late_return_tilt_deg": np.minimum.reduce(angles[5 + refs :]) if refs else late_vs_pre,
     }
 
 
-def _repetition_family(e: Windows, w: Windows, g: Gravity) -> Features:
+def _repetition_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
     """Other peaks around the impact (hand impacts and clapping repeat)."""
     i0 = e.impact
-    exclude = slice(max(0, i0 - _s(0.4)), i0 + _s(0.4))
-    outside = np.concatenate([e.mag[:, : exclude.start], e.mag[:, exclude.stop :]], axis=1)
-    second = _max(outside, 0.0) / np.maximum(e.mag[:, i0], 1e-6)
-    around_from = w.at(-3.0)
-    around = w.mag[:, around_from : w.at(3.0)]
-    centre = i0 - around_from
+    if p.any_outside:
+        outside = np.maximum.reduce(e.mag, axis=1, where=p.outside, initial=-np.inf)
+        second = outside / np.maximum(e.mag[:, i0], 1e-6)
+    else:
+        second = np.zeros(e.mag.shape[0])
+    if w.n >= 3:
+        peak_count, peaks_2g = _movements(w.mag, p.peak_places, p.peak_levels)
+    else:
+        peak_count = peaks_2g = np.zeros(w.mag.shape[0])
     return {
-        "peak_count": _movements(e.mag, exclude, 1.6),
-        "second_peak_ratio": second if outside.shape[1] else np.zeros(e.mag.shape[0]),
-        "peaks_2g": _movements(around, slice(centre - _s(0.4), centre + _s(0.4)), 2.0),
-        "periodicity": _periodicity(around),
+        "peak_count": peak_count,
+        "second_peak_ratio": second,
+        "peaks_2g": peaks_2g,
+        "periodicity": _periodicity(w.mag[:, p.around]),
     }
 
 
@@ -501,9 +714,7 @@ def _periodicity(around: FloatArray) -> FloatArray:
     padded[:, :k] = centred
     # shifted[i, l] is row i moved by _s(0.2) + l samples (a view, zeros past the end)
     row, step = padded.strides
-    shifted = np.lib.stride_tricks.as_strided(
-        padded[:, _s(0.2) :], shape=(m, lags, k), strides=(row, step, step), writeable=False
-    )
+    shifted = np.ndarray((m, lags, k), np.float64, padded, _s(0.2) * step, (row, step, step))
     lagged = np.einsum("ij,ilj->il", centred, shifted)
     periodic = energy > 1e-9
     return np.where(
@@ -511,25 +722,32 @@ def _periodicity(around: FloatArray) -> FloatArray:
     )
 
 
-def _late_family(e: Windows, w: Windows, g: Gravity) -> Features:
-    """LATE_S..POST_S after the impact: still lying, or up and about again? When the stream
-    stopped before LATE_S + LATE_MIN_S, the last 1.5 s that arrived: a band that stops
-    streaming after an impact is judged on how it was lying when it stopped."""
-    lo, hi = w.at(LATE_S), w.at(POST_S)
-    if hi - lo < _s(LATE_MIN_S):
-        lo = max(w.at(1.5), hi - _s(1.5))
-    late_xyz, late_mag = w.xyz[:, lo:hi], w.mag[:, lo:hi]
-    late_steps = w.step[:, lo : hi - 1]
-    g_late = _mean(late_xyz, w.xyz[:, -1])
-    late_vs_pre, *returns = _angles((g.pre, g_late), *((r, g_late) for r in g.refs))
-    after = w.mag[:, w.at(2.0) : hi]
+def _deviation_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
+    """Standard deviations of |a| (as sums of squared deviations) over the impact, before it,
+    the bounce, after it, its last 1.5 s and late: all spans gathered into one row."""
+    m = w.mag.shape[0]
+    values = {name: np.zeros(m) for name in p.deviations}  # fewer than two samples
+    if p.deviations_held:
+        x = np.take(w.mag, p.deviation_index, axis=1)
+        means = np.array([_add(x[:, s], axis=1) for s in p.deviation_spans]) / p.deviation_lengths
+        # in place: at 10 candidates these rows are large enough that fresh ones cost
+        centred = np.subtract(x, np.take(means.T, p.deviation_of_sample, axis=1), out=x)
+        squares = np.multiply(centred, centred, out=centred)
+        values.update(
+            zip(
+                p.deviations_held,
+                (_add(squares[:, s], axis=1) for s in p.deviation_spans),
+                strict=True,
+            )
+        )
+    return values
+
+
+def _late_family(e: Windows, w: Windows, g: Gravity, p: _Plan) -> Features:
+    """LATE_S..POST_S after the impact (or the last 1.5 s held, see _orientation_family):
+    still lying, or up and about again?"""
     return {
-        "late_std_g": _std(late_mag),
-        "late_still_fraction": _fraction(late_steps < 0.02, 1.0),
-        "post_active_fraction": _fraction(np.abs(after - 1.0) > 0.1, 0.0),
-        "late_vs_pre_deg": late_vs_pre,
-        "late_return_tilt_deg": np.minimum.reduce(returns) if returns else late_vs_pre,
-        "late_max_g": _max(after, 1.0),
+        "late_max_g": _max(w.mag[:, p.after], 1.0),
     }
 
 
@@ -538,32 +756,66 @@ _FAMILIES = (
     _descent_family,
     _before_family,
     _settling_family,
+    _rotation_family,
+    _count_family,
     _orientation_family,
     _repetition_family,
+    _deviation_family,
     _late_family,
 )
+
+
+def _smooth_into(xyz: FloatArray, out: FloatArray) -> None:
+    half = SMOOTH // 2
+    m, n = xyz.shape[:2]
+    padded = np.empty((m, n + 2 * half, 3))  # the ends repeat the edge values
+    padded[:, :half] = xyz[:, :1]
+    padded[:, half : half + n] = xyz
+    padded[:, half + n :] = xyz[:, -1:]
+    csum = np.empty((m, n + 2 * half + 1, 3))
+    csum[:, 0] = 0.0
+    np.cumsum(padded, axis=1, out=csum[:, 1:])
+    np.subtract(csum[:, SMOOTH:], csum[:, :-SMOOTH], out=out)
+    out /= SMOOTH
 
 
 def smooth(xyz: FloatArray) -> FloatArray:
     """Centred moving average of ``SMOOTH`` samples along axis 1 of ``(m, n, 3)`` windows,
     the ends padded with their edge values (nothing beyond the window is assumed)."""
-    half = SMOOTH // 2
-    padded = np.pad(xyz, ((0, 0), (half, half), (0, 0)), mode="edge")
-    csum = np.cumsum(padded, axis=1)
-    csum = np.concatenate([np.zeros_like(csum[:, :1]), csum], axis=1)
-    return (csum[:, SMOOTH:] - csum[:, :-SMOOTH]) / SMOOTH
+    xyz = np.asarray(xyz, dtype=np.float64)
+    out = np.empty(xyz.shape)
+    _smooth_into(xyz, out)
+    return out
+
+
+def _features(padded: FloatArray, impact: int) -> FloatArray:
+    """``(N_RAW_FEATURES, m)``: the features of windows ``padded`` as in :class:`Windows`."""
+    windows = Windows(padded, impact)
+    plan = _plan(windows.n, impact)
+    early = windows.until(EARLY_POST_S)
+    gravity = Gravity(early, windows, plan)
+    values: Features = {}
+    for family in _FAMILIES:
+        values.update(family(early, windows, gravity, plan))
+    out = np.array([values[name] for name in RAW_FEATURE_NAMES]) / plan.divisors
+    out[plan.roots] = np.sqrt(out[plan.roots])
+    return out
+
+
+def _zero_padded(xyz: FloatArray, copies: int = 1) -> FloatArray:
+    """``copies`` times the ``m`` windows ``xyz`` followed by a sample of zeros
+    (:class:`Windows`): the first ``m`` filled with them, the others for the caller to fill."""
+    m, n = xyz.shape[:2]
+    out = np.empty((copies * m, n + 1, 3))
+    out[:m, :n] = xyz
+    out[:, n] = 0.0
+    return out
 
 
 def raw_window_features(xyz: FloatArray, impact: int) -> FloatArray:
     """``(m, N_RAW_FEATURES)``: the RAW_FEATURE_NAMES of windows as in
     :func:`window_features`."""
-    windows = Windows(np.asarray(xyz, dtype=np.float64), impact)
-    early = windows.until(EARLY_POST_S)
-    gravity = Gravity(early)
-    values: Features = {}
-    for family in _FAMILIES:
-        values.update(family(early, windows, gravity))
-    return np.array([values[name] for name in RAW_FEATURE_NAMES]).T
+    return _features(_zero_padded(np.asarray(xyz, dtype=np.float64)), impact).T
 
 
 def window_features(xyz: FloatArray, impact: int) -> FloatArray:
@@ -573,9 +825,12 @@ def window_features(xyz: FloatArray, impact: int) -> FloatArray:
     samples after it. Columns in FEATURE_NAMES order: the raw features, then the same on the
     low-passed windows (:func:`smooth`)."""
     xyz = np.asarray(xyz, dtype=np.float64)
+    m, n = xyz.shape[:2]
     # both versions of every window in one pass: half the per-call cost of the families
-    both = raw_window_features(np.concatenate([xyz, smooth(xyz)]), impact)
-    return np.concatenate([both[: len(xyz)], both[len(xyz) :]], axis=1)
+    both = _zero_padded(xyz, copies=2)
+    _smooth_into(xyz, both[m:, :n])
+    out = _features(both, impact).T
+    return np.concatenate([out[:m], out[m:]], axis=1)
 
 
 def impact_features(window: FloatArray, impact: int) -> FloatArray:

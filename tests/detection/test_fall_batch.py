@@ -189,12 +189,14 @@ def test_windows_with_the_same_span_are_one_group_in_any_order() -> None:
 
 def test_every_feature_name_is_computed_once() -> None:
     rng = np.random.default_rng(42)
-    w = fall.Windows(_fall_like(rng, fall.PRE + fall.POST, fall.PRE)[None], fall.PRE)
+    padded = fall._zero_padded(_fall_like(rng, fall.PRE + fall.POST, fall.PRE)[None])
+    w = fall.Windows(padded, fall.PRE)
+    plan = fall._plan(w.n, fall.PRE)
     early = w.until(fall.EARLY_POST_S)
-    gravity = fall.Gravity(early)
+    gravity = fall.Gravity(early, w, plan)
     names: list[str] = []
     for family in fall._FAMILIES:
-        names.extend(family(early, w, gravity))
+        names.extend(family(early, w, gravity, plan))
     assert sorted(names) == sorted(fall.RAW_FEATURE_NAMES)
     assert (
         fall.RAW_FEATURE_NAMES + tuple(f"lp_{n}" for n in fall.RAW_FEATURE_NAMES)
