@@ -64,11 +64,8 @@ def test_silence_per_kind_raises_offline_once_and_clears_when_back() -> None:
     back = feed(clock, health, home, "band", hr=70)
     assert types(back, EventAction.CLEAR) == [("device_offline", "band")]
     assert types(run_until(clock, health, 25 * HOUR)) == [
-        ("device_offline", "band"),
-        ("device_offline", "door"),
-        ("device_offline", "leak"),
-        ("device_offline", "sos"),
-    ]
+        ("device_offline", "band"), ("device_offline", "door"), ("device_offline", "leak"),
+        ("device_offline", "sos")]
 
 
 def test_readings_keep_a_device_online() -> None:
@@ -86,8 +83,7 @@ def test_availability_offline_and_online() -> None:
     assert events[0].details["reason"] == "unavailable"
     assert feed(clock, health, home, "door", online=False) == []
     assert types(feed(clock, health, home, "door", online=True), EventAction.CLEAR) == [
-        ("device_offline", "door")
-    ]
+        ("device_offline", "door")]
 
 
 def test_battery_low_with_hysteresis_and_flag() -> None:
@@ -96,23 +92,19 @@ def test_battery_low_with_hysteresis_and_flag() -> None:
     assert feed(clock, health, home, "door", battery=16) == []  # still low: no flapping
     assert feed(clock, health, home, "door", battery=14) == []  # no second raise
     assert types(feed(clock, health, home, "door", battery=21), EventAction.CLEAR) == [
-        ("battery_low", "door")
-    ]
+        ("battery_low", "door")]
     assert types(feed(clock, health, home, "sos", battery_low=True, battery=80)) == [
-        ("battery_low", "sos")
-    ]
+        ("battery_low", "sos")]
     assert feed(clock, health, home, "sos", battery_low=True, battery=90) == []
     assert types(feed(clock, health, home, "sos", battery_low=False), EventAction.CLEAR) == [
-        ("battery_low", "sos")
-    ]
+        ("battery_low", "sos")]
 
 
 def test_tamper_and_pass_through_alarms() -> None:
     clock, home, health = make()
     assert types(feed(clock, health, home, "door", tamper=True)) == [("tamper", "door")]
     assert types(feed(clock, health, home, "door", tamper=False), EventAction.CLEAR) == [
-        ("tamper", "door")
-    ]
+        ("tamper", "door")]
     [leak] = feed(clock, health, home, "leak", water_leak=True)
     assert (leak.type, leak.severity) == ("water_leak", Severity.HIGH)
     assert feed(clock, health, home, "leak", water_leak=True) == []
@@ -124,17 +116,13 @@ def test_tamper_and_pass_through_alarms() -> None:
 
 def test_button_untested_after_a_week_cleared_by_a_press() -> None:
     settings = DeviceHealthSettings(stale_after_s={"button": 0})
-    clock, home, health = make(
-        settings,
-        Device("sos", DeviceKind.BUTTON, "p1"),
-        Device("visit", DeviceKind.BUTTON, "p1", role="visit"),
-    )
+    clock, home, health = make(settings, Device("sos", DeviceKind.BUTTON, "p1"),
+                               Device("visit", DeviceKind.BUTTON, "p1", role="visit"))
     assert run_until(clock, health, 6 * DAY) == []
     feed(clock, health, home, "sos", battery=90)  # a check-in is not a test press
     assert types(run_until(clock, health, 1.5 * DAY)) == [("button_untested", "sos")]
     assert types(feed(clock, health, home, "sos", action="press"), EventAction.CLEAR) == [
-        ("button_untested", "sos")
-    ]
+        ("button_untested", "sos")]
     assert run_until(clock, health, 6.9 * DAY) == []
     assert types(run_until(clock, health, 0.2 * DAY)) == [("button_untested", "sos")]
 
@@ -151,11 +139,8 @@ def test_settings_merge_and_per_device_override() -> None:
     settings = DeviceHealthSettings(stale_after_s={"door": 2 * HOUR, "wristband": 0})
     assert settings.stale_after_s["bed"] == 10 * MIN  # defaults kept
     clock, _home, health = make(
-        settings,
-        Device("band", DeviceKind.WRISTBAND, "p1"),
-        Device("door", DeviceKind.DOOR, "p1"),
-        Device("fridge", DeviceKind.DOOR, "p1", options={"offline_after_s": 30 * MIN}),
-    )
+        settings, Device("band", DeviceKind.WRISTBAND, "p1"), Device("door", DeviceKind.DOOR, "p1"),
+        Device("fridge", DeviceKind.DOOR, "p1", options={"offline_after_s": 30 * MIN}))
     assert types(run_until(clock, health, 31 * MIN)) == [("device_offline", "fridge")]
     assert types(run_until(clock, health, 2 * HOUR)) == [("device_offline", "door")]
     with pytest.raises(ValueError):
@@ -246,13 +231,8 @@ def test_a_band_silent_at_home_or_long_after_a_door_is_offline_as_before() -> No
 def _home_behind_drivers(problems: dict[str, tuple[str, str]]):
     devices = (
         Device("bed", DeviceKind.BED, "p1", Room.BEDROOM, options={"transport": "mqtt"}),
-        Device(
-            "door",
-            DeviceKind.DOOR,
-            "p1",
-            Room.ENTRANCE,
-            options={"transport": "zigbee2mqtt", "offline_after_s": 15 * MIN},
-        ),
+        Device("door", DeviceKind.DOOR, "p1", Room.ENTRANCE,
+               options={"transport": "zigbee2mqtt", "offline_after_s": 15 * MIN}),
         Device("band", DeviceKind.WRISTBAND, "p1", options={"transport": "ble"}),
     )
     clock = SimClock()
@@ -325,9 +305,8 @@ def _live(clock: SimClock, detectors, home: Home, seconds: float, *feeds: tuple[
     events = []
     for device, values in feeds:
         for detector in detectors:
-            events += detector.on_reading(
-                Reading(clock.wall(), device, values), home.devices[device]
-            )
+            events += detector.on_reading(Reading(clock.wall(), device, values),
+                                          home.devices[device])
     end = clock.monotonic() + seconds
     while clock.monotonic() < end:
         clock.advance(min(MIN, end - clock.monotonic()))
@@ -346,28 +325,16 @@ def test_a_band_out_with_its_wearer_across_a_gateway_restart_is_not_offline(tmp_
     home, detectors = _restarted_home(tmp_path, clock)
     band = ("band", {"acc": [[0, 0, 1]], "fs": 50})
     assert _live(clock, detectors, home, 4 * MIN, ("lounge", {"motion": True}), band) == []
-    assert (
-        _live(
-            clock,
-            detectors,
-            home,
-            30 * MIN,
-            band,
-            ("door", {"open": True}),
-            ("door", {"open": False}),
-        )
-        == []
-    )
+    assert _live(clock, detectors, home, 30 * MIN, band, ("door", {"open": True}),
+                 ("door", {"open": False})) == []
     close_detectors(detectors)
 
     clock = SimClock(start_wall=clock.wall() + 2 * MIN)  # a reboot: monotonic time anew
     home, detectors = _restarted_home(tmp_path, clock)
     assert _live(clock, detectors, home, 2 * HOUR) == []  # still out
     # back, the band dead: reported 5 min after the first sign inside past the grace
-    assert (
-        _live(clock, detectors, home, 3 * MIN, ("door", {"open": True}), ("hall", {"motion": True}))
-        == []
-    )
+    assert _live(clock, detectors, home, 3 * MIN, ("door", {"open": True}),
+                 ("hall", {"motion": True})) == []
     assert _live(clock, detectors, home, 4 * MIN, ("lounge", {"motion": True})) == []
     assert _live(clock, detectors, home, 2 * MIN) == [("device_offline", "band")]
 

@@ -31,9 +31,8 @@ DAY = dt.date(2019, 5, 6)
 
 
 def open_alert(type_: str, resident: str = P, key: str = "", **details: object) -> Alert:
-    return Alert(
-        f"id-{type_}-{key}", type_, Severity.HIGH, resident, 0.0, key=key, details=dict(details)
-    )
+    return Alert(f"id-{type_}-{key}", type_, Severity.HIGH, resident, 0.0, key=key,
+                 details=dict(details))
 
 
 Feed = list[tuple[str, dict[str, object]]]
@@ -45,20 +44,10 @@ IN_RANGE = ("bed", {"occupied": True, "hr": 62, "rr": 14})
 # it (with the last), at what local time
 ROUTINE_CASES: list[tuple[str, str, Feed, Feed, str]] = [
     ("inactivity", "", [FIRST_BED_REPORT], [("kitchen", {})], "14:00"),
-    (
-        "not_up",
-        "",
-        [FIRST_BED_REPORT, ("bedroom", {}), ("bathroom", {})],
-        [("kitchen", {})],
-        "09:30",
-    ),
-    (
-        "bed_exit_no_return",
-        "",
-        [FIRST_BED_REPORT, ("hallway", {})],
-        [("bed", {"occupied": True})],
-        "02:00",
-    ),
+    ("not_up", "", [FIRST_BED_REPORT, ("bedroom", {}), ("bathroom", {})], [("kitchen", {})],
+     "09:30"),
+    ("bed_exit_no_return", "", [FIRST_BED_REPORT, ("hallway", {})],
+     [("bed", {"occupied": True})], "02:00"),
     ("long_bathroom", "", [FIRST_BED_REPORT, ("bathroom", {})], [("hallway", {})], "14:00"),
     ("night_exit", "", [FIRST_BED_REPORT], [("hallway", {})], "02:00"),
     # one sample in range is no recovery: a window as long as a raise needs is
@@ -163,10 +152,8 @@ def test_a_gateway_problem_of_a_previous_run_clears_once_gone_and_stays_while_th
         key = "local_mqtt:local_broker"
         assert health.resume(open_alert("gateway_degraded", resident, key, cause="local_broker"))
     assert health.resume(open_alert("device_offline", key="door")) is False
-    assert (
-        health.resume(open_alert("gateway_degraded", "moved-out", "local_mqtt:local_broker"))
+    assert health.resume(open_alert("gateway_degraded", "moved-out", "local_mqtt:local_broker"))\
         is False
-    )
     events = []
     for _ in range(30):  # the broker is still down after the restart: no second alert
         clock.advance(10.0)
@@ -186,14 +173,8 @@ def test_the_pipeline_resolves_restored_alerts_through_their_detectors() -> None
     clock, home, health = health_setup()
     manager = AlertManager("gw", clock)
     for event in (
-        Event(
-            "device_offline",
-            P,
-            clock.wall(),
-            Severity.WARNING,
-            key="door",
-            details={"reason": "silent"},
-        ),
+        Event("device_offline", P, clock.wall(), Severity.WARNING, key="door",
+              details={"reason": "silent"}),
         Event("sos", P, clock.wall(), Severity.CRITICAL, device="sos"),
     ):
         manager.handle(event)
