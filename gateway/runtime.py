@@ -48,6 +48,14 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 READING_QUEUE_SIZE = 10_000
+# Presses (Pipeline.is_urgent) have a queue of their own, taken first: a full reading queue
+# of wristband notifications is ~0.5 s of work on a PC and 2-4 s on a Pi
+# (bench/sos_behind_flood.py), too long for an SOS to wait behind.
+URGENT_QUEUE_SIZE = 1_000
+# While draining, the loop lets the drivers run every so many readings (a press still in a
+# driver, or one waiting for room, reaches the urgent queue) and ends a round after a full
+# queue's worth (a steady overload must not starve the ticks and the watchdog).
+DRAIN_YIELD_EVERY = 50
 # A driver that ran this long before failing was healthy: restart it without the long backoff.
 DRIVER_HEALTHY_AFTER_S = 60.0
 
@@ -129,6 +137,7 @@ class Runtime:
         )
         self.pipeline.resume(list(self.manager.active.values()))
         self.queue: asyncio.Queue[Reading] = asyncio.Queue(maxsize=READING_QUEUE_SIZE)
+        self.urgent: asyncio.Queue[Reading] = asyncio.Queue(maxsize=URGENT_QUEUE_SIZE)
         self.forwarder: Forwarder | None = None
         if link is not None:
             self.forwarder = Forwarder(
@@ -201,36 +210,59 @@ class Runtime:
             )
 
     async def put_reading(self, reading: Reading) -> None:
-        """The drivers' sink. Bounded: a flood waits here instead of eating the Pi's memory."""
-        await self.queue.put(reading)
+        """The drivers' sink. Bounded: a flood waits here instead of eating the Pi's memory.
+        A press goes on the urgent queue, which the loop takes first."""
+        if self.pipeline.is_urgent(reading):
+            await self.urgent.put(reading)
+        else:
+            await self.queue.put(reading)
 
     async def _process(self) -> None:
+        pending_urgent: asyncio.Task[Reading] | None = None
         pending_get: asyncio.Task[Reading] | None = None
         sleeper: asyncio.Future[None] | None = None
         try:
             while True:
                 timeout = self.pipeline.next_deadline() - self.clock.monotonic()
+                if pending_urgent is None:
+                    pending_urgent = asyncio.ensure_future(self.urgent.get())
                 if pending_get is None:
                     pending_get = asyncio.ensure_future(self.queue.get())
                 sleeper = asyncio.ensure_future(self.clock.sleep(max(0.0, timeout)))
                 done, _ = await asyncio.wait(
-                    {pending_get, sleeper}, return_when=asyncio.FIRST_COMPLETED
+                    {pending_urgent, pending_get, sleeper}, return_when=asyncio.FIRST_COMPLETED
                 )
+                sleeper.cancel()
+                for got in (pending_urgent, pending_get):  # a press first
+                    if got in done:
+                        await self._commit(self._feed(got.result()))
+                if pending_urgent in done:
+                    pending_urgent = None
                 if pending_get in done:
-                    sleeper.cancel()
-                    reading = pending_get.result()
                     pending_get = None
-                    await self._commit(self._feed(reading))
-                    while not self.queue.empty():
-                        await self._commit(self._feed(self.queue.get_nowait()))
+                await self._drain()
                 # The deadline first, then the clock: a real clock moves between the two calls.
                 if self.pipeline.next_deadline() <= self.clock.monotonic():
                     await self._tick()
                 systemd.watchdog_ping(self.clock.monotonic())
         finally:
-            for waiter in (pending_get, sleeper):
+            for waiter in (pending_urgent, pending_get, sleeper):
                 if waiter is not None:
                     waiter.cancel()
+
+    async def _drain(self) -> None:
+        """What is queued, presses first. A round ends after a full queue's worth, so that a
+        steady overload still lets the ticks and the watchdog come."""
+        for fed in range(1, READING_QUEUE_SIZE + 1):
+            if not self.urgent.empty():
+                reading = self.urgent.get_nowait()
+            elif not self.queue.empty():
+                reading = self.queue.get_nowait()
+            else:
+                return
+            await self._commit(self._feed(reading))
+            if fed % DRAIN_YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # the drivers hand over what came meanwhile
 
     def _feed(self, reading: Reading) -> list[AlertChange]:
         """The pipeline already keeps one detector's failure from the others; this keeps a
@@ -384,7 +416,7 @@ class Runtime:
             "outbox": {ALERT: 0, SUMMARY: 0, **await self.outbox.depth()},
             "devices": {"total": len(self.home.devices), "by_kind": kinds},
             "residents": len(self.home.residents),
-            "queue": self.queue.qsize(),
+            "queue": self.queue.qsize() + self.urgent.qsize(),
             "driver_failures": dict(self.driver_failures),
             "problems": {key: cause for key, (cause, _) in self.problems().items()},
             "pipeline": self.pipeline.diagnostics(),
