@@ -3,7 +3,10 @@
 A press is ``action == "sos"`` from any device, or any press action from a device of kind
 ``button`` (emergency-call buttons and pull cords report plain presses). Buttons with role
 ``"visit"`` are the staff visit switch, not an emergency (the pipeline handles them). A
-``cancel`` from the same resident within ``cancel_window_s`` withdraws the alert.
+``cancel`` from the same resident within ``cancel_window_s`` withdraws the alert, if it was
+pressed after the SOS (by the readings' times): presses are handled ahead of a queue of other
+readings (``Pipeline.is_urgent``), so a wristband's cancel pressed for something else before a
+pendant's SOS can be handled after it, and must not withdraw it.
 """
 
 from __future__ import annotations
@@ -29,18 +32,23 @@ class SosDetector:
     def __init__(self, clock: Clock, settings: SosSettings | None = None) -> None:
         self.clock = clock
         self.settings = settings or SosSettings()
-        self._last_press: dict[str, float] = {}  # resident -> monotonic time of the last press
+        # resident -> the last press: when handled (monotonic) and when pressed (reading time)
+        self._last_press: dict[str, tuple[float, float]] = {}
 
     def on_reading(self, reading: Reading, device: Device) -> list[Event]:
         action = reading.get("action")
         if not isinstance(action, str) or device.role == "visit":
             return []
         if action == "sos" or (device.kind is DeviceKind.BUTTON and action in BUTTON_PRESS_ACTIONS):
-            self._last_press[device.resident] = self.clock.monotonic()
+            self._last_press[device.resident] = (self.clock.monotonic(), reading.t)
             return [_sos_event(reading, device, EventAction.RAISE)]
         if action == "cancel":
             last = self._last_press.get(device.resident)
-            if last is not None and self.clock.monotonic() - last <= self.settings.cancel_window_s:
+            if (
+                last is not None
+                and self.clock.monotonic() - last[0] <= self.settings.cancel_window_s
+                and reading.t >= last[1]
+            ):
                 return [_sos_event(reading, device, EventAction.CANCEL)]
         return []
 

@@ -1,0 +1,39 @@
+"""SOS presses and the resident's cancel, on the injected clock."""
+
+from __future__ import annotations
+
+from gateway.clock import SimClock
+from gateway.detection.sos import SosDetector
+from gateway.model import Device, DeviceKind, EventAction, Reading, Room
+
+PENDANT = Device("pendant", DeviceKind.BUTTON, "r1", Room.LOUNGE)
+BAND = Device("band", DeviceKind.WRISTBAND, "r1")
+
+
+def press(sos: SosDetector, device: Device, action: str, t: float) -> list[EventAction]:
+    return [e.action for e in sos.on_reading(Reading(t, device.id, {"action": action}), device)]
+
+
+def test_a_cancel_within_the_window_withdraws_the_sos() -> None:
+    clock = SimClock()
+    sos = SosDetector(clock)
+    assert press(sos, PENDANT, "single", clock.wall()) == [EventAction.RAISE]
+    clock.advance(10.0)
+    assert press(sos, BAND, "cancel", clock.wall()) == [EventAction.CANCEL]
+    clock.advance(10.0)
+    assert press(sos, PENDANT, "single", clock.wall()) == [EventAction.RAISE]
+    clock.advance(31.0)
+    assert press(sos, BAND, "cancel", clock.wall()) == []  # the window has closed
+
+
+def test_a_cancel_pressed_before_the_sos_but_handled_after_it_withdraws_nothing() -> None:
+    """Presses are handled ahead of a flood of wristband readings (the runtime's urgent
+    queue), so a band's cancel (pressed for a fall) can reach the detector after a pendant's
+    SOS pressed seconds later: it withdrew the SOS."""
+    clock = SimClock()
+    sos = SosDetector(clock)
+    cancel_pressed_at = clock.wall()
+    clock.advance(5.0)
+    assert press(sos, PENDANT, "single", clock.wall()) == [EventAction.RAISE]
+    clock.advance(0.5)
+    assert press(sos, BAND, "cancel", cancel_pressed_at) == []
