@@ -11,6 +11,14 @@ raise ──► open ──► acknowledged (staff) ──► resolved (staff, o
   re-sent); it keeps escalating at the same interval until someone acknowledges it.
 * Visit mode: while staff are on site, behaviour alerts of that resident are held back
   (counted); SOS, falls, vitals and safety alarms never are.
+* Flapping: a maintenance alert (``device_offline``, ``battery_low``, ``tamper``,
+  ``gateway_degraded``) that the gateway resolved and that comes back within its
+  ``flap_hold_s`` is raised at once as a new alert (``details.flapping``), but that one is not
+  resolved until its condition has stayed away for ``flap_hold_s``: a recurrence meanwhile
+  keeps it open without a message (its ``count`` goes up). A band at the edge of range, an
+  availability that comes and goes, a battery reading jittering around the threshold or a
+  flapping Zigbee bridge no longer send staff a raised/resolved pair every few minutes. Never
+  for SOS, falls, vitals, behaviour or safety alarms, and never delaying any raise.
 
 Every change is returned as an :class:`AlertChange`; the runtime commits it to the outbox before
 anything else happens to it.
@@ -36,6 +44,15 @@ PRESS_TYPES = frozenset({"sos", "fall"})
 BEHAVIOUR_TYPES = frozenset(
     {"inactivity", "not_up", "bed_exit_no_return", "night_exit", "long_bathroom"}
 )
+# Maintenance alerts whose resolution is held once they flap (module docstring), and for how
+# long by default: an hour for what comes and goes within minutes; two days for a battery,
+# whose voltage-derived percentage swings with the day's temperature.
+DEFAULT_FLAP_HOLD_S: dict[str, float] = {
+    "device_offline": 3600.0,
+    "battery_low": 2 * 86400.0,
+    "tamper": 3600.0,
+    "gateway_degraded": 3600.0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +115,17 @@ class AlertManager:
         repeat_window_s: float = 60.0,
         escalate_after_s: dict[Severity, float] | None = None,
         visit_max_s: float = 3 * 3600.0,
+        flap_hold_s: dict[str, float] | None = None,
     ) -> None:
+        """``flap_hold_s``: per maintenance type (merged over :data:`DEFAULT_FLAP_HOLD_S`;
+        0 turns it off for that type)."""
         self.gateway_id = gateway_id
         self.clock = clock
         self.languages = tuple(languages)
         self.repeat_window_s = repeat_window_s
         self.escalate_after_s = escalate_after_s or {Severity.CRITICAL: 300.0, Severity.HIGH: 900.0}
         self.visit_max_s = visit_max_s
+        self.flap_hold_s = {**DEFAULT_FLAP_HOLD_S, **(flap_hold_s or {})}
         self.active: dict[str, Alert] = {}  # alert id -> alert, until final
         self._by_key: dict[tuple[str, str, str], str] = {}
         self._escalate_at: dict[str, float] = {}  # alert id -> monotonic deadline
@@ -112,6 +133,10 @@ class AlertManager:
         self.visits_changed = 0  # started or ended by staff or the button: the runtime saves them
         # behaviour alerts that came due during a visit, raised when it ends unless over by then
         self._held: dict[tuple[str, str, str], Event] = {}
+        # maintenance alerts the gateway resolved: key -> monotonic time (for flapping)
+        self._cleared_at: dict[tuple[str, str, str], float] = {}
+        # flapping alerts whose condition is over: alert id -> monotonic time to resolve them
+        self._settle_at: dict[str, float] = {}
         self.counters: dict[str, int] = {
             "raised": 0,
             "repeated": 0,
@@ -123,6 +148,7 @@ class AlertManager:
             "visit_starts_repeated": 0,
             "visit_starts_expired": 0,
             "unknown_alert_commands": 0,
+            "flaps_held": 0,
         }
 
     # -- events from detectors ----------------------------------------------------------------
@@ -136,6 +162,8 @@ class AlertManager:
                 self.counters["held_during_visit"] += 1
                 log.info("visit mode: %s held back for resident %s", event.type, event.resident)
                 return []
+            if existing is not None and existing.id in self._settle_at:
+                return self._recurred(existing, event)
             if existing is not None and self._joins(existing, event):
                 existing.count += 1
                 existing.last_t = existing.occurred_t = event.t
@@ -143,7 +171,7 @@ class AlertManager:
                 self._retext(existing)
                 self.counters["repeated"] += 1
                 return [_change("repeated", existing)]
-            return [self._raise(event)]
+            return [self._raise(event, flapping=self._flaps(event))]
         if existing is None:
             if event.action is EventAction.CLEAR and event.alert_key in self._held:
                 del self._held[event.alert_key]
@@ -160,8 +188,44 @@ class AlertManager:
                 self._finish(existing, AlertState.CANCELLED, "resident", changed_t, "cancelled")
             ]
         if event.action is EventAction.CLEAR:
+            if existing.details.get("flapping") is True and self._hold_s(existing.type) > 0:
+                # over for now; resolved once it has stayed away (on_tick)
+                if existing.id not in self._settle_at:
+                    now = self.clock.monotonic()
+                    self._settle_at[existing.id] = now + self._hold_s(existing.type)
+                    self._escalate_at.pop(existing.id, None)
+                return []
             self.counters["resolved"] += 1
+            if self._hold_s(existing.type) > 0:
+                self._cleared_at[existing.alert_key] = self.clock.monotonic()
             return [self._finish(existing, AlertState.RESOLVED, "gateway", event.t, "resolved")]
+        return []
+
+    def _hold_s(self, type_: str) -> float:
+        return self.flap_hold_s.get(type_, 0.0)
+
+    def _flaps(self, event: Event) -> bool:
+        """Whether ``event`` raises again a maintenance alert the gateway resolved within its
+        hold: the new alert is then held open until its condition stays away."""
+        hold = self._hold_s(event.type)
+        cleared = self._cleared_at.get(event.alert_key)
+        now = self.clock.monotonic()
+        for key, at in list(self._cleared_at.items()):  # bounded: forget what is past its hold
+            if now - at > self._hold_s(key[1]):
+                del self._cleared_at[key]
+        return hold > 0 and cleared is not None and now - cleared <= hold
+
+    def _recurred(self, alert: Alert, event: Event) -> list[AlertChange]:
+        """A flapping alert's condition back before it settled: it stays open, silently (the
+        alert staff have is still open; a message per cycle is the storm this prevents)."""
+        del self._settle_at[alert.id]
+        alert.count += 1
+        alert.details.update(event.details)
+        alert.details["flapping"] = True
+        self._retext(alert)
+        if alert.state is not AlertState.ACKNOWLEDGED:
+            self._arm_escalation(alert)
+        self.counters["flaps_held"] += 1
         return []
 
     # -- commands from staff (platform downlink) ----------------------------------------------
@@ -279,6 +343,15 @@ class AlertManager:
     def on_tick(self) -> list[AlertChange]:
         now = self.clock.monotonic()
         changes = self._release_held()
+        for alert_id, deadline in list(self._settle_at.items()):
+            if now >= deadline:
+                alert = self.active[alert_id]
+                self.counters["resolved"] += 1
+                self._cleared_at[alert.alert_key] = now
+                wall = self.clock.wall()
+                changes.append(
+                    self._finish(alert, AlertState.RESOLVED, "gateway", wall, "resolved")
+                )
         for alert_id, deadline in list(self._escalate_at.items()):
             if now >= deadline:
                 alert = self.active[alert_id]
@@ -288,7 +361,7 @@ class AlertManager:
         return changes
 
     def next_deadline(self) -> float | None:
-        due = list(self._escalate_at.values())
+        due = [*self._escalate_at.values(), *self._settle_at.values()]
         for resident, _, _ in self._held:
             visit = self.visits.get(resident)
             due.append(visit.until_mono if visit is not None else self.clock.monotonic())
@@ -324,7 +397,7 @@ class AlertManager:
             return abs(event.t - last) <= self.repeat_window_s
         return True
 
-    def _raise(self, event: Event) -> AlertChange:
+    def _raise(self, event: Event, flapping: bool = False) -> AlertChange:
         alert_id = stable_alert_id(self.gateway_id, event)
         alert = Alert(
             id=alert_id,
@@ -334,7 +407,7 @@ class AlertManager:
             t=event.t,
             device=event.device,
             key=event.key,
-            details=dict(event.details),
+            details={**event.details, "flapping": True} if flapping else dict(event.details),
             occurred_t=event.t,
             last_t=event.t,
             raised_mono=self.clock.monotonic(),
@@ -382,6 +455,7 @@ class AlertManager:
         if self._by_key.get(alert.alert_key) == alert.id:
             del self._by_key[alert.alert_key]
         self._escalate_at.pop(alert.id, None)
+        self._settle_at.pop(alert.id, None)
         return _change(change, alert)
 
     def _retext(self, alert: Alert) -> None:

@@ -101,6 +101,7 @@ class Runtime:
                 Severity.HIGH: settings.alerts.escalate_high_after_s,
             },
             settings.alerts.visit_max_h * 3600.0,
+            settings.alerts.flap_hold_s,
         )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = AsyncOutbox(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from alerts.manager import DEFAULT_FLAP_HOLD_S
 from gateway.model import Device, DeviceKind, Resident, Room, Severity, is_number
 from gateway.schema import SchemaErrors, build
 
@@ -206,10 +207,27 @@ class AlertSettings:
     escalate_high_after_s: float = field(default=900.0, metadata={"min": 30})
     visit_max_h: float = field(default=3.0, metadata={"min": 0.1, "max": 24})
     summary_time: str = field(default="08:00", metadata={"doc": "local time of the daily summary"})
+    flap_hold_s: dict[str, float] = field(
+        default_factory=dict,
+        metadata={
+            "doc": "per maintenance type: one the gateway resolved that comes back within it "
+            "stays open until its condition has been gone this long; merged over the "
+            "defaults; 0 = off for that type"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not _HHMM.match(self.summary_time):
             raise ValueError(f"summary_time: expected 'HH:MM', got {self.summary_time!r}")
+        unknown = sorted(set(self.flap_hold_s) - set(DEFAULT_FLAP_HOLD_S))
+        if unknown:
+            raise ValueError(
+                f"flap_hold_s: unknown alert type(s) {unknown} "
+                f"(expected some of: {', '.join(DEFAULT_FLAP_HOLD_S)})"
+            )
+        bad = [k for k, v in self.flap_hold_s.items() if not 0 <= v <= 7 * 86400]
+        if bad:
+            raise ValueError(f"flap_hold_s: must be seconds within [0, 604800], got {bad}")
 
 
 @dataclass(frozen=True)

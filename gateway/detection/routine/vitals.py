@@ -4,7 +4,11 @@ Only bed-sensor readings taken while the bed is occupied count (a wristband's he
 the fall detector's business). For each of ``hr`` and ``rr`` separately, the samples of the
 last ``sustain_s`` are judged together: at least ``min_samples`` of them, and ``min_fraction``
 of them beyond the same limit, raise; a single wild reading never does. Cleared when the
-window is back within limits (or the person leaves the bed).
+window is back within limits, or when the person has been out of bed ``bed_leave_s``: a bed
+sensor that reports "not occupied" for a moment (the sleeper on the edge of the mattress)
+while the heart rate stays out of range keeps the one alert open instead of a resolved and a
+new raised alert per flicker. Back in bed, the window starts again and the alert clears only
+once a whole window's worth of samples is back in range.
 
 Limits: the absolute ones (HR 40-120 /min, RR 8-30 /min by default), tightened to the person's
 own learned range once ``min_learned`` in-bed samples are known: from the ``low_q``/``high_q``
@@ -50,6 +54,7 @@ class VitalsSettings:
     hr_margin: float = 12.0
     rr_margin: float = 5.0
     severity: str = "high"
+    bed_leave_s: float = 120.0  # out of bed this long clears a vitals alert; shorter is a flicker
     tz: str | None = None
 
 
@@ -68,6 +73,7 @@ class VitalsDetector(RoutineDetector[VitalsSettings]):
         self._windows: dict[tuple[str, str], deque[tuple[float, float]]] = {}
         self._raised: set[tuple[str, str]] = set()
         self._occupied: dict[str, bool] = {}
+        self._left_at: dict[str, float] = {}  # resident -> monotonic: out of bed, alert open
         self._histograms: dict[tuple[str, str], np.ndarray] = {}
         self.rejected = 0  # readings with a value that cannot be a vital sign
 
@@ -109,7 +115,9 @@ class VitalsDetector(RoutineDetector[VitalsSettings]):
         if isinstance(occupied, bool):
             self._occupied[resident] = occupied
             if not occupied:
-                events.extend(self._leave_bed(resident, reading.t))
+                self._leave_bed(resident)
+            else:
+                self._left_at.pop(resident, None)
         if self._occupied.get(resident) is False:
             return events
         settings = self.settings_for(resident)
@@ -169,17 +177,33 @@ class VitalsDetector(RoutineDetector[VitalsSettings]):
         if int(counts.sum()) % 60 == 0:  # the store commits on its own schedule anyway
             self.store.put(f"{self.name}/{resident}/{signal}", counts.tolist())
 
-    def _leave_bed(self, resident: str, t: float) -> list[Event]:
-        events = []
+    def _leave_bed(self, resident: str) -> None:
+        """The window starts again; an open alert waits ``bed_leave_s`` (on_tick) before the
+        person counts as up: a moment's "not occupied" is the sensor, not a recovery."""
         for signal in ("hr", "rr"):
-            key = (resident, signal)
-            self._windows.pop(key, None)
-            if key in self._raised:
-                self._raised.discard(key)
-                events.append(
-                    self._event(resident, signal, t, EventAction.CLEAR, {"signal": signal})
-                )
+            self._windows.pop((resident, signal), None)
+        if any((resident, signal) in self._raised for signal in ("hr", "rr")):
+            self._left_at.setdefault(resident, self.clock.monotonic())
+
+    def on_tick(self) -> list[Event]:
+        now = self.clock.monotonic()
+        events: list[Event] = []
+        for resident, left in list(self._left_at.items()):
+            if now - left < self.settings_for(resident).bed_leave_s:
+                continue
+            del self._left_at[resident]
+            t = self.wall_of(left)
+            for signal in ("hr", "rr"):
+                key = (resident, signal)
+                if key in self._raised:
+                    self._raised.discard(key)
+                    details = {"signal": signal}
+                    events.append(self._event(resident, signal, t, EventAction.CLEAR, details))
         return events
+
+    def next_deadline(self) -> float | None:
+        due = [at + self.settings_for(r).bed_leave_s for r, at in self._left_at.items()]
+        return min(due) if due else None
 
     def _event(
         self,
