@@ -45,6 +45,7 @@ def build_detectors(
             detection.get("device_health") or DeviceHealthSettings(),
             problems,
             wearer_away=routine.away,
+            store=routine.store,
         ),
         routine,
     ]

@@ -38,13 +38,19 @@ minutes, each time under gateway health's grace, hid a dead device for good). A 
 died during a lasting problem is reported once it has been silent ``stale_after_s`` of the time
 the gateway could hear it.
 
-At start every device counts as just heard and just pressed: a restart does not raise a
-flood of alerts, it only restarts the timers.
+Across a restart each device's silence, and each button's time since its last press, carry
+over (``store``: kept with the learned state, put every ``SAVE_EVERY_S`` and at a clean stop,
+on disk within the hour): a restart used to count every device as just heard and pressed, so a
+dead door sensor (25 h) or an untested SOS button (a week) was never reported on a gateway
+restarted more often than that (power cuts, updates). The time the gateway was off is not
+counted (it could not hear, as above); so a restart after a long power cut raises no flood of
+alerts, and silences are placed on the monotonic clock, never on a wall clock that may jump.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +58,7 @@ from typing import Any
 from gateway.clock import Clock
 from gateway.detection.base import Home
 from gateway.detection.gateway_health import Problems, unheard_transports
+from gateway.detection.routine.learning import LearnedStore
 from gateway.model import Alert, Device, DeviceKind, Event, EventAction, Reading, Severity
 
 HOUR_S = 3600.0
@@ -78,6 +85,8 @@ WORN_KINDS = frozenset({DeviceKind.WRISTBAND, DeviceKind.HEART_RATE})
 # garden or hallway just before the door; anything further apart is unrelated.
 EXIT_BEFORE_SILENCE_S = 15 * 60.0
 LEAVE_GRACE_S = 120.0  # the hallway's motion sensor firing as they leave is no one at home
+STORE_KEY = "device_health/silences"
+SAVE_EVERY_S = 300.0  # into the store's memory; it reaches disk with the hourly commit
 
 
 @dataclass(frozen=True)
@@ -141,9 +150,11 @@ class DeviceHealth:
         settings: DeviceHealthSettings | None = None,
         problems: Callable[[], Problems] | None = None,
         wearer_away: Callable[[str], bool] | None = None,
+        store: LearnedStore | None = None,
     ) -> None:
         """``wearer_away(resident)``: whether the live picture has the resident out (the
-        routine detectors' :meth:`~gateway.detection.routine.detectors.RoutineDetectors.away`)."""
+        routine detectors' :meth:`~gateway.detection.routine.detectors.RoutineDetectors.away`);
+        ``store``: where silences are kept across a restart (the learned state's)."""
         self.clock = clock
         self.home = home
         self.settings = settings or DeviceHealthSettings()
@@ -154,6 +165,9 @@ class DeviceHealth:
         self._noted_at: float | None = None  # monotonic: the last tick
         self._exit_at: float | None = None  # monotonic: an exit door's last change
         self._inside_at: float | None = None  # monotonic: the last sign of life inside
+        self.store = store
+        self._saved_at: float | None = None  # monotonic: the last put into the store
+        self._take_back_silences()
 
     # -- state -------------------------------------------------------------------------------
 
@@ -296,6 +310,42 @@ class DeviceHealth:
         except Exception:  # a bug there must not silence device health: judge as at home
             return False
 
+    def _take_back_silences(self) -> None:
+        saved = self.store.get(STORE_KEY) if self.store is not None else None
+        if not isinstance(saved, dict):
+            return
+        now = self.clock.monotonic()
+        for device in self.home.devices.values():
+            entry = saved.get(device.id)
+            if not isinstance(entry, dict):
+                continue
+            state = self._state(device)
+            silent, untested = _seconds(entry.get("silent_s")), _seconds(entry.get("untested_s"))
+            state.last_seen = now - silent
+            state.last_press = now - untested
+
+    def _save_silences(self, now: float, force: bool = False) -> None:
+        if self.store is None:
+            return
+        if not force and self._saved_at is not None and now - self._saved_at < SAVE_EVERY_S:
+            return
+        self._saved_at = now
+        silences: dict[str, dict[str, float]] = {}
+        for device in self.home.devices.values():
+            state = self._state(device)
+            since = self._silent_since(device, state)
+            silences[device.id] = {
+                # what counts towards device_offline: nothing while out with its wearer or
+                # unheard by the gateway, and not the time it could not be heard
+                "silent_s": 0.0 if since is None else max(0.0, now - since),
+                "untested_s": max(0.0, now - state.last_press),
+            }
+        self.store.put(STORE_KEY, silences)
+
+    def close(self) -> None:
+        """The gateway stops: the silences as they stand now (the store is closed after)."""
+        self._save_silences(self.clock.monotonic(), force=True)
+
     def _note_unheard(self, now: float) -> None:
         try:
             self._unheard = unheard_transports(self.problems()) if self.problems else set()
@@ -397,6 +447,7 @@ class DeviceHealth:
                         untested_s=round(now - state.last_press),
                     )
                 )
+        self._save_silences(now)
         return events
 
     def next_deadline(self) -> float | None:
@@ -447,6 +498,14 @@ class DeviceHealth:
                 ),
             }
         return out
+
+
+def _seconds(value: object) -> float:
+    """A saved duration: finite, within [0, 30 days]; anything else (another version's value,
+    a damaged file) counts as none."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return min(max(0.0, float(value)), 30 * DAY_S)
+    return 0.0
 
 
 def _transport(device: Device) -> str:
