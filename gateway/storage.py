@@ -135,9 +135,15 @@ class KeyValueFile:
 
     def update(self, values: dict[str, Any], *, replace_all: bool = False) -> None:
         """Write ``values`` (with ``replace_all``, the table becomes exactly ``values``)."""
-        rows = [
-            (key, pickle.dumps(value, pickle.HIGHEST_PROTOCOL)) for key, value in values.items()
-        ]
+        self.write(
+            [(key, pickle.dumps(value, pickle.HIGHEST_PROTOCOL)) for key, value in values.items()],
+            replace_all=replace_all,
+        )
+
+    def write(self, rows: list[tuple[str, bytes]], *, replace_all: bool = False) -> None:
+        """:meth:`update` with values already pickled (by a caller that hands the write to
+        another thread: the values are then a snapshot that thread never shares). Calls may
+        come from any thread, one at a time."""
         table = f'"{self._table}"'
         self._db.execute("BEGIN IMMEDIATE")
         try:

@@ -9,14 +9,16 @@ import contextlib
 import resource
 import signal
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from alerts.outbox import ALERT, Message, Outbox
 from gateway.clock import SimClock
-from gateway.detection.routine.learning import SqliteLearnedStore
+from gateway.detection.routine.learning import SqliteLearnedStore, open_learned_store
 from gateway.storage import KeyValueFile
-from tests.support.storage import scribble_over_a_page
+from tests.support.storage import HeldUpWrites, scribble_over_a_page, values_on_disk
 
 
 @contextlib.contextmanager
@@ -224,3 +226,116 @@ def test_an_outbox_that_cannot_be_opened_holds_everything_in_memory(tmp_path: Pa
     box.close()
     again = Outbox(path, SimClock())
     assert [i.seq for i in again.pending()] == [second] and again.open_alerts() == {"a1": {}}
+
+
+HOUR = 3600.0
+
+
+def _gateway_store(state_dir: Path, clock: SimClock) -> SqliteLearnedStore:
+    """The learned state store a gateway opens (hourly commits, "soon" ones within 5 min)."""
+    store = open_learned_store(state_dir, clock)
+    assert isinstance(store, SqliteLearnedStore)
+    return store
+
+
+def _commit_due_until(store: SqliteLearnedStore, commits: int) -> None:
+    """Tick (without moving simulated time) until ``commits`` writes have been taken up."""
+    deadline = time.monotonic() + 10.0
+    while store.commits < commits:
+        assert time.monotonic() < deadline, f"{store.commits} commits, not {commits}"
+        time.sleep(0.01)
+        store.commit_due()
+
+
+def test_a_slow_learned_state_write_does_not_hold_up_the_loop(tmp_path: Path) -> None:
+    """The hourly commit ran on the event loop: on a worn SD card, whose fsync can take
+    seconds, no reading was handled meanwhile, an SOS press included. A card that slow cannot
+    be made here: the write is held up by a real lock on the real file instead
+    (``HeldUpWrites``), and the old code sat in it for 5 s, then gave up."""
+    clock = SimClock()
+    path = tmp_path / "routine.sqlite"
+    store = _gateway_store(tmp_path, clock)
+    store.put("quiets", [1.0])
+    held = HeldUpWrites(path)
+    clock.advance(HOUR + 1)
+    started = time.monotonic()
+    store.commit_due()  # the hourly commit
+    assert time.monotonic() - started < 1.0
+    assert values_on_disk(path, "learned") == {} and store.commit_errors == 0
+    assert store.get("quiets") == [1.0]
+    held.release()
+    store.flush()  # waits for the write in flight; nothing else to write
+    assert values_on_disk(path, "learned") == {"quiets": [1.0]}
+    assert store.commits == 1 and store.commit_errors == 0
+    store.close()
+
+
+def test_a_value_put_while_a_learned_state_write_is_in_flight_goes_with_the_next_commit(
+    tmp_path: Path,
+) -> None:
+    clock = SimClock()
+    path = tmp_path / "routine.sqlite"
+    store = _gateway_store(tmp_path, clock)
+    store.put("quiets", [1.0])
+    held = HeldUpWrites(path)
+    clock.advance(HOUR + 1)
+    store.commit_due()  # in flight until the lock goes
+    store.put("quiets", [1.0, 2.0])
+    store.put("wakeups", [7.0], soon=True)
+    assert store.get("quiets") == [1.0, 2.0]  # reads see the latest put, not what is on disk
+    clock.advance(301)
+    store.commit_due()  # due, but one write at a time: it waits for the one in flight
+    held.release()
+    _commit_due_until(store, 1)  # taken up; the commit that was due goes ahead at once
+    _commit_due_until(store, 2)
+    assert values_on_disk(path, "learned") == {"quiets": [1.0, 2.0], "wakeups": [7.0]}
+    assert store.commits == 2 and store.commit_errors == 0
+    store.close()
+
+
+def test_a_stop_with_a_learned_state_write_in_flight_waits_for_it_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    clock = SimClock()
+    path = tmp_path / "routine.sqlite"
+    store = _gateway_store(tmp_path, clock)
+    store.put("quiets", [1.0])
+    held = HeldUpWrites(path)
+    clock.advance(HOUR + 1)
+    store.commit_due()
+    store.put("wakeups", [7.0])  # not due before the stop's commit
+    assert store.commit_errors == 0
+    release = threading.Timer(0.3, held.release)
+    release.start()
+    store.close()  # the write in flight ends once the lock goes, then the stop's own
+    assert held.released.is_set()
+    release.join()
+    assert values_on_disk(path, "learned") == {"quiets": [1.0], "wakeups": [7.0]}
+    assert store.commits == 2 and store.commit_errors == 0
+    assert SqliteLearnedStore(path, SimClock()).get("wakeups") == [7.0]
+
+
+def test_a_learned_state_write_the_full_card_refuses_off_the_loop_is_counted_and_tried_again(
+    tmp_path: Path,
+) -> None:
+    """A write that fails on the writer's thread is counted when it is taken up (at the next
+    commit, or a flush, which waits for it), and nothing it held is lost."""
+    clock = SimClock()
+    path = tmp_path / "routine.sqlite"
+    store = _gateway_store(tmp_path, clock)
+    store.put("quiets", [1.0])
+    store.flush()
+    with card_full(path):
+        store.put("wakeups", list(range(5000)))  # does not fit
+        clock.advance(HOUR + 1)
+        store.commit_due()
+        assert store.commit_errors == 0  # not known yet: the loop did not wait for it
+        store.flush()  # takes up the refused write, and tries once more: refused too
+        assert store.commit_errors == 2 and store.commits == 1
+        assert store.get("wakeups") == list(range(5000))
+    clock.advance(HOUR + 1)
+    store.commit_due()  # room again: the next hourly commit carries it
+    _commit_due_until(store, 2)
+    assert values_on_disk(path, "learned") == {"quiets": [1.0], "wakeups": list(range(5000))}
+    store.close()
+    assert store.commit_errors == 2 and store.commits == 2
