@@ -163,33 +163,28 @@ class Outbox:
         run commits, sent from there, and written once a file can be opened (tried at each
         commit). Before, the gateway could not start at all: no alert, no SOS."""
         self.counters["disk_errors"] += 1
-        path = Path(self.path)
-        rows = readable_rows(path, "outbox", _COLUMNS, read_only=True)
-        found = [item for item in map(_item_or_none, rows) if item]
-        for item in found:
-            self._unsaved.setdefault(item.seq, item)
-        self._open_unsaved = _open_alerts_of(
-            readable_rows(path, "open_alerts", "key, value", read_only=True)
-        )
+        found = self._read_back(Path(self.path), read_only=True)
         log.critical(
             "OUTBOX FILE CANNOT BE OPENED (%s): %d messages and %d open alerts read from it "
             "are held in memory with every new one and sent from there; a power cut would "
             "lose them: replace the SD card",
             exc,
-            len(found),
-            len(self._open_unsaved),
+            found,
+            len(self._open_unsaved or {}),
         )
 
-    def _read_back(self, damaged: Path) -> int:
+    def _read_back(self, damaged: Path, read_only: bool = False) -> int:
         """Into memory: items a scan of the damaged file reaches from either end before it
         meets the damage (what sat in the damaged pages stays there, for recovery by hand),
-        and the open alerts, unless this run has newer ones to write. Returns how many items."""
-        found = [i for i in map(_item_or_none, readable_rows(damaged, "outbox", _COLUMNS)) if i]
+        and the open alerts, unless this run has newer ones to write. Returns how many items.
+        ``read_only``: a file that cannot be opened for writing, read as it stands."""
+        rows = readable_rows(damaged, "outbox", _COLUMNS, read_only=read_only)
+        found = [item for item in map(_item_or_none, rows) if item]
         for item in found:
             self._unsaved.setdefault(item.seq, item)
         if self._open_unsaved is None:
-            rows = readable_rows(damaged, "open_alerts", "key, value")
-            self._open_unsaved = _open_alerts_of(rows)
+            opened = readable_rows(damaged, "open_alerts", "key, value", read_only=read_only)
+            self._open_unsaved = _open_alerts_of(opened)
         return len(found)
 
     def _took_back(self, found: int, aside: Path, why: str) -> None:
