@@ -238,6 +238,20 @@ def _gateway_store(state_dir: Path, clock: SimClock) -> SqliteLearnedStore:
     return store
 
 
+def _hourly_commit_held_up(
+    tmp_path: Path,
+) -> tuple[SimClock, Path, SqliteLearnedStore, HeldUpWrites]:
+    """A gateway's store holding ``quiets`` with its hourly commit due, and the file's write
+    lock held (:class:`HeldUpWrites`): the commit's write will wait for it."""
+    clock = SimClock()
+    path = tmp_path / "routine.sqlite"
+    store = _gateway_store(tmp_path, clock)
+    store.put("quiets", [1.0])
+    held = HeldUpWrites(path)
+    clock.advance(HOUR + 1)
+    return clock, path, store, held
+
+
 def _commit_due_until(store: SqliteLearnedStore, commits: int) -> None:
     """Tick (without moving simulated time) until ``commits`` writes have been taken up."""
     deadline = time.monotonic() + 10.0
@@ -252,12 +266,7 @@ def test_a_slow_learned_state_write_does_not_hold_up_the_loop(tmp_path: Path) ->
     seconds, no reading was handled meanwhile, an SOS press included. A card that slow cannot
     be made here: the write is held up by a real lock on the real file instead
     (``HeldUpWrites``), and the old code sat in it for 5 s, then gave up."""
-    clock = SimClock()
-    path = tmp_path / "routine.sqlite"
-    store = _gateway_store(tmp_path, clock)
-    store.put("quiets", [1.0])
-    held = HeldUpWrites(path)
-    clock.advance(HOUR + 1)
+    _, path, store, held = _hourly_commit_held_up(tmp_path)
     started = time.monotonic()
     store.commit_due()  # the hourly commit
     assert time.monotonic() - started < 1.0
@@ -273,12 +282,7 @@ def test_a_slow_learned_state_write_does_not_hold_up_the_loop(tmp_path: Path) ->
 def test_a_value_put_while_a_learned_state_write_is_in_flight_goes_with_the_next_commit(
     tmp_path: Path,
 ) -> None:
-    clock = SimClock()
-    path = tmp_path / "routine.sqlite"
-    store = _gateway_store(tmp_path, clock)
-    store.put("quiets", [1.0])
-    held = HeldUpWrites(path)
-    clock.advance(HOUR + 1)
+    clock, path, store, held = _hourly_commit_held_up(tmp_path)
     store.commit_due()  # in flight until the lock goes
     store.put("quiets", [1.0, 2.0])
     store.put("wakeups", [7.0], soon=True)
@@ -296,12 +300,7 @@ def test_a_value_put_while_a_learned_state_write_is_in_flight_goes_with_the_next
 def test_a_stop_with_a_learned_state_write_in_flight_waits_for_it_and_loses_nothing(
     tmp_path: Path,
 ) -> None:
-    clock = SimClock()
-    path = tmp_path / "routine.sqlite"
-    store = _gateway_store(tmp_path, clock)
-    store.put("quiets", [1.0])
-    held = HeldUpWrites(path)
-    clock.advance(HOUR + 1)
+    _, path, store, held = _hourly_commit_held_up(tmp_path)
     store.commit_due()
     store.put("wakeups", [7.0])  # not due before the stop's commit
     assert store.commit_errors == 0
