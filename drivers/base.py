@@ -6,9 +6,9 @@ receives into :class:`gateway.model.Reading` at its boundary, and hands readings
 supervisor, logged with a traceback, counted, and the driver is restarted with backoff.
 A driver never takes the gateway down.
 
-A driver with loops of its own may also have ``stop()``: the runtime calls it before
-cancelling, so that a cancellation a library swallowed (Python 3.11's ``asyncio.wait_for``
-loses one that arrives as the call completes) still ends the driver.
+A driver with loops of its own may also have ``stop()`` (:class:`StopFlag`): the runtime calls
+it before cancelling, so that a cancellation a library swallowed (Python 3.11's
+``asyncio.wait_for`` loses one that arrives as the call completes) still ends the driver.
 
 ``problems`` says what keeps the driver's devices from reporting right now, as the driver
 knows it (the broker it cannot reach, a Zigbee2MQTT bridge that says it is offline, a BLE
@@ -20,13 +20,33 @@ turns a lasting problem into a ``gateway_degraded`` alert
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sized
 from typing import Any, Protocol
 
+from gateway.errors import reraise_swallowed_cancellation
 from gateway.model import Reading
 
 ReadingSink = Callable[[Reading], Awaitable[None]]
+
+
+class StopFlag:
+    """``stop()`` for a driver whose loops go round after calls into libraries that use
+    Python 3.11's ``asyncio.wait_for`` (aiomqtt's CONNACK, SUBACK and PUBACK waits, bumble's
+    HCI commands, D-Bus clients, the Emfit poll's timeouts), which drops a cancellation that
+    arrives as the call completes: the runtime calls ``stop()`` before cancelling, and each
+    loop calls :meth:`_stop_if_asked` at every turn, so the driver ends either way."""
+
+    _stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def _stop_if_asked(self) -> None:
+        if self._stopping:
+            raise asyncio.CancelledError
+        reraise_swallowed_cancellation()
 
 
 def first_sample_time(arrived: float, values: Mapping[str, Any]) -> float:

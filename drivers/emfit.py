@@ -16,11 +16,10 @@ import logging
 import random
 from typing import Any
 
-from drivers.base import ReadingSink
+from drivers.base import ReadingSink, StopFlag
 from drivers.decoders import DecodeError
 from drivers.decoders.bed import decode_emfit
 from gateway.clock import Clock
-from gateway.errors import reraise_swallowed_cancellation
 from gateway.model import Reading
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ class EmfitHttpError(Exception):
     """The device answered, but not with a status page."""
 
 
-class EmfitPoller:
+class EmfitPoller(StopFlag):
     def __init__(
         self,
         device_id: str,
@@ -61,18 +60,6 @@ class EmfitPoller:
         self.counters: dict[str, int] = {"polls": 0, "readings": 0, "unreachable": 0,
                                          "timeout": 0, "http_error": 0, "bad_data": 0}
         self.last_ok_mono: float | None = None
-        self._stopping = False  # see stop()
-
-    def stop(self) -> None:
-        """The gateway is stopping: end :meth:`run` even if a cancellation was lost (Python
-        3.11's ``asyncio.wait_for``, around each step of a poll, drops one that arrives as
-        the step completes)."""
-        self._stopping = True
-
-    def _stop_if_asked(self) -> None:
-        if self._stopping:
-            raise asyncio.CancelledError
-        reraise_swallowed_cancellation()
 
     async def fetch(self) -> str:
         """One GET of the status page → its body text, all within ``timeout_s`` (a device

@@ -21,10 +21,10 @@ from typing import Any, Protocol
 
 import aiomqtt
 
-from drivers.base import ReadingSink, first_sample_time
+from drivers.base import ReadingSink, StopFlag, first_sample_time
 from drivers.decoders import DecodeError
 from gateway.clock import Clock
-from gateway.errors import EldergateError, crash_site, reraise_swallowed_cancellation
+from gateway.errors import EldergateError, crash_site
 from gateway.log_limits import RepeatedLines
 from gateway.model import Reading
 from gateway.mqtt import make_client, translated_errors
@@ -112,7 +112,7 @@ class DeviceJsonCodec:
             raise DecodeError(str(exc)) from None
 
 
-class LocalMqttDriver:
+class LocalMqttDriver(StopFlag):
     name = "local_mqtt"
 
     def __init__(
@@ -138,18 +138,6 @@ class LocalMqttDriver:
         # a device that keeps sending what cannot be taken (a smart plug paired to Zigbee2MQTT
         # but not configured, reporting every few seconds): once an hour per topic and reason
         self._reject_lines = RepeatedLines(clock)
-        self._stopping = False  # see stop()
-
-    def stop(self) -> None:
-        """The gateway is stopping: end :meth:`run` even if aiomqtt lost the cancellation
-        (it waits for the CONNACK and each SUBACK with Python 3.11's ``asyncio.wait_for``,
-        which drops one that arrives as the call completes)."""
-        self._stopping = True
-
-    def _stop_if_asked(self) -> None:
-        if self._stopping:
-            raise asyncio.CancelledError
-        reraise_swallowed_cancellation()
 
     def _codec_for(self, topic: aiomqtt.Topic) -> TopicCodec | None:
         for codec in self.codecs:

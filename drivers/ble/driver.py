@@ -57,7 +57,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from drivers.base import ReadingSink, first_sample_time
+from drivers.base import ReadingSink, StopFlag, first_sample_time
 from drivers.ble.ambient import AmbientRadio
 from drivers.ble.base import Advertisement, BleBackend, BleBackendError, BleErrorKind, BleScanner
 from drivers.ble.profiles import PROFILES, CharacteristicUse, GattProfile
@@ -70,7 +70,7 @@ from drivers.ble.recovery import (
 from drivers.decoders import DecodeError
 from gateway.backoff import Backoff
 from gateway.clock import Clock
-from gateway.errors import crash_site, reraise_swallowed_cancellation
+from gateway.errors import crash_site
 from gateway.model import Device, DeviceKind, Reading
 
 logger = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ class _Link:
     last_error: str | None = None
 
 
-class BleDriver:
+class BleDriver(StopFlag):
     name = "ble"
 
     def __init__(
@@ -207,7 +207,6 @@ class BleDriver:
         self._adapter_trouble_at: float | None = None
         self._suspect_scanner = False  # until an advertisement is heard
         self._stop_hung = False  # the last scan stop timed out (until one returns in time)
-        self._stopping = False  # see stop()
         self._unknown_addresses: set[str] = set()
         self._rssi: dict[str, int | None] = {}
         self.counters: dict[str, int] = {
@@ -252,18 +251,6 @@ class BleDriver:
                     ),
                     name=f"eldergate[ble].link[{spec.device_id}]",
                 )
-
-    def stop(self) -> None:
-        """The gateway is stopping (called before its tasks are cancelled): the loops end at
-        their next turn. A flag besides the cancellation, because a cancellation can be lost
-        on the way: Python 3.11's ``asyncio.wait_for``, which bumble's HCI commands use (and
-        D-Bus clients may), swallows one that arrives as the call completes, and the scan loop
-        then went round again and the driver never stopped."""
-        self._stopping = True
-
-    def _stop_if_asked(self) -> None:
-        if self._stopping:
-            raise asyncio.CancelledError
 
     def problems(self) -> dict[str, tuple[str, str]]:
         if not self._ladder.degraded:
@@ -319,7 +306,7 @@ class BleDriver:
                 self.counters["sink_errors"] += 1
                 logger.exception("BLE reading from %s: the sink failed", reading.device)
             # a sink that publishes (aiomqtt's wait for a PUBACK) can swallow the stop
-            reraise_swallowed_cancellation()
+            self._stop_if_asked()
 
     def _emit(self, reading: Reading) -> None:
         try:
@@ -564,7 +551,7 @@ class BleDriver:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
                         await client.disconnect()
-            reraise_swallowed_cancellation()
+            self._stop_if_asked()
             await self._clock.sleep(backoff.next_delay())
 
     async def _hold(self, link: _Link, dropped: asyncio.Event) -> bool:
