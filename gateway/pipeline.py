@@ -122,6 +122,21 @@ class Pipeline:
                     self.counters["alerts_resumed"] += 1
                     break
 
+    def deciding(self) -> bool:
+        """Whether a detector may raise an alert within seconds from readings already fed
+        (:class:`~gateway.detection.base.DecidesSoon`: a fall being confirmed)."""
+        for detector in self.detectors:
+            deciding = getattr(detector, "deciding", None)
+            if deciding is None:
+                continue
+            try:
+                if deciding():
+                    return True
+            except Exception:
+                self.counters["detector_errors"] += 1
+                log.exception("detector %s failed to say whether it is deciding", detector.name)
+        return False
+
     def next_deadline(self) -> float:
         """Monotonic time by which :meth:`tick` must run next."""
         now = self.clock.monotonic()

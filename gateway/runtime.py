@@ -58,6 +58,12 @@ URGENT_QUEUE_SIZE = 1_000
 DRAIN_YIELD_EVERY = 50
 # A driver that ran this long before failing was healthy: restart it without the long backoff.
 DRIVER_HEALTHY_AFTER_S = 60.0
+# A stop asked for by systemd (an update, a reboot, a shutdown) waits at most this long for a
+# fall being decided and for the alerts queued to reach the platform: the samples that decide
+# a fall are in memory only (a restart inside the confirmation window lost the fall), and an
+# alert left queued at a shutdown waited for the next start. Looked at every STOP_POLL_S.
+STOP_GRACE_S = 15.0
+STOP_POLL_S = 0.2
 
 
 def _queued_alert_ids(outbox: Outbox) -> set[str]:
@@ -154,6 +160,7 @@ class Runtime:
         self.started_mono = clock.monotonic()
         self.ready = asyncio.Event()
         self.stopping = False
+        self._stop_when_settled_task: asyncio.Task[None] | None = None
         self._outbox_damage_seen = self.outbox.outbox.counters["damaged_files"]
         self._task: asyncio.Task[None] | None = None
         self.driver_failures: dict[str, int] = {}
@@ -172,6 +179,9 @@ class Runtime:
         client library raising its own error as the connection is torn down), and the uplink
         would then take it for a broken link and reconnect, forever."""
         self.stopping = True
+        settling = self._stop_when_settled_task
+        if settling is not None and settling is not asyncio.current_task():
+            settling.cancel()
         if self.forwarder is not None:
             self.forwarder.stopping = True
         for driver in self.drivers:
@@ -180,6 +190,35 @@ class Runtime:
                 stop()
         if self._task is not None:
             self._task.cancel()
+
+    def request_stop(self) -> None:
+        """Stop once nothing is under way (systemd's SIGTERM, Ctrl-C): the gateway goes on
+        hearing the devices until no fall is being decided (:meth:`Pipeline.deciding`) and,
+        while the uplink is connected, no alert is left queued, for at most ``STOP_GRACE_S``.
+        A second request, or one before :meth:`run`, stops at once."""
+        if self.stopping or self._stop_when_settled_task is not None or self._task is None:
+            self.stop()
+            return
+        self._stop_when_settled_task = asyncio.get_running_loop().create_task(
+            self._stop_when_settled(), name="eldergate[stop]"
+        )
+
+    async def _stop_when_settled(self) -> None:
+        by = self.clock.monotonic() + STOP_GRACE_S
+        try:
+            if await self._under_way():
+                log.info("stopping within %.0f s: a fall or an alert is under way", STOP_GRACE_S)
+            while self.clock.monotonic() < by and await self._under_way():
+                await self.clock.sleep(STOP_POLL_S)
+        finally:
+            self.stop()
+
+    async def _under_way(self) -> bool:
+        if self.pipeline.deciding():
+            return True
+        if self.forwarder is None or not self.forwarder.connected.is_set():
+            return False  # nothing to wait for: the alerts go at the next start
+        return (await self.outbox.depth()).get(ALERT, 0) > 0
 
     async def run(self) -> None:
         self._task = asyncio.current_task()

@@ -35,9 +35,10 @@ async def _main(settings: Settings) -> int:
     task = asyncio.create_task(runtime.run())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        # systemd stops with SIGTERM: shut down cleanly so learned state is saved. Alerts need
-        # no shutdown: they are durable in the outbox the moment they exist.
-        loop.add_signal_handler(sig, runtime.stop)
+        # systemd stops with SIGTERM: shut down cleanly so learned state is saved, once a fall
+        # being decided has its alert (Runtime.request_stop). Alerts need no shutdown: they
+        # are durable in the outbox the moment they exist.
+        loop.add_signal_handler(sig, runtime.request_stop)
     try:
         await task
     except asyncio.CancelledError:

@@ -77,6 +77,16 @@ class Detector(Protocol):
         ...
 
 
+class DecidesSoon(Protocol):
+    """A detector that may raise an alert within seconds from what it has already received (a
+    fall being confirmed). A gateway asked to stop waits for it (``Runtime.request_stop``): the
+    data that decides it is in memory only, and a restart then lost it."""
+
+    def deciding(self) -> bool:
+        """True while such an alert may still come from data already received."""
+        ...
+
+
 class ResumesAlerts(Protocol):
     """A detector that clears its own alerts (a device heard again, the next sign of life...)
     and can take back the ones a previous run left open. Without this, an alert open when the

@@ -367,6 +367,18 @@ class FallAlerts:
                 deadlines.append(f.mono + s.long_lie_s)
         return min(deadlines) if deadlines else None
 
+    def deciding(self) -> bool:
+        """Whether a possible fall is under way: samples over the gate not yet judged, an
+        impact not yet decided, or a fall whose alert is not yet due (``DecidesSoon``)."""
+        for slot in self._busy:
+            wrist = self._by_slot[slot]
+            if wrist.pending_from is not None or wrist.candidates:
+                return True
+            f = wrist.fall
+            if f is not None and not f.raised and not f.cancelled:
+                return True
+        return False
+
     def diagnostics(self) -> dict[str, Any]:
         return {
             "wristbands": len(self._wrists),

@@ -1,0 +1,194 @@
+"""A stop asked for by systemd (``Runtime.request_stop``: an update, a reboot, a shutdown) lets
+what is under way finish first, for at most ``STOP_GRACE_S``: a fall being decided gets its
+alert (its samples are in memory only), and an alert queued while the platform is reachable
+is delivered. A second request, or nothing under way, stops at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gateway.clock import SimClock
+from gateway.detection.fall_alerts import FallSettings
+from gateway.model import Reading
+from gateway.runtime import STOP_GRACE_S, Runtime
+from simulators.transport import InProcessDevices
+from tests.support.falls import FS, real_fall_at_50hz
+from tests.support.harness import (
+    advance_gateway,
+    gateway_config,
+    running_platform,
+    runtime_for,
+    settings_for,
+    wait_until,
+)
+from tests.support.mosquitto import Mosquitto
+
+BATCH = 10  # samples per band notification (0.2 s at 50 Hz)
+STEP_S = BATCH / FS
+
+
+def band_runtime(tmp_path: Path, clock: SimClock, samples: np.ndarray) -> Runtime:
+    """A gateway whose one wristband streams ``samples`` (50 Hz) from the clock's start."""
+    config = gateway_config(tmp_path, None, None)
+    config["devices"].append(
+        {"id": "band-r1", "kind": "wristband", "resident": "r1", "transport": "simulated"}
+    )
+    start = clock.wall()
+    readings = [
+        Reading(start + i / FS, "band-r1", {"acc": samples[i : i + BATCH].tolist(), "fs": FS})
+        for i in range(0, samples.shape[0], BATCH)
+    ]
+    return Runtime(settings_for(config), clock, None, [InProcessDevices(readings, clock)])
+
+
+@contextlib.asynccontextmanager
+async def started(runtime: Runtime) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(runtime.run())
+    try:
+        await wait_until(runtime.ready.is_set)
+        yield task
+    finally:
+        runtime.stop()
+        await asyncio.wait({task}, timeout=10)
+        await runtime.close()
+
+
+async def step(runtime: Runtime) -> None:
+    """One band notification's time on, and the turns the driver and the loop need to take
+    it (``advance_gateway`` alone may not yield at all)."""
+    await advance_gateway(runtime, STEP_S)
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def advance_until_stopped(
+    runtime: Runtime, task: asyncio.Task[None], limit_s: float
+) -> float:
+    """Move the clock on a band notification at a time until the gateway has stopped; the
+    simulated seconds that took."""
+    waited = 0.0
+    while not task.done():
+        assert waited < limit_s, "the gateway did not stop"
+        await step(runtime)
+        waited += STEP_S
+    return waited
+
+
+def fall_raises(runtime: Runtime) -> list[dict[str, Any]]:
+    """The fall alerts' raise messages queued in the outbox."""
+    messages = [json.loads(item.payload) for item in runtime.outbox.outbox.pending(100)]
+    return [m for m in messages if m["type"] == "fall" and m["change"] == "raised"]
+
+
+async def test_a_stop_during_a_fall_waits_for_its_alert(tmp_path: Path) -> None:
+    clock = SimClock()
+    samples, peak = real_fall_at_50hz()
+    runtime = band_runtime(tmp_path, clock, samples)
+    async with started(runtime) as task:
+        while clock.monotonic() - 1000.0 < peak + 1.0:  # SimClock's monotonic starts at 1000
+            await step(runtime)
+        assert runtime.pipeline.deciding()  # the impact is a candidate, not decided yet
+        assert fall_raises(runtime) == []
+        runtime.request_stop()
+        await asyncio.sleep(0)
+        assert not task.done()
+        waited = await advance_until_stopped(runtime, task, STOP_GRACE_S)
+        assert task.cancelled()
+        (raised,) = fall_raises(runtime)
+        assert raised["resident"] == "r1"
+        confirmation_s = FallSettings().confirmation_s
+        # stopped at the first look after the alert was due, not at the end of the grace
+        assert waited <= confirmation_s - 1.0 + 2 * STEP_S
+
+
+async def test_nothing_under_way_stops_at_once(tmp_path: Path) -> None:
+    clock = SimClock()
+    lying = np.tile([0.0, 0.0, 1.0], (round(30 * FS), 1))
+    runtime = band_runtime(tmp_path, clock, lying)
+    async with started(runtime) as task:
+        for _ in range(10):
+            await step(runtime)
+        assert not runtime.pipeline.deciding()
+        runtime.request_stop()
+        await asyncio.wait({task}, timeout=10)  # the simulated clock stands still
+        assert task.cancelled()
+
+
+def knocks(seconds: float, every_s: float) -> np.ndarray:
+    """An arm at rest knocked at 4 g every ``every_s``: an impact always being decided."""
+    samples = np.tile([0.0, 0.0, 1.0], (round(seconds * FS), 1))
+    for k in range(round(every_s * FS), samples.shape[0], round(every_s * FS)):
+        samples[k : k + 2] = [3.0, 2.0, 1.5]
+    return samples
+
+
+async def test_a_stop_waits_no_longer_than_its_grace(tmp_path: Path) -> None:
+    clock = SimClock()
+    runtime = band_runtime(tmp_path, clock, knocks(60.0, 1.5))
+    async with started(runtime) as task:
+        for _ in range(round(12.0 / STEP_S)):
+            await step(runtime)
+        assert runtime.pipeline.deciding()
+        runtime.request_stop()
+        waited = await advance_until_stopped(runtime, task, STOP_GRACE_S + 2.0)
+        assert runtime.pipeline.deciding()  # it still was: the grace ended the wait
+        assert STOP_GRACE_S - STEP_S <= waited <= STOP_GRACE_S + 2 * STEP_S
+
+
+async def test_a_second_request_stops_at_once(tmp_path: Path) -> None:
+    clock = SimClock()
+    runtime = band_runtime(tmp_path, clock, knocks(60.0, 1.5))
+    async with started(runtime) as task:
+        for _ in range(round(12.0 / STEP_S)):
+            await step(runtime)
+        runtime.request_stop()
+        await asyncio.sleep(0)
+        assert not task.done()
+        runtime.request_stop()  # Ctrl-C twice, systemd's SIGTERM then SIGINT
+        await asyncio.wait({task}, timeout=10)
+        assert task.cancelled()
+
+
+@pytest.mark.broker
+async def test_an_alert_queued_at_a_stop_reaches_the_platform_first(
+    tmp_path: Path, platform_broker: Mosquitto
+) -> None:
+    """The platform's broker is held (SIGSTOP) while an SOS is queued and the stop asked
+    for: the gateway stops only once the broker has acknowledged it (before, it stopped with
+    the SOS queued, sent at the next start: after a shutdown, whenever that is)."""
+    async with running_platform(platform_broker) as platform:
+        runtime = runtime_for(gateway_config(tmp_path, None, platform_broker))
+        task = asyncio.create_task(runtime.run())
+        try:
+            assert runtime.forwarder is not None
+            await asyncio.wait_for(runtime.forwarder.connected.wait(), 10)
+            assert platform_broker.proc is not None
+            platform_broker.proc.send_signal(signal.SIGSTOP)
+            try:
+                await runtime.put_reading(
+                    Reading(runtime.clock.wall(), "sos-r1", {"action": "sos"})
+                )
+                await wait_until(lambda: runtime.outbox.outbox.depth().get("alert") == 1)
+                runtime.request_stop()
+                await asyncio.sleep(0)
+                assert not task.done()
+            finally:
+                platform_broker.proc.send_signal(signal.SIGCONT)
+            await asyncio.wait({task}, timeout=STOP_GRACE_S + 5.0)
+            assert task.cancelled()
+            assert runtime.outbox.outbox.depth().get("alert", 0) == 0  # acknowledged
+            (alert,) = await platform.wait_for_alerts(1)
+            assert alert["type"] == "sos"
+        finally:
+            runtime.stop()
+            await asyncio.wait({task}, timeout=10)
+            await runtime.close()
