@@ -130,7 +130,9 @@ class AlertManager:
         self._by_key: dict[tuple[str, str, str], str] = {}
         self._escalate_at: dict[str, float] = {}  # alert id -> monotonic deadline
         self.visits: dict[str, Visit] = {}
-        self.visits_changed = 0  # started or ended by staff or the button: the runtime saves them
+        # a visit started or ended (by staff or the button), or an alert held back for one or
+        # let go: the runtime saves them
+        self.visits_changed = 0
         # behaviour alerts that came due during a visit, raised when it ends unless over by then
         self._held: dict[tuple[str, str, str], Event] = {}
         # maintenance alerts the gateway resolved: key -> monotonic time (for flapping)
@@ -159,6 +161,7 @@ class AlertManager:
             if event.type in BEHAVIOUR_TYPES and self.in_visit(event.resident):
                 # held, not dropped: the detector counts it raised and will not raise it again
                 self._held[event.alert_key] = event
+                self.visits_changed += 1
                 self.counters["held_during_visit"] += 1
                 log.info("visit mode: %s held back for resident %s", event.type, event.resident)
                 return []
@@ -175,6 +178,7 @@ class AlertManager:
         if existing is None:
             if event.action is EventAction.CLEAR and event.alert_key in self._held:
                 del self._held[event.alert_key]
+                self.visits_changed += 1
                 log.info("visit mode: held %s of resident %s is over", event.type, event.resident)
             return []
         # The fall detector dates every event of a fall at its impact, also the long lie's
@@ -317,6 +321,59 @@ class AlertManager:
             self.visits[resident] = Visit(resident, now, until, by, until_wall)
             log.info("visit mode on for resident %s (taken back after a restart)", resident)
 
+    def held_records(self) -> list[dict[str, Any]]:
+        """The behaviour alerts held back for a visit, as plain records: a restart during the
+        visit must not swallow them."""
+        return [
+            {
+                "type": e.type,
+                "resident": e.resident,
+                "t": e.t,
+                "severity": e.severity.label,
+                "device": e.device,
+                "key": e.key,
+                "details": dict(e.details),
+            }
+            for e in self._held.values()
+        ]
+
+    def restore_held(self, records: list[Any]) -> list[Alert]:
+        """Take back what a previous run held for a visit: raised when the visit ends (at the
+        next tick if it ended while the gateway was down, or is not taken back), unless its
+        condition ends first. Returned as alerts for :meth:`Pipeline.resume`, so that the
+        detector that raised each takes it as raised and its clearing sign still clears it."""
+        alerts = []
+        for record in records:
+            try:
+                event = Event(
+                    str(record["type"]),
+                    str(record["resident"]),
+                    float(record["t"]),
+                    Severity.parse(record["severity"]),
+                    device=None if record["device"] is None else str(record["device"]),
+                    key=str(record["key"]),
+                    details=dict(record["details"]),
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("an alert held for a visit could not be read (%s); not taken back", exc)
+                continue
+            self._held[event.alert_key] = event
+            alerts.append(
+                Alert(
+                    "",
+                    event.type,
+                    event.severity,
+                    event.resident,
+                    event.t,
+                    device=event.device,
+                    key=event.key,
+                    details=dict(event.details),
+                    last_t=event.t,
+                    occurred_t=event.t,
+                )
+            )
+        return alerts
+
     def in_visit(self, resident: str) -> bool:
         visit = self.visits.get(resident)
         if visit is None:
@@ -374,6 +431,7 @@ class AlertManager:
         for key, event in list(self._held.items()):
             if not self.in_visit(event.resident):
                 del self._held[key]
+                self.visits_changed += 1
                 log.info("visit over: held %s of resident %s raised", event.type, event.resident)
                 changes.extend(self.handle(event))
         return changes

@@ -22,9 +22,10 @@ from gateway.storage import KeyValueFile
 log = logging.getLogger(__name__)
 
 
-# Visits under way are kept beside the open alerts, under a key no alert id can take
-# (alert ids are ``<gateway id>-<hex>``).
+# Visits under way, and the behaviour alerts held back for them, are kept beside the open
+# alerts, under keys no alert id can take (alert ids are ``<gateway id>-<hex>``).
 VISITS_KEY = "~visits"
+HELD_KEY = "~held"
 
 
 def records_of(manager: AlertManager) -> dict[str, Any]:
@@ -34,12 +35,20 @@ def records_of(manager: AlertManager) -> dict[str, Any]:
     visits = manager.visit_records()
     if visits:
         records[VISITS_KEY] = visits
+    held = manager.held_records()
+    if held:
+        records[HELD_KEY] = held
     return records
 
 
 def visits_of(records: dict[str, Any]) -> list[Any]:
     visits = records.get(VISITS_KEY, [])
     return visits if isinstance(visits, list) else []
+
+
+def held_of(records: dict[str, Any]) -> list[Any]:
+    held = records.get(HELD_KEY, [])
+    return held if isinstance(held, list) else []
 
 
 def _to_record(alert: Alert) -> dict[str, Any]:
@@ -62,7 +71,7 @@ def alerts_of(records: dict[str, Any]) -> list[Alert]:
     skipped."""
     alerts = []
     for key, record in records.items():
-        if key == VISITS_KEY:
+        if key in (VISITS_KEY, HELD_KEY):
             continue
         try:
             alerts.append(_from_record(record))

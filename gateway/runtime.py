@@ -30,7 +30,7 @@ from alerts.forwarders.base import PlatformLink
 from alerts.manager import AlertChange, AlertManager
 from alerts.outbox import ALERT, SUMMARY, AsyncOutbox, Message, Outbox
 from alerts.protocol import CommandError, Topics, encode, parse_command
-from alerts.state import alerts_of, records_of, take_over_legacy_file, visits_of
+from alerts.state import alerts_of, held_of, records_of, take_over_legacy_file, visits_of
 from alerts.summary import DailySummary
 from drivers.base import Driver
 from gateway import systemd
@@ -122,6 +122,7 @@ class Runtime:
         saved = self.outbox.outbox.open_alerts()
         self.manager.restore(alerts_of(saved))
         self.manager.restore_visits(visits_of(saved))
+        held = self.manager.restore_held(held_of(saved))
         self._visits_saved = self.manager.visits_changed
         deaf = DeafPeriods()  # gateway health marks them, the routine detectors skip them
         detectors = build_detectors(
@@ -142,7 +143,7 @@ class Runtime:
         self.pipeline = Pipeline(
             self.home, detectors, self.manager, clock, observers=[self.summary.observe]
         )
-        self.pipeline.resume(list(self.manager.active.values()))
+        self.pipeline.resume([*self.manager.active.values(), *held])
         self.queue: asyncio.Queue[Reading] = asyncio.Queue(maxsize=READING_QUEUE_SIZE)
         self.urgent: asyncio.Queue[Reading] = asyncio.Queue(maxsize=URGENT_QUEUE_SIZE)
         self.forwarder: Forwarder | None = None
@@ -415,6 +416,8 @@ class Runtime:
             )
         elif name == "visit_end":
             self.manager.end_visit(command["resident"])
+            # what the visit held back, now: the loop may be asleep until its next deadline
+            changes = self.manager.on_tick()
         if self.manager.counters["unknown_alert_commands"] != unknown:
             alert_id = str(command["alert_id"])
             shown = alert_id if len(alert_id) <= 64 else f"{alert_id[:61]}..."
