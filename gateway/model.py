@@ -173,6 +173,19 @@ class Alert:
         return (self.resident, self.type, self.key)
 
 
+def is_urgent(reading: Reading, kind: DeviceKind | None) -> bool:
+    """A press that must not wait behind a flood of other readings, handed on ahead of them
+    (the runtime's urgent queue, the BLE driver's press queue): an ``sos`` action from any
+    device, and every reading of a button (presses, cancels, the visit switch; few, and kept in
+    their own order). ``kind`` is the device's, None if unknown. A wristband's other readings,
+    its ``cancel`` included, stay in order with its samples: the fall detector does not apply a
+    band's own cancel to a fall whose data comes after it (``FallAlerts._decide``), so a cancel
+    taken ahead of the samples of the fall it answers would withdraw nothing."""
+    if reading.get("action") == "sos":
+        return True
+    return kind is DeviceKind.BUTTON
+
+
 def is_number(value: Any) -> bool:
     """An int or a float, not a bool (which Python counts as an int)."""
     return isinstance(value, int | float) and not isinstance(value, bool)

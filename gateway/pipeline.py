@@ -16,7 +16,7 @@ from alerts.manager import AlertChange, AlertManager
 from gateway.clock import Clock, SimClock
 from gateway.detection.base import Detector, Home
 from gateway.errors import crash_site
-from gateway.model import Alert, DeviceKind, Event, Reading
+from gateway.model import Alert, Event, Reading, is_urgent
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +81,10 @@ class Pipeline:
         return self._apply(events)
 
     def is_urgent(self, reading: Reading) -> bool:
-        """A press that must not wait behind a flood (the live runtime takes it first): an
-        ``sos`` action from any device, and every reading of a button (presses, cancels, the
-        visit switch; few, and kept in their own order). A wristband's other readings, its
-        ``cancel`` included, stay in order with its samples."""
-        if reading.get("action") == "sos":
-            return True
+        """A press that must not wait behind a flood (the live runtime takes it first):
+        :func:`gateway.model.is_urgent` with the configured device's kind."""
         device = self.home.devices.get(reading.device)
-        return device is not None and device.kind is DeviceKind.BUTTON
+        return is_urgent(reading, None if device is None else device.kind)
 
     def tick(self) -> list[AlertChange]:
         self._last_tick_mono = self.clock.monotonic()

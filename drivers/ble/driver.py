@@ -41,6 +41,15 @@ One scan loop and one connection loop per connected (GATT) device, on any
   nothing for that long is disconnected and connected again, as after a drop: bleak hears of
   a drop only from BlueZ, and a bluetoothd that crashed or restarted under a link never
   reports one, so the link looked up for good while the band's presses went nowhere.
+* **Readings to the sink**: queued, and handed on one at a time (the runtime's sink waits while
+  its own queue is full). Presses (:func:`gateway.model.is_urgent`, the runtime's rule: an
+  ``sos`` from any device, every reading of a button) have a small queue of their own that is
+  handed on first, so a press never waits behind a band's queued notifications (counted
+  ``presses_ahead``). A full queue drops the newest ordinary reading (``readings_dropped``);
+  any other reading carrying an ``action`` (a band's ``cancel``) keeps its place among its
+  device's readings, since the fall detector needs a band's cancel after the samples it
+  answers, and is never dropped for room: the oldest queued reading without an action is
+  given up for it (``readings_evicted``).
 
 ``run`` never returns except by cancellation; every failure is counted in ``diagnostics()`` and
 logged (by device id and error class; never a reading's values).
@@ -53,6 +62,7 @@ import contextlib
 import functools
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -71,11 +81,16 @@ from drivers.decoders import DecodeError
 from gateway.backoff import Backoff
 from gateway.clock import Clock
 from gateway.errors import crash_site
-from gateway.model import Device, DeviceKind, Reading
+from gateway.log_limits import RepeatedLines
+from gateway.model import Device, DeviceKind, Reading, is_urgent
 
 logger = logging.getLogger(__name__)
 
 READING_QUEUE_SIZE: Final = 4096  # ~80 s of one wristband at 50 notifications/s
+# Presses (is_urgent) have a queue of their own, handed on first. A person's presses, each
+# band's and BTHome button's re-sends already dropped: it fills only if the sink stays blocked
+# for minutes, and the runtime takes a press within ~50 readings.
+URGENT_QUEUE_SIZE: Final = 256
 RECONNECT_INITIAL_S: Final = 1.0
 RECONNECT_MAX_S: Final = 60.0
 # A link that stayed up this long was healthy: reconnect without the long backoff. Shorter
@@ -111,6 +126,8 @@ class BleDeviceSpec:
     # stationary and advertising whenever not connected: its silence is evidence against the
     # scanner (see the module docstring)
     periodic: bool = False
+    # the configured kind: a button's readings are presses (gateway.model.is_urgent)
+    kind: DeviceKind | None = None
 
 
 def specs_from_devices(devices: Iterable[Device]) -> list[BleDeviceSpec]:
@@ -133,6 +150,7 @@ def specs_from_devices(devices: Iterable[Device]) -> list[BleDeviceSpec]:
                 profile=None if profile in (None, "advertisement") else str(profile),
                 bthome_key=bytes.fromhex(key) if key else None,
                 periodic=device.kind in DEFAULT_PERIODIC_KINDS,
+                kind=device.kind,
             )
         )
     return specs
@@ -178,7 +196,12 @@ class BleDriver(StopFlag):
         self._scan_start_timeout_s = scan_start_timeout_s
         self._scan_stop_timeout_s = scan_stop_timeout_s
         self._rng = rng or random.Random()
-        self._queue: asyncio.Queue[Reading] = asyncio.Queue(queue_size)
+        # for the sink: presses (is_urgent) first; bounded by hand (see _emit)
+        self._queue: deque[Reading] = deque()
+        self._urgent: deque[Reading] = deque()
+        self._queue_size = queue_size
+        self._queued = asyncio.Event()
+        self._log_limits = RepeatedLines(clock)
         self._specs = {spec.address.upper(): spec for spec in devices}
         self._decoder = advertisement_decoder or self._default_decoder(devices)
         self._links: dict[str, _Link] = {}
@@ -221,6 +244,9 @@ class BleDriver(StopFlag):
             "adapter_reset_failures": 0,
             "readings": 0,
             "readings_dropped": 0,
+            "readings_evicted": 0,
+            "presses_ahead": 0,
+            "presses_dropped": 0,
             "decode_errors": 0,
             "decoder_crashes": 0,
             "sink_errors": 0,
@@ -282,6 +308,7 @@ class BleDriver(StopFlag):
                 for link in self._links.values()
             },
             "rssi": dict(self._rssi),
+            "queue": len(self._queue) + len(self._urgent),
             **self.counters,
         }
 
@@ -299,7 +326,10 @@ class BleDriver(StopFlag):
 
     async def _forward(self, sink: ReadingSink) -> None:
         while True:
-            reading = await self._queue.get()
+            while not (self._urgent or self._queue):
+                self._queued.clear()
+                await self._queued.wait()
+            reading = (self._urgent or self._queue).popleft()  # a press first
             try:
                 await sink(reading)
             except Exception:
@@ -308,12 +338,43 @@ class BleDriver(StopFlag):
             # a sink that publishes (aiomqtt's wait for a PUBACK) can swallow the stop
             self._stop_if_asked()
 
-    def _emit(self, reading: Reading) -> None:
-        try:
-            self._queue.put_nowait(reading)
-            self.counters["readings"] += 1
-        except asyncio.QueueFull:
+    def _emit(self, reading: Reading, kind: DeviceKind | None) -> None:
+        """Queue ``reading`` (of a device of ``kind``) for the sink; see the module docstring.
+        Called from the scanner's and bleak's callbacks, so it cannot wait for room."""
+        if is_urgent(reading, kind):
+            if len(self._urgent) >= URGENT_QUEUE_SIZE:
+                self._drop_press("the press queue is full")
+                return
+            if self._queue:
+                self.counters["presses_ahead"] += 1  # handed on before those queued
+            self._urgent.append(reading)
+        elif len(self._queue) < self._queue_size:
+            self._queue.append(reading)
+        elif not _is_press(reading):
             self.counters["readings_dropped"] += 1
+            return
+        elif not self._evict_for(reading):
+            self._drop_press("the reading queue is full of presses")
+            return
+        self.counters["readings"] += 1
+        self._queued.set()
+
+    def _evict_for(self, press: Reading) -> bool:
+        """Make room for a press that keeps its place in the full reading queue: give up the
+        oldest reading without an action (the order of the others is kept)."""
+        for index, queued in enumerate(self._queue):
+            if not _is_press(queued):
+                del self._queue[index]
+                self.counters["readings_evicted"] += 1
+                self._queue.append(press)
+                return True
+        return False
+
+    def _drop_press(self, why: str) -> None:
+        self.counters["presses_dropped"] += 1
+        suffix = self._log_limits.due(why)
+        if suffix is not None:
+            logger.error("BLE press dropped: %s%s", why, suffix)
 
     # --- scanning, watchdog, recovery ---
 
@@ -506,7 +567,8 @@ class BleDriver(StopFlag):
                 reading.device[len(address) :] if reading.device.upper().startswith(address) else ""
             )
             self._emit(
-                Reading(reading.t, spec.device_id + suffix, {**reading.values, "rssi": adv.rssi})
+                Reading(reading.t, spec.device_id + suffix, {**reading.values, "rssi": adv.rssi}),
+                spec.kind,
             )
 
     # --- connections ---
@@ -612,7 +674,11 @@ class BleDriver(StopFlag):
         if values is None:
             return
         t = first_sample_time(self._clock.wall(), values)
-        self._emit(Reading(t, link.spec.device_id, values))
+        self._emit(Reading(t, link.spec.device_id, values), link.spec.kind)
+
+
+def _is_press(reading: Reading) -> bool:
+    return isinstance(reading.get("action"), str)
 
 
 def address_map(devices: Mapping[str, str]) -> list[BleDeviceSpec]:

@@ -33,6 +33,10 @@ class Rig:
     driver: BleDriver
     readings: asyncio.Queue[Reading] = field(default_factory=asyncio.Queue)
     pending: list[Reading] = field(default_factory=list)
+    # cleared: the sink holds what it is handed (a runtime whose reading queue is full)
+    sink_open: asyncio.Event = field(default_factory=asyncio.Event)
+    in_sink: Reading | None = None  # the reading the sink is holding
+    delivered: int = 0  # readings the sink has taken
 
     async def next_reading(self, where: Callable[[Reading], bool] = lambda r: True) -> Reading:
         """The oldest reading not yet taken that matches ``where``; others stay for later."""
@@ -72,9 +76,15 @@ async def running_rig(
     clock = SimClock()
     driver = BleDriver(world.backend(), clock, specs, rng=random.Random(3), **driver_options)
     rig = Rig(world, clock, driver)
+    rig.sink_open.set()
 
     async def sink(reading: Reading) -> None:
+        if not rig.sink_open.is_set():
+            rig.in_sink = reading
+            await rig.sink_open.wait()
+            rig.in_sink = None
         rig.readings.put_nowait(reading)
+        rig.delivered += 1
 
     task = asyncio.create_task(driver.run(sink))
     try:

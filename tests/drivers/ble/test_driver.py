@@ -237,8 +237,8 @@ def test_specs_from_configured_devices() -> None:
     ]
     specs = specs_from_devices(devices)
     assert specs == [
-        BleDeviceSpec(BAND, "band-1", "wristband"),
-        BleDeviceSpec(DOOR, "door", None, bytes(16)),
+        BleDeviceSpec(BAND, "band-1", "wristband", kind=DeviceKind.WRISTBAND),
+        BleDeviceSpec(DOOR, "door", None, bytes(16), kind=DeviceKind.DOOR),
     ]
 
 
