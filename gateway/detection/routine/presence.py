@@ -224,6 +224,11 @@ class Presence:
                 "entering": state.entering,
                 "room": state.room.value if state.room is not None else None,
                 "in_bed": state.in_bed,
+                "doors": {
+                    door: is_open
+                    for door, is_open in self._door_open.items()
+                    if door in self._home.devices and self._home.devices[door].resident == resident
+                },
             }
             for resident, state in self.residents.items()
             if state.last_sign_mono is not None
@@ -268,11 +273,29 @@ class Presence:
             state.in_bed = in_bed if isinstance(in_bed, bool) else None
             state.last_sign_mono, state.last_sign_wall = now_mono, now_wall
             state.restored_at_mono = now_mono
+            self._restore_doors(resident, saved.get("doors"))
             if resident in self._alerted_before_restore:
                 state.mark_silence_alerted()
             restored.append(resident)
         self._alerted_before_restore.clear()
         return restored
+
+    def _restore_doors(self, resident: str, saved: object) -> None:
+        """The doors' states of before the restart: Zigbee2MQTT re-sends a door's cached state
+        with its next check-in, and a front door propped open (or a contact whose magnet
+        slipped) would otherwise be a new exit at every restart, a critical night exit for a
+        resident at risk of wandering. A state heard already in this run stays."""
+        if not isinstance(saved, dict):
+            return
+        for door, is_open in saved.items():
+            device = self._home.devices.get(door)
+            if (
+                device is not None
+                and device.kind is DeviceKind.DOOR
+                and device.resident == resident
+                and isinstance(is_open, bool)
+            ):
+                self._door_open.setdefault(door, is_open)
 
     def deaf_during(self, start_mono: float, end_mono: float) -> bool:
         """Whether the gateway could not hear the home at some time in this span."""
@@ -292,7 +315,8 @@ class Presence:
         with every check-in and battery report, so an untouched fridge door would otherwise
         be a sign of life every hour, and a front door left open a new exit each time. The
         first state heard from a door counts only if open (a door heard closed may have been
-        closed for days)."""
+        closed for days); after a restart the states of before it are taken back with the
+        picture (:meth:`_restore_doors`)."""
         is_open = reading.values.get("open")
         if device.kind is not DeviceKind.DOOR or not isinstance(is_open, bool):
             return False

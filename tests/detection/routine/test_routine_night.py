@@ -53,6 +53,33 @@ def test_night_exit_pending_at_a_restart_is_still_raised() -> None:
     assert len(again.cleared("night_exit")) == 1
 
 
+def test_a_front_door_left_open_is_no_exit_when_its_state_comes_again_after_a_restart() -> None:
+    """A front door propped open since the evening (or a contact whose magnet slipped) reads
+    open for hours, and Zigbee2MQTT re-sends that state with every check-in. Restarted in the
+    night, the gateway took the first state it heard for the door opening: for a resident at
+    risk of wandering, a critical night exit at every restart."""
+    person = Resident(P, wander_risk=True, settings={"tz": "Europe/London"})
+    store = MemoryLearnedStore()
+    sim = night_sim(resident=person, store=store)
+    sim.feed(local(DAY, "21:50"), "front-door", open=True)  # and left open
+    sim.feed(local(DAY, "21:52"), "bedroom")
+    sim.run_until(local(NEXT, "02:00"))
+    again = Sim(local(NEXT, "02:00"), resident=person, store=store)
+    again.feed(local(NEXT, "02:10"), "front-door", open=True)  # its hourly check-in
+    again.run_until(local(NEXT, "03:00"))
+    assert again.raised("night_exit") == []
+    # used and closed in the evening, heard open after a restart: the door was opened
+    store = MemoryLearnedStore()
+    sim = night_sim(resident=person, store=store)
+    sim.feed(local(DAY, "21:50"), "front-door")  # opened, closed again
+    sim.feed(local(DAY, "21:52"), "bedroom")
+    sim.run_until(local(NEXT, "02:00"))
+    again = Sim(local(NEXT, "02:00"), resident=person, store=store)
+    again.feed(local(NEXT, "02:10"), "front-door", open=True)
+    (alert,) = again.raised("night_exit")
+    assert alert.t == local(NEXT, "02:10")
+
+
 def test_a_night_exit_raised_before_a_restart_is_not_raised_again() -> None:
     store = MemoryLearnedStore()
     sim = night_sim(store=store)
