@@ -103,8 +103,9 @@ class RoutineDetectors:
     def _save_picture(self) -> None:
         """Hand the picture for a restart to the store at a tick after it changed (at most a
         minute late). Last-sign times go to disk with the learned state (hourly); a change of
-        home/away (an exit door, a sign inside after it) or in-bed is committed soon: a restart
-        that took back "out" for a resident who has come home would watch nobody."""
+        home/away (an exit door, a sign inside after it), in-bed or an exit door's state is
+        committed soon: a restart that took back "out" for a resident who has come home would
+        watch nobody."""
         if self._clock.wall() < EARLIEST_PLAUSIBLE_WALL:
             return  # times in 1970 would only replace a picture still to be taken back
         state = self._restart_state()
@@ -114,13 +115,16 @@ class RoutineDetectors:
             self._picture_changed = False
             self._saved_state = state
 
-    def _restart_state(self) -> dict[str, tuple[bool, bool | None]]:
-        # an exit not yet followed by a sign inside is what a restart takes back as "away"
-        return {
+    def _restart_state(self) -> tuple[dict[str, tuple[bool, bool | None]], dict[str, bool]]:
+        # an exit not yet followed by a sign inside is what a restart takes back as "away"; an
+        # exit door's state, since a restart that took back "open" for a door closed since
+        # would not see it opened
+        residents = {
             resident: (state.exit_mono is not None, state.in_bed)
             for resident, state in self.presence.residents.items()
             if state.last_sign_mono is not None
         }
+        return residents, self.presence.exit_door_states()
 
     def _from_each(self, call: Callable[[RoutineDetector], list[Event]]) -> list[Event]:
         """One detector's failure must not keep the reading or the tick from the others (the

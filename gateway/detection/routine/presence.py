@@ -280,6 +280,15 @@ class Presence:
         self._alerted_before_restore.clear()
         return restored
 
+    def exit_door_states(self) -> dict[str, bool]:
+        """The last state heard of each exit door: open or not."""
+        devices = self._home.devices
+        return {
+            door: is_open
+            for door, is_open in self._door_open.items()
+            if door in devices and devices[door].is_exit
+        }
+
     def _restore_doors(self, resident: str, saved: object) -> None:
         """The doors' states of before the restart: Zigbee2MQTT re-sends a door's cached state
         with its next check-in, and a front door propped open (or a contact whose magnet

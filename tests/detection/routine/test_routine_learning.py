@@ -120,3 +120,26 @@ def test_a_silent_home_still_commits_its_picture_within_the_hour(tmp_path: Path)
     assert store.commits <= 4  # the start, out, back, and the hourly one: never per reading
     again.run_until(local(FIRST, "20:00"))
     assert [e.type for e in again.raised()] == ["inactivity"]
+
+
+def test_an_exit_door_closed_just_before_a_power_cut_is_taken_back_closed(
+    tmp_path: Path,
+) -> None:
+    """A restart takes the exit doors' states back (a door left open, re-sent by Zigbee2MQTT,
+    is no new exit). Had the file still said "open" for a door closed since, its next opening
+    would be taken for that re-send: the person leaving unseen."""
+    sim = Sim(local(FIRST, "08:26") + 30)
+    store = SqliteLearnedStore(tmp_path / "routine.sqlite", sim.clock)
+    sim.detector = RoutineDetectors(sim.clock, sim.home, None, store)
+    sim.feed(local(FIRST, "08:30"), "kitchen")
+    sim.feed(local(FIRST, "09:26"), "front-door", open=True)  # a look outside
+    sim.feed(local(FIRST, "09:30"), "lounge")
+    sim.feed(local(FIRST, "09:42"), "front-door", open=False)
+    sim.run_until(local(FIRST, "09:50"))  # the power is cut (no close)
+    again = Sim(local(FIRST, "09:51"))
+    again.detector = RoutineDetectors(
+        again.clock, again.home, None, SqliteLearnedStore(tmp_path / "routine.sqlite", again.clock)
+    )
+    again.feed(local(FIRST, "10:00"), "front-door", open=True)  # out, for real
+    again.run_until(local(FIRST, "10:05"))
+    assert again.detector.presence.residents[P].away(again.clock.monotonic())
