@@ -10,7 +10,11 @@ the outbox and is tried again every :data:`REFUSED_RETRY_S`, while every other g
 resident's later alerts too: one refused message must never hold back an SOS, and the
 platform's rule never to take an alert's state back keeps its end state right out of order.
 A refused state or heartbeat message, or a command that cannot be handled, is logged and
-counted; none takes the uplink down.
+counted; none takes the uplink down. Nor does a refused subscription to the command topic (the
+platform's ACL does not let the gateway read it): staff commands cannot arrive, which the
+heartbeat says (``commands.refused``), while the alerts go on; the subscription is asked for
+again on the same session, after :data:`COMMANDS_RETRY_S` doubling up to
+:data:`REFUSED_RETRY_S`, and at every reconnect.
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from alerts.protocol import Topics, encode, state_payload
 from gateway.backoff import Backoff
 from gateway.clock import Clock
 from gateway.errors import PublishRefused, UplinkError, reraise_swallowed_cancellation
+from gateway.log_limits import RepeatedLines
 
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[bytes], Awaitable[None]]
 HealthSource = Callable[[], Awaitable[dict[str, Any]]]
 REFUSED_RETRY_S = 300.0
+COMMANDS_RETRY_S = 30.0  # a refused command subscription: first retry, doubling to the above
 # A session that lasted this long proved the link: its end is retried without the long backoff.
 HEALTHY_AFTER_S = 60.0
 
@@ -67,7 +73,11 @@ class Forwarder:
             "refused": 0,
             "command_errors": 0,
             "health_errors": 0,
+            "command_subscriptions_refused": 0,
         }
+        # why the platform refuses the command subscription, while it does
+        self.commands_refused: str | None = None
+        self._command_refusal_lines = RepeatedLines(clock)
         self._held: dict[int, float] = {}  # outbox seq of a refused message -> its next try
         self.stopping = False  # set by the runtime's stop(): a failure now is the shutdown
         self._refusals_logged: set[str] = set()
@@ -78,6 +88,11 @@ class Forwarder:
             connected_at: float | None = None
             try:
                 async with self.link.session() as session:
+                    # Before anything else, as a command sent once we say "online" must find
+                    # the subscription; a refusal leaves the session up for the alerts.
+                    await self._subscribe_commands(session)
+                    if self.stopping:  # aiomqtt's SUBACK wait swallowed the stop's cancellation
+                        raise asyncio.CancelledError
                     # Retained; the MQTT link's last will replaces it with "offline". Only a
                     # delivered message proves the link: a webhook session opens without
                     # reaching the server, and "restored" must not alternate with "down".
@@ -186,7 +201,13 @@ class Forwarder:
 
     async def _heartbeat(self, session: PlatformSession) -> None:
         while True:
-            payload = encode(await self._health_report())
+            report = await self._health_report()
+            # the platform's own link, seen from here: whether its commands can arrive
+            report["commands"] = {
+                "refused": self.commands_refused,
+                "refusals": self.counters["command_subscriptions_refused"],
+            }
+            payload = encode(report)
             await self._publish_own(session, self.topics.health, payload)
             reraise_swallowed_cancellation()  # as in _drain
             self.counters["heartbeats"] += 1
@@ -206,7 +227,33 @@ class Forwarder:
                 log.exception("the health report could not be gathered; the alerts still go")
             return {"state": "online", "health_error": name}
 
+    async def _subscribe_commands(self, session: PlatformSession) -> None:
+        refused = await session.subscribe_commands()
+        if refused is None:
+            if self.commands_refused is not None:
+                log.warning("platform granted the command subscription: commands arrive again")
+            self.commands_refused = None
+            return
+        self.counters["command_subscriptions_refused"] += 1
+        self.commands_refused = refused
+        more = self._command_refusal_lines.due(refused)
+        if more is not None:
+            log.error(
+                "platform refused the subscription to %s: %s; staff commands (ack, resolve, "
+                "visit) cannot reach the gateway; the alerts still go; asked again every "
+                "%.0f s at most%s",
+                self.topics.command,
+                refused,
+                REFUSED_RETRY_S,
+                more,
+            )
+
     async def _commands(self, session: PlatformSession) -> None:
+        backoff = Backoff(initial_s=COMMANDS_RETRY_S, maximum_s=REFUSED_RETRY_S)
+        while self.commands_refused is not None:
+            await self.clock.sleep(backoff.next_delay())
+            await self._subscribe_commands(session)
+            reraise_swallowed_cancellation()  # as in _drain
         async for payload in session.commands():
             self.counters["commands"] += 1
             try:
@@ -222,6 +269,7 @@ class Forwarder:
             "link": self.link.name,
             "connected": self.connected.is_set(),
             "last_error": self.last_error,
+            "commands_refused": self.commands_refused,
             **self.counters,
         }
 

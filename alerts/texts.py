@@ -75,6 +75,11 @@ CAUSE_NAMES: dict[str, tuple[str, str]] = {
         "Zigbee sensors and buttons cannot report (Zigbee bridge offline)",
         "Zigbee传感器和按钮无法上报（Zigbee网关离线）",
     ),
+    "subscription_refused": (
+        "some of the home's sensors and buttons cannot report (the local MQTT broker refuses "
+        "the gateway access to their messages)",
+        "部分家中传感器和按钮无法上报（本地MQTT服务拒绝网关订阅其消息）",
+    ),
     "ble_adapter": (
         "wristbands and Bluetooth sensors cannot report (Bluetooth adapter not recovering)",
         "手环和蓝牙传感器无法上报（蓝牙适配器无法恢复）",

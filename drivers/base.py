@@ -15,7 +15,8 @@ knows it (the broker it cannot reach, a Zigbee2MQTT bridge that says it is offli
 adapter that does not recover): ``{key: (cause, reason)}``, empty when all is well. The runtime
 turns a lasting problem into a ``gateway_degraded`` alert
 (:mod:`gateway.detection.gateway_health`); ``cause`` is one of that alert's cause codes
-(``local_broker``, ``zigbee2mqtt_bridge``, ``ble_adapter``, ``driver``).
+(``local_broker``, ``subscription_refused``, ``zigbee2mqtt_bridge``, ``ble_adapter``,
+``driver``).
 """
 
 from __future__ import annotations

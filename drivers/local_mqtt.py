@@ -23,17 +23,24 @@ import aiomqtt
 
 from drivers.base import ReadingSink, StopFlag, first_sample_time
 from drivers.decoders import DecodeError
+from gateway.backoff import Backoff
 from gateway.clock import Clock
 from gateway.errors import EldergateError, crash_site
 from gateway.log_limits import RepeatedLines
 from gateway.model import Reading
-from gateway.mqtt import make_client, translated_errors
+from gateway.mqtt import make_client, subscribe, translated_errors
 from gateway.recording import RecordError, TimeFormat, parse_reading
 from gateway.settings import LocalBrokerSettings
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 256 * 1024
 SESSION_EXPIRY_S = 24 * 3600
+# A subscription the broker refused is asked for again on the same connection, 30 s after,
+# doubling up to every 5 min: an ACL fixed later is picked up without a restart (mosquitto's
+# dynamic security disconnects the clients of a role it changes, and the reconnect subscribes
+# anew; an acl_file reloaded, or another broker, does not).
+RESUBSCRIBE_INITIAL_S = 30.0
+RESUBSCRIBE_MAX_S = 300.0
 
 
 def loggable_topic(topic: str) -> str:
@@ -63,8 +70,9 @@ class TopicCodec(Protocol):
         ...
 
     def subscribed(self) -> None:
-        """Called each time the driver has (re)subscribed to this codec's filters: from then
-        on, the broker has delivered whatever it keeps retained for them."""
+        """Called each time the driver has (re)subscribed to this codec's filters and the
+        broker granted every one: from then on, it has delivered whatever it keeps retained
+        for them. (One it refused is the driver's problem, ``subscription_refused``.)"""
         ...
 
 
@@ -128,16 +136,22 @@ class LocalMqttDriver(StopFlag):
         self.client_id = client_id
         self.subscribed = asyncio.Event()
         self.down_reason: str | None = None  # why the broker could not be reached, until it is
+        # topic filter -> (codec, why the broker refused it), until it grants it; kept through
+        # an outage (the next connection asks again), as the codecs keep what they last heard
+        self.refused: dict[str, tuple[TopicCodec, str]] = {}
+        self.granted_below_qos1: set[str] = set()  # topic filters granted at QoS 0
         self.counters: dict[str, int] = {
             "messages": 0,
             "readings": 0,
             "rejected": 0,
             "retained_ignored": 0,
+            "subscriptions_refused": 0,
         }
         self.rejected_by_reason: dict[str, int] = {}
         # a device that keeps sending what cannot be taken (a smart plug paired to Zigbee2MQTT
         # but not configured, reporting every few seconds): once an hour per topic and reason
         self._reject_lines = RepeatedLines(clock)
+        self._subscribe_lines = RepeatedLines(clock)  # a refusal: once an hour per filter
 
     def _codec_for(self, topic: aiomqtt.Topic) -> TopicCodec | None:
         for codec in self.codecs:
@@ -163,21 +177,77 @@ class LocalMqttDriver(StopFlag):
         try:
             with translated_errors(where):
                 async with client:
-                    for codec in self.codecs:
-                        for topic_filter in codec.subscriptions():
-                            await client.subscribe(topic_filter, qos=1)
-                        codec.subscribed()
+                    await self._subscribe(client, {c: c.subscriptions() for c in self.codecs})
                     self._stop_if_asked()
                     self.down_reason = None
                     self.subscribed.set()
                     log.info("local broker connected: %d codecs", len(self.codecs))
-                    async for message in client.messages:
-                        await self._handle(message, sink)
-                        self._stop_if_asked()
+                    retry = asyncio.create_task(
+                        self._resubscribe_refused(client), name="eldergate[local_mqtt].resubscribe"
+                    )
+                    try:
+                        async for message in client.messages:
+                            await self._handle(message, sink)
+                            self._stop_if_asked()
+                    finally:
+                        retry.cancel()
         except EldergateError as exc:
             self.down_reason = str(exc)
             self.subscribed.clear()
             raise
+
+    async def _subscribe(
+        self, client: aiomqtt.Client, filters: dict[TopicCodec, list[str]]
+    ) -> None:
+        """Subscribe to each codec's ``filters`` and read what the broker granted. A codec is
+        told it is subscribed (its retained messages are in) once none of its filters is
+        refused; a refused one is a problem of the driver (its devices are not heard)."""
+        for codec, topic_filters in filters.items():
+            for topic_filter in topic_filters:
+                suback = await subscribe(client, topic_filter, qos=1)
+                shown = loggable_topic(topic_filter)
+                if suback.refused is not None:
+                    self.refused[topic_filter] = (codec, suback.refused)
+                    self.counters["subscriptions_refused"] += 1
+                    more = self._subscribe_lines.due((topic_filter, suback.refused))
+                    if more is not None:
+                        log.error(
+                            "local broker refused the subscription to %s (%s): %s; its "
+                            "devices are not heard (check the broker's ACL for the gateway's "
+                            "user); asked again every %.0f s at most%s",
+                            shown,
+                            codec.name,
+                            suback.refused,
+                            RESUBSCRIBE_MAX_S,
+                            more,
+                        )
+                    continue
+                if self.refused.pop(topic_filter, None) is not None:
+                    log.warning("local broker granted the subscription to %s now", shown)
+                if suback.qos != 0:
+                    self.granted_below_qos1.discard(topic_filter)
+                elif topic_filter not in self.granted_below_qos1:
+                    # not a refusal: messages come, but those sent while the gateway is away
+                    # are not kept for it (unless the broker queues QoS 0 for sessions)
+                    self.granted_below_qos1.add(topic_filter)
+                    log.warning("local broker granted %s at QoS 0 only", shown)
+            if not any(c is codec for c, _ in self.refused.values()):
+                codec.subscribed()
+
+    async def _resubscribe_refused(self, client: aiomqtt.Client) -> None:
+        """Ask again, on this connection, for the subscriptions the broker refused."""
+        backoff = Backoff(RESUBSCRIBE_INITIAL_S, RESUBSCRIBE_MAX_S)
+        while self.refused:
+            await self.clock.sleep(backoff.next_delay())
+            self._stop_if_asked()
+            filters: dict[TopicCodec, list[str]] = {}
+            for topic_filter, (codec, _) in list(self.refused.items()):
+                filters.setdefault(codec, []).append(topic_filter)
+            try:
+                await self._subscribe(client, filters)
+            except aiomqtt.MqttError as exc:  # a lost connection is the message loop's
+                log.debug("local broker: subscribing again failed: %s", exc)
+            self._stop_if_asked()  # the SUBACK's wait_for may have swallowed the cancel
 
     async def _handle(self, message: aiomqtt.Message, sink: ReadingSink) -> None:
         self.counters["messages"] += 1
@@ -231,6 +301,10 @@ class LocalMqttDriver(StopFlag):
             "rejected_by_reason": dict(self.rejected_by_reason),
             "codecs": {c.name: dict(getattr(c, "counters", {})) for c in self.codecs},
             "down_reason": self.down_reason,
+            "subscriptions_refused_now": {
+                loggable_topic(f): reason for f, (_, reason) in self.refused.items()
+            },
+            "granted_qos0": sorted(loggable_topic(f) for f in self.granted_below_qos1),
             "problems": self.problems(),
         }
 
@@ -243,4 +317,12 @@ class LocalMqttDriver(StopFlag):
             # before the outage is not back because the broker went away (its alert was
             # cleared, then raised again after the outage with a gap between)
             found.update(codec.problems())
+        for codec in self.codecs:
+            refused = [(f, reason) for f, (c, reason) in self.refused.items() if c is codec]
+            if refused:
+                shown = ", ".join(f"{loggable_topic(f)}: {reason}" for f, reason in refused)
+                found[f"subscription_refused:{codec.name}"] = (
+                    "subscription_refused",
+                    f"the local broker refused the subscription to {shown} ({codec.name})",
+                )
         return found

@@ -6,11 +6,13 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.errors import UplinkError
 from gateway.settings import BrokerSettings, read_password
@@ -63,6 +65,36 @@ def make_client(
         timeout=10,
         **kwargs,
     )
+
+
+@dataclass(frozen=True)
+class Suback:
+    """What the broker answered to the subscription of one topic filter."""
+
+    qos: int | None  # the QoS granted (may be lower than asked), None if refused
+    refused: str | None = None  # why not, e.g. "Not authorized (0x87)"
+
+
+async def subscribe(client: aiomqtt.Client, topic_filter: str, qos: int = 1) -> Suback:
+    """Subscribe and read the SUBACK, which aiomqtt hands back without looking at it: a broker
+    whose ACL does not let us read ``topic_filter`` answers a failure (MQTT 5: a reason code
+    >= 0x80, e.g. 0x87 "Not authorized"; 3.1.1: 0x80), and nothing will ever arrive on it.
+    (mosquitto 2.0's ``acl_file`` grants such a subscription and delivers nothing; its
+    dynamic-security plugin, and most brokers' ACLs, refuse it.) aiomqtt's errors pass."""
+    codes = await client.subscribe(topic_filter, qos=qos)
+    if not codes:
+        return Suback(None, "no answer for the topic filter in the SUBACK")
+    return suback_entry(codes[0])
+
+
+def suback_entry(code: int | ReasonCode) -> Suback:
+    """One SUBACK entry: paho gives MQTT 5 reason codes, and 3.1.1 return codes as either
+    reason codes or plain integers (0, 1, 2 granted QoS; 0x80 failure)."""
+    value = code.value if isinstance(code, ReasonCode) else int(code)
+    if value < 0x80:
+        return Suback(value)
+    name = str(code) if isinstance(code, ReasonCode) else "Failure"
+    return Suback(None, f"{name} ({value:#04x})")
 
 
 def describe_mqtt_error(exc: BaseException, where: str) -> UplinkError:

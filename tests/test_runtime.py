@@ -477,6 +477,9 @@ class _SessionFailingAsItCloses:
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         return None
 
+    async def subscribe_commands(self) -> str | None:
+        return None
+
     async def commands(self) -> AsyncIterator[bytes]:
         try:
             await asyncio.Event().wait()

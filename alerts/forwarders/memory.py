@@ -23,6 +23,9 @@ class MemorySession:
             raise UplinkError("in-memory platform is down")
         self._link.receiver(topic, payload)
 
+    async def subscribe_commands(self) -> str | None:
+        return None
+
     async def commands(self) -> AsyncIterator[bytes]:
         while True:
             yield await self._link.commands.get()

@@ -19,17 +19,32 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.protocol import Topics, state_payload
 from gateway.errors import PublishRefused, UplinkError
-from gateway.mqtt import describe_mqtt_error, make_client
+from gateway.mqtt import describe_mqtt_error, make_client, subscribe
 from gateway.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
 
 
 class MqttSession:
-    def __init__(self, client: aiomqtt.Client, topics: Topics) -> None:
+    def __init__(self, client: aiomqtt.Client, topics: Topics, where: str) -> None:
         self._client = client
         self._topics = topics
+        self._where = where
         self._pubacks = _PubackReasons(client)
+        self._qos0_logged = False
+
+    async def subscribe_commands(self) -> str | None:
+        """Subscribe to the command topic (QoS 1); why the broker refused, if it did (MQTT 5
+        SUBACK reason >= 0x80: its ACL does not let the gateway read the topic)."""
+        try:
+            suback = await subscribe(self._client, self._topics.command, qos=1)
+        except aiomqtt.MqttError as exc:
+            raise describe_mqtt_error(exc, self._where) from exc
+        if suback.qos == 0 and not self._qos0_logged:
+            # not a refusal: commands come, but those sent while the gateway is away may not
+            self._qos0_logged = True
+            log.warning("platform broker granted the command topic at QoS 0 only")
+        return suback.refused
 
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         try:
@@ -121,11 +136,7 @@ class MqttPlatformLink:
         except (aiomqtt.MqttError, OSError) as exc:
             raise describe_mqtt_error(exc, where) from exc
         try:
-            try:
-                await client.subscribe(self.topics.command, qos=1)
-            except aiomqtt.MqttError as exc:
-                raise describe_mqtt_error(exc, where) from exc
-            yield MqttSession(client, self.topics)
+            yield MqttSession(client, self.topics, where)  # the forwarder subscribes
         finally:
             _leave_with_will(client)
             with contextlib.suppress(aiomqtt.MqttError, OSError):  # already gone

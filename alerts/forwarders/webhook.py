@@ -48,6 +48,9 @@ class WebhookSession:
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         await asyncio.to_thread(self._link.request, "POST", "", payload, topic)
 
+    async def subscribe_commands(self) -> str | None:
+        return None  # polled: a failing poll is logged by commands()
+
     async def commands(self) -> AsyncIterator[bytes]:
         """A failed poll is logged (once per reason) and tried again at the next one: the
         POSTs prove the link, and tearing the session down for a command endpoint that

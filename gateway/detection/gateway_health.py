@@ -1,14 +1,14 @@
 """``gateway_degraded``: the gateway itself cannot hear (part of) the home.
 
 Devices report through the gateway's drivers. When a driver cannot reach them — the home's
-mosquitto is unreachable, the Zigbee2MQTT bridge says it is offline, the BLE adapter does not
-recover — every device behind it falls silent at once, emergency buttons included, while
-``device_offline`` would notice only when each device's own silence runs out (a day for door
-contacts and buttons, which check in rarely). This detector turns each such problem that has
-lasted ``grace_s`` into one HIGH ``gateway_degraded`` alert per resident (key: the problem;
-details: ``cause``, a code staff texts name, and ``reason``, the technical cause for the
-installer), and clears it once the problem has been gone for ``clear_after_s`` (a driver that
-crash-loops is briefly running between failures: that is not a recovery).
+mosquitto is unreachable or refuses a subscription, the Zigbee2MQTT bridge says it is offline,
+the BLE adapter does not recover — every device behind it falls silent at once, emergency
+buttons included, while ``device_offline`` would notice only when each device's own silence runs
+out (a day for door contacts and buttons, which check in rarely). This detector turns each such
+problem that has lasted ``grace_s`` into one HIGH ``gateway_degraded`` alert per resident (key:
+the problem; details: ``cause``, a code staff texts name, and ``reason``, the technical cause
+for the installer), and clears it once the problem has been gone for ``clear_after_s`` (a driver
+that crash-loops is briefly running between failures: that is not a recovery).
 
 Problems come from a callable the runtime wires: ``{key: (cause, reason)}`` for what is wrong
 now (:meth:`gateway.runtime.Runtime.problems`: drivers the supervisor keeps restarting, and
@@ -38,6 +38,13 @@ _DRIVER_TRANSPORTS: dict[str, tuple[str, ...]] = {
     "ble": ("ble",),
 }
 _CAUSE_TRANSPORTS: dict[str, tuple[str, ...]] = {"zigbee2mqtt_bridge": ("zigbee2mqtt",)}
+# A subscription the home broker refused ("local_mqtt:subscription_refused:<codec>") leaves
+# that codec's devices unheard, not the others on the broker.
+_CODEC_TRANSPORTS: dict[str, tuple[str, ...]] = {
+    "zigbee2mqtt": ("zigbee2mqtt",),
+    "device-json": ("mqtt",),
+    "bed": ("mqtt",),
+}
 
 
 def unheard_transports(problems: Problems) -> set[str]:
@@ -45,7 +52,12 @@ def unheard_transports(problems: Problems) -> set[str]:
     found: set[str] = set()
     for key, (cause, _reason) in problems.items():
         driver = key.partition(":")[0]
-        found.update(_CAUSE_TRANSPORTS.get(cause) or _DRIVER_TRANSPORTS.get(driver, ()))
+        codec = key.rpartition(":")[2] if cause == "subscription_refused" else ""
+        found.update(
+            _CODEC_TRANSPORTS.get(codec)
+            or _CAUSE_TRANSPORTS.get(cause)
+            or _DRIVER_TRANSPORTS.get(driver, ())
+        )
     return found
 
 

@@ -265,6 +265,24 @@ def test_a_bridge_problem_leaves_only_zigbee_devices_unheard() -> None:
     assert types(events) == [("device_offline", "band"), ("device_offline", "bed")]
 
 
+@pytest.mark.parametrize(
+    ("codec", "still_offline"),
+    [
+        ("zigbee2mqtt", [("device_offline", "band"), ("device_offline", "bed")]),
+        ("device-json", [("device_offline", "band"), ("device_offline", "door")]),
+    ],
+)
+def test_a_refused_subscription_leaves_only_that_codecs_devices_unheard(
+    codec: str, still_offline: list[tuple[str, str]]
+) -> None:
+    """The home broker refused the gateway's subscription to one codec's topics (its ACL):
+    the devices on the others are heard, and go offline as ever."""
+    reason = "the local broker refused the subscription: Not authorized (0x87)"
+    problems = {f"local_mqtt:subscription_refused:{codec}": ("subscription_refused", reason)}
+    clock, _home, health = _home_behind_drivers(problems)
+    assert types(run_until(clock, health, 20 * MIN)) == still_offline
+
+
 def test_a_dead_device_is_reported_though_the_problem_keeps_coming_back() -> None:
     """Second review: the home broker drops for a minute every 10 min (each under
     gateway_health's 2 min grace: no gateway_degraded). A bed dead from the start was never

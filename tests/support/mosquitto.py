@@ -3,21 +3,33 @@ started as a child process and stopped by its PID."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
+import hashlib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from gateway.mqtt import make_client
 from gateway.settings import BrokerSettings
 
 USER = "eldergate"
 PASSWORD = "correct-horse-battery"
+DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
+DYNSEC_ADMIN = "dynsec-admin"
+# An ACL entry of the dynamic-security plugin: (acltype, topic, allow), acltype one of
+# subscribeLiteral, subscribePattern, publishClientSend, publishClientReceive, ...
+DynsecAcl = tuple[str, str, bool]
 
 
 def free_ports(n: int) -> list[int]:
@@ -140,10 +152,20 @@ class Mosquitto:
         port: int | None = None,
         acl: str | None = None,
         extra: Sequence[str] = (),
+        dynsec: Sequence[DynsecAcl] | None = None,
+        dynsec_defaults: Mapping[str, bool] | None = None,
     ) -> None:
         """``acl``: the lines of a mosquitto ACL file for the one user (anything it does not
         allow is denied), e.g. ``"topic write zigbee2mqtt/#"``; ``extra``: more lines of
-        configuration (:func:`shipped_delivery_settings`)."""
+        configuration (:func:`shipped_delivery_settings`).
+
+        ``dynsec``: the user is kept by the dynamic-security plugin instead of the password
+        file, with these ACL entries (the first that matches decides; what none matches is
+        allowed, unless ``dynsec_defaults`` says otherwise, e.g. ``{"subscribe": False}``).
+        mosquitto 2.0's ``acl_file`` never refuses a subscription (it grants one it denies,
+        then delivers nothing on it); the plugin refuses it (SUBACK 0x87 for MQTT 5, 0x80 for
+        3.1.1), as many brokers do. Its settings can be changed while the broker runs
+        (:meth:`dynsec_command`)."""
         if shutil.which("mosquitto") is None:
             raise RuntimeError("mosquitto is not installed: run ./scripts/setup")
         self.folder = folder
@@ -163,7 +185,6 @@ class Mosquitto:
             "user root",
             "per_listener_settings false",
             "allow_anonymous false",
-            f"password_file {passwd}",
             "persistence true",
             f"persistence_location {folder}/",
             "autosave_interval 1",
@@ -172,6 +193,13 @@ class Mosquitto:
             "max_queued_messages 100000",
             f"listener {self.port} 127.0.0.1",
         ]
+        if dynsec is None:
+            lines.append(f"password_file {passwd}")
+        else:
+            (folder / "dynsec.json").write_text(
+                json.dumps(_dynsec_config(dynsec, dynsec_defaults or {}))
+            )
+            lines += [f"plugin {DYNSEC_PLUGIN}", f"plugin_opt_config_file {folder}/dynsec.json"]
         lines += extra
         if acl is not None:
             (folder / "acl").write_text(f"user {USER}\n{acl}\n")
@@ -231,3 +259,53 @@ class Mosquitto:
     def log(self) -> str:
         path = self.folder / "mosquitto.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    async def dynsec_command(self, command: dict[str, Any]) -> None:
+        """Change the dynamic-security plugin's settings while the broker runs (its
+        ``$CONTROL`` API), e.g. ``{"command": "setDefaultACLAccess", "acls": [...]}``."""
+        admin = make_client(self.broker_settings(username=DYNSEC_ADMIN), DYNSEC_ADMIN)
+        async with asyncio.timeout(10), admin as client:
+            await client.subscribe(f"{DYNSEC_TOPIC}/response", qos=1)
+            await client.publish(DYNSEC_TOPIC, json.dumps({"commands": [command]}), qos=1)
+            async for message in client.messages:
+                assert isinstance(message.payload, bytes)
+                (response,) = json.loads(message.payload)["responses"]
+                if "error" in response:
+                    raise RuntimeError(f"dynamic security: {response['error']}")
+                return
+
+
+def _dynsec_config(acls: Sequence[DynsecAcl], defaults: Mapping[str, bool]) -> dict[str, Any]:
+    """The plugin's file: the one user with a role holding ``acls``, and an administrator of
+    the plugin's own (a change to a role disconnects its clients, and the answer with them)."""
+
+    def client(username: str, role: str) -> dict[str, Any]:
+        salt = os.urandom(12)  # the password hashed as the plugin does: PBKDF2-SHA512
+        digest = hashlib.pbkdf2_hmac("sha512", PASSWORD.encode(), salt, 101)
+        return {
+            "username": username,
+            "password": base64.b64encode(digest).decode(),
+            "salt": base64.b64encode(salt).decode(),
+            "iterations": 101,
+            "roles": [{"rolename": role}],
+        }
+
+    def role(name: str, entries: Sequence[DynsecAcl]) -> dict[str, Any]:
+        return {
+            "rolename": name,
+            "acls": [  # the higher priority is checked first
+                {"acltype": kind, "topic": topic, "allow": allow, "priority": -i}
+                for i, (kind, topic, allow) in enumerate(entries)
+            ],
+        }
+
+    own = [
+        (kind, f"{DYNSEC_TOPIC}/#", True)
+        for kind in ("publishClientSend", "publishClientReceive", "subscribePattern")
+    ]
+    kinds = ("publishClientSend", "publishClientReceive", "subscribe", "unsubscribe")
+    return {
+        "clients": [client(USER, "test"), client(DYNSEC_ADMIN, "admin")],
+        "roles": [role("test", acls), role("admin", own)],
+        "defaultACLAccess": {**dict.fromkeys(kinds, True), **defaults},
+    }
