@@ -88,6 +88,7 @@ class LongBathroomDetector(RoutineDetector[LongBathroomSettings]):
         self._entered: dict[str, float] = {}  # resident → mono of the first bathroom sign
         self._threshold: dict[str, tuple[float, float | None]] = {}  # resident → (entered, s)
         self._raised: set[str] = set()
+        self._unknown_start: set[str] = set()  # stays under way at a restart: not learned
 
     def stays(self, resident: str) -> StayHistory:
         found = self._stays.get(resident)
@@ -127,6 +128,14 @@ class LongBathroomDetector(RoutineDetector[LongBathroomSettings]):
     def mark_raised(self, alert: Alert) -> None:
         self._raised.add(alert.resident)  # cleared by a sign outside the bathroom
 
+    def restored(self, resident: str) -> None:
+        # In the bathroom when the gateway restarted (the picture taken back says so): the
+        # stay is watched from the restart, so its alarm comes late by the time before it,
+        # never early; how long it lasted is not known, so it is not learned.
+        if self.presence.resident(resident).room is Room.BATHROOM and resident not in self._entered:
+            self._entered[resident] = self.clock.monotonic()
+            self._unknown_start.add(resident)
+
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident
         room = observation.sign.room
@@ -141,7 +150,9 @@ class LongBathroomDetector(RoutineDetector[LongBathroomSettings]):
         if resident in self._raised:
             self._raised.discard(resident)
             events.append(self._event(resident, observation.t, EventAction.CLEAR, {}))
-        if entered is not None and not self.presence.deaf_during(entered, observation.mono):
+        if resident in self._unknown_start:
+            self._unknown_start.discard(resident)
+        elif entered is not None and not self.presence.deaf_during(entered, observation.mono):
             self._learn(resident, entered, observation.mono - entered)
         return events
 

@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 
 from gateway.detection.routine.learning import MemoryLearnedStore
+from gateway.detection.routine.long_bathroom import LongBathroomDetector
 from gateway.detection.routine.maths import usual_stay_s
 from tests.detection.routine.routine_sim import Sim, days_from, local
 
@@ -81,6 +82,24 @@ def test_no_alarm_where_bathroom_visits_routinely_end_unseen() -> None:
     sim.feed(local(day, "12:00"), "bathroom")
     sim.run_until(local(day, "13:30"))
     assert [e.t for e in sim.raised("long_bathroom")[learning:]] == [local(day, "13:05")]
+
+
+def test_a_stay_under_way_at_a_restart_is_watched_from_the_restart_and_not_learned() -> None:
+    """Before, the restarted gateway knew nothing of a stay begun before it: someone fallen in
+    the bathroom was left to inactivity's later threshold."""
+    store = MemoryLearnedStore()
+    sim = Sim(local(FIRST, "09:00"), store=store)
+    sim.feed(local(FIRST, "09:30"), "kitchen")
+    sim.feed(local(FIRST, "10:00"), "bathroom")
+    sim.run_until(local(FIRST, "10:10"))  # the power fails
+    again = Sim(local(FIRST, "10:15"), store=store)
+    again.run_until(local(FIRST, "11:30"))
+    (alert,) = again.raised("long_bathroom")
+    assert alert.t == local(FIRST, "11:15")  # the 60 min default, from the restart
+    again.feed(local(FIRST, "11:40"), "hallway")
+    assert len(again.cleared("long_bathroom")) == 1
+    (bathroom,) = [d for d in again.detector.detectors if isinstance(d, LongBathroomDetector)]
+    assert bathroom.stays("p1").duration_s.size == 0
 
 
 def test_learned_stays_survive_a_restart_and_an_old_store_is_ignored() -> None:
