@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from gateway.clock import SimClock
-from gateway.detection.fall_alerts import FallSettings
-from gateway.model import Reading
+from gateway.detection.fall_alerts import FallAlerts, FallSettings
+from gateway.model import Device, DeviceKind, Reading
 from gateway.runtime import STOP_GRACE_S, Runtime
 from simulators.transport import InProcessDevices
 from tests.support.falls import FS, real_fall_at_50hz
@@ -192,3 +192,30 @@ async def test_an_alert_queued_at_a_stop_reaches_the_platform_first(
             runtime.stop()
             await asyncio.wait({task}, timeout=10)
             await runtime.close()
+
+
+def test_an_impact_fed_but_not_yet_scanned_is_being_decided() -> None:
+    """The gate scans the bands' new samples every 0.2 s (at a tick, or with a band's
+    reading once that long has passed): the notifications that came since, the impact's
+    among them, are fed but not yet looked at. A stop asked for in between must see the fall
+    under way. Before, ``deciding`` looked only at what the gate had already found."""
+    clock = SimClock()
+    samples, peak = real_fall_at_50hz()
+    fall = FallAlerts(clock)
+    band = Device("band-r1", DeviceKind.WRISTBAND, "r1")
+    start = clock.wall()
+    first = round(peak * FS) - 2 * BATCH  # the band's notifications to a moment before impact
+    for i in range(0, first, BATCH):
+        clock.advance(STEP_S)
+        fall.on_reading(
+            Reading(start + i / FS, "band-r1", {"acc": samples[i : i + BATCH], "fs": FS}), band
+        )
+    assert not fall.deciding()
+    # the impact's notifications, within one gate period (a burst, a host catching up)
+    for i in range(first, first + 4 * BATCH, BATCH):
+        fall.on_reading(
+            Reading(start + i / FS, "band-r1", {"acc": samples[i : i + BATCH], "fs": FS}), band
+        )
+    assert fall.deciding()
+    fall.on_tick()  # the gate's next look
+    assert fall.deciding()
