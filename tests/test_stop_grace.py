@@ -194,6 +194,50 @@ async def test_an_alert_queued_at_a_stop_reaches_the_platform_first(
             await runtime.close()
 
 
+async def test_a_stop_waits_for_a_fall_whose_samples_are_still_queued(tmp_path: Path) -> None:
+    """The gateway is behind (a Pi busy, a band flushing its buffer at a reconnect): the
+    band's notifications up to a second after an impact are in the reading queue, not yet
+    fed to the fall detector, when systemd stops it; the band goes on streaming. Those are
+    data the gateway has received, and the fall they carry must get its alert before the
+    gateway goes. Before, the stop saw no fall being decided (nothing fed yet) and went at
+    once: the fall was lost."""
+    clock = SimClock()
+    samples, peak = real_fall_at_50hz()
+    config = gateway_config(tmp_path, None, None)
+    config["devices"].append(
+        {"id": "band-r1", "kind": "wristband", "resident": "r1", "transport": "simulated"}
+    )
+    runtime = Runtime(settings_for(config), clock, None, [])
+    start = clock.wall()
+    batches = iter(range(0, samples.shape[0], BATCH))
+
+    async def notify() -> None:
+        """The band's next notification, a notification's time after the last."""
+        i = next(batches)
+        clock.advance(STEP_S)
+        acc = samples[i : i + BATCH].tolist()
+        await runtime.put_reading(Reading(start + i / FS, "band-r1", {"acc": acc, "fs": FS}))
+
+    async with started(runtime) as task:
+        for _ in range(round((peak + 1.0) / STEP_S)):
+            await notify()  # the loop gets no turn meanwhile: all of it queued
+        assert runtime.queue.qsize() > 0 and fall_raises(runtime) == []
+        runtime.request_stop()
+        waited = 0.0
+        while not task.done():
+            assert waited < STOP_GRACE_S, "the gateway did not stop"
+            await notify()
+            waited += STEP_S
+            await wait_until(
+                lambda: task.done() or runtime.pipeline.next_deadline() > clock.monotonic()
+            )
+            for _ in range(5):  # the loop's turns to take the notification
+                await asyncio.sleep(0)
+        assert task.cancelled()
+        (raised,) = fall_raises(runtime)
+        assert raised["resident"] == "r1"
+
+
 def test_an_impact_fed_but_not_yet_scanned_is_being_decided() -> None:
     """The gate scans the bands' new samples every 0.2 s (at a tick, or with a band's
     reading once that long has passed): the notifications that came since, the impact's
