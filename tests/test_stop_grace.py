@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from alerts.outbox import Outbox
+from alerts.state import alerts_of
 from gateway.clock import SimClock
 from gateway.detection.fall_alerts import FallAlerts, FallSettings
 from gateway.model import Device, DeviceKind, Reading
@@ -263,3 +266,36 @@ def test_an_impact_fed_but_not_yet_scanned_is_being_decided() -> None:
     assert fall.deciding()
     fall.on_tick()  # the gate's next look
     assert fall.deciding()
+
+
+async def test_a_stop_does_not_cancel_an_alert_being_committed(tmp_path: Path) -> None:
+    """An SOS is processed while the outbox's thread is still writing something else (a
+    worn SD card's fsync can take seconds), so its commit waits its turn; the platform is
+    unreachable, so nothing is left to wait for and the stop goes at once. The SOS must still
+    be on disk for the next start. Before, the stop cancelled the commit before its turn came
+    (a thread pool's queued job is cancelled with its future): the SOS, open in memory only,
+    was gone for good."""
+    clock = SimClock()
+    runtime = Runtime(settings_for(gateway_config(tmp_path, None, None)), clock, None, [])
+    task = asyncio.create_task(runtime.run())
+    writing = threading.Event()
+    try:
+        await wait_until(runtime.ready.is_set)
+        slow_write = asyncio.ensure_future(runtime.outbox.run(writing.wait, 30.0))
+        await runtime.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
+        await wait_until(lambda: len(runtime.manager.active) == 1)
+        runtime.request_stop()
+        await asyncio.wait({task}, timeout=10)
+        assert task.cancelled()
+    finally:
+        writing.set()
+        runtime.stop()
+        await asyncio.wait({task}, timeout=10)
+        await slow_write
+        await runtime.close()
+    box = Outbox(tmp_path / "state" / "outbox.sqlite3", clock)
+    try:
+        assert [a.type for a in alerts_of(box.open_alerts())] == ["sos"]
+        assert [json.loads(m.payload)["change"] for m in box.pending(10)] == ["raised"]
+    finally:
+        box.close()
