@@ -354,7 +354,7 @@ class AlertManager:
                     key=str(record["key"]),
                     details=dict(record["details"]),
                 )
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:  # parse: .upper()
                 log.error("an alert held for a visit could not be read (%s); not taken back", exc)
                 continue
             self._held[event.alert_key] = event

@@ -162,6 +162,8 @@ class Runtime:
         self.ready = asyncio.Event()
         self.stopping = False
         self._stop_when_settled_task: asyncio.Task[None] | None = None
+        # readings handed over by the drivers, and fed to the pipeline (see _stop_when_settled)
+        self._received = self._fed = 0
         self._outbox_damage_seen = self.outbox.outbox.counters["damaged_files"]
         self._task: asyncio.Task[None] | None = None
         self.driver_failures: dict[str, int] = {}
@@ -194,8 +196,9 @@ class Runtime:
 
     def request_stop(self) -> None:
         """Stop once nothing is under way (systemd's SIGTERM, Ctrl-C): the gateway goes on
-        hearing the devices until no fall is being decided (:meth:`Pipeline.deciding`) and,
-        while the uplink is connected, no alert is left queued, for at most ``STOP_GRACE_S``.
+        hearing the devices until the readings received are fed, no fall is being decided
+        (:meth:`Pipeline.deciding`) and, while the uplink is connected, no alert is left
+        queued, for at most ``STOP_GRACE_S``.
         A second request, or one before :meth:`run`, stops at once."""
         if self.stopping or self._stop_when_settled_task is not None or self._task is None:
             self.stop()
@@ -206,16 +209,21 @@ class Runtime:
 
     async def _stop_when_settled(self) -> None:
         by = self.clock.monotonic() + STOP_GRACE_S
+        # The readings received by the last look are fed first: a loop that is behind (a Pi
+        # busy, a band's buffer flushed at a reconnect) may hold the samples of a fall, or a
+        # press, that no detector has seen yet. A steady stream taken as it comes holds none.
+        received = self._received
         try:
-            if await self._under_way():
+            if await self._under_way(received):
                 log.info("stopping within %.0f s: a fall or an alert is under way", STOP_GRACE_S)
-            while self.clock.monotonic() < by and await self._under_way():
+            while self.clock.monotonic() < by and await self._under_way(received):
+                received = self._received
                 await self.clock.sleep(STOP_POLL_S)
         finally:
             self.stop()
 
-    async def _under_way(self) -> bool:
-        if self.pipeline.deciding():
+    async def _under_way(self, received: int) -> bool:
+        if self._fed < received or self.pipeline.deciding():
             return True
         if self.forwarder is None or not self.forwarder.connected.is_set():
             return False  # nothing to wait for: the alerts go at the next start
@@ -257,6 +265,7 @@ class Runtime:
             await self.urgent.put(reading)
         else:
             await self.queue.put(reading)
+        self._received += 1
 
     async def _process(self) -> None:
         pending_urgent: asyncio.Task[Reading] | None = None
@@ -309,6 +318,7 @@ class Runtime:
         """The pipeline already keeps one detector's failure from the others; this keeps a
         reading nothing foresaw (the manager's or the pipeline's own bug) from ending the loop
         that every later reading, SOS included, goes through."""
+        self._fed += 1
         try:
             return self.pipeline.feed(reading)
         except Exception as exc:  # by its site: the message may quote the reading
@@ -346,7 +356,10 @@ class Runtime:
             messages.append(
                 Message(ALERT, alert.resident, self.topics.alert(alert.resident), payload)
             )
-        await self.outbox.commit(messages, records_of(self.manager))
+        # Shielded: a stop must not cancel the write while it waits for its turn on the
+        # outbox's thread (a queued job is cancelled with its future): the manager holds the
+        # change already, and a restart would never hear of it. close() writes after it.
+        await asyncio.shield(self.outbox.commit(messages, records_of(self.manager)))
         for change in changes:
             alert = change.alert
             log.info(

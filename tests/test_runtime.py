@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from alerts.manager import AlertManager
-from alerts.state import held_of
+from alerts.outbox import Outbox
+from alerts.state import HELD_KEY, held_of
 from gateway.backoff import Backoff
 from gateway.clock import AcceleratedClock, Clock, SimClock
 from gateway.detection.base import Home
@@ -638,3 +639,24 @@ async def test_an_alert_held_for_a_visit_and_over_before_it_ends_is_not_raised_a
         await third.handle_command(b'{"command": "visit_end", "resident": "r1"}')
         await advance_gateway(third, 1.0)
         assert third.manager.active == {}
+
+
+async def test_a_held_alert_saved_with_a_severity_that_cannot_be_read_does_not_stop_the_start(
+    tmp_path: Path,
+) -> None:
+    """A record of what a visit held back, damaged or from another version (a severity that is
+    not a label: None, a number, an enum pickled as such), is skipped like any unreadable
+    saved record; the others are still taken back. Before, ``Severity.parse`` raised
+    AttributeError, which restore_held did not catch: the gateway could not start at all."""
+    await _night_exit_held_for_a_visit(tmp_path)
+    box = Outbox(tmp_path / "state" / "outbox.sqlite3", SimClock())
+    records = box.open_alerts()
+    (good,) = held_of(records)
+    records[HELD_KEY] = [{**good, "severity": None}, {**good, "severity": 3}, good]
+    box.commit([], records)
+    box.close()
+    second = _wander_risk_home(tmp_path, 600.0)
+    async with running(second):
+        assert [e["type"] for e in second.manager.held_records()] == ["night_exit"]
+        await second.handle_command(b'{"command": "visit_end", "resident": "r1"}')
+        await wait_until(lambda: len(second.manager.active) == 1)

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from alerts.outbox import Outbox
+from alerts.state import alerts_of
 from gateway.clock import SimClock
-from gateway.detection.fall_alerts import FallSettings
-from gateway.model import Reading
+from gateway.detection.fall_alerts import FallAlerts, FallSettings
+from gateway.model import Device, DeviceKind, Reading
 from gateway.runtime import STOP_GRACE_S, Runtime
 from simulators.transport import InProcessDevices
 from tests.support.falls import FS, real_fall_at_50hz
@@ -192,3 +195,107 @@ async def test_an_alert_queued_at_a_stop_reaches_the_platform_first(
             runtime.stop()
             await asyncio.wait({task}, timeout=10)
             await runtime.close()
+
+
+async def test_a_stop_waits_for_a_fall_whose_samples_are_still_queued(tmp_path: Path) -> None:
+    """The gateway is behind (a Pi busy, a band flushing its buffer at a reconnect): the
+    band's notifications up to a second after an impact are in the reading queue, not yet
+    fed to the fall detector, when systemd stops it; the band goes on streaming. Those are
+    data the gateway has received, and the fall they carry must get its alert before the
+    gateway goes. Before, the stop saw no fall being decided (nothing fed yet) and went at
+    once: the fall was lost."""
+    clock = SimClock()
+    samples, peak = real_fall_at_50hz()
+    config = gateway_config(tmp_path, None, None)
+    config["devices"].append(
+        {"id": "band-r1", "kind": "wristband", "resident": "r1", "transport": "simulated"}
+    )
+    runtime = Runtime(settings_for(config), clock, None, [])
+    start = clock.wall()
+    batches = iter(range(0, samples.shape[0], BATCH))
+
+    async def notify() -> None:
+        """The band's next notification, a notification's time after the last."""
+        i = next(batches)
+        clock.advance(STEP_S)
+        acc = samples[i : i + BATCH].tolist()
+        await runtime.put_reading(Reading(start + i / FS, "band-r1", {"acc": acc, "fs": FS}))
+
+    async with started(runtime) as task:
+        for _ in range(round((peak + 1.0) / STEP_S)):
+            await notify()  # the loop gets no turn meanwhile: all of it queued
+        assert runtime.queue.qsize() > 0 and fall_raises(runtime) == []
+        runtime.request_stop()
+        waited = 0.0
+        while not task.done():
+            assert waited < STOP_GRACE_S, "the gateway did not stop"
+            await notify()
+            waited += STEP_S
+            await wait_until(
+                lambda: task.done() or runtime.pipeline.next_deadline() > clock.monotonic()
+            )
+            for _ in range(5):  # the loop's turns to take the notification
+                await asyncio.sleep(0)
+        assert task.cancelled()
+        (raised,) = fall_raises(runtime)
+        assert raised["resident"] == "r1"
+
+
+def test_an_impact_fed_but_not_yet_scanned_is_being_decided() -> None:
+    """The gate scans the bands' new samples every 0.2 s (at a tick, or with a band's
+    reading once that long has passed): the notifications that came since, the impact's
+    among them, are fed but not yet looked at. A stop asked for in between must see the fall
+    under way. Before, ``deciding`` looked only at what the gate had already found."""
+    clock = SimClock()
+    samples, peak = real_fall_at_50hz()
+    fall = FallAlerts(clock)
+    band = Device("band-r1", DeviceKind.WRISTBAND, "r1")
+    start = clock.wall()
+    first = round(peak * FS) - 2 * BATCH  # the band's notifications to a moment before impact
+    for i in range(0, first, BATCH):
+        clock.advance(STEP_S)
+        fall.on_reading(
+            Reading(start + i / FS, "band-r1", {"acc": samples[i : i + BATCH], "fs": FS}), band
+        )
+    assert not fall.deciding()
+    # the impact's notifications, within one gate period (a burst, a host catching up)
+    for i in range(first, first + 4 * BATCH, BATCH):
+        fall.on_reading(
+            Reading(start + i / FS, "band-r1", {"acc": samples[i : i + BATCH], "fs": FS}), band
+        )
+    assert fall.deciding()
+    fall.on_tick()  # the gate's next look
+    assert fall.deciding()
+
+
+async def test_a_stop_does_not_cancel_an_alert_being_committed(tmp_path: Path) -> None:
+    """An SOS is processed while the outbox's thread is still writing something else (a
+    worn SD card's fsync can take seconds), so its commit waits its turn; the platform is
+    unreachable, so nothing is left to wait for and the stop goes at once. The SOS must still
+    be on disk for the next start. Before, the stop cancelled the commit before its turn came
+    (a thread pool's queued job is cancelled with its future): the SOS, open in memory only,
+    was gone for good."""
+    clock = SimClock()
+    runtime = Runtime(settings_for(gateway_config(tmp_path, None, None)), clock, None, [])
+    task = asyncio.create_task(runtime.run())
+    writing = threading.Event()
+    try:
+        await wait_until(runtime.ready.is_set)
+        slow_write = asyncio.ensure_future(runtime.outbox.run(writing.wait, 30.0))
+        await runtime.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
+        await wait_until(lambda: len(runtime.manager.active) == 1)
+        runtime.request_stop()
+        await asyncio.wait({task}, timeout=10)
+        assert task.cancelled()
+    finally:
+        writing.set()
+        runtime.stop()
+        await asyncio.wait({task}, timeout=10)
+        await slow_write
+        await runtime.close()
+    box = Outbox(tmp_path / "state" / "outbox.sqlite3", clock)
+    try:
+        assert [a.type for a in alerts_of(box.open_alerts())] == ["sos"]
+        assert [json.loads(m.payload)["change"] for m in box.pending(10)] == ["raised"]
+    finally:
+        box.close()

@@ -1041,6 +1041,21 @@ class WristRing:
             GateHit(int(r), int(scan_from[r] + f)) for r, f in zip(hit_rows, first, strict=True)
         ]
 
+    def over_gate_unscanned(self) -> bool:
+        """Whether a sample :meth:`gate` has not scanned yet is above its slot's gate (what
+        the next scan would find, without scanning)."""
+        n = self.used
+        if n == 0:
+            return False
+        written = self.written[:n]
+        scan_from = np.maximum(self.scan_from[:n], written - RING)
+        span = int((written - scan_from).max(initial=0))
+        if span <= 0:
+            return False
+        idx = scan_from[:, None] + np.arange(span)[None, :]
+        mags = np.take_along_axis(self.mag[:n], idx % RING, axis=1)
+        return bool(((mags > self.gate_g[:n, None]) & (idx < written[:, None])).any())
+
     def _gate_lockstep(self, n: int, scanned: int, written: int) -> list[GateHit] | None:
         """:meth:`gate` when every slot is at ``written`` and scanned up to ``scanned``; None
         when the new samples wrap around the ring (then the general path runs)."""

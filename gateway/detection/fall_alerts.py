@@ -368,8 +368,11 @@ class FallAlerts:
         return min(deadlines) if deadlines else None
 
     def deciding(self) -> bool:
-        """Whether a possible fall is under way: samples over the gate not yet judged, an
-        impact not yet decided, or a fall whose alert is not yet due (``DecidesSoon``)."""
+        """Whether a possible fall is under way: samples over the gate not yet judged (also
+        those the gate has not scanned yet: it looks every ``GATE_PERIOD_S``), an impact not
+        yet decided, or a fall whose alert is not yet due (``DecidesSoon``)."""
+        if self._dirty and self.ring.over_gate_unscanned():
+            return True
         for slot in self._busy:
             wrist = self._by_slot[slot]
             if wrist.pending_from is not None or wrist.candidates:
