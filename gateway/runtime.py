@@ -230,6 +230,8 @@ class Runtime:
         return (await self.outbox.depth()).get(ALERT, 0) > 0
 
     async def run(self) -> None:
+        if self.stopping:  # stop() came first (a signal during the start)
+            raise asyncio.CancelledError
         self._task = asyncio.current_task()
         # The alerts open when the last run stopped, once more (unless a message of theirs is
         # still queued): the platform hears again what the gateway still holds open (it

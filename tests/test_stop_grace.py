@@ -299,3 +299,14 @@ async def test_a_stop_does_not_cancel_an_alert_being_committed(tmp_path: Path) -
         assert [json.loads(m.payload)["change"] for m in box.pending(10)] == ["raised"]
     finally:
         box.close()
+
+
+async def test_a_stop_asked_for_before_the_run_ends_it_at_once(tmp_path: Path) -> None:
+    """A signal during the start, before the loop runs: the run must not go on regardless."""
+    runtime = band_runtime(tmp_path, SimClock(), np.zeros((0, 3)))
+    try:
+        runtime.request_stop()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(runtime.run(), 10)
+    finally:
+        await runtime.close()
