@@ -20,6 +20,12 @@ from gateway.clock import EARLIEST_PLAUSIBLE_WALL, Clock, system_zone
 from gateway.detection.base import Home
 from gateway.model import Device, DeviceKind, Reading
 
+# A reading or alert dated further than this after the gateway's own clock (a device whose
+# clock is wrong: the JSON device topic and the bed profile take a device's ``t`` up to the
+# year 2100) counts when the gateway's clock says. Each such date kept a day's figures in
+# memory until that day came: one broken clock filled the Pi's memory with future days.
+MAX_AHEAD_S = 86400.0
+
 
 @dataclass
 class _DayStats:
@@ -51,10 +57,17 @@ class DailySummary:
     def _date(self, t: float) -> dt.date:
         return dt.datetime.fromtimestamp(t, self.zone).date()
 
+    def _believed(self, t: float) -> float:
+        """``t``, or the gateway's clock for a time more than :data:`MAX_AHEAD_S` ahead of
+        it: no figures are held for a day after the gateway's tomorrow, whatever dates
+        devices send (days past are handed out by the next :meth:`due`)."""
+        now = self.clock.wall()
+        return now if t > now + MAX_AHEAD_S else t
+
     def _stats(self, resident: str, t: float) -> _DayStats | None:
         """The day's figures, or None for a day that cannot have one: a wall clock not set
         yet (a 1970 day), or a day already summarised (a second summary would contradict the
-        first)."""
+        first). ``t`` as :meth:`_believed` takes it."""
         if t < EARLIEST_PLAUSIBLE_WALL:
             return None
         if self._watching_since is None:  # the clock was set since the start
@@ -71,12 +84,13 @@ class DailySummary:
         device = self.home.devices.get(reading.device)
         if device is None:
             return
-        stats = self._stats(device.resident, reading.t)
+        t = self._believed(reading.t)
+        stats = self._stats(device.resident, t)
         in_bed_s = self._bed(device, reading)
         if stats is None:
             return
         stats.readings += 1
-        hour = dt.datetime.fromtimestamp(reading.t, self.zone).hour
+        hour = dt.datetime.fromtimestamp(t, self.zone).hour
         if reading.get("motion") is True:
             stats.active_hours.add(hour)
             stats.rooms[device.room.value] += 1
@@ -101,7 +115,7 @@ class DailySummary:
         return None
 
     def record_alert(self, resident: str, alert_type: str, t: float) -> None:
-        stats = self._stats(resident, t)
+        stats = self._stats(resident, self._believed(t))
         if stats is not None:
             stats.alerts[alert_type] += 1
 

@@ -100,3 +100,24 @@ def test_a_gateway_that_booted_in_1970_watches_from_its_first_dated_reading() ->
     clock.set_wall(MIDNIGHT + 86400 + 8 * 3600)
     (day,) = summary.due()
     assert (day["partial"], day["watched_h"]) == (True, 6.0)
+
+
+def test_a_device_clock_far_ahead_holds_no_future_days_in_memory() -> None:
+    """A bed or bridge whose clock is wrong dates each reading days or years ahead (the JSON
+    device topic and the bed profile take a device's ``t`` up to 2100): every date opened a
+    day's figures that stayed in memory until that day came, ~1 KB a reading for ever. They
+    now count on the day the gateway's clock says."""
+    home = Home([Resident("r1")], [Device("bed", DeviceKind.BED, "r1", Room.BEDROOM)])
+    clock = SimClock(MIDNIGHT + 12 * 3600)
+    summary = DailySummary(clock, home, "UTC", "08:00")
+    for n in range(1, 2001):
+        clock.advance(1.0)
+        ahead = n * 86400.0 + 3600.0
+        summary.observe(Reading(clock.wall() + ahead, "bed", {"occupied": n % 2 == 0}))
+        summary.record_alert("r1", "vitals", clock.wall() + 3 * ahead)
+    assert len(summary._days) == 1  # today's
+    clock.set_wall(MIDNIGHT + 86400 + 8 * 3600)
+    (day,) = summary.due()
+    assert (day["day"], day["readings"], day["alerts"]) == ("2024-03-04", 2000, {"vitals": 2000})
+    summary.observe(Reading(clock.wall() + 20 * 3600.0, "bed", {"occupied": True}))  # a bit ahead
+    assert [key[1].isoformat() for key in summary._days] == ["2024-03-06"]

@@ -50,6 +50,11 @@ from gateway.model import Alert, Event, EventAction, Room, Severity
 from gateway.schema import TIME_OF_DAY
 
 ROOM_CODES = {Room.BEDROOM: 1, Room.BATHROOM: 2}  # every other room (or unknown) is 0
+# Signs of life counted in the activity window at most (its count saturates there): ~7 a
+# second for the 2 h window, above a 238 Hz band's notifications (~6 a second). A device
+# flooding readings kept one entry per reading for the whole window: 32 B each, hundreds of
+# MB at the rate a Pi can take them in for two hours.
+MAX_RECENT_SIGNS = 50_000
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,8 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         self._threshold: dict[str, tuple[float, float]] = {}  # resident → (quiet start, s)
         self._unsettled: set[str] = set()  # residents whose threshold predates a plausible clock
         self._raised: dict[str, float] = {}  # resident → quiet start mono of the open alert
-        self._recent: dict[str, deque[float]] = {}  # resident → sign monos in the activity window
+        # resident → sign monos in the activity window (MAX_RECENT_SIGNS, the newest, at most)
+        self._recent: dict[str, deque[float]] = {}
         self._activity: dict[str, tuple[float, float]] = {}  # resident → (sign mono, activity)
         self._last_up_wall: dict[str, float] = {}  # resident → wall time of their last up-sign
 
@@ -207,7 +213,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
 
     def _note_activity(self, resident: str, mono: float, window_s: float) -> None:
         """Remember the activity before a quiet that starts at this sign."""
-        recent = self._recent.setdefault(resident, deque())
+        recent = self._recent.setdefault(resident, deque(maxlen=MAX_RECENT_SIGNS))
         recent.append(mono)
         while recent and recent[0] <= mono - window_s:
             recent.popleft()

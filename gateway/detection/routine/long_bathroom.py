@@ -2,8 +2,11 @@
 
 A stay runs from the first sign in the bathroom to the first sign anywhere else (motion in
 another room, any door, the bed). Completed stays are remembered for ``history_days`` with their
-local start time; a stay longer than ``learn_cap_s`` (a night's sleep after a last bathroom
-visit in a home whose bedroom sensor rarely fires, a data outage) is learned as ``learn_cap_s``.
+local start time, the newest ``max_history`` at most (a bathroom and a hallway sensor that
+set each other off make a "stay" every few seconds, and each stay copies the history into
+the learned state); a stay longer than ``learn_cap_s`` (a night's sleep after a last bathroom
+visit in a home whose bedroom sensor rarely fires, a data outage) is learned as
+``learn_cap_s``.
 The threshold for a stay is the ``quantile`` of the stays that began near the same time of day
 (Gaussian kernel of ``bandwidth_min``; :func:`maths.usual_stay_s`) plus ``buffer_s``, at least
 ``floor_s``. When that exceeds ``ceiling_s`` this person's bathroom visits at this time are
@@ -40,6 +43,7 @@ class LongBathroomSettings:
     ceiling_s: float = 3 * 3600.0
     learn_cap_s: float = 6 * 3600.0
     history_days: int = 60
+    max_history: int = 10_000  # stays kept at most, the newest (~170 a day for 60 days)
     min_learned: int = 20
     severity: str = "high"
     tz: str | None = None
@@ -58,11 +62,17 @@ class StayHistory:
             self.start_min, self.duration_s = np.zeros(0), np.zeros(0)
             self.day = np.zeros(0, dtype=np.int64)
 
-    def add(self, start_min: float, duration_s: float, day: int, history_days: int) -> None:
+    def add(
+        self, start_min: float, duration_s: float, day: int, history_days: int, max_history: int
+    ) -> None:
+        """One more stay; those of more than ``history_days`` ago, and the oldest beyond the
+        newest ``max_history``, are forgotten."""
         keep = self.day > day - history_days
-        self.start_min = np.append(self.start_min[keep], start_min)
-        self.duration_s = np.append(self.duration_s[keep], duration_s)
-        self.day = np.append(self.day[keep], day)
+        days = np.append(self.day[keep], day)
+        drop = max(0, days.size - max(0, max_history))
+        self.start_min = np.append(self.start_min[keep], start_min)[drop:]
+        self.duration_s = np.append(self.duration_s[keep], duration_s)[drop:]
+        self.day = days[drop:]
 
     def to_json(self) -> dict:
         return {
@@ -168,6 +178,7 @@ class LongBathroomDetector(RoutineDetector[LongBathroomSettings]):
             min(stay_s, settings.learn_cap_s),
             local.day(start_wall),
             settings.history_days,
+            settings.max_history,
         )
         self.store.put(f"{self.name}/{resident}", stays.to_json())
 

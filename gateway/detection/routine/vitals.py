@@ -2,8 +2,10 @@
 
 Only bed-sensor readings taken while the bed is occupied count (a wristband's heart rate is
 the fall detector's business). For each of ``hr`` and ``rr`` separately, the samples of the
-last ``sustain_s`` are judged together: at least ``min_samples`` of them, and ``min_fraction``
-of them beyond the same limit, raise; a single wild reading never does. Cleared when the
+last ``sustain_s`` are judged together (the newest ``MAX_SAMPLES_PER_S`` a second of it at
+most: a bed reports about once a second, and one flooding readings had every reading judged
+over all it sent in ``sustain_s``): at least ``min_samples`` of them, and ``min_fraction`` of
+them beyond the same limit, raise; a single wild reading never does. Cleared when the
 window is back within limits, or when the person has been out of bed ``bed_leave_s``: a bed
 sensor that reports "not occupied" for a moment (the sleeper on the edge of the mattress)
 while the heart rate stays out of range keeps the one alert open instead of a resolved and a
@@ -35,6 +37,7 @@ from gateway.detection.routine.shell import RoutineDetector
 from gateway.model import Alert, Device, DeviceKind, Event, EventAction, Reading, Severity
 
 HISTOGRAM_BINS = 256  # values 0..255 per minute
+MAX_SAMPLES_PER_S = 5.0  # a window holds the newest 5 x sustain_s samples at most
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,10 @@ class VitalsDetector(RoutineDetector[VitalsSettings]):
                 self.rejected += 1
                 continue
             key = (resident, signal)
-            window = self._windows.setdefault(key, deque())
+            window = self._windows.get(key)
+            if window is None:
+                most = max(settings.min_samples, math.ceil(MAX_SAMPLES_PER_S * settings.sustain_s))
+                window = self._windows[key] = deque(maxlen=most)
             window.append((now, float(value)))
             while window and window[0][0] < now - settings.sustain_s:
                 window.popleft()

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from gateway.detection.routine import RoutineSettings
-from gateway.detection.routine.inactivity import InactivityDetector, QuietHistory
+from gateway.detection.routine import inactivity as inactivity_module
+from gateway.detection.routine.inactivity import MAX_RECENT_SIGNS, InactivityDetector, QuietHistory
 from gateway.detection.routine.maths import quiet_survival_threshold_s
 from tests.detection.routine.routine_sim import PLAIN_DAY, Sim, days_from, local
 
@@ -195,3 +196,22 @@ def test_a_mistyped_time_of_day_for_one_resident_is_ignored_not_fatal_for_all() 
         events += routine.on_tick()
     raised = {(e.type, e.resident) for e in events if e.action is EventAction.RAISE}
     assert ("not_up", "p1") in raised
+
+
+def test_a_device_flooding_readings_keeps_the_activity_window_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every sign of life in the 2 h activity window was kept, one entry per reading: a device
+    sending as fast as the gateway takes readings in (~1,500 a second on a Pi) held hundreds of
+    MB for as long as it went on. The count saturates at MAX_RECENT_SIGNS (50,000: ~7 signs a
+    second over the window, above any real device's rate; 1,000 here to keep the test short)."""
+    assert MAX_RECENT_SIGNS == 50_000
+    monkeypatch.setattr(inactivity_module, "MAX_RECENT_SIGNS", 1_000)
+    sim = Sim(local(dt.date(2019, 5, 6), "09:00"))
+    inactivity = next(d for d in sim.detector.detectors if isinstance(d, InactivityDetector))
+    start = sim.clock.wall()
+    for n in range(1_500):  # 20 readings a second
+        sim.feed(start + n * 0.05, "kitchen")
+    assert len(inactivity._recent["p1"]) == 1_000
+    last = sim.clock.monotonic()
+    assert inactivity.activity_at("p1", last) == pytest.approx(np.log1p(1_000))

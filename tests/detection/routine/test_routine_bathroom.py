@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
 
+from gateway.detection.routine import RoutineSettings
 from gateway.detection.routine.learning import MemoryLearnedStore
-from gateway.detection.routine.long_bathroom import LongBathroomDetector
+from gateway.detection.routine.long_bathroom import LongBathroomDetector, LongBathroomSettings
 from gateway.detection.routine.maths import usual_stay_s
 from tests.detection.routine.routine_sim import Sim, days_from, local
 
@@ -119,3 +121,22 @@ def test_learned_stays_survive_a_restart_and_an_old_store_is_ignored() -> None:
     fresh.feed(local(day, "07:30"), "bathroom")
     fresh.run_until(local(day, "08:35"))
     assert [e.t for e in fresh.raised("long_bathroom")] == [local(day, "08:30")]
+
+
+def test_a_bathroom_and_hallway_sensor_setting_each_other_off_keep_a_bounded_history() -> None:
+    """Two sensors that set each other off make a bathroom "stay" every few seconds: each was
+    kept for 60 days (half a million: ~60 MB) and copied whole into the learned state at
+    every new one. The newest ``max_history`` are kept (10,000 by default; the busiest TIHM
+    home has ~4,500 real stays in 60 days)."""
+    store = MemoryLearnedStore()
+    bounded = dataclasses.replace(LongBathroomSettings(), max_history=1_000)
+    settings = RoutineSettings(long_bathroom=bounded)
+    sim = Sim(local(FIRST, "06:00"), store=store, settings=settings)
+    start = local(FIRST, "10:00")
+    for n in range(1_500):  # a stay every 10 s
+        sim.feed(start + 10.0 * n, "bathroom")
+        sim.feed(start + 10.0 * n + 5.0, "hallway")
+    stays = store.get("long_bathroom/p1")
+    assert len(stays["duration_s"]) == len(stays["day"]) == len(stays["start_min"]) == 1_000
+    assert stays["start_min"][-1] == round(10 * 60 + 1_499 * 10 / 60, 2)  # the newest kept
+    assert LongBathroomSettings().max_history == 10_000

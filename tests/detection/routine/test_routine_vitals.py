@@ -91,3 +91,16 @@ def test_real_normal_nights_raise_no_vitals_alert() -> None:
     low, high = vitals.limits("p1", "hr")
     assert 40 <= low < high <= 120  # the person's own range was learned
     assert (low, high) != (40.0, 120.0)
+
+
+def test_a_bed_flooding_readings_keeps_its_window_bounded() -> None:
+    """A bed reports about once a second; one sending 20 a second (a bridge in a loop) kept
+    every sample of the last ``sustain_s`` (10 min: 12,000 per signal, each reading judged
+    over all of them: ~2 ms a reading on a PC). The window holds the newest 5 a second."""
+    sim = bed_sim()
+    start = local(DAY, "23:00")
+    for n in range(20 * 300):  # 20 a second for 5 min, out of range throughout
+        sim.feed(start + n * 0.05, "bed", hr=35, rr=14)
+    vitals = next(d for d in sim.detector.detectors if isinstance(d, VitalsDetector))
+    assert len(vitals._windows[(P, "hr")]) == len(vitals._windows[(P, "rr")]) == 3_000
+    assert [e.key for e in sim.raised("vitals")] == ["hr"]
