@@ -446,9 +446,19 @@ class AsyncOutbox:
         self.new_item = asyncio.Event()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn`` on the storage thread (other small SQLite stores share it)."""
+        """Run ``fn`` on the storage thread (other small SQLite stores share it).
+
+        A call handed to the thread is carried out even if its caller is cancelled (a stop):
+        the cancellation is taken once the call has ended. Cancelling the executor's future
+        took a call still queued behind another (a slow SD card) off the queue: an alert
+        change raised at a stop was never committed, and lost at the next start."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        call = loop.run_in_executor(self._executor, fn, *args)
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            await asyncio.wait({call})  # a second cancellation stops the wait, not the call
+            raise
 
     async def put(self, kind: str, resident: str, topic: str, payload: bytes) -> int:
         seq = await self.run(self.outbox.put, kind, resident, topic, payload)

@@ -160,6 +160,9 @@ class Runtime:
             )
         self.started_mono = clock.monotonic()
         self.ready = asyncio.Event()
+        # The processing loop waits for a reading or its next deadline, every storage call of
+        # its last turn ended (a test that moves a SimClock on waits for this).
+        self.idle = False
         self.stopping = False
         self._stop_when_settled_task: asyncio.Task[None] | None = None
         # readings handed over by the drivers, and fed to the pipeline (see _stop_when_settled)
@@ -281,9 +284,11 @@ class Runtime:
                 if pending_get is None:
                     pending_get = asyncio.ensure_future(self.queue.get())
                 sleeper = asyncio.ensure_future(self.clock.sleep(max(0.0, timeout)))
+                self.idle = True
                 done, _ = await asyncio.wait(
                     {pending_urgent, pending_get, sleeper}, return_when=asyncio.FIRST_COMPLETED
                 )
+                self.idle = False
                 sleeper.cancel()
                 for got in (pending_urgent, pending_get):  # a press first
                     if got in done:

@@ -128,13 +128,17 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> No
 
 async def advance_gateway(runtime: Runtime, seconds: float) -> None:
     """Move a running gateway's simulated clock on and wait, in real time, until its loop has
-    caught up (no tick overdue): alert changes are committed on the outbox's thread, so a test
-    that only yields to the event loop can outrun them."""
+    caught up (no tick overdue, and the loop back waiting): alert changes are committed on the
+    outbox's thread, so a test that only yields to the event loop can outrun them. The
+    deadline alone moves on as the tick begins, before its storage calls (a commit, a retry
+    of what a full card refused) have ended."""
     clock = runtime.clock
     if not isinstance(clock, SimClock):
         raise TypeError("advance_gateway needs a gateway on a SimClock")
     clock.advance(seconds)
-    await wait_until(lambda: runtime.pipeline.next_deadline() > clock.monotonic(), 10.0)
+    await wait_until(
+        lambda: runtime.idle and runtime.pipeline.next_deadline() > clock.monotonic(), 10.0
+    )
 
 
 async def publish_readings(
