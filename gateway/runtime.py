@@ -363,10 +363,9 @@ class Runtime:
             messages.append(
                 Message(ALERT, alert.resident, self.topics.alert(alert.resident), payload)
             )
-        # Shielded: a stop must not cancel the write while it waits for its turn on the
-        # outbox's thread (a queued job is cancelled with its future): the manager holds the
-        # change already, and a restart would never hear of it. close() writes after it.
-        await asyncio.shield(self.outbox.commit(messages, records_of(self.manager)))
+        # a stop does not cancel the write once handed over (AsyncOutbox.run): the manager
+        # holds the change already, and a restart would never hear of it
+        await self.outbox.commit(messages, records_of(self.manager))
         for change in changes:
             alert = change.alert
             log.info(

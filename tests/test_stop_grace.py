@@ -314,39 +314,6 @@ def test_an_impact_fed_but_not_yet_scanned_is_being_decided() -> None:
     assert fall.deciding()
 
 
-async def test_a_stop_does_not_cancel_an_alert_being_committed(tmp_path: Path) -> None:
-    """An SOS is processed while the outbox's thread is still writing something else (a
-    worn SD card's fsync can take seconds), so its commit waits its turn; the platform is
-    unreachable, so nothing is left to wait for and the stop goes at once. The SOS must still
-    be on disk for the next start. Before, the stop cancelled the commit before its turn came
-    (a thread pool's queued job is cancelled with its future): the SOS, open in memory only,
-    was gone for good."""
-    clock = SimClock()
-    runtime = Runtime(settings_for(gateway_config(tmp_path, None, None)), clock, None, [])
-    task = asyncio.create_task(runtime.run())
-    writing = threading.Event()
-    try:
-        await wait_until(runtime.ready.is_set)
-        slow_write = asyncio.ensure_future(runtime.outbox.run(writing.wait, 30.0))
-        await runtime.put_reading(Reading(clock.wall(), "sos-r1", {"action": "sos"}))
-        await wait_until(lambda: len(runtime.manager.active) == 1)
-        runtime.request_stop()
-        await asyncio.wait({task}, timeout=10)
-        assert task.cancelled()
-    finally:
-        writing.set()
-        runtime.stop()
-        await asyncio.wait({task}, timeout=10)
-        await slow_write
-        await runtime.close()
-    box = Outbox(tmp_path / "state" / "outbox.sqlite3", clock)
-    try:
-        assert [a.type for a in alerts_of(box.open_alerts())] == ["sos"]
-        assert [json.loads(m.payload)["change"] for m in box.pending(10)] == ["raised"]
-    finally:
-        box.close()
-
-
 async def test_a_stop_asked_for_before_the_run_ends_it_at_once(tmp_path: Path) -> None:
     """A signal during the start, before the loop runs: the run must not go on regardless."""
     runtime = band_runtime(tmp_path, SimClock(), np.zeros((0, 3)))
