@@ -138,12 +138,15 @@ def knocks(seconds: float, every_s: float) -> np.ndarray:
     return samples
 
 
+async def knocked_for(runtime: Runtime, seconds: float) -> None:
+    for _ in range(round(seconds / STEP_S)):
+        await step(runtime)
+
+
 async def test_a_stop_waits_no_longer_than_its_grace(tmp_path: Path) -> None:
-    clock = SimClock()
-    runtime = band_runtime(tmp_path, clock, knocks(60.0, 1.5))
+    runtime = band_runtime(tmp_path, SimClock(), knocks(60.0, 1.5))
     async with started(runtime) as task:
-        for _ in range(round(12.0 / STEP_S)):
-            await step(runtime)
+        await knocked_for(runtime, 12.0)
         assert runtime.pipeline.deciding()
         runtime.request_stop()
         waited = await advance_until_stopped(runtime, task, STOP_GRACE_S + 2.0)
@@ -152,11 +155,9 @@ async def test_a_stop_waits_no_longer_than_its_grace(tmp_path: Path) -> None:
 
 
 async def test_a_second_request_stops_at_once(tmp_path: Path) -> None:
-    clock = SimClock()
-    runtime = band_runtime(tmp_path, clock, knocks(60.0, 1.5))
+    runtime = band_runtime(tmp_path, SimClock(), knocks(60.0, 1.5))
     async with started(runtime) as task:
-        for _ in range(round(12.0 / STEP_S)):
-            await step(runtime)
+        await knocked_for(runtime, 12.0)
         runtime.request_stop()
         await asyncio.sleep(0)
         assert not task.done()
