@@ -248,9 +248,19 @@ class Mosquitto:
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.proc.pid, sig)
-        self.proc.wait(timeout=10)
+        # mosquitto 2.0 installs its signal handlers just before it sets its run flag, so a
+        # SIGTERM landing between the two (a broker stopped right after it started listening,
+        # on a busy machine) is forgotten and the broker runs on: the signal is sent again.
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    raise
         self.proc = None
 
     def kill(self) -> None:
