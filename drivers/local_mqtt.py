@@ -146,6 +146,7 @@ class LocalMqttDriver(StopFlag):
             "rejected": 0,
             "retained_ignored": 0,
             "subscriptions_refused": 0,
+            "resubscribe_errors": 0,
         }
         self.rejected_by_reason: dict[str, int] = {}
         # a device that keeps sending what cannot be taken (a smart plug paired to Zigbee2MQTT
@@ -247,6 +248,13 @@ class LocalMqttDriver(StopFlag):
                 await self._subscribe(client, filters)
             except aiomqtt.MqttError as exc:  # a lost connection is the message loop's
                 log.debug("local broker: subscribing again failed: %s", exc)
+            except Exception as exc:  # a bug must not end the retries for good
+                self.counters["resubscribe_errors"] += 1
+                log.error(
+                    "local broker: asking again for refused subscriptions failed: %s; asked "
+                    "again later",
+                    crash_site(exc),
+                )
             self._stop_if_asked()  # the SUBACK's wait_for may have swallowed the cancel
 
     async def _handle(self, message: aiomqtt.Message, sink: ReadingSink) -> None:
