@@ -109,7 +109,19 @@ class Runtime:
             settings.alerts.visit_max_h * 3600.0,
             settings.alerts.flap_hold_s,
         )
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        learned_dir: Path | None = self.state_dir
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            # A typo, a path the service may not write (ProtectSystem=strict) or a card
+            # read-only before the first start: the alerts still go out, held in memory.
+            learned_dir = None
+            log.error(
+                "STORAGE FOLDER CANNOT BE MADE: gateway.storage_path %s (%s): alerts are queued "
+                "and routines learned in memory only, and a restart loses them",
+                self.state_dir,
+                exc.strerror or exc,
+            )
         self.outbox = AsyncOutbox(
             Outbox(
                 self.state_dir / "outbox.sqlite3",
@@ -129,7 +141,7 @@ class Runtime:
             clock,
             self.home,
             settings.detection,
-            self.state_dir,
+            learned_dir,
             deaf,
             self.problems,
             settings.alerts.repeat_window_s,

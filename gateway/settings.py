@@ -267,8 +267,20 @@ def _settings_class(name: str) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
+def _storage_problems(storage_path: str) -> list[str]:
+    """A storage folder under a file can never be made (the gateway then keeps its outbox in
+    memory only, and says so at each start): named here, before it is installed."""
+    path = Path(storage_path)
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if folder.is_dir():
+                return []
+            return [f"gateway.storage_path: expected a folder, {str(folder)!r} is a file"]
+    return []
+
+
 def _cross_checks(settings: Settings) -> list[str]:
-    errors: list[str] = []
+    errors: list[str] = _storage_problems(settings.gateway.storage_path)
     resident_ids = [r.id for r in settings.residents]
     for i, rid in enumerate(resident_ids):
         if not _ID.match(rid):

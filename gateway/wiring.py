@@ -76,4 +76,33 @@ def _local_broker_driver(settings: Settings, clock: Clock) -> Driver:
     }
     if beds:
         codecs.append(BedProfileCodec(local.bed_topic, beds))
-    return LocalMqttDriver(local, codecs, clock, client_id=f"eldergate-{settings.gateway.id}")
+    return LocalMqttDriver(local, codecs, clock, client_id=local_client_id(settings))
+
+
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
+
+
+def _broker_address(host: str, port: int) -> tuple[str, int]:
+    host = host.strip().lower().rstrip(".")
+    return ("loopback" if host in _LOOPBACK else host, port)
+
+
+def local_client_id(settings: Settings) -> str:
+    """The home broker connection's MQTT client id (``local_broker.client_id`` overrides it).
+
+    The uplink to the platform is ``eldergate-<gateway id>``, and so has the home broker's
+    connection always been (its persistent session, which keeps a press made while the gateway
+    restarts, goes by that id: it stays). When both are the same broker (the platform reached
+    through a bridge on the home's mosquitto, or a one-broker development setup), one id for
+    two connections made the broker close each one as the other connected, in turn, for as
+    long as the gateway ran: the home connection then takes ``eldergate-<gateway id>-home``."""
+    own = f"eldergate-{settings.gateway.id}"
+    local, platform = settings.local_broker, settings.platform
+    if (
+        local is not None
+        and platform is not None
+        and platform.enabled
+        and _broker_address(local.host, local.port) == _broker_address(platform.host, platform.port)
+    ):
+        return f"{own}-home"
+    return own

@@ -429,6 +429,15 @@ def test_a_password_or_token_file_that_cannot_be_read_is_named(tmp_path: Path) -
     ]
 
 
+def test_a_storage_folder_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    """The gateway stopped on a traceback at every start (it now runs from memory)."""
+    (tmp_path / "a-file").write_text("")
+    text = f'[gateway]\nid = "g"\nstorage_path = "{tmp_path / "a-file" / "state"}"\n'
+    assert _errors(tmp_path, text) == [
+        f"gateway.storage_path: expected a folder, '{tmp_path / 'a-file'}' is a file"
+    ]
+
+
 def test_topics_with_wildcards_or_empty_levels_are_named(tmp_path: Path) -> None:
     """A '+' or '#' in the platform's topic prefix made every publish fail (paho refuses a
     wildcard in a topic name), so the uplink restarted in a loop and no alert went out."""

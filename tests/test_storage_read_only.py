@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 
 from alerts.outbox import ALERT, Message, Outbox
-from gateway.clock import SimClock
+from gateway.clock import SimClock, SystemClock
+from gateway.wiring import build_runtime
 from tests.support.harness import (
+    fast_backoff,
     gateway_config,
     publish_readings,
     running,
     running_platform,
     runtime_for,
+    settings_for,
     wait_until,
 )
 from tests.support.mosquitto import Mosquitto
@@ -87,3 +90,34 @@ def test_an_outbox_found_damaged_that_cannot_be_set_aside_keeps_delivering(
         box.ack(pending[0])
         assert [i.seq for i in box.pending(1000)] == pending[1:]
     box.close()
+
+
+@pytest.mark.broker
+async def test_a_gateway_whose_storage_folder_cannot_be_made_still_delivers_sos(
+    tmp_path: Path,
+    local_broker: Mosquitto,
+    platform_broker: Mosquitto,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``gateway.storage_path`` a folder that cannot be created (a typo under a file, a path
+    outside the service's writable ones, a card read-only before the first start): the
+    gateway stopped on a traceback at every start, and systemd restarted it into the same one,
+    so no SOS was heard at all. It now says why and runs from memory."""
+    config = gateway_config(tmp_path, local_broker, platform_broker)
+    config["gateway"]["storage_path"] = str(tmp_path / "a-file" / "state")
+    settings = settings_for(config)  # check-config passes: nothing is in the way yet
+    (tmp_path / "a-file").write_text("not a folder")
+    async with running_platform(platform_broker) as platform:
+        runtime = build_runtime(settings, SystemClock())
+        runtime.backoff_factory = fast_backoff
+        assert runtime.forwarder is not None
+        runtime.forwarder.backoff = fast_backoff()
+        async with running(runtime):
+            await publish_readings(local_broker, [("sos-r1", {"action": "sos"})])
+            await platform.wait_for_alerts(1)
+            await wait_until(lambda: runtime.outbox.outbox.depth() == {})
+    assert [a["type"] for a in platform.received] == ["sos"]
+    assert any(
+        "storage_path" in r.getMessage() and str(tmp_path / "a-file") in r.getMessage()
+        for r in caplog.records
+    )

@@ -66,6 +66,12 @@ class MqttSession:
                     # It came once, live, without the flag (or queued for our session).
                     log.warning("platform command left retained on %s: ignored", message.topic)
                     continue
+                if not message.topic.matches(self._topics.command):
+                    # Only the command topic is ours; a session an earlier version shared
+                    # with the home broker's connection (one broker for both) still holds the
+                    # device topics' subscriptions, and a press is no staff command.
+                    log.debug("a message not on the command topic: ignored")  # no device names
+                    continue
                 payload = message.payload
                 if isinstance(payload, (bytes, bytearray)):
                     yield bytes(payload)
