@@ -274,15 +274,18 @@ async def test_a_stop_waits_for_a_fall_whose_samples_are_still_queued(tmp_path: 
         assert runtime.queue.qsize() > 0 and fall_raises(runtime) == []
         runtime.request_stop()
         waited = 0.0
-        while not task.done():
+        # until it has decided to stop: ending then takes real time, not simulated (the fall's
+        # commit is finished on the outbox's thread), and the band's stream must not run on
+        while not runtime.stopping:
             assert waited < STOP_GRACE_S, "the gateway did not stop"
             await notify()
             waited += STEP_S
             await wait_until(
-                lambda: task.done() or runtime.pipeline.next_deadline() > clock.monotonic()
+                lambda: runtime.stopping or runtime.pipeline.next_deadline() > clock.monotonic()
             )
             for _ in range(5):  # the loop's turns to take the notification
                 await asyncio.sleep(0)
+        await asyncio.wait({task}, timeout=10)
         assert task.cancelled()
         (raised,) = fall_raises(runtime)
         assert raised["resident"] == "r1"
