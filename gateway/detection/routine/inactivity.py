@@ -11,11 +11,12 @@ pseudo-quiets) after a similar level of activity (log(1 + signs of life in the
 ``activity_window_s`` before the quiet began), Gaussian kernel of ``activity_bandwidth``),
 exponential beyond the ``body_quantile``
 (:func:`maths.quiet_survival_threshold_s`), plus ``buffer_s``, within [``floor_s``,
-``ceiling_s``]. ``model="longest"`` keeps the earlier rule: the longest similar quiet within
-``window_min`` × (1 + ``margin``) + ``buffer_s``. Unlike Cuddihy 2007 or Floeck & Litz 2009 the
-threshold is indexed by when and where the quiet *began*, not by the current hour, and quiet
-periods longer than ``learn_max_s`` (absences without a door event, data outages) and away
-periods are never learned, so a multi-day outage cannot teach a threshold of days.
+``day_ceiling_s``] (``ceiling_s`` where nothing can say "up"). ``model="longest"`` keeps the
+earlier rule: the longest similar quiet within ``window_min`` × (1 + ``margin``) + ``buffer_s``.
+Unlike Cuddihy 2007 or Floeck & Litz 2009 the threshold is indexed by when and where the quiet
+*began*, not by the current hour, and quiet periods longer than ``learn_max_s`` (absences
+without a door event, data outages) and away periods are never learned, so a multi-day outage
+cannot teach a threshold of days.
 
 Until ``min_learned_days`` of the person's days are known, a safe default applies: a quiet that
 starts in the daytime alarms after ``default_day_s``, or later when this person has already had
@@ -63,7 +64,8 @@ class InactivitySettings:
     # "survival": the tail point of this person's quiet durations by start time and room;
     # "longest": the longest similar quiet × (1 + margin) + buffer (the earlier rule).
     model: str = field(default="survival", metadata={"choices": ("survival", "longest")})
-    tail_probability: float = 0.01  # alarm once a quiet outlasts all but this share of similar ones
+    # alarm once a quiet outlasts all but this share of similar ones
+    tail_probability: float = 0.015
     body_quantile: float = 0.5  # beyond this quantile the survival tail is exponential
     bandwidth_min: float = 45.0  # start-time kernel: neighbouring times of day pool
     room_prior_weight: float = 5.0  # pseudo-quiets of the all-rooms model behind a room's own
@@ -72,7 +74,12 @@ class InactivitySettings:
     margin: float = 0.2  # "longest" only
     buffer_s: float = 1800.0
     floor_s: float = 5400.0  # never alarm on less than 1.5 h of quiet
-    ceiling_s: float = 14 * 3600.0  # nor wait longer than 14 h
+    # nor wait longer than this, where nights are left to not_up (room sensors or a bed: what
+    # is judged here starts in the day or evening): a silence that long is always raised
+    day_ceiling_s: float = 10 * 3600.0
+    # nor longer than this where nothing can say "up" (a wristband alone: its nights are
+    # judged here too, and a band taken off for a long night must not alarm every morning)
+    ceiling_s: float = 14 * 3600.0
     learn_min_s: float = 900.0
     learn_max_s: float = 16 * 3600.0
     history_days: int = 60
@@ -335,10 +342,15 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         night = in_window(start_min, evening, morning) and not self._up_before(
             resident, settings, start_wall, start_min, morning
         )
-        if night and self.presence.resident(resident).can_tell_up:
+        can_tell_up = self.presence.resident(resident).can_tell_up
+        if night and can_tell_up:
             return None  # a quiet that starts at bedtime is sleep: not_up watches the morning
         # Where nothing can say "up" (a wristband alone) not_up is off and no morning check
-        # follows: the night is judged here, while learning never before the ceiling.
+        # follows: the night is judged here, while learning never before the ceiling, and a
+        # band taken off in the evening may be off all night: no shorter daytime ceiling.
+        ceiling_s = settings.ceiling_s
+        if can_tell_up:
+            ceiling_s = min(settings.day_ceiling_s, ceiling_s)
         room_code = ROOM_CODES.get(room, 0) if room is not None else 0
         if settings.bedtime_quantile is not None and self._early_night(
             history, settings, start_min, room_code, morning
@@ -354,12 +366,12 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             settings.min_same_room,
         )
         longest_rule = quiet_threshold_s(
-            longest, settings.margin, settings.buffer_s, settings.floor_s, settings.ceiling_s
+            longest, settings.margin, settings.buffer_s, settings.floor_s, ceiling_s
         )
         if len(history.days) < settings.min_learned_days:
             # Still learning: the safe default, but never alarm on a quiet shorter than one this
             # person has already been seen to have, starting then and there.
-            return max(longest_rule, settings.ceiling_s if night else settings.default_day_s)
+            return max(longest_rule, ceiling_s if night else settings.default_day_s)
         if settings.model != "survival":
             return longest_rule
         tail = quiet_survival_threshold_s(
@@ -376,7 +388,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
             activity if math.isfinite(activity) else None,
             settings.activity_bandwidth,
         )
-        return quiet_threshold_s(tail, 0.0, settings.buffer_s, settings.floor_s, settings.ceiling_s)
+        return quiet_threshold_s(tail, 0.0, settings.buffer_s, settings.floor_s, ceiling_s)
 
     @staticmethod
     def _data_gap(

@@ -51,3 +51,22 @@ def test_offline_rerun_counts_what_the_live_bench_counts(
     assert [None if d is None else round(d) for d in found["delays_s"]] == expected["delays_s"]
     assert found["inactivity"] + found["not_up"] > 0 or inactivity == InactivitySettings()
     assert all(d is not None for d in found["delays_s"])  # every collapse is found
+
+
+def _home(days: float, alarms: int, delays_h: list[float | None]) -> dict:
+    delays = [None if d is None else d * 3600 for d in delays_h]
+    return {"days": days, "inactivity": alarms, "not_up": 0, "delays_s": delays}
+
+
+def test_the_bootstrap_resamples_whole_homes() -> None:
+    same = [_home(10.0, 1, [2.0, 4.0]), _home(10.0, 1, [2.0, 4.0])]
+    alike = offline.bootstrap(same, 500)
+    assert alike["mean_delay_h_p05_p50_p95"] == [3.0, 3.0, 3.0]
+    assert alike["rate_p05_p50_p95"] == [0.1, 0.1, 0.1]
+    assert alike["p_mean_delay_over_3h"] == 0.0 and alike["p_rate_at_most_0.05"] == 0.0
+    # a quiet home with quick finds and a noisy slow one: a draw holds either twice (1 h, 5 h:
+    # a quarter each) or both (3 h), and a missed collapse (None) is no delay
+    unlike = offline.bootstrap([_home(20.0, 0, [1.0, None]), _home(20.0, 4, [5.0])], 2000)
+    assert unlike["mean_delay_h_p05_p50_p95"] == [1.0, 3.0, 5.0]
+    assert 0.2 < unlike["p_mean_delay_over_3h"] < 0.3
+    assert unlike["rate_p05_p50_p95"][0] == 0.0 and unlike["rate_p05_p50_p95"][2] == 0.2
