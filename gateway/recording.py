@@ -60,6 +60,20 @@ class TimeFormat:
             return t
         raise RecordError(f"t: expected epoch seconds or ISO 8601, got {type(value).__name__}")
 
+    def parse_in_zone(self, value: Any) -> float:
+        """A time given beside the recording (``--until``): a naive ISO time is read in the
+        zone of the recording's own times (the offset they carry), as the home's clock says;
+        anything else as :meth:`parse`. Leaves this format's convention as it is."""
+        if isinstance(value, str) and self.tz is not None:
+            try:
+                stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                pass
+            else:
+                if stamp.tzinfo is None:
+                    value = stamp.replace(tzinfo=self.tz).isoformat()
+        return TimeFormat(self.iso, self.tz).parse(value)
+
     def format(self, t: float) -> float | str:
         if not self.iso:
             return t

@@ -56,7 +56,10 @@ class Replayer:
         if len(self.stats.errors) < 1000:
             self.stats.errors.append(f"line {lineno}: {reason}")
 
-    def run(self, lines: Iterable[str], until: float | None = None) -> Iterator[AlertChange]:
+    def run(self, lines: Iterable[str], until: float | str | None = None) -> Iterator[AlertChange]:
+        """``until``: epoch seconds, or an ISO 8601 time; a naive one is read in the zone of
+        the recording's times (``2019-04-02T08:00`` in a home whose readings say +08:00 is
+        08:00 there), as :meth:`TimeFormat.parse_in_zone` does."""
         for lineno, line in enumerate(lines, start=1):
             self.stats.lines += 1
             try:
@@ -83,7 +86,7 @@ class Replayer:
                 yield from self._advance(record.t)
                 yield from self.pipeline.feed(record)
         if until is not None:
-            yield from self._advance(until)
+            yield from self._advance(self.times.parse_in_zone(until))
 
     def _advance(self, wall: float) -> list[AlertChange]:
         if not self._started:

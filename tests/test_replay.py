@@ -235,3 +235,78 @@ def test_wristband_batches_the_detector_cannot_use_are_reported_bad_lines() -> N
         f"line {n}" for n in (4, 5, 6, 7, 8)
     ]
     assert replayer.stats.readings == 3
+
+
+@pytest.mark.parametrize("zone", ["+08:00", "-05:00"])
+def test_a_naive_until_is_the_homes_time_like_the_recordings_own(tmp_path: Path, zone) -> None:
+    """Contract 2: ``--until T`` keeps the clock running to T. A recording whose times carry an
+    offset and an ``--until`` written as the home's clock reads (no offset) mean the same
+    zone: ``--until 2019-04-02T03:00:00`` after a door left open at 02:30-05:00 runs to 03:00
+    there, past the 15 minutes a night exit waits. Before, the naive time was read as UTC,
+    five hours too early west of Greenwich (nothing was raised) and eight too late east."""
+    rec = tmp_path / "r.jsonl"
+    rec.write_text(
+        "\n".join(
+            lines(
+                {
+                    "type": "device",
+                    "id": "front",
+                    "kind": "door",
+                    "room": "entrance",
+                    "role": "exit",
+                    "resident": "p1",
+                },
+                {
+                    "type": "device",
+                    "id": "pir",
+                    "kind": "motion",
+                    "room": "hallway",
+                    "resident": "p1",
+                },
+                {
+                    "type": "reading",
+                    "t": f"2019-04-01T21:00:00{zone}",
+                    "device": "pir",
+                    "motion": True,
+                },
+                {
+                    "type": "reading",
+                    "t": f"2019-04-02T02:30:00{zone}",
+                    "device": "front",
+                    "open": True,
+                },
+                {
+                    "type": "reading",
+                    "t": f"2019-04-02T02:30:30{zone}",
+                    "device": "front",
+                    "open": False,
+                },
+            )
+        )
+        + "\n"
+    )
+    for until in ("2019-04-02T03:00:00", f"2019-04-02T03:00:00{zone}"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "replay", str(rec), "--until", until],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        alerts = [json.loads(x) for x in proc.stdout.splitlines()]
+        assert [a["type"] for a in alerts] == ["night_exit"], (until, proc.stdout)
+        assert alerts[0]["t"] == f"2019-04-02T02:45:00{zone}"
+
+
+def test_until_in_the_recordings_zone_leaves_naive_and_epoch_recordings_as_they_were() -> None:
+    naive = TimeFormat()
+    naive.parse("2019-04-01T10:00:00")
+    assert naive.parse_in_zone("2019-04-01T11:00:00") == TimeFormat().parse("2019-04-01T11:00:00")
+    epoch = TimeFormat()
+    epoch.parse(1554112800.0)
+    assert epoch.parse_in_zone("2019-04-01T11:00:00") == 1554116400.0
+    assert epoch.parse_in_zone(1554116400.0) == 1554116400.0 and not epoch.iso
+    aware = TimeFormat()
+    aware.parse("2019-04-01T10:00:00+08:00")
+    assert aware.parse_in_zone("2019-04-01T11:00:00") == aware.parse("2019-04-01T11:00:00+08:00")
+    assert aware.parse_in_zone("2019-04-01T03:00:00Z") == aware.parse("2019-04-01T11:00:00+08:00")

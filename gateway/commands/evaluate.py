@@ -19,8 +19,10 @@ import argparse
 import csv
 import gzip
 import json
+import math
 import sys
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,14 +61,71 @@ class Outcome:
     error: str | None = None
 
 
+def _header_columns(first_line: str) -> tuple[int, int, int, int] | None:
+    """The columns of ``t``, ``x``, ``y``, ``z`` named by a header line (any order, extra
+    columns, quotes and spaces allowed); None when the line names them not."""
+    names = [name.strip().strip('"').strip().lower() for name in first_line.split(",")]
+    if not {"t", "x", "y", "z"} <= set(names):
+        return None
+    return names.index("t"), names.index("x"), names.index("y"), names.index("z")
+
+
+def _is_numeric_row(line: str) -> bool:
+    try:
+        [float(field) for field in line.split(",")[:4]]
+    except ValueError:
+        return False
+    return bool(line.strip())
+
+
+def _parse_leniently(lines: list[str], cols: tuple[int, int, int, int]) -> np.ndarray:
+    """Row by row: a missing or unreadable field is NaN, as a sensor's gap would be."""
+
+    def number(fields: list[str], i: int) -> float:
+        try:
+            return float(fields[i].strip().strip('"'))
+        except (IndexError, ValueError):
+            return math.nan
+
+    rows = []
+    for line in lines:
+        if not line.strip():
+            continue
+        fields = line.split(",")
+        rows.append([number(fields, i) for i in cols])
+    return np.array(rows, dtype=float).reshape(-1, 4)
+
+
 def read_recording(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Gzip or plain CSV, told apart by the content (gzip's magic number), not the name."""
+    """Gzip or plain CSV, told apart by the content (gzip's magic number), not the name.
+
+    A header naming ``t``, ``x``, ``y`` and ``z`` picks those columns (any order, others
+    ignored); another header, or none (a first row of numbers), means ``t,x,y,z`` in order.
+    A missing or unreadable value is NaN, which the live detector treats as a sensor's gap;
+    rows without a finite time are dropped (they have no place in the stream). A file with no
+    complete sample is unreadable (``ValueError``)."""
     with path.open("rb") as raw:
         packed = raw.read(2) == b"\x1f\x8b"
     opener: Any = gzip.open if packed else open
-    with opener(path, "rt") as fh:
-        data = np.loadtxt(fh, delimiter=",", skiprows=1, ndmin=2, usecols=(0, 1, 2, 3))
-    if data.shape[0] == 0:
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace") as fh:
+        text = fh.read()
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        raise ValueError("no samples")
+    cols = _header_columns(lines[first])
+    # a header that names other columns ("time,ax,ay,az") is read by position, as always
+    body = lines[first:] if _is_numeric_row(lines[first]) else lines[first + 1 :]
+    cols = cols or (0, 1, 2, 3)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # loadtxt's "input contained no data"
+            data = np.loadtxt(body, delimiter=",", ndmin=2, usecols=cols, dtype=float)
+    except (ValueError, IndexError):
+        data = _parse_leniently(body, cols)
+    data = data.reshape(-1, 4)
+    data = data[np.isfinite(data[:, 0])]
+    if not np.isfinite(data).all(axis=1).any():  # nothing but gaps: not a recording
         raise ValueError("no samples")
     return data[:, 0], data[:, 1:4]
 
@@ -146,7 +205,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"evaluate: {manifest} not found", file=sys.stderr)
         return 2
     with manifest.open(newline="", encoding="utf-8-sig") as fh:  # a spreadsheet's BOM
-        rows = list(csv.DictReader(fh))
+        reader = csv.DictReader(fh)
+        if reader.fieldnames:  # "file, label" or "File,Label" by hand: the same columns
+            reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
+        rows = list(reader)
     if rows and not {"file", "label"} <= set(rows[0]):
         print("evaluate: MANIFEST.csv needs the columns file and label", file=sys.stderr)
         return 2

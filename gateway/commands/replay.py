@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     replayer = Replayer(gateway_id=args.gateway_id)
     until = None
     if args.until is not None:
-        try:
-            until = TimeFormat().parse(_number_or_text(args.until))
+        until = _number_or_text(args.until)
+        try:  # checked before replaying; read in the recording's zone after it (naive ISO)
+            TimeFormat().parse(until)
         except RecordError as exc:
             print(f"eldergate replay: --until: {exc}", file=sys.stderr)
             return 2

@@ -136,3 +136,60 @@ def test_manifest_with_a_bom_and_recordings_gzipped_or_not_whatever_their_name(
     code, summary = _run(capsys, str(tmp_path))
     assert code == 0
     assert summary["recordings"] == 2 and summary["errors"] == 0 and summary["tp"] == 2
+
+
+def test_recordings_with_gaps_in_their_values_a_header_in_another_order_or_none(
+    tmp_path, capsys
+) -> None:
+    """Contract 1: a recording is CSV ``t,x,y,z``. A value missing from a row (``1.0,,0.2,1``,
+    a sensor's gap), a row that is not numbers, a first row without a time, a header naming
+    the columns in another order beside others, or no header at all: the recording is still
+    streamed, the gaps as NaN as the live detector sees them. Before, one empty field made the
+    whole recording unreadable (a missed fall), a NaN first time made every time NaN (nothing
+    detected, no error), and a reordered header was read as ``t,x,y,z``."""
+    from gateway.commands.evaluate import read_recording
+
+    t, xyz = read_recording(FIXTURES / "U01_F02_R01.csv.gz")
+    rows = [f"{a:.4f},{x:.4f},{y:.4f},{z:.4f}" for a, (x, y, z) in zip(t, xyz, strict=True)]
+    header = "t,x,y,z"
+    variants = {
+        "clean.csv": [header, *rows],
+        "blank.csv": [header, *rows[:40], "1.0,,0.2", *rows[40:], ",,,"],
+        "text.csv": [header, *rows[:40], "n/a,x,y,z", *rows[40:]],
+        "nan_first.csv": [header, "nan,0,0,1", *rows],
+        "no_header.csv": rows,
+        "other_names.csv": ["time,ax,ay,az", *rows],  # read by position, as always
+        "quoted.csv": [
+            '"t","x","y","z"',
+            *(",".join(f'"{v}"' for v in r.split(",")) for r in rows),
+        ],
+        "reordered.csv": [
+            "z,mag,t,y,x",
+            *(
+                f"{r.split(',')[3]},1,{r.split(',')[0]},{r.split(',')[2]},{r.split(',')[1]}"
+                for r in rows
+            ),
+        ],
+    }
+    for name, lines_ in variants.items():
+        (tmp_path / name).write_text("\n".join(lines_) + "\n")
+    (tmp_path / "MANIFEST.csv").write_text(
+        "file,label\n" + "".join(f"{name},fall\n" for name in variants)
+    )
+    out = tmp_path / "r.csv"
+    code, summary = _run(capsys, str(tmp_path), "--out", str(out))
+    assert code == 0 and summary["errors"] == 0 and summary["tp"] == len(variants), summary
+    with out.open() as fh:
+        at = {r["file"]: float(r["detected_at_s"]) for r in csv.DictReader(fh)}
+    for name in variants:
+        assert at[name] == pytest.approx(at["clean.csv"], abs=0.05), (name, at)
+    t2, _xyz = read_recording(tmp_path / "no_header.csv")
+    assert t2.size == t.size  # no header: the first row is a sample, not skipped
+
+
+def test_manifest_header_written_by_hand(tmp_path, capsys) -> None:
+    """Contract 1: columns ``file`` and ``label`` at least; "File, Label" is the same."""
+    shutil.copy(FIXTURES / "U01_F02_R01.csv.gz", tmp_path / "fall.csv.gz")
+    (tmp_path / "MANIFEST.csv").write_text("File, Label\nfall.csv.gz,fall\n")
+    code, summary = _run(capsys, str(tmp_path))
+    assert code == 0 and summary["recordings"] == 1 and summary["tp"] == 1
