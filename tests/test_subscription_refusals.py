@@ -19,7 +19,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.forwarder import COMMANDS_RETRY_S
 from drivers import local_mqtt
-from drivers.local_mqtt import LocalMqttDriver, loggable_topic
+from drivers.local_mqtt import RESUBSCRIBE_MAX_S, LocalMqttDriver, loggable_topic
 from gateway.clock import SimClock
 from gateway.mqtt import Suback, make_client, suback_entry
 from gateway.runtime import Runtime
@@ -73,6 +73,13 @@ def acl_local_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     broker.stop()
 
 
+async def next_retry(runtime: Runtime) -> None:
+    """Move simulated time past the home broker driver's next request for what it was refused
+    (its longest backoff), at once: its SUBACK then comes in real time (simulated steps that
+    went on meanwhile could outrun it on a loaded machine)."""
+    await advance_gateway(runtime, RESUBSCRIBE_MAX_S + 1.0)
+
+
 def _refusal_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "refused the subscription" in r.getMessage()]
 
@@ -113,11 +120,14 @@ async def test_a_refused_zigbee2mqtt_subscription_is_reported_and_taken_up_once_
         alert = next(a for a in runtime.manager.active.values() if a.type == "gateway_degraded")
         assert alert.key == f"local_mqtt:{key}" and NOT_AUTHORIZED in alert.details["reason"]
         # asked again meanwhile, on the same connection, refused again: counted, not logged
-        await advance_until(runtime, lambda: driver.counters["subscriptions_refused"] >= 3)
+        for refusals in (2, 3):
+            await next_retry(runtime)
+            await wait_until(lambda: driver.counters["subscriptions_refused"] >= refusals)  # noqa: B023
         assert len(_refusal_lines(caplog)) == 1
 
         await _allow_every_subscription(broker)
-        await advance_until(runtime, lambda: not driver.refused)
+        await next_retry(runtime)
+        await wait_until(lambda: not driver.refused)
         await wait_until(lambda: codec.bridge_online is True)  # its retained state came
         assert driver.problems() == {}
         await advance_until(runtime, lambda: not degraded(runtime))
@@ -238,8 +248,7 @@ async def test_an_unexpected_error_while_asking_again_does_not_end_the_retries(
         await _allow_every_subscription(broker)
         await advance_until(runtime, lambda: driver.counters["resubscribe_errors"] == 1)
         assert driver.refused  # not granted yet: the retry failed
-        # the next one is due within the longest backoff; its SUBACK comes in real time
-        await advance_gateway(runtime, local_mqtt.RESUBSCRIBE_MAX_S + 1.0)
+        await next_retry(runtime)
         await wait_until(lambda: not driver.refused)
         assert driver.problems() == {}
     assert runtime.driver_failures == {}
