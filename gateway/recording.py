@@ -98,6 +98,11 @@ def _text(record: dict[str, Any], key: str, required: bool = True) -> str | None
     return value
 
 
+# The resident of a device declared without one (a replay gives it to the recording's one
+# declared resident, if it declares exactly one).
+UNNAMED_RESIDENT = "resident"
+
+
 def parse_device(record: dict[str, Any]) -> Device:
     device_id = _text(record, "id")
     kind_text = _text(record, "kind")
@@ -111,7 +116,7 @@ def parse_device(record: dict[str, Any]) -> Device:
         room = Room(room_text)
     except ValueError:
         room = Room.OTHER  # an unusual room still gets its readings; only its label is lost
-    resident = _text(record, "resident", required=False) or "resident"
+    resident = _text(record, "resident", required=False) or UNNAMED_RESIDENT
     role = _text(record, "role", required=False)
     options = {k: v for k, v in record.items() if k not in ("type", "id", "kind", "room", "role")}
     assert device_id is not None

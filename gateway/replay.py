@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from alerts.manager import AlertChange, AlertManager
@@ -19,7 +19,7 @@ from gateway.detection.base import Home
 from gateway.detectors import build_detectors
 from gateway.model import Device, Reading, Resident
 from gateway.pipeline import Pipeline, advance_to
-from gateway.recording import RecordError, TimeFormat, parse_line
+from gateway.recording import UNNAMED_RESIDENT, RecordError, TimeFormat, parse_line
 
 log = logging.getLogger(__name__)
 # A reading further ahead of the one before is reported and skipped: ticking every minute
@@ -50,6 +50,7 @@ class Replayer:
         self.pipeline = Pipeline(self.home, detectors, self.manager, self.clock)
         self.stats = ReplayStats()
         self._started = False
+        self._declared: list[str] = []  # the residents the recording declares, in order
 
     def _error(self, lineno: int, reason: str) -> None:
         self.stats.bad_lines += 1
@@ -72,9 +73,11 @@ class Replayer:
                 # night hours and wake windows in their zone, not the host's.
                 self.home.zone = self.times.tz or dt.UTC
             if isinstance(record, Device):
-                self.home.add_device(record)
+                self.home.add_device(self._owned(record))
             elif isinstance(record, Resident):
                 self.home.add_resident(record)
+                self._declared.append(record.id)
+                self._adopt_unowned()
             elif isinstance(record, Reading):
                 if record.device not in self.home.devices:
                     self._error(lineno, f"device: unknown device {record.device!r}")
@@ -87,6 +90,23 @@ class Replayer:
                 yield from self.pipeline.feed(record)
         if until is not None:
             yield from self._advance(self.times.parse_in_zone(until))
+
+    def _owned(self, device: Device) -> Device:
+        """A device declared without a resident, in a recording that declares one resident,
+        is that resident's (its settings, its id on the alerts)."""
+        if device.resident == UNNAMED_RESIDENT and len(self._declared) == 1:
+            return replace(device, resident=self._declared[0])
+        return device
+
+    def _adopt_unowned(self) -> None:
+        """The one resident declared after devices without one, before any reading: theirs."""
+        unowned = [d for d in self.home.devices.values() if d.resident == UNNAMED_RESIDENT]
+        if len(self._declared) != 1 or self._started or not unowned:
+            return
+        for device in unowned:
+            self.home.add_device(self._owned(device))
+        if UNNAMED_RESIDENT not in self._declared:
+            self.home.residents.pop(UNNAMED_RESIDENT, None)
 
     def _advance(self, wall: float) -> list[AlertChange]:
         if not self._started:

@@ -310,3 +310,34 @@ def test_until_in_the_recordings_zone_leaves_naive_and_epoch_recordings_as_they_
     aware.parse("2019-04-01T10:00:00+08:00")
     assert aware.parse_in_zone("2019-04-01T11:00:00") == aware.parse("2019-04-01T11:00:00+08:00")
     assert aware.parse_in_zone("2019-04-01T03:00:00Z") == aware.parse("2019-04-01T11:00:00+08:00")
+
+
+@pytest.mark.parametrize("resident_first", [True, False])
+def test_devices_without_a_resident_belong_to_the_one_declared(resident_first: bool) -> None:
+    """Contract 2's device records name their resident; one that does not, in a recording
+    that declares one resident (here at risk of wandering), is that resident's. It went to a
+    resident called "resident" with default settings: the alerts named someone else, and an
+    at-risk resident's night exit waited 15 min instead of being raised at once."""
+    person = {"type": "resident", "id": "p1", "wander_risk": True, "tz": "UTC"}
+    door = {"type": "device", "id": "front", "kind": "door", "room": "entrance", "role": "exit"}
+    pir = {"type": "device", "id": "pir", "kind": "motion", "room": "hallway"}
+    declarations = [person, door, pir] if resident_first else [door, pir, person]
+    readings = [
+        {"type": "reading", "t": "2019-04-01T21:00:00", "device": "pir", "motion": True},
+        {"type": "reading", "t": "2019-04-02T02:30:00", "device": "front", "open": True},
+    ]
+    replayer = Replayer()
+    raised = [c.alert for c in replayer.run(lines(*declarations, *readings))]
+    assert [(a.type, a.resident, a.severity.name) for a in raised] == [
+        ("night_exit", "p1", "CRITICAL")
+    ]
+    assert set(replayer.home.residents) == {"p1"}
+
+
+def test_devices_without_a_resident_stay_apart_when_the_recording_declares_two() -> None:
+    replayer = Replayer()
+    declared = [{"type": "resident", "id": p} for p in ("p1", "p2")]
+    button = {"type": "device", "id": "btn", "kind": "button", "room": "lounge"}
+    press = {"type": "reading", "t": 1000.0, "device": "btn", "action": "sos"}
+    (change,) = replayer.run(lines(*declared, button, press))
+    assert change.alert.resident == "resident"  # neither p1 nor p2 can be assumed
