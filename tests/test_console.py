@@ -1,4 +1,4 @@
-"""The staff console: alerts newest first, and an Acknowledge button that really acknowledges,
+"""The staff console: alerts newest first, with Acknowledge and Resolve buttons that really act,
 through the gateway (in-process link, as in the demo)."""
 
 from __future__ import annotations
@@ -72,6 +72,23 @@ async def test_console_lists_alerts_and_acknowledges_through_the_gateway(tmp_pat
         await wait_until(lambda: platform.store.alert(target["id"])["state"] == "acknowledged")
         page = await asyncio.to_thread(_get, base + "/")
         assert page.count("Acknowledge</button>") == 1
+        # staff close what they acknowledged (the gateway never resolves an SOS by itself):
+        # the acknowledged row offers Resolve, and it really resolves, through the gateway
+        row = page[page.index(f'<tr id="{target["id"]}">') :]
+        row = row[: row.index("</tr>")]
+        assert "Acknowledge</button>" not in row
+        assert f'action="/alerts/{target["id"]}/resolve"' in row and "Resolve</button>" in row
+        status = await asyncio.to_thread(_post, f"{base}/alerts/{target['id']}/resolve")
+        assert status == 303
+        await wait_until(lambda: target["id"] not in runtime.manager.active)
+        await wait_until(lambda: platform.store.alert(target["id"])["state"] == "resolved")
+        page = await asyncio.to_thread(_get, base + "/")
+        row = page[page.index(f'<tr id="{target["id"]}">') :]
+        assert "</button>" not in row[: row.index("</tr>")]  # closed: nothing left to do
+        # a click that crossed the gateway's own close (a cancel, a resolve) on the way does
+        # not show the closed alert as open again
+        platform.store.set_state(target["id"], "acknowledged", "nurse-4")
+        assert platform.store.alert(target["id"])["state"] == "resolved"
         assert await asyncio.to_thread(_post, f"{base}/alerts/nope/ack") == 404
         assert await asyncio.to_thread(_post, f"{base}/elsewhere") == 404
     finally:

@@ -1,5 +1,5 @@
-"""The staff console: one HTML page (alerts newest first, with an Acknowledge button that
-really acknowledges, through the gateway) and a small JSON API. Standard library only."""
+"""The staff console: one HTML page (alerts newest first, with Acknowledge and Resolve buttons
+that really act, through the gateway) and a small JSON API. Standard library only."""
 
 from __future__ import annotations
 
@@ -40,6 +40,20 @@ _ROW = """<tr id="{id}"><td>{time}</td><td>{resident}</td><td>{type}</td>
 _ACK = """<form method="post" action="/alerts/{id}/ack"><button type="submit">Acknowledge</button>
 </form>"""
 
+_RESOLVE = """<form method="post" action="/alerts/{id}/resolve">
+<button type="submit">Resolve</button></form>"""
+
+
+def _action(alert: dict[str, Any]) -> str:
+    """Acknowledge while nobody has; then Resolve (the gateway never closes an SOS or a fall
+    by itself: staff do, once they have seen to it); nothing once closed."""
+    alert_id = html.escape(alert["id"])
+    if alert["state"] in ("open", "escalated"):
+        return _ACK.format(id=alert_id) + _RESOLVE.format(id=alert_id)
+    if alert["state"] == "acknowledged":
+        return _RESOLVE.format(id=alert_id)
+    return ""
+
 
 def _when(t: Any) -> str:
     try:
@@ -51,7 +65,6 @@ def _when(t: Any) -> str:
 def render_page(platform: Platform) -> str:
     rows = []
     for a in platform.store.alerts():
-        open_ = a["state"] in ("open", "escalated")
         text = " / ".join(html.escape(str(v)) for v in a["text"].values())
         rows.append(
             _ROW.format(
@@ -63,7 +76,7 @@ def render_page(platform: Platform) -> str:
                 state=html.escape(str(a["state"])),
                 count=f" ×{a['count']}" if (a["count"] or 1) > 1 else "",
                 text=text,
-                action=_ACK.format(id=html.escape(a["id"])) if open_ else "",
+                action=_action(a),
             )
         )
     gateways = ", ".join(
