@@ -500,6 +500,9 @@ class Runtime:
             "driver_failures": dict(self.driver_failures),
             "problems": {key: cause for key, (cause, _) in self.problems().items()},
             "pipeline": self.pipeline.diagnostics(),
+            # the platform's commands this gateway could not take (malformed, another version,
+            # a resident it does not have): the uplink adds whether they can arrive at all
+            "commands": {"rejected": self.counters["commands_rejected"]},
         }
 
     def diagnostics(self) -> dict[str, Any]:
