@@ -197,10 +197,11 @@ async def test_simulate_plays_a_recording_onto_the_broker(
     ]
 
 
+@pytest.mark.parametrize("command", ["simulate", "demo"])
 @pytest.mark.parametrize("start", ["14:01:30", "25:00", "noon"])
-def test_a_bad_start_time_is_a_usage_error_not_a_traceback(start: str) -> None:
+def test_a_bad_start_time_is_a_usage_error_not_a_traceback(command: str, start: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "simulate", "--start", start, "--duration", "1"],
+        [sys.executable, "-m", "gateway.cli", command, "--start", start, "--duration", "1"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -42,7 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="simulated seconds per real second (>1 compresses the day as the gateway sees it)",
     )
     parser.add_argument(
-        "--start", type=_time_of_day, help="simulated start time of day HH:MM (default: now)"
+        "--start", type=time_of_day, help="simulated start time of day HH:MM (default: now)"
     )
     parser.add_argument("--duration", type=float, help="stop after this many real seconds")
     parser.add_argument(
@@ -63,7 +63,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _time_of_day(text: str) -> dt.time:
+def time_of_day(text: str) -> dt.time:
     try:
         hh, mm = (int(part) for part in text.split(":"))
         return dt.time(hh, mm)
