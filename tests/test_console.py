@@ -15,7 +15,7 @@ from gateway.clock import SystemClock
 from gateway.model import Reading
 from gateway.runtime import Runtime
 from simulators.platform.app import Platform
-from simulators.platform.console import Console
+from simulators.platform.console import Console, render_page
 from simulators.platform.store import PlatformStore
 from simulators.transport import InProcessDevices
 from tests.support.harness import gateway_config, settings_for, wait_until
@@ -97,3 +97,37 @@ async def test_console_lists_alerts_and_acknowledges_through_the_gateway(tmp_pat
             await task
         await runtime.close()
         await console.stop()
+
+
+def test_the_console_says_what_the_gateway_heartbeat_warns_of() -> None:
+    """Staff trust the page only as far as the gateway can be heard and can hear them: its
+    last heartbeat's warnings are shown beside its state."""
+    platform = Platform(PlatformStore(":memory:"))
+    platform.receive("eldergate/gw-1/state", b'{"v": 1, "state": "online"}')
+    platform.receive(
+        "eldergate/gw-1/health",
+        json.dumps(
+            {
+                "v": 1,
+                "state": "online",
+                "t": 1796683910.0,
+                "outbox": {"alert": 3, "summary": 0},
+                "problems": {"local_mqtt:zigbee2mqtt_bridge": "zigbee2mqtt_bridge"},
+                "commands": {"rejected": 2, "refused": "Not authorized (0x87)", "refusals": 1},
+            }
+        ).encode(),
+    )
+    page = render_page(platform)
+    assert "gateway gw-1: online" in page
+    assert "3 alert messages waiting" in page
+    assert "not hearing part of the home: zigbee2mqtt_bridge" in page
+    assert "staff commands cannot reach it (Not authorized (0x87))" in page
+    assert "2 staff commands not taken" in page
+    assert "last heartbeat 2026-12-07 22:51:50" in page
+    # a quiet heartbeat adds nothing but its time
+    platform.receive(
+        "eldergate/gw-1/health",
+        b'{"v": 1, "state": "online", "t": 1796683970.0, "outbox": {"alert": 0}, '
+        b'"problems": {}, "commands": {"rejected": 0, "refused": null, "refusals": 0}}',
+    )
+    assert "gateway gw-1: online; last heartbeat 2026-12-07 22:52:50</p>" in render_page(platform)

@@ -62,6 +62,35 @@ def _when(t: Any) -> str:
         return "?"
 
 
+def _gateway_line(gateway: dict[str, Any]) -> str:
+    """A gateway's state, and from its last heartbeat what staff must know before they trust
+    the page: alerts still waiting in it, part of the home unheard, their own commands
+    refused or not taken (an Acknowledge shown done that never reached it)."""
+    line = f"gateway {gateway['id']}: {gateway['state'] or '?'}"
+    health = gateway.get("health")
+    if not isinstance(health, dict):
+        return html.escape(line)
+    notes = []
+    outbox = health.get("outbox")
+    waiting = outbox.get("alert") if isinstance(outbox, dict) else None
+    if isinstance(waiting, int) and waiting > 0:
+        notes.append(f"{waiting} alert messages waiting to be sent")
+    problems = health.get("problems")
+    if isinstance(problems, dict) and problems:
+        notes.append(
+            "not hearing part of the home: " + ", ".join(sorted(map(str, problems.values())))
+        )
+    commands = health.get("commands")
+    if isinstance(commands, dict):
+        if commands.get("refused"):
+            notes.append(f"staff commands cannot reach it ({commands['refused']})")
+        if commands.get("rejected"):
+            notes.append(f"{commands['rejected']} staff commands not taken")
+    if "t" in health:
+        notes.append(f"last heartbeat {_when(health['t'])}")
+    return html.escape(line + ("; " + "; ".join(notes) if notes else ""))
+
+
 def render_page(platform: Platform) -> str:
     rows = []
     for a in platform.store.alerts():
@@ -79,10 +108,7 @@ def render_page(platform: Platform) -> str:
                 action=_action(a),
             )
         )
-    gateways = ", ".join(
-        f"gateway {html.escape(g['id'])}: {html.escape(str(g['state'] or '?'))}"
-        for g in platform.store.gateways()
-    )
+    gateways = ", ".join(_gateway_line(g) for g in platform.store.gateways())
     return _PAGE.format(
         rows="\n".join(rows) or "<tr><td colspan=7>No alerts.</td></tr>",
         gateways=gateways or "no gateway seen yet",
