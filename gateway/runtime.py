@@ -397,6 +397,9 @@ class Runtime:
 
     async def _supervise(self, name: str, start: Callable[[], Awaitable[None]]) -> None:
         backoff = self.backoff_factory()
+        # a failure that keeps coming (the home broker gone for hours: a try every 30 s) is
+        # written once, then once an hour with how many more; all counted (driver_failures)
+        lines = RepeatedLines(self.clock)
         while True:
             began = self.clock.monotonic()
             self._running_since[name] = began
@@ -413,16 +416,20 @@ class Runtime:
                     raise asyncio.CancelledError from exc  # see stop()
                 self.driver_failures[name] = self.driver_failures.get(name, 0) + 1
                 self._failing[name] = str(exc) or type(exc).__name__
-                log.error(
-                    "%s failed: %s; restarting with backoff",
-                    name,
-                    exc,
-                    exc_info=not isinstance(exc, (EldergateError, OSError)),
-                )
+                more = lines.due((type(exc).__name__, self._failing[name]))
+                if more is not None:
+                    log.error(
+                        "%s failed: %s; restarting with backoff%s",
+                        name,
+                        exc,
+                        more,
+                        exc_info=not isinstance(exc, (EldergateError, OSError)),
+                    )
             finally:
                 self._running_since.pop(name, None)
             if self.clock.monotonic() - began > DRIVER_HEALTHY_AFTER_S:
                 backoff.reset()
+                lines = RepeatedLines(self.clock)  # a new outage is news
             await self.clock.sleep(backoff.next_delay())
 
     # -- the platform's commands --------------------------------------------------------------
