@@ -203,7 +203,9 @@ class Forwarder:
         while True:
             report = await self._health_report()
             # the platform's own link, seen from here: whether its commands can arrive
+            own = report.get("commands")
             report["commands"] = {
+                **(own if isinstance(own, dict) else {}),
                 "refused": self.commands_refused,
                 "refusals": self.counters["command_subscriptions_refused"],
             }

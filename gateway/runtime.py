@@ -58,6 +58,12 @@ URGENT_QUEUE_SIZE = 1_000
 DRAIN_YIELD_EVERY = 50
 # A driver that ran this long before failing was healthy: restart it without the long backoff.
 DRIVER_HEALTHY_AFTER_S = 60.0
+# A failing driver is tried again at least this often: its device is in the home (the loopback
+# broker, the BLE adapter, the bed's own HTTP), so a try costs nothing, and once the cause is
+# gone every minute more of backoff is a minute an SOS press goes unheard. The uplink to the
+# platform, shared with every other gateway, backs off further (UPLINK_BACKOFF_MAX_S).
+DRIVER_BACKOFF_MAX_S = 30.0
+UPLINK_BACKOFF_MAX_S = 300.0
 # A stop asked for by systemd (an update, a reboot, a shutdown) waits at most this long for a
 # fall being decided and for the alerts queued to reach the platform: the samples that decide
 # a fall are in memory only (a restart inside the confirmation window lost the fall), and an
@@ -91,7 +97,7 @@ class Runtime:
         self.link = link
         self.drivers = list(drivers)
         self.state_dir = Path(state_dir or settings.gateway.storage_path)
-        self.backoff_factory = backoff_factory or (lambda: Backoff(1.0, 300.0))
+        self.backoff_factory = backoff_factory or (lambda: Backoff(1.0, DRIVER_BACKOFF_MAX_S))
         gw = settings.gateway
         self.topics = Topics(
             settings.platform.topic_prefix if settings.platform else "eldergate", gw.id
@@ -168,7 +174,7 @@ class Runtime:
                 self.handle_command,
                 self.health,
                 gw.heartbeat_s,
-                self.backoff_factory(),
+                backoff_factory() if backoff_factory else Backoff(1.0, UPLINK_BACKOFF_MAX_S),
             )
         self.started_mono = clock.monotonic()
         self.ready = asyncio.Event()
@@ -391,6 +397,9 @@ class Runtime:
 
     async def _supervise(self, name: str, start: Callable[[], Awaitable[None]]) -> None:
         backoff = self.backoff_factory()
+        # a failure that keeps coming (the home broker gone for hours: a try every 30 s) is
+        # written once, then once an hour with how many more; all counted (driver_failures)
+        lines = RepeatedLines(self.clock)
         while True:
             began = self.clock.monotonic()
             self._running_since[name] = began
@@ -407,16 +416,20 @@ class Runtime:
                     raise asyncio.CancelledError from exc  # see stop()
                 self.driver_failures[name] = self.driver_failures.get(name, 0) + 1
                 self._failing[name] = str(exc) or type(exc).__name__
-                log.error(
-                    "%s failed: %s; restarting with backoff",
-                    name,
-                    exc,
-                    exc_info=not isinstance(exc, (EldergateError, OSError)),
-                )
+                more = lines.due((type(exc).__name__, self._failing[name]))
+                if more is not None:
+                    log.error(
+                        "%s failed: %s; restarting with backoff%s",
+                        name,
+                        exc,
+                        more,
+                        exc_info=not isinstance(exc, (EldergateError, OSError)),
+                    )
             finally:
                 self._running_since.pop(name, None)
             if self.clock.monotonic() - began > DRIVER_HEALTHY_AFTER_S:
                 backoff.reset()
+                lines = RepeatedLines(self.clock)  # a new outage is news
             await self.clock.sleep(backoff.next_delay())
 
     # -- the platform's commands --------------------------------------------------------------
@@ -494,6 +507,9 @@ class Runtime:
             "driver_failures": dict(self.driver_failures),
             "problems": {key: cause for key, (cause, _) in self.problems().items()},
             "pipeline": self.pipeline.diagnostics(),
+            # the platform's commands this gateway could not take (malformed, another version,
+            # a resident it does not have): the uplink adds whether they can arrive at all
+            "commands": {"rejected": self.counters["commands_rejected"]},
         }
 
     def diagnostics(self) -> dict[str, Any]:

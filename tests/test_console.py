@@ -1,4 +1,4 @@
-"""The staff console: alerts newest first, and an Acknowledge button that really acknowledges,
+"""The staff console: alerts newest first, with Acknowledge and Resolve buttons that really act,
 through the gateway (in-process link, as in the demo)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from gateway.clock import SystemClock
 from gateway.model import Reading
 from gateway.runtime import Runtime
 from simulators.platform.app import Platform
-from simulators.platform.console import Console
+from simulators.platform.console import Console, render_page
 from simulators.platform.store import PlatformStore
 from simulators.transport import InProcessDevices
 from tests.support.harness import gateway_config, settings_for, wait_until
@@ -72,6 +72,23 @@ async def test_console_lists_alerts_and_acknowledges_through_the_gateway(tmp_pat
         await wait_until(lambda: platform.store.alert(target["id"])["state"] == "acknowledged")
         page = await asyncio.to_thread(_get, base + "/")
         assert page.count("Acknowledge</button>") == 1
+        # staff close what they acknowledged (the gateway never resolves an SOS by itself):
+        # the acknowledged row offers Resolve, and it really resolves, through the gateway
+        row = page[page.index(f'<tr id="{target["id"]}">') :]
+        row = row[: row.index("</tr>")]
+        assert "Acknowledge</button>" not in row
+        assert f'action="/alerts/{target["id"]}/resolve"' in row and "Resolve</button>" in row
+        status = await asyncio.to_thread(_post, f"{base}/alerts/{target['id']}/resolve")
+        assert status == 303
+        await wait_until(lambda: target["id"] not in runtime.manager.active)
+        await wait_until(lambda: platform.store.alert(target["id"])["state"] == "resolved")
+        page = await asyncio.to_thread(_get, base + "/")
+        row = page[page.index(f'<tr id="{target["id"]}">') :]
+        assert "</button>" not in row[: row.index("</tr>")]  # closed: nothing left to do
+        # a click that crossed the gateway's own close (a cancel, a resolve) on the way does
+        # not show the closed alert as open again
+        platform.store.set_state(target["id"], "acknowledged", "nurse-4")
+        assert platform.store.alert(target["id"])["state"] == "resolved"
         assert await asyncio.to_thread(_post, f"{base}/alerts/nope/ack") == 404
         assert await asyncio.to_thread(_post, f"{base}/elsewhere") == 404
     finally:
@@ -80,3 +97,37 @@ async def test_console_lists_alerts_and_acknowledges_through_the_gateway(tmp_pat
             await task
         await runtime.close()
         await console.stop()
+
+
+def test_the_console_says_what_the_gateway_heartbeat_warns_of() -> None:
+    """Staff trust the page only as far as the gateway can be heard and can hear them: its
+    last heartbeat's warnings are shown beside its state."""
+    platform = Platform(PlatformStore(":memory:"))
+    platform.receive("eldergate/gw-1/state", b'{"v": 1, "state": "online"}')
+    platform.receive(
+        "eldergate/gw-1/health",
+        json.dumps(
+            {
+                "v": 1,
+                "state": "online",
+                "t": 1796683910.0,
+                "outbox": {"alert": 3, "summary": 0},
+                "problems": {"local_mqtt:zigbee2mqtt_bridge": "zigbee2mqtt_bridge"},
+                "commands": {"rejected": 2, "refused": "Not authorized (0x87)", "refusals": 1},
+            }
+        ).encode(),
+    )
+    page = render_page(platform)
+    assert "gateway gw-1: online" in page
+    assert "3 alert messages waiting" in page
+    assert "not hearing part of the home: zigbee2mqtt_bridge" in page
+    assert "staff commands cannot reach it (Not authorized (0x87))" in page
+    assert "2 staff commands not taken" in page
+    assert "last heartbeat 2026-12-07 22:51:50" in page
+    # a quiet heartbeat adds nothing but its time
+    platform.receive(
+        "eldergate/gw-1/health",
+        b'{"v": 1, "state": "online", "t": 1796683970.0, "outbox": {"alert": 0}, '
+        b'"problems": {}, "commands": {"rejected": 0, "refused": null, "refusals": 0}}',
+    )
+    assert "gateway gw-1: online; last heartbeat 2026-12-07 22:52:50</p>" in render_page(platform)

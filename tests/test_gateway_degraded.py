@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gateway.clock import SimClock
 from gateway.runtime import Runtime
 from gateway.wiring import build_runtime
@@ -265,3 +267,42 @@ async def test_devices_behind_a_lost_home_broker_are_not_offline_on_top(
         # review: no longer restarted at the end of the problem)
         assert 7 * 60.0 <= took <= 11 * 60.0
         assert offline() == ["bed-r1"]
+
+
+async def test_the_home_is_heard_again_soon_after_a_long_home_broker_outage(
+    tmp_path: Path, local_broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The home's mosquitto was gone for half an hour (an upgrade that failed, a full card).
+    Once it is back, the gateway must hear the SOS buttons again within half a minute, not
+    after a driver backoff grown to five minutes: the broker is on loopback, a retry is cheap,
+    and every minute deaf is a minute an SOS goes unheard. The gateway's own backoff here,
+    not the tests' fast one."""
+    await zigbee2mqtt_up(local_broker)
+    runtime = build_runtime(settings_for(gateway_config(tmp_path, local_broker, None)), SimClock())
+    driver = runtime.drivers[0]
+    clock = runtime.clock
+    async with running(runtime):
+        await wait_until(driver.subscribed.is_set)
+        local_broker.stop()
+        await wait_until(lambda: driver.down_reason is not None)
+        start = clock.monotonic()
+        failures_at_20_min = None
+        async with asyncio.timeout(60):
+            while clock.monotonic() - start < 1800.0:
+                if failures_at_20_min is None and clock.monotonic() - start >= 1200.0:
+                    failures_at_20_min = runtime.driver_failures["local_mqtt"]
+                if driver.name in runtime._running_since:  # trying: real I/O
+                    await asyncio.sleep(0.01)
+                else:
+                    await advance_gateway(runtime, 1.0)
+                    await asyncio.sleep(0)
+        assert failures_at_20_min is not None
+        # the last ten minutes of the outage: a try every 30 s at most, not every 5 min
+        assert runtime.driver_failures["local_mqtt"] - failures_at_20_min >= 15
+        # ... and the journal on the SD card is not written at each try: one line per cause
+        failed = [r for r in caplog.records if "local_mqtt failed" in r.getMessage()]
+        assert len(failed) <= 3  # the disconnection, then the refusals once (an hour)
+        local_broker.start()
+        took = await reconnected(runtime, driver, limit_s=900.0)
+        assert took <= 31.0
+        await wait_until(driver.subscribed.is_set)

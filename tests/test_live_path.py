@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,6 +106,14 @@ async def test_visit_mode_from_the_platform_holds_behaviour_alerts_only(
         await wait_until(lambda: runtime.manager.in_visit("r1"))
         await platform.platform.command("gw-test", {"command": "bogus"})
         await wait_until(lambda: runtime.counters["commands_rejected"] == 1)
+
+        def commands_in_heartbeat() -> dict[str, Any]:
+            gateways = platform.platform.store.gateways()
+            return ((gateways[0]["health"] or {}) if gateways else {}).get("commands", {})
+
+        # the platform's operator sees it too: their command was not taken
+        await wait_until(lambda: commands_in_heartbeat().get("rejected") == 1, 20.0)
+        assert commands_in_heartbeat()["refused"] is None
         held = runtime.manager.handle(Event("inactivity", "r1", 0.0, Severity.HIGH))
         assert held == [] and runtime.manager.counters["held_during_visit"] == 1
         await publish_readings(local_broker, [("sos-r1", {"action": "sos"})])

@@ -195,3 +195,17 @@ async def test_simulate_plays_a_recording_onto_the_broker(
         ("front-door", True),
         ("front-door", False),
     ]
+
+
+@pytest.mark.parametrize("command", ["simulate", "demo"])
+@pytest.mark.parametrize("start", ["14:01:30", "25:00", "noon"])
+def test_a_bad_start_time_is_a_usage_error_not_a_traceback(command: str, start: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", command, "--start", start, "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--start" in done.stderr and "HH:MM" in done.stderr
+    assert "Traceback" not in done.stderr

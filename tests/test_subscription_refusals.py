@@ -188,7 +188,11 @@ async def test_a_refused_command_subscription_is_reported_the_alerts_go_and_it_i
                 return gateway["health"] or {}
 
             await wait_until(lambda: "uptime_s" in heartbeat())
-            assert heartbeat()["commands"] == {"refused": NOT_AUTHORIZED, "refusals": 1}
+            assert heartbeat()["commands"] == {
+                "rejected": 0,
+                "refused": NOT_AUTHORIZED,
+                "refusals": 1,
+            }
             diagnostics = forwarder.diagnostics()
             assert diagnostics["commands_refused"] == NOT_AUTHORIZED
             assert diagnostics["command_subscriptions_refused"] == 1

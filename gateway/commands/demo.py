@@ -17,6 +17,7 @@ from typing import Any
 
 from alerts.forwarders.memory import MemoryPlatformLink
 from gateway.clock import AcceleratedClock
+from gateway.commands.simulate import time_of_day
 from gateway.runtime import Runtime
 from gateway.settings import parse_settings
 from simulators.platform.app import Platform
@@ -41,7 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=600.0,
         help="simulated seconds per real second (default: a day in 2.4 min)",
     )
-    parser.add_argument("--start", default="09:55", help="simulated start time of day (UTC)")
+    parser.add_argument(
+        "--start", default="09:55", type=time_of_day, help="simulated start time of day (UTC)"
+    )
 
 
 def _settings(state_dir: Path, residents: list[SimResident]) -> dict[str, Any]:
@@ -97,8 +100,7 @@ def _print_alert(alert: dict[str, Any]) -> None:
 
 async def _main(args: argparse.Namespace) -> int:
     today = dt.datetime.now(dt.UTC).date()
-    hh, mm = map(int, args.start.split(":"))
-    start = dt.datetime.combine(today, dt.time(hh, mm), dt.UTC).timestamp()
+    start = dt.datetime.combine(today, args.start, dt.UTC).timestamp()
     clock = AcceleratedClock(start, args.speed)
     platform = Platform(PlatformStore(":memory:"), on_new_alert=_print_alert)
     link = MemoryPlatformLink(platform.receive)

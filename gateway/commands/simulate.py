@@ -41,7 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="simulated seconds per real second (>1 compresses the day as the gateway sees it)",
     )
-    parser.add_argument("--start", help="simulated start time of day HH:MM (default: now)")
+    parser.add_argument(
+        "--start", type=time_of_day, help="simulated start time of day HH:MM (default: now)"
+    )
     parser.add_argument("--duration", type=float, help="stop after this many real seconds")
     parser.add_argument(
         "--print-config",
@@ -59,6 +61,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="wristbands over a real BLE stack on bumble's virtual controller, "
         "bridged to the broker by the gateway's BLE driver (needs bumble)",
     )
+
+
+def time_of_day(text: str) -> dt.time:
+    try:
+        hh, mm = (int(part) for part in text.split(":"))
+        return dt.time(hh, mm)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HH:MM, got {text!r}") from None
 
 
 def residents(args: argparse.Namespace) -> list[SimResident]:
@@ -99,8 +109,7 @@ async def _main(args: argparse.Namespace, people: list[SimResident], broker: Bro
     now = time.time()
     start = now
     if args.start:
-        hh, mm = map(int, args.start.split(":"))
-        start = dt.datetime.combine(dt.date.today(), dt.time(hh, mm)).timestamp()
+        start = dt.datetime.combine(dt.date.today(), args.start).timestamp()
     clock = AcceleratedClock(start, args.speed)
     devices = [d for p in people for d in p.devices()]
     stream: Iterable[Reading] = home_stream(people, start)

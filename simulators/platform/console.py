@@ -1,5 +1,5 @@
-"""The staff console: one HTML page (alerts newest first, with an Acknowledge button that
-really acknowledges, through the gateway) and a small JSON API. Standard library only."""
+"""The staff console: one HTML page (alerts newest first, with Acknowledge and Resolve buttons
+that really act, through the gateway) and a small JSON API. Standard library only."""
 
 from __future__ import annotations
 
@@ -40,6 +40,20 @@ _ROW = """<tr id="{id}"><td>{time}</td><td>{resident}</td><td>{type}</td>
 _ACK = """<form method="post" action="/alerts/{id}/ack"><button type="submit">Acknowledge</button>
 </form>"""
 
+_RESOLVE = """<form method="post" action="/alerts/{id}/resolve">
+<button type="submit">Resolve</button></form>"""
+
+
+def _action(alert: dict[str, Any]) -> str:
+    """Acknowledge while nobody has; then Resolve (the gateway never closes an SOS or a fall
+    by itself: staff do, once they have seen to it); nothing once closed."""
+    alert_id = html.escape(alert["id"])
+    if alert["state"] in ("open", "escalated"):
+        return _ACK.format(id=alert_id) + _RESOLVE.format(id=alert_id)
+    if alert["state"] == "acknowledged":
+        return _RESOLVE.format(id=alert_id)
+    return ""
+
 
 def _when(t: Any) -> str:
     try:
@@ -48,10 +62,38 @@ def _when(t: Any) -> str:
         return "?"
 
 
+def _gateway_line(gateway: dict[str, Any]) -> str:
+    """A gateway's state, and from its last heartbeat what staff must know before they trust
+    the page: alerts still waiting in it, part of the home unheard, their own commands
+    refused or not taken (an Acknowledge shown done that never reached it)."""
+    line = f"gateway {gateway['id']}: {gateway['state'] or '?'}"
+    health = gateway.get("health")
+    if not isinstance(health, dict):
+        return html.escape(line)
+    notes = []
+    outbox = health.get("outbox")
+    waiting = outbox.get("alert") if isinstance(outbox, dict) else None
+    if isinstance(waiting, int) and waiting > 0:
+        notes.append(f"{waiting} alert messages waiting to be sent")
+    problems = health.get("problems")
+    if isinstance(problems, dict) and problems:
+        notes.append(
+            "not hearing part of the home: " + ", ".join(sorted(map(str, problems.values())))
+        )
+    commands = health.get("commands")
+    if isinstance(commands, dict):
+        if commands.get("refused"):
+            notes.append(f"staff commands cannot reach it ({commands['refused']})")
+        if commands.get("rejected"):
+            notes.append(f"{commands['rejected']} staff commands not taken")
+    if "t" in health:
+        notes.append(f"last heartbeat {_when(health['t'])}")
+    return html.escape(line + ("; " + "; ".join(notes) if notes else ""))
+
+
 def render_page(platform: Platform) -> str:
     rows = []
     for a in platform.store.alerts():
-        open_ = a["state"] in ("open", "escalated")
         text = " / ".join(html.escape(str(v)) for v in a["text"].values())
         rows.append(
             _ROW.format(
@@ -63,13 +105,10 @@ def render_page(platform: Platform) -> str:
                 state=html.escape(str(a["state"])),
                 count=f" ×{a['count']}" if (a["count"] or 1) > 1 else "",
                 text=text,
-                action=_ACK.format(id=html.escape(a["id"])) if open_ else "",
+                action=_action(a),
             )
         )
-    gateways = ", ".join(
-        f"gateway {html.escape(g['id'])}: {html.escape(str(g['state'] or '?'))}"
-        for g in platform.store.gateways()
-    )
+    gateways = ", ".join(_gateway_line(g) for g in platform.store.gateways())
     return _PAGE.format(
         rows="\n".join(rows) or "<tr><td colspan=7>No alerts.</td></tr>",
         gateways=gateways or "no gateway seen yet",

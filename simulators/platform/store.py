@@ -120,6 +120,11 @@ class PlatformStore:
         return Received("alert", gateway, False, a)
 
     def set_state(self, alert_id: str, state: str, by: str) -> None:
+        """Staff's own click, shown before the gateway confirms it; never a step back (the
+        gateway may have closed the alert meanwhile: a resident's cancel, a resolve)."""
+        row = self._db.execute("SELECT state FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        if row is None or STATE_RANK.get(state, 0) < STATE_RANK.get(row[0], 0):
+            return
         self._db.execute(
             "UPDATE alerts SET state=?, by=?, updated=? WHERE id=?",
             (state, by, time.time(), alert_id),
