@@ -13,6 +13,16 @@ from gateway.replay import Replayer
 from tests.support.falls import FALL_MARKS_S, real_fall_at_50hz
 
 DEVICE = {"type": "device", "id": "btn", "kind": "button", "room": "lounge", "resident": "p1"}
+# p1's front door and hallway sensor
+FRONT_DOOR = {
+    "type": "device",
+    "id": "front",
+    "kind": "door",
+    "room": "entrance",
+    "role": "exit",
+    "resident": "p1",
+}
+HALLWAY = {"type": "device", "id": "pir", "kind": "motion", "room": "hallway", "resident": "p1"}
 
 
 def lines(*records: object) -> list[str]:
@@ -153,15 +163,8 @@ def test_iso_times_are_the_homes_local_time_whatever_the_host_zone(monkeypatch, 
     monkeypatch.setenv("TZ", "Pacific/Honolulu")  # the host's zone must not matter
     home = [
         {"type": "resident", "id": "p1", "night_start": "22:00", "night_end": "07:00"},
-        {
-            "type": "device",
-            "id": "front",
-            "kind": "door",
-            "room": "entrance",
-            "role": "exit",
-            "resident": "p1",
-        },
-        {"type": "device", "id": "pir", "kind": "motion", "room": "hallway", "resident": "p1"},
+        FRONT_DOOR,
+        HALLWAY,
     ]
 
     def at(hhmmss: str) -> str:
@@ -248,21 +251,8 @@ def test_a_naive_until_is_the_homes_time_like_the_recordings_own(tmp_path: Path,
     rec.write_text(
         "\n".join(
             lines(
-                {
-                    "type": "device",
-                    "id": "front",
-                    "kind": "door",
-                    "room": "entrance",
-                    "role": "exit",
-                    "resident": "p1",
-                },
-                {
-                    "type": "device",
-                    "id": "pir",
-                    "kind": "motion",
-                    "room": "hallway",
-                    "resident": "p1",
-                },
+                FRONT_DOOR,
+                HALLWAY,
                 {
                     "type": "reading",
                     "t": f"2019-04-01T21:00:00{zone}",
@@ -319,8 +309,8 @@ def test_devices_without_a_resident_belong_to_the_one_declared(resident_first: b
     resident called "resident" with default settings: the alerts named someone else, and an
     at-risk resident's night exit waited 15 min instead of being raised at once."""
     person = {"type": "resident", "id": "p1", "wander_risk": True, "tz": "UTC"}
-    door = {"type": "device", "id": "front", "kind": "door", "room": "entrance", "role": "exit"}
-    pir = {"type": "device", "id": "pir", "kind": "motion", "room": "hallway"}
+    door = {k: v for k, v in FRONT_DOOR.items() if k != "resident"}
+    pir = {k: v for k, v in HALLWAY.items() if k != "resident"}
     declarations = [person, door, pir] if resident_first else [door, pir, person]
     readings = [
         {"type": "reading", "t": "2019-04-01T21:00:00", "device": "pir", "motion": True},
