@@ -9,10 +9,11 @@ A message the platform refuses (its ACL does not cover a new resident's topic, s
 the outbox and is tried again every :data:`REFUSED_RETRY_S`, while every other goes on, that
 resident's later alerts too: one refused message must never hold back an SOS, and the
 platform's rule never to take an alert's state back keeps its end state right out of order.
-A refused state or heartbeat message, or a command that cannot be handled, is logged and
-counted; none takes the uplink down. Nor does a refused subscription to the command topic (the
-platform's ACL does not let the gateway read it): staff commands cannot arrive, which the
-heartbeat says (``commands.refused``), while the alerts go on; the subscription is asked for
+Every heartbeat says how many refusals there were and how many messages wait for their retry
+(``uplink``). A refused state or heartbeat message, or a command that cannot be handled, is
+logged and counted; none takes the uplink down. Nor does a refused subscription to the command
+topic (the platform's ACL does not let the gateway read it): staff commands cannot arrive, which
+the heartbeat says (``commands.refused``), while the alerts go on; the subscription is asked for
 again on the same session, after :data:`COMMANDS_RETRY_S` doubling up to
 :data:`REFUSED_RETRY_S`, and at every reconnect.
 """
@@ -209,6 +210,9 @@ class Forwarder:
                 "refused": self.commands_refused,
                 "refusals": self.counters["command_subscriptions_refused"],
             }
+            # the platform's broker refusing the gateway's messages (an ACL change there),
+            # which otherwise only the gateway's own log shows
+            report["uplink"] = {"refusals": self.counters["refused"], "held": len(self._held)}
             payload = encode(report)
             await self._publish_own(session, self.topics.health, payload)
             reraise_swallowed_cancellation()  # as in _drain
@@ -272,6 +276,7 @@ class Forwarder:
             "connected": self.connected.is_set(),
             "last_error": self.last_error,
             "commands_refused": self.commands_refused,
+            "held": len(self._held),
             **self.counters,
         }
 

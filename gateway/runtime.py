@@ -478,6 +478,10 @@ class Runtime:
 
     # -- health -------------------------------------------------------------------------------
 
+    def driver_running(self, name: str) -> bool:
+        """Whether the driver's current run is under way (not waiting out its backoff)."""
+        return name in self._running_since
+
     def problems(self) -> dict[str, tuple[str, str]]:
         """What keeps part of the home from being heard now: ``{key: (cause, reason)}`` from
         every driver's own ``problems()``, and ``driver`` for one that failed and is waiting
@@ -487,7 +491,7 @@ class Runtime:
             own = driver.problems()
             found.update({f"{driver.name}:{key}": value for key, value in own.items()})
             failing = self._failing.get(driver.name)
-            if failing is not None and driver.name not in self._running_since and not own:
+            if failing is not None and not self.driver_running(driver.name) and not own:
                 found[f"{driver.name}:driver"] = ("driver", f"{driver.name}: {failing}")
         return found
 

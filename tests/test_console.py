@@ -112,6 +112,7 @@ def test_the_console_says_what_the_gateway_heartbeat_warns_of() -> None:
                 "state": "online",
                 "t": 1796683910.0,
                 "outbox": {"alert": 3, "summary": 0},
+                "uplink": {"refusals": 4, "held": 2},
                 "problems": {"local_mqtt:zigbee2mqtt_bridge": "zigbee2mqtt_bridge"},
                 "commands": {"rejected": 2, "refused": "Not authorized (0x87)", "refusals": 1},
             }
@@ -120,6 +121,7 @@ def test_the_console_says_what_the_gateway_heartbeat_warns_of() -> None:
     page = render_page(platform)
     assert "gateway gw-1: online" in page
     assert "3 alert messages waiting" in page
+    assert "2 messages refused by the platform, tried again every 5 min" in page
     assert "not hearing part of the home: zigbee2mqtt_bridge" in page
     assert "staff commands cannot reach it (Not authorized (0x87))" in page
     assert "2 staff commands not taken" in page
@@ -128,6 +130,7 @@ def test_the_console_says_what_the_gateway_heartbeat_warns_of() -> None:
     platform.receive(
         "eldergate/gw-1/health",
         b'{"v": 1, "state": "online", "t": 1796683970.0, "outbox": {"alert": 0}, '
-        b'"problems": {}, "commands": {"rejected": 0, "refused": null, "refusals": 0}}',
+        b'"uplink": {"refusals": 4, "held": 0}, "problems": {}, '
+        b'"commands": {"rejected": 0, "refused": null, "refusals": 0}}',
     )
     assert "gateway gw-1: online; last heartbeat 2026-12-07 22:52:50</p>" in render_page(platform)

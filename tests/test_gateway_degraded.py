@@ -71,7 +71,7 @@ async def reconnected(runtime: Runtime, driver: Any, limit_s: float = 900.0) -> 
 async def step_unless_trying(runtime: Runtime, driver: Any) -> None:
     """One simulated second on while the driver waits out its backoff; a short real wait while
     it tries (real I/O, which simulated steps would only outrun)."""
-    if driver.name in runtime._running_since:
+    if runtime.driver_running(driver.name):
         await asyncio.sleep(0.01)
     else:
         await advance_gateway(runtime, 1.0)

@@ -22,7 +22,19 @@ from gateway.backoff import Backoff
 from gateway.clock import SimClock
 from gateway.mqtt import make_client
 from gateway.settings import PlatformSettings
-from tests.support.harness import wait_until
+from gateway.wiring import build_runtime
+from simulators.platform.console import render_page
+from tests.support.harness import (
+    RESIDENTS,
+    advance_gateway,
+    fast_backoff,
+    gateway_config,
+    publish_readings,
+    running,
+    running_platform,
+    settings_for,
+    wait_until,
+)
 from tests.support.mosquitto import USER, Mosquitto, Pki
 
 pytestmark = pytest.mark.broker
@@ -160,6 +172,62 @@ async def test_a_refused_summary_or_heartbeat_holds_back_no_alert(tmp_path: Path
     forwarder = rig.forwarder
     assert forwarder.counters["connects"] == 1 and forwarder.counters["failures"] == 0
     assert forwarder.counters["refused"] >= 3  # the summary and each heartbeat
+
+
+def _gateway_acl(alert_residents: list[str]) -> str:
+    """The gateway's and the reference platform's user on the platform's broker: everything
+    of gateway gw-test, but publishing alerts only of these residents."""
+    lines = [f"topic readwrite eldergate/gw-test/{t}" for t in ("state", "health", "command")]
+    lines += ["topic readwrite eldergate/gw-test/summary/#", "topic read eldergate/gw-test/alert/#"]
+    lines += [f"topic write eldergate/gw-test/alert/{r}" for r in alert_residents]
+    return "\n".join(lines)
+
+
+async def test_the_heartbeat_and_the_console_say_the_platform_refuses_alert_messages(
+    tmp_path: Path, pki: Pki, local_broker: Mosquitto
+) -> None:
+    """An ACL change on the platform's broker refuses the gateway's alerts for one resident:
+    the SOS waits in the gateway's outbox, and only its log said why. Every heartbeat now
+    counts the refusals and the messages held for their retry, and the console warns."""
+    platform = Mosquitto(tmp_path / "platform-broker", pki, acl=_gateway_acl(["r2", "r3"]))
+    platform.start()
+    try:
+        config = gateway_config(tmp_path, local_broker, platform)
+        runtime = build_runtime(settings_for(config), SimClock())
+        runtime.backoff_factory = fast_backoff
+        forwarder = runtime.forwarder
+        assert forwarder is not None
+        forwarder.backoff = fast_backoff()
+        heartbeat_s = runtime.settings.gateway.heartbeat_s
+        async with running_platform(platform) as harness, running(runtime):
+
+            def uplink() -> object:
+                (gateway,) = harness.platform.store.gateways()
+                return (gateway["health"] or {}).get("uplink")
+
+            await wait_until(lambda: forwarder.connected.is_set())
+            await wait_until(lambda: uplink() == {"refusals": 0, "held": 0})
+            await publish_readings(local_broker, [("sos-r1", {"action": "sos"})])
+            await wait_until(lambda: forwarder.counters["refused"] == 1)
+            await advance_gateway(runtime, heartbeat_s)
+            await wait_until(lambda: uplink() == {"refusals": 1, "held": 1})
+            assert "1 messages refused by the platform" in render_page(harness.platform)
+            assert harness.received == []
+
+            # the platform's operator fixes the ACL (mosquitto reads it again on SIGHUP)
+            (platform.folder / "acl").write_text(f"user {USER}\n{_gateway_acl(RESIDENTS)}\n")
+            assert platform.proc is not None
+            platform.proc.send_signal(signal.SIGHUP)
+            await wait_until(lambda: "reloading" in platform.log().lower())
+            await advance_gateway(runtime, REFUSED_RETRY_S)
+            (alert, *_) = await harness.wait_for_alerts(1)
+            assert alert["type"] == "sos" and alert["resident"] == "r1"
+            await advance_gateway(runtime, heartbeat_s)
+            await wait_until(lambda: uplink() == {"refusals": 1, "held": 0})
+            assert "refused by the platform" not in render_page(harness.platform)
+        assert forwarder.counters["failures"] == 0
+    finally:
+        platform.stop()
 
 
 @pytest.mark.parametrize("command", [[], {"a": 1}, 3, None])

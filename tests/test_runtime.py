@@ -84,11 +84,13 @@ async def test_failing_driver_is_restarted_with_backoff(tmp_path: Path) -> None:
             for _ in range(20):
                 await asyncio.sleep(0)
             assert driver.runs == 1  # waiting out its backoff on the clock, not spinning
+            assert not runtime.driver_running("flaky")
             while runtime.manager.counters["raised"] == 0:
                 clock.advance(5.0)
                 await asyncio.sleep(0)
         assert runtime.driver_failures == {"flaky": 2}
         assert driver.runs == 3 and not task.done()
+        assert runtime.driver_running("flaky")  # its third run stays connected
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -229,10 +229,19 @@ async def test_messages_the_webhook_refuses_wait_others_go_on(
         await outbox.put(
             ALERT, resident, f"eldergate/gw/alert/{resident}", json.dumps({"n": i}).encode()
         )
-    forwarder = webhook_forwarder(outbox, pki, port, 60.0, [])
+    clock = SimClock()
+    forwarder = webhook_forwarder(outbox, pki, port, 60.0, [], clock)
+    forwarder.heartbeat_s = 60.0  # the next heartbeat before the refused ones' retry
+
+    def uplink() -> object:
+        beats = [b for t, b in hook.received if t == "eldergate/gw/health"]
+        return beats[-1].get("uplink") if beats else None
+
     async with running_forwarder(forwarder):
         await wait_until(lambda: forwarder.counters["sent"] == 2)
         assert [i.resident for i in outbox.outbox.pending()] == ["r2", "r2"]
+        clock.advance(forwarder.heartbeat_s)
+        await wait_until(lambda: uplink() == {"refusals": 2, "held": 2})
     assert [b["n"] for t, b in hook.received if "/alert/" in t] == [1, 3]
     assert forwarder.counters["refused"] == 2 and forwarder.counters["failures"] == 0
 

@@ -64,8 +64,9 @@ def _when(t: Any) -> str:
 
 def _gateway_line(gateway: dict[str, Any]) -> str:
     """A gateway's state, and from its last heartbeat what staff must know before they trust
-    the page: alerts still waiting in it, part of the home unheard, their own commands
-    refused or not taken (an Acknowledge shown done that never reached it)."""
+    the page: alerts still waiting in it, its messages the platform's broker refuses, part of
+    the home unheard, their own commands refused or not taken (an Acknowledge shown done that
+    never reached it)."""
     line = f"gateway {gateway['id']}: {gateway['state'] or '?'}"
     health = gateway.get("health")
     if not isinstance(health, dict):
@@ -75,6 +76,10 @@ def _gateway_line(gateway: dict[str, Any]) -> str:
     waiting = outbox.get("alert") if isinstance(outbox, dict) else None
     if isinstance(waiting, int) and waiting > 0:
         notes.append(f"{waiting} alert messages waiting to be sent")
+    uplink = health.get("uplink")
+    held = uplink.get("held") if isinstance(uplink, dict) else None
+    if isinstance(held, int) and held > 0:
+        notes.append(f"{held} messages refused by the platform, tried again every 5 min")
     problems = health.get("problems")
     if isinstance(problems, dict) and problems:
         notes.append(
