@@ -8,7 +8,13 @@ raise ──► open ──► acknowledged (staff) ──► resolved (staff, o
   ``count`` goes up) instead of opening a new one. For presses (``sos``, ``fall``) only within
   ``repeat_window_s`` of the previous one: a press ten minutes later is a new emergency.
 * Escalation: a critical or high alert nobody acknowledged within its time is escalated (and
-  re-sent); it keeps escalating at the same interval until someone acknowledges it.
+  re-sent); it keeps escalating at the same interval until someone acknowledges it. The timers
+  run on the monotonic clock. One taken back after a restart goes on from when it was armed on
+  the wall clock (``Alert.escalation_armed_wall``, saved with the alert): it escalates after
+  what is left of its window, or as soon as a tick sees the wall clock past the window's end
+  (NTP setting a boot clock that was behind), whichever comes first. Never later than a whole
+  window from the restart: that is what it gets when the wall clock is behind the saved time
+  or the alert was saved without one.
 * Visit mode: while staff are on site, behaviour alerts of that resident are held back
   (counted); SOS, falls, vitals and safety alarms never are.
 * Flapping: a maintenance alert (``device_offline``, ``battery_low``, ``tamper``,
@@ -28,13 +34,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from alerts.texts import render
 from gateway.clock import EARLIEST_PLAUSIBLE_WALL, Clock
-from gateway.model import Alert, AlertState, Event, EventAction, Severity, stable_alert_id
+from gateway.model import (
+    Alert,
+    AlertState,
+    Event,
+    EventAction,
+    Severity,
+    is_number,
+    stable_alert_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +121,14 @@ def _visit_end_wall(visit: Visit, now: float, wall: float) -> float:
     return end if visit.until_wall is None else min(end, visit.until_wall)
 
 
+def _saved_wall(value: Any) -> float | None:
+    """A wall time read back from a saved alert; None when there is none (saved by an earlier
+    version) or it cannot be one (a damaged record)."""
+    if not is_number(value) or not math.isfinite(value) or value < EARLIEST_PLAUSIBLE_WALL:
+        return None
+    return float(value)
+
+
 class AlertManager:
     def __init__(
         self,
@@ -129,6 +152,8 @@ class AlertManager:
         self.active: dict[str, Alert] = {}  # alert id -> alert, until final
         self._by_key: dict[tuple[str, str, str], str] = {}
         self._escalate_at: dict[str, float] = {}  # alert id -> monotonic deadline
+        # alerts taken back after a restart: alert id -> the end of the window on the wall clock
+        self._escalate_by_wall: dict[str, float] = {}
         self.visits: dict[str, Visit] = {}
         # a visit started or ended (by staff or the button), or an alert held back for one or
         # let go: the runtime saves them
@@ -197,7 +222,7 @@ class AlertManager:
                 if existing.id not in self._settle_at:
                     now = self.clock.monotonic()
                     self._settle_at[existing.id] = now + self._hold_s(existing.type)
-                    self._escalate_at.pop(existing.id, None)
+                    self._disarm(existing.id)
                 return []
             self.counters["resolved"] += 1
             if self._hold_s(existing.type) > 0:
@@ -242,7 +267,7 @@ class AlertManager:
         alert.state = AlertState.ACKNOWLEDGED
         alert.changed_by = by
         alert.last_t = self.clock.wall()
-        self._escalate_at.pop(alert_id, None)
+        self._disarm(alert_id)
         self._retext(alert)
         self.counters["acknowledged"] += 1
         return [_change("acknowledged", alert)]
@@ -385,15 +410,27 @@ class AlertManager:
         return True
 
     def restore(self, alerts: list[Alert]) -> None:
-        """Take back the open alerts of a previous run (their escalation restarts from now)."""
+        """Take back the open alerts of a previous run. The escalation timer of one nobody
+        acknowledged goes on from when it was armed (module docstring): what is left of its
+        window by the wall clock, clamped to the whole window, or until the wall clock reaches
+        the window's end, whichever comes first."""
+        now, wall = self.clock.monotonic(), self.clock.wall()
         for alert in alerts:
             if alert.state.is_final:
                 continue
-            alert.raised_mono = self.clock.monotonic()
+            alert.raised_mono = now
             self.active[alert.id] = alert
             self._by_key[alert.alert_key] = alert.id
-            if alert.state is not AlertState.ACKNOWLEDGED:
-                self._arm_escalation(alert)
+            if alert.state is AlertState.ACKNOWLEDGED:
+                continue
+            armed_wall = _saved_wall(alert.escalation_armed_wall)
+            self._arm_escalation(alert)
+            after = self.escalate_after_s.get(alert.severity)
+            if armed_wall is None or after is None or alert.id not in self._escalate_at:
+                continue
+            self._escalate_at[alert.id] -= min(max(wall - armed_wall, 0.0), after)
+            self._escalate_by_wall[alert.id] = armed_wall + after
+            alert.escalation_armed_wall = armed_wall
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -409,8 +446,9 @@ class AlertManager:
                 changes.append(
                     self._finish(alert, AlertState.RESOLVED, "gateway", wall, "resolved")
                 )
+        wall = self.clock.wall()
         for alert_id, deadline in list(self._escalate_at.items()):
-            if now >= deadline:
+            if now >= deadline or wall >= self._escalate_by_wall.get(alert_id, math.inf):
                 alert = self.active[alert_id]
                 changes.append(
                     self._escalate(alert, alert.severity, {"reason": "unacknowledged"}, None)
@@ -478,11 +516,18 @@ class AlertManager:
         return _change("raised", alert)
 
     def _arm_escalation(self, alert: Alert) -> None:
+        """From now, on the monotonic clock alone: a wall clock that jumps while the gateway
+        runs moves no escalation."""
         after = self.escalate_after_s.get(alert.severity)
-        if int(alert.details.get("escalations", 0)) >= MAX_ESCALATIONS:
-            self._escalate_at.pop(alert.id, None)
-        elif after is not None:
+        self._disarm(alert.id)
+        if int(alert.details.get("escalations", 0)) < MAX_ESCALATIONS and after is not None:
             self._escalate_at[alert.id] = self.clock.monotonic() + after
+            wall = self.clock.wall()
+            alert.escalation_armed_wall = wall if wall >= EARLIEST_PLAUSIBLE_WALL else None
+
+    def _disarm(self, alert_id: str) -> None:
+        self._escalate_at.pop(alert_id, None)
+        self._escalate_by_wall.pop(alert_id, None)
 
     def _escalate(
         self, alert: Alert, severity: Severity, details: dict[str, Any] | Any, t: float | None
@@ -512,7 +557,7 @@ class AlertManager:
         del self.active[alert.id]
         if self._by_key.get(alert.alert_key) == alert.id:
             del self._by_key[alert.alert_key]
-        self._escalate_at.pop(alert.id, None)
+        self._disarm(alert.id)
         self._settle_at.pop(alert.id, None)
         return _change(change, alert)
 

@@ -167,6 +167,10 @@ class Alert:
     raised_mono: float = 0.0  # gateway monotonic time when raised (for escalation timers)
     changed_by: str = "gateway"  # "gateway", "resident", "staff"
     occurred_t: float = 0.0  # event time of the latest occurrence (staff actions leave it)
+    # Wall time its escalation timer was last armed (None while the wall clock is not set):
+    # saved with it, never published, so that a restart goes on with the timer
+    # (AlertManager.restore).
+    escalation_armed_wall: float | None = None
 
     @property
     def alert_key(self) -> tuple[str, str, str]:

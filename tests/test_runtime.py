@@ -436,6 +436,35 @@ async def test_an_open_alert_whose_messages_were_all_delivered_is_sent_again_at_
     ]
 
 
+async def test_an_sos_open_at_a_restart_escalates_a_window_after_the_press_not_the_restart(
+    tmp_path: Path,
+) -> None:
+    """Nobody acknowledged the SOS; the power fails 2 min after the press, for 1 min. Taken
+    back from the outbox's file, it escalates 5 min after the press on the wall clock, 2 min
+    after the restart: before, its timer started again at the restart (8 min after the press;
+    with a longer power cut, the whole cut later)."""
+    clock, first = _sos_runtime(tmp_path)
+    pressed = clock.wall()
+    async with running(first):
+        await first.put_reading(Reading(pressed, "sos-r1", {"action": "sos"}))
+        await wait_until(lambda: first.outbox.outbox.depth().get("alert") == 1)
+        await advance_gateway(first, 120.0)
+    after_cut = SimClock(start_wall=pressed + 180.0, start_mono=3.0)
+    second = Runtime(
+        settings_for(gateway_config(tmp_path, None, None)), after_cut, None, [], tmp_path / "state"
+    )
+    async with running(second):
+        await advance_gateway(second, 119.0)
+        assert second.manager.counters["escalated"] == 0
+        await advance_gateway(second, 1.0)
+        assert second.manager.counters["escalated"] == 1
+        (alert,) = second.manager.active.values()
+        assert alert.state.value == "escalated" and alert.last_t == pressed + 300.0
+        messages = [json.loads(i.payload) for i in second.outbox.outbox.pending()]
+    assert [m["change"] for m in messages] == ["raised", "escalated"]  # raised still queued
+    assert not any("escalation_armed_wall" in json.dumps(m) for m in messages)  # not published
+
+
 async def test_a_commit_the_disk_refuses_is_retried_at_the_tick(tmp_path: Path) -> None:
     """A full SD card: the SOS is held in memory and the open alerts with it; a tick writes
     both once there is room, so a restart then knows the alert."""
