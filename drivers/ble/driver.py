@@ -40,7 +40,10 @@ One scan loop and one connection loop per connected (GATT) device, on any
 * **Link silence**: a profile that streams (``silence_timeout_s``: the wristband) and notified
   nothing for that long is disconnected and connected again, as after a drop: bleak hears of
   a drop only from BlueZ, and a bluetoothd that crashed or restarted under a link never
-  reports one, so the link looked up for good while the band's presses went nowhere.
+  reports one, so the link looked up for good while the band's presses went nowhere. A value
+  read on connect equal to the last one that characteristic handed on is not handed on again
+  (``reads_unchanged``): a band whose application hung answers reads from its GATT table, and
+  its status read at every reconnection kept ``device_offline`` away for good.
 * **Readings to the sink**: queued, and handed on one at a time (the runtime's sink waits while
   its own queue is full). Presses (:func:`gateway.model.is_urgent`, the runtime's rule: an
   ``sos`` from any device, every reading of a button) have a small queue of their own that is
@@ -64,7 +67,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from drivers.base import ReadingSink, StopFlag, first_sample_time
@@ -168,6 +171,10 @@ class _Link:
     last_value_at: float = 0.0  # monotonic, the last value read or notified
     failures: int = 0
     last_error: str | None = None
+    # what a characteristic read on connect last handed on (read or notified): a read that
+    # says nothing new is no sign of life (see _on_value)
+    handed_on: dict[str, bytes] = field(default_factory=dict)
+    reads_unchanged: int = 0
 
 
 class BleDriver(StopFlag):
@@ -301,6 +308,7 @@ class BleDriver(StopFlag):
                     "connects": link.connects,
                     "drops": link.drops,
                     "silences": link.silences,
+                    "reads_unchanged": link.reads_unchanged,
                     "failures": link.failures,
                     "last_error": link.last_error,
                     **link.profile.diagnostics(),
@@ -653,12 +661,22 @@ class BleDriver(StopFlag):
                     raise BleBackendError(BleErrorKind.GATT, f"no characteristic {use.uuid}")
                 continue
             if use.read_on_connect:
-                self._on_value(link, use, await client.read(use.uuid))
+                self._on_value(link, use, await client.read(use.uuid), read=True)
             if use.notify:
                 await client.start_notify(use.uuid, functools.partial(self._on_value, link, use))
 
-    def _on_value(self, link: _Link, use: CharacteristicUse, value: bytes) -> None:
+    def _on_value(
+        self, link: _Link, use: CharacteristicUse, value: bytes, *, read: bool = False
+    ) -> None:
+        """A value notified, or ``read`` on connect. A read equal to what that characteristic
+        last handed on is not handed on again: a band whose application hung keeps its link
+        and answers reads from its GATT table, and its status read at every reconnection
+        (the silent link given up every ``silence_timeout_s``) kept device health from ever
+        saying ``device_offline``."""
         link.last_value_at = self._clock.monotonic()  # any value: the link is alive
+        if read and link.handed_on.get(use.uuid) == value:
+            link.reads_unchanged += 1
+            return
         try:
             values = use.handle(value)
         except DecodeError as exc:
@@ -673,6 +691,8 @@ class BleDriver(StopFlag):
             return
         if values is None:
             return
+        if use.read_on_connect:
+            link.handed_on[use.uuid] = bytes(value)
         t = first_sample_time(self._clock.wall(), values)
         self._emit(Reading(t, link.spec.device_id, values), link.spec.kind)
 
