@@ -13,9 +13,11 @@ One scan loop and one connection loop per connected (GATT) device, on any
   scan. Failures go up the :class:`~drivers.ble.recovery.RecoveryLadder`: restart scan → reset
   the adapter → degraded (reported in :meth:`BleDriver.diagnostics` and as a
   :meth:`BleDriver.problems` entry, which the gateway raises as ``gateway_degraded``; reset
-  retried every 5 min). Scan start and stop are bounded (``SCAN_START_TIMEOUT_S``,
-  ``SCAN_STOP_TIMEOUT_S``): bleak's D-Bus calls have no timeout, and a call that never returns
-  counts as ``adapter_gone``.
+  retried every 5 min, with a scan running meanwhile if one starts: an SOS button advertises
+  its press for a second or two, and anything heard ends the wait without a reset, as the
+  evidence that climbed there may be a periodic advertiser that died). Scan start and stop
+  are bounded (``SCAN_START_TIMEOUT_S``, ``SCAN_STOP_TIMEOUT_S``): bleak's D-Bus calls have no
+  timeout, and a call that never returns counts as ``adapter_gone``.
 * **Silence is not a failure by itself**: a home can be quiet (the resident out with the only
   band, an event-driven button alone). Silence only restarts the scan, and climbs the ladder
   only with evidence against the adapter: a configured *periodic* advertiser (``periodic``: a
@@ -509,7 +511,11 @@ class BleDriver(StopFlag):
         logger.warning(
             "BLE recovery: %s after %s (waiting %.0f s)", step.value, kind.value, delay_s
         )
-        if delay_s > 0:
+        if self._ladder.degraded:
+            if await self._listen(delay_s):
+                logger.info("BLE heard again while degraded: no adapter reset")
+                return
+        elif delay_s > 0:
             await self._clock.sleep(delay_s)
         if step in (RecoveryStep.RESET_ADAPTER, RecoveryStep.DEGRADED):
             self.counters["adapter_resets"] += 1
@@ -522,9 +528,43 @@ class BleDriver(StopFlag):
                 self._adapter_up_at = self._clock.monotonic()
                 self._heard_since_adapter_up = False
 
-    async def _consume(self, scanner: BleScanner) -> None:
+    async def _listen(self, delay_s: float) -> bool:
+        """Wait ``delay_s`` (a degraded adapter's time to its next reset) with a scan running if
+        one starts: True if anything was heard, which clears the suspicion (an SOS button
+        advertises its press for a second or two, and the scanner stopped for those 5 min lost
+        it; the evidence that climbed there may be a periodic advertiser that died)."""
+        wait = asyncio.ensure_future(self._clock.sleep(delay_s))
+        scanner = self._backend.scanner()
+        self._heard_since_start = False
+        try:
+            try:
+                await self._bounded(scanner.start, "scan start", self._scan_start_timeout_s)
+            except BleBackendError:
+                await self._stop_quietly(scanner)
+                await wait  # no scan: the wait as it was
+                return False
+            self.scanning = True
+            consume = asyncio.create_task(
+                self._consume(scanner, until_heard=True), name="eldergate[ble].listen"
+            )
+            try:
+                await asyncio.wait({consume, wait}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                consume.cancel()
+                await asyncio.gather(consume, return_exceptions=True)
+                self.scanning = False
+                await self._stop_quietly(scanner)
+            if not self._heard_since_start:
+                await wait  # the scan failed: the rest of the wait
+            return self._heard_since_start
+        finally:
+            wait.cancel()
+
+    async def _consume(self, scanner: BleScanner, *, until_heard: bool = False) -> None:
         async for advertisement in scanner.advertisements():
             self._on_advertisement(advertisement)
+            if until_heard:
+                return
 
     def _on_advertisement(self, adv: Advertisement) -> None:
         now = self._clock.monotonic()

@@ -4,16 +4,19 @@ act on what it hands on, on one simulated clock."""
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
-from drivers.ble.driver import BleDeviceSpec
+from drivers.ble.driver import BleDeviceSpec, specs_from_devices
 from drivers.ble.profiles import BAND_SILENCE_TIMEOUT_S
 from drivers.decoders.wristband import encode_status
 from gateway.detection.base import Home
 from gateway.detection.device_health import DeviceHealth
+from gateway.detection.sos import SosDetector
 from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Resident
-from tests.drivers.ble.conftest import BAND, Rig, running_rig
+from tests.drivers.ble.conftest import BAND, BUTTON, DOOR, SAFETY_TIMEOUT_S, Rig, running_rig
 
 pytestmark = pytest.mark.ble
 
@@ -59,3 +62,47 @@ async def test_a_band_whose_firmware_hung_is_reported_offline() -> None:
         await rig.linked("band-1", connects=6)
         status = await rig.next_reading(lambda r: "worn" in r.values)
         assert status.values == {"worn": False, "battery": 80}
+
+
+async def test_an_sos_button_is_heard_while_a_degraded_adapter_waits_for_its_next_reset() -> None:
+    """The bed sensor (a periodic advertiser) is unplugged in a quiet home: its silence is
+    taken as evidence against the scanner, and the adapter is reset, then reported degraded,
+    reset again every 5 min. Between those resets the scanner was stopped: a BTHome SOS
+    button, which advertises a press for a second or two, was unheard for 5 min of every 7
+    (the press lost). The wait now listens: the press is heard at once, and, as any
+    advertisement heard, clears the suspicion (no reset of a working adapter)."""
+    bed = BleDeviceSpec(DOOR, "bed-1", periodic=True)
+    pendant = specs_from_devices(
+        [Device("pendant", DeviceKind.BUTTON, "p1", options={"ble_address": BUTTON})]
+    )[0]
+    async with running_rig([("door", DOOR)], [bed, pendant]) as rig:
+        await rig.next_reading(lambda r: r.device == "bed-1")
+        await rig.world[DOOR].stop_advertising()  # unplugged
+        await rig.until(lambda: rig.driver.diagnostics()["degraded"], advance_s=10)
+        resets, starts = rig.world.adapter.resets, rig.driver.counters["scan_starts"]
+
+        button = rig.world.add("button", BUTTON)
+        await button.start()
+        await button.press("press")  # no simulated time passes: she presses now
+        press = await rig.next_reading(lambda r: r.device == "pendant" and "action" in r.values)
+        sos = SosDetector(rig.clock).on_reading(press, Device("pendant", DeviceKind.BUTTON, "p1"))
+        assert [(e.type, e.action) for e in sos] == [("sos", EventAction.RAISE)]
+        await button.stop_advertising()
+
+        assert not rig.driver.diagnostics()["degraded"] and rig.driver.problems() == {}
+        await rig.until(lambda: rig.driver.counters["scan_starts"] > starts)  # scanning again
+        assert rig.world.adapter.resets == resets
+
+
+async def test_the_driver_stops_at_once_while_a_degraded_adapter_waits_listening() -> None:
+    bed = BleDeviceSpec(DOOR, "bed-1", periodic=True)
+    async with running_rig([("door", DOOR)], [bed]) as rig:
+        await rig.next_reading(lambda r: r.device == "bed-1")
+        await rig.world[DOOR].stop_advertising()
+        await rig.until(lambda: rig.driver.diagnostics()["degraded"], advance_s=10)
+        await rig.until(lambda: rig.driver.scanning)  # listening until the next reset
+        assert rig.task is not None
+        rig.driver.stop()
+        rig.task.cancel()
+        await asyncio.wait({rig.task}, timeout=SAFETY_TIMEOUT_S)  # no simulated time passes
+        assert rig.task.cancelled()
