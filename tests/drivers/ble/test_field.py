@@ -106,3 +106,20 @@ async def test_the_driver_stops_at_once_while_a_degraded_adapter_waits_listening
         rig.task.cancel()
         await asyncio.wait({rig.task}, timeout=SAFETY_TIMEOUT_S)  # no simulated time passes
         assert rig.task.cancelled()
+
+
+@pytest.mark.parametrize("gesture", ["press", "long", "long_double", "long_triple", "hold"])
+async def test_every_gesture_on_an_emergency_button_raises_an_sos(gesture: str) -> None:
+    """A resident in distress presses as she can: twice and holds (BTHome's "long double",
+    0x05), three times and holds. The SOS detector took only press, double, triple, long and
+    hold from a button (``quadruple`` and Aqara's ``many`` over Zigbee2MQTT, NodOn's
+    ``quadruple`` and ``quintuple`` neither), and raised nothing, while device health counted
+    the same press as the button's weekly test."""
+    device = Device("pendant", DeviceKind.BUTTON, "p1", options={"ble_address": BUTTON})
+    async with running_rig([("button", BUTTON)], specs_from_devices([device])) as rig:
+        sos = SosDetector(rig.clock)
+        await rig.world[BUTTON].press(gesture)
+        press = await rig.next_reading(lambda r: "action" in r.values)
+        assert press.values["action"] == gesture
+        events = sos.on_reading(press, device)
+        assert [(e.type, e.action) for e in events] == [("sos", EventAction.RAISE)]
