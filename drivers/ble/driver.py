@@ -507,6 +507,7 @@ class BleDriver(StopFlag):
         return None
 
     async def _recover(self, kind: BleErrorKind) -> None:
+        self._stop_if_asked()  # after a scan call: bumble's can swallow a stop's cancellation
         step, delay_s = self._ladder.failed(kind)
         logger.warning(
             "BLE recovery: %s after %s (waiting %.0f s)", step.value, kind.value, delay_s
@@ -541,8 +542,10 @@ class BleDriver(StopFlag):
                 await self._bounded(scanner.start, "scan start", self._scan_start_timeout_s)
             except BleBackendError:
                 await self._stop_quietly(scanner)
+                self._stop_if_asked()
                 await wait  # no scan: the wait as it was
                 return False
+            self._stop_if_asked()  # bumble's HCI commands can swallow a stop's cancellation
             self.scanning = True
             consume = asyncio.create_task(
                 self._consume(scanner, until_heard=True), name="eldergate[ble].listen"
@@ -555,6 +558,7 @@ class BleDriver(StopFlag):
                 self.scanning = False
                 await self._stop_quietly(scanner)
             if not self._heard_since_start:
+                self._stop_if_asked()
                 await wait  # the scan failed: the rest of the wait
             return self._heard_since_start
         finally:
