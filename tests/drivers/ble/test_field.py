@@ -123,3 +123,31 @@ async def test_every_gesture_on_an_emergency_button_raises_an_sos(gesture: str) 
         assert press.values["action"] == gesture
         events = sos.on_reading(press, device)
         assert [(e.type, e.action) for e in events] == [("sos", EventAction.RAISE)]
+
+
+async def test_one_press_re_advertised_for_a_minute_is_one_press() -> None:
+    """A BTHome button that keeps advertising its last packet (the same packet id) after a
+    press: the re-broadcast filter's 20 s window ran from the first time the packet was heard,
+    so the same press came again every 20 s while the button went on - an SOS re-sent to the
+    platform three times a minute, and a new SOS alert once staff had resolved the first. The
+    window of a press now runs from the last time it was heard; a packet without a press
+    (a door's state) is still taken again after 20 s, as the device's sign of life."""
+    device = Device("pendant", DeviceKind.BUTTON, "p1", options={"ble_address": BUTTON})
+    door = BleDeviceSpec(DOOR, "front-door")
+    async with running_rig(
+        [("button", BUTTON), ("door", DOOR)], [*specs_from_devices([device]), door]
+    ) as rig:
+        await rig.world[BUTTON].press("press")
+        await rig.next_reading(lambda r: "action" in r.values)
+        for _ in range(12):  # a minute, the button and the door advertising all along
+            rig.clock.advance(5)
+            heard = rig.driver.counters["advertisements"]
+            await rig.until(lambda n=heard + 10: rig.driver.counters["advertisements"] >= n)
+        readings = taken(rig)
+        assert [r for r in readings if "action" in r.values] == []
+        assert len([r for r in readings if r.device == "front-door"]) >= 2
+
+        await rig.world[BUTTON].stop_advertising()  # quiet for a while, then pressed again:
+        rig.clock.advance(21)  # a new press even if its packet id came round to the same
+        await rig.world[BUTTON].advertise()
+        await rig.next_reading(lambda r: "action" in r.values)
