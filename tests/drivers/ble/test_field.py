@@ -14,9 +14,11 @@ from drivers.ble.profiles import BAND_SILENCE_TIMEOUT_S
 from drivers.decoders.wristband import encode_status
 from gateway.detection.base import Home
 from gateway.detection.device_health import DeviceHealth
+from gateway.detection.fall_alerts import FallAlerts, FallSettings
 from gateway.detection.sos import SosDetector
 from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Resident
 from tests.drivers.ble.conftest import BAND, BUTTON, DOOR, SAFETY_TIMEOUT_S, Rig, running_rig
+from tests.support.falls import real_fall_at_50hz
 
 pytestmark = pytest.mark.ble
 
@@ -151,3 +153,107 @@ async def test_one_press_re_advertised_for_a_minute_is_one_press() -> None:
         rig.clock.advance(21)  # a new press even if its packet id came round to the same
         await rig.world[BUTTON].advertise()
         await rig.next_reading(lambda r: "action" in r.values)
+
+
+async def test_a_band_in_and_out_of_the_garden_still_dates_its_fall_and_takes_its_cancel() -> None:
+    """The resident goes out to the garden and back three times (7 min out of range each:
+    ``device_offline`` raised and cleared each time), then falls indoors and presses cancel
+    on the band. The band's counter runs on while it is away; the fall detector dates every
+    sample by it, raises the fall at its impact and withdraws it on the cancel."""
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs) as rig:
+        band, clock = rig.world[BAND], rig.clock
+        detector = FallAlerts(clock, FallSettings())
+        health = DeviceHealth(clock, Home([Resident("p1")], [BAND_DEVICE]))
+        events: list[Event] = []
+        t0 = clock.monotonic()
+
+        def tick() -> None:
+            while (due := detector.next_deadline()) is not None and due <= clock.monotonic():
+                events.extend(detector.on_tick())
+            if (due := health.next_deadline()) is not None and due <= clock.monotonic():
+                events.extend(health.on_tick())
+
+        def feed(reading: Reading) -> None:
+            events.extend(health.on_reading(reading, BAND_DEVICE))
+            events.extend(detector.on_reading(reading, BAND_DEVICE))
+            tick()
+
+        async def stream(samples: np.ndarray) -> None:
+            for start in range(0, len(samples), 25):
+                chunk = samples[start : start + 25]
+                clock.advance(len(chunk) / 50)
+                taken_by_now = round((clock.monotonic() - t0) * 50)
+                band.lose_samples(taken_by_now - len(chunk) - band.counter)  # sampled meanwhile
+                await band.send_motion(chunk)
+                feed(await rig.next_reading(lambda r: "acc" in r.values))
+
+        still = np.tile([0.0, 0.0, 1.0], (500, 1))
+        await rig.linked("band-1")
+        for trip in range(3):
+            await stream(still)
+            await band.drop_connection()  # down the garden path
+            await band.stop_advertising()
+            for _ in range(42):  # 7 min
+                clock.advance(10)
+                tick()
+            await band.advertise()  # back indoors
+            await rig.linked("band-1", connects=trip + 2)
+            for reading in taken(rig):
+                feed(reading)
+        samples, peak = real_fall_at_50hz()
+        impact = clock.wall() + peak
+        pressed = round((peak + 20) * 50)  # lying 11 s after the alert, she presses cancel
+        await stream(samples[:pressed])
+        await band.press("cancel")
+        feed(await rig.next_reading(lambda r: "action" in r.values))
+        await stream(samples[pressed:])
+
+        offline = [e.action for e in events if e.type == "device_offline"]
+        assert offline == [EventAction.RAISE, EventAction.CLEAR] * 3
+        falls = [e for e in events if e.type == "fall"]
+        assert [e.action for e in falls] == [EventAction.RAISE, EventAction.CANCEL]
+        assert falls[0].t == pytest.approx(impact, abs=0.1)
+        assert detector.counters["band_clock_lost"] == 0
+
+
+@pytest.mark.parametrize(
+    ("down_s", "counter_after"),
+    [(20.0, 0), (400.0, 10_000_000)],
+    ids=["counter-starts-over", "counter-ahead-after-a-long-reboot"],
+)
+async def test_a_band_that_rebooted_still_dates_a_fall_at_its_impact(
+    down_s: float, counter_after: int
+) -> None:
+    """The band reboots (a battery swapped, a brown-out): its sample counter starts over, or,
+    back after a long time, stands ahead of where it was by less than the time away. Neither
+    the driver's gap count nor the fall detector's dating by the counter takes the old count
+    on: the fall after it is raised once, at its impact."""
+    specs = [BleDeviceSpec(BAND, "band-1", "wristband")]
+    async with running_rig([("wristband", BAND)], specs) as rig:
+        band, clock = rig.world[BAND], rig.clock
+        detector = FallAlerts(clock, FallSettings())
+        events: list[Event] = []
+
+        async def stream(samples: np.ndarray) -> None:
+            for start in range(0, len(samples), 25):
+                clock.advance(0.5)
+                await band.send_motion(samples[start : start + 25])
+                reading = await rig.next_reading(lambda r: "acc" in r.values)
+                events.extend(detector.on_reading(reading, BAND_DEVICE))
+                while (due := detector.next_deadline()) is not None and due <= clock.monotonic():
+                    events.extend(detector.on_tick())
+
+        await rig.linked("band-1")
+        band.counter = 5_000_000  # up for a day
+        await stream(np.tile([0.0, 0.0, 1.0], (1000, 1)))
+        await band.drop_connection()
+        clock.advance(down_s)
+        band.counter, band.button_event_id = counter_after, 0
+        await rig.linked("band-1", connects=2)
+        samples, peak = real_fall_at_50hz()
+        impact = clock.wall() + 0.5 - 24 / 50 + peak  # the first batch's first sample + peak
+        await stream(samples)
+        raised = [e for e in events if e.action is EventAction.RAISE]
+        assert [e.type for e in raised] == ["fall"]
+        assert raised[0].t == pytest.approx(impact, abs=0.1)
