@@ -257,3 +257,49 @@ async def test_a_band_that_rebooted_still_dates_a_fall_at_its_impact(
         raised = [e for e in events if e.action is EventAction.RAISE]
         assert [e.type for e in raised] == ["fall"]
         assert raised[0].t == pytest.approx(impact, abs=0.1)
+
+
+async def test_two_bands_in_one_home_answer_for_their_own_wearers() -> None:
+    """A couple, each with a band on one adapter: he falls, she presses cancel on her band
+    (to stop her own band's buzzing): his fall stands; his cancel withdraws it. Both links
+    stream all along and every batch reaches its own wearer's detector."""
+    other = "C0:00:00:00:00:06"
+    specs = [
+        BleDeviceSpec(BAND, "band-1", "wristband"),
+        BleDeviceSpec(other, "band-2", "wristband"),
+    ]
+    his, hers = BAND_DEVICE, Device("band-2", DeviceKind.WRISTBAND, "p2")
+    async with running_rig([("wristband", BAND), ("wristband", other)], specs) as rig:
+        clock = rig.clock
+        detector = FallAlerts(clock, FallSettings())
+        events: list[Event] = []
+        await rig.linked("band-1")
+        await rig.linked("band-2")
+        samples, peak = real_fall_at_50hz()
+        still = np.tile([0.0, 0.0, 1.0], (25, 1))
+        presses = {
+            round((peak + 12) * 50) // 25: ("band-2", other),
+            round((peak + 15) * 50) // 25: ("band-1", BAND),
+        }
+        for k, start in enumerate(range(0, len(samples), 25)):
+            clock.advance(0.5)
+            await rig.world[BAND].send_motion(samples[start : start + 25])
+            await rig.world[other].send_motion(still)
+            for _ in range(2):
+                reading = await rig.next_reading(lambda r: "acc" in r.values)
+                events.extend(
+                    detector.on_reading(reading, his if reading.device == "band-1" else hers)
+                )
+            if k in presses:
+                device_id, address = presses[k]
+                await rig.world[address].press("cancel")
+                reading = await rig.next_reading(lambda r: "action" in r.values)
+                assert reading.device == device_id
+                events.extend(detector.on_reading(reading, his if device_id == "band-1" else hers))
+            while (due := detector.next_deadline()) is not None and due <= clock.monotonic():
+                events.extend(detector.on_tick())
+        assert [(e.type, e.action, e.resident) for e in events] == [
+            ("fall", EventAction.RAISE, "p1"),
+            ("fall", EventAction.CANCEL, "p1"),
+        ]
+        assert detector.counters["alerts_cancelled"] == 1
