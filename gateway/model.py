@@ -190,6 +190,20 @@ def is_urgent(reading: Reading, kind: DeviceKind | None) -> bool:
     return kind is DeviceKind.BUTTON
 
 
+# A button's actions that end or undo a press instead of making one (a release after a hold, a
+# cancel); every other action of a button is a press.
+NOT_PRESSES = frozenset({"release", "cancel"})
+
+
+def is_press(action: Any) -> bool:
+    """Whether a button's ``action`` is a press: one rule for the SOS detector (an emergency
+    button raises on it) and device health (it is the button's weekly test). Any gesture a
+    device names its own way counts (Zigbee2MQTT passes unknown actions through: an Aqara
+    button's ``quadruple`` and ``many``; BTHome's ``long_double``): a resident in distress
+    presses as she can."""
+    return isinstance(action, str) and bool(action) and action not in NOT_PRESSES
+
+
 def is_number(value: Any) -> bool:
     """An int or a float, not a bool (which Python counts as an int)."""
     return isinstance(value, int | float) and not isinstance(value, bool)

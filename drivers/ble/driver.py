@@ -13,9 +13,11 @@ One scan loop and one connection loop per connected (GATT) device, on any
   scan. Failures go up the :class:`~drivers.ble.recovery.RecoveryLadder`: restart scan → reset
   the adapter → degraded (reported in :meth:`BleDriver.diagnostics` and as a
   :meth:`BleDriver.problems` entry, which the gateway raises as ``gateway_degraded``; reset
-  retried every 5 min). Scan start and stop are bounded (``SCAN_START_TIMEOUT_S``,
-  ``SCAN_STOP_TIMEOUT_S``): bleak's D-Bus calls have no timeout, and a call that never returns
-  counts as ``adapter_gone``.
+  retried every 5 min, with a scan running meanwhile if one starts: an SOS button advertises
+  its press for a second or two, and anything heard ends the wait without a reset, as the
+  evidence that climbed there may be a periodic advertiser that died). Scan start and stop
+  are bounded (``SCAN_START_TIMEOUT_S``, ``SCAN_STOP_TIMEOUT_S``): bleak's D-Bus calls have no
+  timeout, and a call that never returns counts as ``adapter_gone``.
 * **Silence is not a failure by itself**: a home can be quiet (the resident out with the only
   band, an event-driven button alone). Silence only restarts the scan, and climbs the ladder
   only with evidence against the adapter: a configured *periodic* advertiser (``periodic``: a
@@ -40,7 +42,10 @@ One scan loop and one connection loop per connected (GATT) device, on any
 * **Link silence**: a profile that streams (``silence_timeout_s``: the wristband) and notified
   nothing for that long is disconnected and connected again, as after a drop: bleak hears of
   a drop only from BlueZ, and a bluetoothd that crashed or restarted under a link never
-  reports one, so the link looked up for good while the band's presses went nowhere.
+  reports one, so the link looked up for good while the band's presses went nowhere. A value
+  read on connect equal to the last one that characteristic handed on is not handed on again
+  (``reads_unchanged``): a band whose application hung answers reads from its GATT table, and
+  its status read at every reconnection kept ``device_offline`` away for good.
 * **Readings to the sink**: queued, and handed on one at a time (the runtime's sink waits while
   its own queue is full). Presses (:func:`gateway.model.is_urgent`, the runtime's rule: an
   ``sos`` from any device, every reading of a button) have a small queue of their own that is
@@ -64,7 +69,7 @@ import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from drivers.base import ReadingSink, StopFlag, first_sample_time
@@ -168,6 +173,10 @@ class _Link:
     last_value_at: float = 0.0  # monotonic, the last value read or notified
     failures: int = 0
     last_error: str | None = None
+    # what a characteristic read on connect last handed on (read or notified): a read that
+    # says nothing new is no sign of life (see _on_value)
+    handed_on: dict[str, bytes] = field(default_factory=dict)
+    reads_unchanged: int = 0
 
 
 class BleDriver(StopFlag):
@@ -301,6 +310,7 @@ class BleDriver(StopFlag):
                     "connects": link.connects,
                     "drops": link.drops,
                     "silences": link.silences,
+                    "reads_unchanged": link.reads_unchanged,
                     "failures": link.failures,
                     "last_error": link.last_error,
                     **link.profile.diagnostics(),
@@ -497,11 +507,16 @@ class BleDriver(StopFlag):
         return None
 
     async def _recover(self, kind: BleErrorKind) -> None:
+        self._stop_if_asked()  # after a scan call: bumble's can swallow a stop's cancellation
         step, delay_s = self._ladder.failed(kind)
         logger.warning(
             "BLE recovery: %s after %s (waiting %.0f s)", step.value, kind.value, delay_s
         )
-        if delay_s > 0:
+        if self._ladder.degraded:
+            if await self._listen(delay_s):
+                logger.info("BLE heard again while degraded: no adapter reset")
+                return
+        elif delay_s > 0:
             await self._clock.sleep(delay_s)
         if step in (RecoveryStep.RESET_ADAPTER, RecoveryStep.DEGRADED):
             self.counters["adapter_resets"] += 1
@@ -514,9 +529,46 @@ class BleDriver(StopFlag):
                 self._adapter_up_at = self._clock.monotonic()
                 self._heard_since_adapter_up = False
 
-    async def _consume(self, scanner: BleScanner) -> None:
+    async def _listen(self, delay_s: float) -> bool:
+        """Wait ``delay_s`` (a degraded adapter's time to its next reset) with a scan running if
+        one starts: True if anything was heard, which clears the suspicion (an SOS button
+        advertises its press for a second or two, and the scanner stopped for those 5 min lost
+        it; the evidence that climbed there may be a periodic advertiser that died)."""
+        wait = asyncio.ensure_future(self._clock.sleep(delay_s))
+        scanner = self._backend.scanner()
+        self._heard_since_start = False
+        try:
+            try:
+                await self._bounded(scanner.start, "scan start", self._scan_start_timeout_s)
+            except BleBackendError:
+                await self._stop_quietly(scanner)
+                self._stop_if_asked()
+                await wait  # no scan: the wait as it was
+                return False
+            self._stop_if_asked()  # bumble's HCI commands can swallow a stop's cancellation
+            self.scanning = True
+            consume = asyncio.create_task(
+                self._consume(scanner, until_heard=True), name="eldergate[ble].listen"
+            )
+            try:
+                await asyncio.wait({consume, wait}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                consume.cancel()
+                await asyncio.gather(consume, return_exceptions=True)
+                self.scanning = False
+                await self._stop_quietly(scanner)
+            if not self._heard_since_start:
+                self._stop_if_asked()
+                await wait  # the scan failed: the rest of the wait
+            return self._heard_since_start
+        finally:
+            wait.cancel()
+
+    async def _consume(self, scanner: BleScanner, *, until_heard: bool = False) -> None:
         async for advertisement in scanner.advertisements():
             self._on_advertisement(advertisement)
+            if until_heard:
+                return
 
     def _on_advertisement(self, adv: Advertisement) -> None:
         now = self._clock.monotonic()
@@ -653,12 +705,22 @@ class BleDriver(StopFlag):
                     raise BleBackendError(BleErrorKind.GATT, f"no characteristic {use.uuid}")
                 continue
             if use.read_on_connect:
-                self._on_value(link, use, await client.read(use.uuid))
+                self._on_value(link, use, await client.read(use.uuid), read=True)
             if use.notify:
                 await client.start_notify(use.uuid, functools.partial(self._on_value, link, use))
 
-    def _on_value(self, link: _Link, use: CharacteristicUse, value: bytes) -> None:
+    def _on_value(
+        self, link: _Link, use: CharacteristicUse, value: bytes, *, read: bool = False
+    ) -> None:
+        """A value notified, or ``read`` on connect. A read equal to what that characteristic
+        last handed on is not handed on again: a band whose application hung keeps its link
+        and answers reads from its GATT table, and its status read at every reconnection
+        (the silent link given up every ``silence_timeout_s``) kept device health from ever
+        saying ``device_offline``."""
         link.last_value_at = self._clock.monotonic()  # any value: the link is alive
+        if read and link.handed_on.get(use.uuid) == value:
+            link.reads_unchanged += 1
+            return
         try:
             values = use.handle(value)
         except DecodeError as exc:
@@ -673,6 +735,8 @@ class BleDriver(StopFlag):
             return
         if values is None:
             return
+        if use.read_on_connect:
+            link.handed_on[use.uuid] = bytes(value)
         t = first_sample_time(self._clock.wall(), values)
         self._emit(Reading(t, link.spec.device_id, values), link.spec.kind)
 

@@ -6,9 +6,11 @@ only decides *what to do next*, from the failure's class and what was already tr
     restart scanning  --(still failing)-->  reset the adapter  --(still failing)-->  degraded
 
 Degraded is not an exit: the driver keeps trying an adapter reset every
-``DEGRADED_RETRY_S`` and reports ``degraded`` in its diagnostics so that the health report and the
-platform see a gateway that cannot hear its BLE devices. One success (an advertisement heard, a
-scan started cleanly) climbs back down to the first rung.
+``DEGRADED_RETRY_S`` (scanning meanwhile if a scan starts, so that a button's press is still
+heard; anything heard ends the wait without a reset) and reports ``degraded`` in its
+diagnostics so that the health report and the platform see a gateway that cannot hear its BLE
+devices. One success (an advertisement heard, a scan started cleanly) climbs back down to the
+first rung.
 
 Silence alone is not a failure: the driver calls ``failed(SILENT, escalate=False)`` for a quiet
 home (counted, one scan restart, no climb), and lets silence climb only with evidence against

@@ -335,7 +335,8 @@ class AdvertisementDecoder:
         except BTHomeKeyMissing:
             self.encrypted_without_key += 1
             raise
-        if not self.packet_filter.accept(address.upper(), decoded.packet_id, now_mono):
+        event = any("action" in fields for fields in decoded.readings)
+        if not self.packet_filter.accept(address.upper(), decoded.packet_id, now_mono, event=event):
             return []
         return [dicts_to_reading(d, t) for d in decoded.readings]
 

@@ -320,6 +320,9 @@ class PacketIdFilter:
     does. A packet is a duplicate when its id equals the last one seen from that address
     within ``window_s`` (monotonic seconds). After the window the same id is accepted again,
     so a device that restarted its counter, or a periodic beacon, is never silenced for long.
+    For a packet carrying an ``event`` (a button's press) the window runs from the last time
+    it was heard: a button that keeps advertising its press sent the same press again every
+    ``window_s``, each an SOS; one quiet for ``window_s`` (a battery changed) is heard anew.
     """
 
     def __init__(self, window_s: float = 20.0, max_devices: int = 1024) -> None:
@@ -328,12 +331,16 @@ class PacketIdFilter:
         self._last: dict[str, tuple[int, float]] = {}
         self.duplicates = 0
 
-    def accept(self, address: str, packet_id: int | None, now: float) -> bool:
+    def accept(
+        self, address: str, packet_id: int | None, now: float, *, event: bool = False
+    ) -> bool:
         if packet_id is None:
             return True
         previous = self._last.get(address)
         if previous is not None and previous[0] == packet_id and now - previous[1] < self.window_s:
             self.duplicates += 1
+            if event:
+                self._last[address] = (packet_id, now)
             return False
         if previous is None and len(self._last) >= self.max_devices:
             self._last.pop(next(iter(self._last)))

@@ -59,7 +59,16 @@ from gateway.clock import Clock
 from gateway.detection.base import Home
 from gateway.detection.gateway_health import Problems, unheard_transports
 from gateway.detection.routine.learning import LearnedStore
-from gateway.model import Alert, Device, DeviceKind, Event, EventAction, Reading, Severity
+from gateway.model import (
+    Alert,
+    Device,
+    DeviceKind,
+    Event,
+    EventAction,
+    Reading,
+    Severity,
+    is_press,
+)
 
 HOUR_S = 3600.0
 DAY_S = 24 * HOUR_S
@@ -254,7 +263,7 @@ class DeviceHealth:
         for alarm, severity in _ALARMS.items():
             events.extend(self._flag(reading, device, state, alarm, severity))
         action = reading.get("action")
-        if isinstance(action, str) and action and action not in ("release", "cancel"):
+        if is_press(action):
             state.last_press = now
             if state.untested:
                 state.untested = False

@@ -1,7 +1,9 @@
 """SOS: an emergency press raises a critical alert at once.
 
 A press is ``action == "sos"`` from any device, or any press action from a device of kind
-``button`` (emergency-call buttons and pull cords report plain presses). Buttons with role
+``button`` (emergency-call buttons and pull cords report plain presses; any gesture but a
+release or a cancel, :func:`gateway.model.is_press`, the rule device health's weekly test uses
+too). Buttons with role
 ``"visit"`` are the staff visit switch, not an emergency (the pipeline handles them). A
 ``cancel`` from the same resident within ``cancel_window_s`` withdraws the alert, if it was
 pressed after the SOS (by the readings' times): presses are handled ahead of a queue of other
@@ -14,9 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.clock import Clock
-from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity
-
-BUTTON_PRESS_ACTIONS = frozenset({"sos", "press", "single", "double", "triple", "long", "hold"})
+from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Severity, is_press
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class SosDetector:
         action = reading.get("action")
         if not isinstance(action, str) or device.role == "visit":
             return []
-        if action == "sos" or (device.kind is DeviceKind.BUTTON and action in BUTTON_PRESS_ACTIONS):
+        if action == "sos" or (device.kind is DeviceKind.BUTTON and is_press(action)):
             self._last_press[device.resident] = (self.clock.monotonic(), reading.t)
             return [_sos_event(reading, device, EventAction.RAISE)]
         if action == "cancel":

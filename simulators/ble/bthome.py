@@ -17,7 +17,7 @@ INFO_UNENCRYPTED = 0x40  # BTHome v2, not encrypted, regular interval
 INFO_TRIGGER = 0x04  # sent on an event (buttons) rather than at regular intervals
 INFO_ENCRYPTED = 0x01
 BUTTON_EVENTS = {"none": 0x00, "press": 0x01, "double": 0x02, "triple": 0x03, "long": 0x04,
-                 "hold": 0x80}
+                 "long_double": 0x05, "long_triple": 0x06, "hold": 0x80}
 
 
 class SimBTHome(SimPeripheral):

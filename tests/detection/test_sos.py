@@ -37,3 +37,14 @@ def test_a_cancel_pressed_before_the_sos_but_handled_after_it_withdraws_nothing(
     assert press(sos, PENDANT, "single", clock.wall()) == [EventAction.RAISE]
     clock.advance(0.5)
     assert press(sos, BAND, "cancel", cancel_pressed_at) == []
+
+
+def test_any_press_of_an_emergency_button_raises_and_a_release_does_not() -> None:
+    """Gestures a device names its own way (Zigbee2MQTT passes unknown actions through: an
+    Aqara button's ``quadruple`` and ``many``; NodOn's ``quintuple``; BTHome's ``long_double``
+    and an event code it does not know) raised no SOS from an emergency button."""
+    clock = SimClock()
+    for action in ("quadruple", "many", "quintuple", "long_double", "event_9"):
+        assert press(SosDetector(clock), PENDANT, action, clock.wall()) == [EventAction.RAISE]
+    for action in ("release", "cancel", ""):
+        assert press(SosDetector(clock), PENDANT, action, clock.wall()) == []

@@ -95,3 +95,14 @@ def test_live_decoder_counts_and_filters() -> None:
     with pytest.raises(BTHomeKeyMissing):
         decoder.to_readings(MAC, None, {}, {"fcd2": secret}, t=2.0, now_mono=2.0)
     assert decoder.encrypted_without_key == 1
+
+
+def test_a_press_re_advertised_is_dropped_for_as_long_as_it_is_heard() -> None:
+    f = PacketIdFilter(window_s=20.0)
+    assert f.accept("A", 5, now=100.0, event=True)
+    for now in range(105, 200, 5):  # the button goes on advertising its press
+        assert not f.accept("A", 5, now=float(now), event=True)
+    assert f.accept("A", 5, now=216.0, event=True)  # quiet for 20 s: a press anew
+    assert f.accept("D", 1, now=100.0)  # a door's state, re-advertised unchanged:
+    assert not f.accept("D", 1, now=110.0)
+    assert f.accept("D", 1, now=121.0)  # taken again after 20 s, its sign of life

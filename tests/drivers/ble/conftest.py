@@ -37,6 +37,7 @@ class Rig:
     sink_open: asyncio.Event = field(default_factory=asyncio.Event)
     in_sink: Reading | None = None  # the reading the sink is holding
     delivered: int = 0  # readings the sink has taken
+    task: asyncio.Task[None] | None = None  # the driver's run()
 
     async def next_reading(self, where: Callable[[Reading], bool] = lambda r: True) -> Reading:
         """The oldest reading not yet taken that matches ``where``; others stay for later."""
@@ -86,7 +87,7 @@ async def running_rig(
         rig.readings.put_nowait(reading)
         rig.delivered += 1
 
-    task = asyncio.create_task(driver.run(sink))
+    task = rig.task = asyncio.create_task(driver.run(sink))
     try:
         yield rig
     finally:
