@@ -66,6 +66,12 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.5)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--no-net", action="store_true", help="trees only (needs no torch)")
+    ap.add_argument(
+        "--scores",
+        type=Path,
+        default=None,
+        help="also write every recording's held-out score and live decision (for bootstrap.py)",
+    )
     args = ap.parse_args()
     recs = load(args.data, args.cache)
     cands = build(recs)
@@ -112,6 +118,21 @@ def main() -> None:
     print(json.dumps({k: v for k, v in report.items() if k != "activities"}))
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
+    if args.scores:
+        rows = [
+            {
+                "file": r.file,
+                "dataset": r.dataset,
+                "subject": r.subject,
+                "activity": r.activity,
+                "label": r.label,
+                "score": round(float(as_recorded[i]), 6),
+                "score_low_rate": round(float(low_rate[i]), 6),
+                "detected": detected[i],
+            }
+            for i, r in enumerate(recs)
+        ]
+        args.scores.write_text(json.dumps(rows))
 
 
 if __name__ == "__main__":
