@@ -15,8 +15,8 @@ brown-out) counts from 1 again, so an id equal to the last one is not proof of a
 press is dropped as a re-send only when it has the last press's id *and* action, the band's
 sample counter has not shown a restart since, and, for an SOS, it arrives within
 ``PRESS_RESEND_WINDOW_S`` of it. When in doubt an SOS goes through: a re-send that slips through
-joins the alert the first press opened (the alert manager de-duplicates), while a dropped SOS
-would be lost. A cancel is dropped however late: one re-sent after a fall must not withdraw
+joins the alert the first press opened if it comes within the alert manager's repeat window
+(60 s), else it raises a second SOS (a staff call too many), while a dropped SOS would be lost. A cancel is dropped however late: one re-sent after a fall must not withdraw
 it, while a cancel dropped by mistake costs a staff visit.
 """
 
@@ -139,7 +139,7 @@ class WristbandProfile:
         last = self._last_press
         # A cancel the band re-sends on reconnecting, however late, must not withdraw a fall
         # that came since (a cancel lost by mistake costs a staff visit); an SOS re-sent late
-        # joins the alert it raised, while an SOS dropped by mistake could be a life.
+        # raises again at worst, while an SOS dropped by mistake could be a life.
         window = PRESS_RESEND_WINDOW_S if event.action == "sos" else math.inf
         if (
             last is not None
