@@ -16,8 +16,9 @@ press is dropped as a re-send only when it has the last press's id *and* action,
 sample counter has not shown a restart since, and, for an SOS, it arrives within
 ``PRESS_RESEND_WINDOW_S`` of it. When in doubt an SOS goes through: a re-send that slips through
 joins the alert the first press opened if it comes within the alert manager's repeat window
-(60 s), else it raises a second SOS (a staff call too many), while a dropped SOS would be lost. A cancel is dropped however late: one re-sent after a fall must not withdraw
-it, while a cancel dropped by mistake costs a staff visit.
+(60 s), else it raises a second SOS (a staff call too many), while a dropped SOS would be
+lost. A cancel is dropped however late: one re-sent after a fall must not withdraw it, while a
+cancel dropped by mistake costs a staff visit.
 """
 
 from __future__ import annotations
