@@ -197,8 +197,8 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
     ) -> None:
         super().__init__(clock, home, settings or InactivitySettings(), store, presence)
         self._history: dict[str, QuietHistory] = {}
-        self._threshold: dict[str, tuple[float, float]] = {}  # resident → (quiet start, s)
-        self._unsettled: set[str] = set()  # residents whose threshold predates a plausible clock
+        # resident → (quiet start mono, its wall time then, s; -1: none)
+        self._threshold: dict[str, tuple[float, float, float]] = {}
         self._raised: dict[str, float] = {}  # resident → quiet start mono of the open alert
         # resident → sign monos in the activity window (MAX_RECENT_SIGNS, the newest, at most)
         self._recent: dict[str, deque[float]] = {}
@@ -294,23 +294,23 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         assert state.last_sign_mono is not None
         cached = self._threshold.get(resident)
         start_wall = self.wall_of(state.last_sign_mono)
-        # One taken on a clock not yet set (a Pi booted in 1970: the daytime default, a night
-        # too) is taken again once NTP has set it: a night's sleep alarmed after 4 h.
-        plausible = self.local_time(resident).plausible(start_wall)
+        # One taken before the wall clock stepped (a Pi booted in 1970, or on fake-hwclock's
+        # time hours behind, that NTP has set since) is taken again: its time of day was
+        # wrong, a night's sleep alarmed after 4 h and a morning collapse was taken for sleep.
         if (
             cached is not None
             and cached[0] == state.last_sign_mono
-            and (resident not in self._unsettled or not plausible)
+            and self.same_wall(cached[1], start_wall)
         ):
-            return cached[1]
-        if plausible:
-            self._unsettled.discard(resident)
-        else:
-            self._unsettled.add(resident)
+            return cached[2]
         value = self.quiet_threshold_s(
             resident, start_wall, state.room, self.activity_at(resident, state.last_sign_mono)
         )
-        self._threshold[resident] = (state.last_sign_mono, value if value is not None else -1.0)
+        self._threshold[resident] = (
+            state.last_sign_mono,
+            start_wall,
+            value if value is not None else -1.0,
+        )
         return value
 
     def quiet_threshold_s(
@@ -489,10 +489,10 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
                 cached = self._threshold.get(resident)
                 if cached is None or cached[0] != state.last_sign_mono:
                     due = now
-                elif cached[1] < 0:
+                elif cached[2] < 0:
                     continue
                 else:
-                    due = state.last_sign_mono + cached[1]
+                    due = state.last_sign_mono + cached[2]
             soonest = due if soonest is None else min(soonest, due)
         return soonest
 

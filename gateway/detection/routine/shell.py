@@ -24,6 +24,10 @@ from gateway.schema import value_problems
 log = logging.getLogger(__name__)
 
 S = TypeVar("S")
+# A start's wall time found this far from the one a threshold was taken at is the wall clock
+# having stepped since (NTP setting a clock that booted in 1970 or on fake-hwclock's stale
+# time): a threshold read from the time of day is taken again. NTP's slewing moves it far less.
+WALL_STEP_S = 300.0
 
 
 def resident_settings(base: S, resident: Resident | None, name: str) -> S:
@@ -141,3 +145,9 @@ class RoutineDetector(Generic[S]):
     def wall_of(self, mono: float) -> float:
         """Wall time of a monotonic instant, on today's wall/monotonic offset."""
         return self.clock.wall() - (self.clock.monotonic() - mono)
+
+    @staticmethod
+    def same_wall(taken_at: float, start_wall: float) -> bool:
+        """Whether a threshold taken when its start was ``taken_at`` on the wall clock still
+        holds now that it is ``start_wall`` (no step of the clock in between)."""
+        return abs(start_wall - taken_at) <= WALL_STEP_S

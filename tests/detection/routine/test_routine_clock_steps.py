@@ -1,0 +1,99 @@
+"""The routine detectors when the wall clock steps while monotonic time runs on: a Pi without a
+real-time clock boots on fake-hwclock's time (saved hourly, so hours or days old after a power
+cut) and NTP sets it later, once the router or the internet is back."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import pytest
+
+from tests.detection.routine.routine_sim import PLAIN_DAY, Sim, days_from, local
+
+FIRST = dt.date(2019, 5, 6)  # a Monday
+DAY = FIRST + dt.timedelta(days=21)
+
+
+@pytest.fixture(scope="module")
+def learned() -> Sim:
+    """Three weeks of plain days: the routine is learned."""
+    sim = Sim(local(FIRST, "06:00"))
+    for day in days_from(FIRST, 21):
+        sim.live(day)
+    return sim
+
+
+def _set_clock(sim: Sim, wall: float) -> None:
+    """NTP sets the wall clock."""
+    sim.clock.jump_wall(wall - sim.clock.wall())
+
+
+def _restart_behind(learned: Sim, cut: float) -> Sim:
+    """The power fails at ``cut`` and comes back hours later; the Pi boots on the time
+    fake-hwclock saved, ``cut``: a new run on the learned state, its clock still at ``cut``."""
+    sim = copy.deepcopy(learned)
+    sim.run_until(cut)
+    return Sim(cut, store=sim.detector.store)
+
+
+def test_a_collapse_before_ntp_sets_a_clock_hours_behind_is_found(learned: Sim) -> None:
+    """Power cut at 03:30, back at 10:00 with the clock at 03:30 (no internet yet). The
+    resident is up and about, then collapses in the lounge at 10:05 (03:35 on the clock).
+    Its threshold was taken at 03:50 by the clock: a quiet that began at night, sleep, left
+    to not_up; and not_up saw them up this morning. NTP at 10:30: the threshold was kept, and
+    the collapse was never reported."""
+    again = _restart_behind(learned, local(DAY, "03:30"))
+    again.feed(local(DAY, "03:31"), "kitchen")  # 10:01
+    again.feed(local(DAY, "03:35"), "lounge")  # 10:05, then nothing
+    again.run_until(local(DAY, "04:00"))
+    _set_clock(again, local(DAY, "10:30"))
+    again.run_until(local(DAY, "23:00"))
+    collapse = local(DAY, "10:05")
+    silence = [e for e in again.raised() if e.type in ("inactivity", "not_up")]
+    assert [e.type for e in silence] == ["inactivity"]
+    assert 0 < silence[0].t - collapse <= 5 * 3600
+
+
+def test_going_to_bed_before_ntp_sets_a_clock_hours_behind_is_no_daytime_silence(
+    learned: Sim,
+) -> None:
+    """Power cut at 12:00, back at 22:00 with the clock at 12:00. The resident goes to bed at
+    22:10 (12:10 on the clock); NTP at 22:40. The threshold taken at 12:25 by the clock, a
+    daytime one, was kept: the night's sleep alarmed staff at about 02:00."""
+    sim = copy.deepcopy(learned)
+    sim.live(DAY, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "12:00"])
+    again = _restart_behind(sim, local(DAY, "12:00"))
+    again.feed(local(DAY, "12:01"), "hallway")  # 22:01
+    again.feed(local(DAY, "12:05"), "bathroom")
+    again.feed(local(DAY, "12:10"), "bedroom")  # 22:10: to bed
+    again.run_until(local(DAY, "12:40"))
+    _set_clock(again, local(DAY, "22:40"))
+    tomorrow = DAY + dt.timedelta(days=1)
+    again.run_until(local(tomorrow, "07:00"))
+    assert again.raised() == []
+    again.live(tomorrow, [s for s in PLAIN_DAY if "07:00" <= s[0] <= "12:00"])
+    assert again.raised() == []
+
+
+def test_a_fall_in_the_bathroom_before_ntp_sets_a_clock_hours_behind_is_found() -> None:
+    """Every night the last sign is the bathroom at 22:30 (the bedroom sensor never fires), so
+    a stay begun then gets no long_bathroom alarm. Power back at 10:00 with the clock at
+    22:25: the resident goes to the bathroom at 10:05 (22:30 on the clock) and falls there.
+    NTP at 10:20: the 'no alarm' taken at 22:30 was kept for the stay."""
+    sim = Sim(local(FIRST, "06:00"))
+    for day in days_from(FIRST, 25):
+        sim.feed(local(day, "07:30"), "kitchen")
+        sim.feed(local(day, "12:00"), "bathroom")
+        sim.feed(local(day, "12:05"), "lounge")
+        sim.feed(local(day, "22:30"), "bathroom")
+    day = FIRST + dt.timedelta(days=25)
+    sim.run_until(local(day, "07:00"))  # the power fails
+    again = Sim(local(FIRST + dt.timedelta(days=24), "22:25"), store=sim.detector.store)
+    again.feed(local(FIRST + dt.timedelta(days=24), "22:26"), "kitchen")  # 10:01
+    again.feed(local(FIRST + dt.timedelta(days=24), "22:30"), "bathroom")  # 10:05
+    again.run_until(local(FIRST + dt.timedelta(days=24), "22:45"))
+    _set_clock(again, local(day, "10:20"))
+    again.run_until(local(day, "12:00"))
+    (alert,) = again.raised("long_bathroom")
+    assert alert.t - local(day, "10:05") <= 90 * 60
