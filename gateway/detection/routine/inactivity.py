@@ -300,7 +300,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         if (
             cached is not None
             and cached[0] == state.last_sign_mono
-            and self.same_wall(cached[1], start_wall)
+            and self.same_instant(cached[1], start_wall)
         ):
             return cached[2]
         value = self.quiet_threshold_s(

@@ -116,7 +116,7 @@ class LongBathroomDetector(RoutineDetector[LongBathroomSettings]):
         cached = self._threshold.get(resident)
         start_wall = self.wall_of(entered)
         # taken again after a step of the wall clock (NTP): its time of day was wrong
-        if cached is not None and cached[0] == entered and self.same_wall(cached[1], start_wall):
+        if cached is not None and cached[0] == entered and self.same_instant(cached[1], start_wall):
             return cached[2]
         settings = self.settings_for(resident)
         stays = self.stays(resident)

@@ -24,10 +24,10 @@ from gateway.schema import value_problems
 log = logging.getLogger(__name__)
 
 S = TypeVar("S")
-# A start's wall time found this far from the one a threshold was taken at is the wall clock
-# having stepped since (NTP setting a clock that booted in 1970 or on fake-hwclock's stale
-# time): a threshold read from the time of day is taken again. NTP's slewing moves it far less.
-WALL_STEP_S = 300.0
+# An instant placed from the wall clock this far from where it was placed before is the wall
+# clock having stepped since (NTP setting a clock that booted in 1970 or on fake-hwclock's
+# stale time): what was read from the time of day is read again. NTP's slewing moves far less.
+CLOCK_STEP_S = 300.0
 
 
 def resident_settings(base: S, resident: Resident | None, name: str) -> S:
@@ -147,7 +147,7 @@ class RoutineDetector(Generic[S]):
         return self.clock.wall() - (self.clock.monotonic() - mono)
 
     @staticmethod
-    def same_wall(taken_at: float, start_wall: float) -> bool:
-        """Whether a threshold taken when its start was ``taken_at`` on the wall clock still
-        holds now that it is ``start_wall`` (no step of the clock in between)."""
-        return abs(start_wall - taken_at) <= WALL_STEP_S
+    def same_instant(then: float, now: float) -> bool:
+        """Whether one instant placed from the wall clock earlier (``then``) and now (``now``)
+        is still the same: the wall clock has not stepped in between."""
+        return abs(now - then) <= CLOCK_STEP_S

@@ -97,3 +97,21 @@ def test_a_fall_in_the_bathroom_before_ntp_sets_a_clock_hours_behind_is_found() 
     again.run_until(local(day, "12:00"))
     (alert,) = again.raised("long_bathroom")
     assert alert.t - local(day, "10:05") <= 90 * 60
+
+
+def test_a_morning_judged_on_a_clock_a_day_ahead_is_judged_again_once_it_comes(
+    learned: Sim,
+) -> None:
+    """A router that serves its own unset clock over NTP puts the gateway a day ahead at
+    22:00, then the real time comes back at 23:00. Read a day ahead, tomorrow's morning was
+    judged at 22:00 (the person was up today), and when tomorrow came not_up took it as done:
+    a resident who did not get up was reported the morning after."""
+    sim = copy.deepcopy(learned)
+    sim.live(DAY, [s for s in PLAIN_DAY if s[0] >= "07:00"])  # in bed at 21:45
+    tomorrow = DAY + dt.timedelta(days=1)
+    sim.run_until(local(DAY, "22:00"))
+    sim.clock.jump_wall(24 * 3600)
+    sim.run_until(local(tomorrow, "23:00"))
+    sim.clock.jump_wall(-24 * 3600)
+    sim.run_until(local(tomorrow, "14:00"))  # no sign of life all morning
+    assert [(e.type, e.t < local(tomorrow, "13:01")) for e in sim.raised()] == [("not_up", True)]
