@@ -9,7 +9,8 @@ import datetime as dt
 
 import pytest
 
-from tests.detection.routine.routine_sim import PLAIN_DAY, Sim, days_from, local
+from gateway.model import Resident, Severity
+from tests.detection.routine.routine_sim import PLAIN_DAY, P, Sim, days_from, local
 
 FIRST = dt.date(2019, 5, 6)  # a Monday
 DAY = FIRST + dt.timedelta(days=21)
@@ -115,3 +116,39 @@ def test_a_morning_judged_on_a_clock_a_day_ahead_is_judged_again_once_it_comes(
     sim.clock.jump_wall(-24 * 3600)
     sim.run_until(local(tomorrow, "14:00"))  # no sign of life all morning
     assert [(e.type, e.t < local(tomorrow, "13:01")) for e in sim.raised()] == [("not_up", True)]
+
+
+def _night_home(clock_at: float, wander_risk: bool) -> Sim:
+    person = Resident(P, wander_risk=wander_risk, settings={"tz": "Europe/London"})
+    return Sim(clock_at, resident=person)
+
+
+def test_a_wanderer_out_at_night_before_ntp_sets_a_clock_hours_behind_is_reported() -> None:
+    """Power back at 02:00 with the clock at 14:00 the day before. A resident at risk of
+    wandering walks out at 02:05 (14:05 on the clock: the day, not watched); NTP at 02:30.
+    Nothing was ever raised: the door was judged once, by the clock it opened on."""
+    sim = _night_home(local(FIRST, "14:00"), wander_risk=True)
+    sim.feed(local(FIRST, "14:03"), "hallway")
+    sim.feed(local(FIRST, "14:05"), "front-door")
+    sim.run_until(local(FIRST, "14:30"))
+    assert sim.raised() == []
+    night = FIRST + dt.timedelta(days=1)
+    _set_clock(sim, local(night, "02:30"))
+    sim.run_until(local(night, "02:32"))
+    (alert,) = sim.raised("night_exit")
+    assert alert.severity is Severity.CRITICAL and local(night, "02:04") <= alert.t
+    sim.feed(local(night, "02:50"), "front-door")
+    sim.feed(local(night, "02:51"), "lounge")  # brought back
+    assert len(sim.cleared("night_exit")) == 1
+
+
+def test_going_out_in_the_day_before_ntp_sets_a_clock_hours_behind_is_no_night_exit() -> None:
+    """Power back at 15:00 with the clock at 02:00: out shopping at 15:05 (02:05 on the
+    clock), NTP at 15:10; the exit watched as a night one was raised at 15:20."""
+    sim = _night_home(local(FIRST, "02:00"), wander_risk=False)
+    sim.feed(local(FIRST, "02:03"), "hallway")
+    sim.feed(local(FIRST, "02:05"), "front-door")
+    sim.run_until(local(FIRST, "02:10"))
+    _set_clock(sim, local(FIRST, "15:10"))
+    sim.run_until(local(FIRST, "18:00"))
+    assert sim.raised() == []
