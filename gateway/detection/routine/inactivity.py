@@ -203,7 +203,9 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         # resident → sign monos in the activity window (MAX_RECENT_SIGNS, the newest, at most)
         self._recent: dict[str, deque[float]] = {}
         self._activity: dict[str, tuple[float, float]] = {}  # resident → (sign mono, activity)
-        self._last_up_wall: dict[str, float] = {}  # resident → wall time of their last up-sign
+        # resident → monotonic time of their last up-sign (its wall time read when needed: the
+        # wall clock may have stepped since)
+        self._last_up_mono: dict[str, float] = {}
 
     def history(self, resident: str) -> QuietHistory:
         found = self._history.get(resident)
@@ -233,9 +235,9 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
     def restored(self, resident: str) -> None:
         # Up at 05:15, restart at 05:30: without the up-sign taken back, the silence since the
         # restart was sleep here, and not_up had seen that morning's up-sign (next day's check).
-        last_up = self.presence.resident(resident).last_up_wall
-        if last_up is not None and resident not in self._last_up_wall:
-            self._last_up_wall[resident] = last_up
+        last_up = self.presence.resident(resident).last_up_mono
+        if last_up is not None and resident not in self._last_up_mono:
+            self._last_up_mono[resident] = last_up
 
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident
@@ -254,7 +256,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         )
         self._note_activity(resident, observation.mono, settings.activity_window_s)
         if observation.up:
-            self._last_up_wall[resident] = observation.wall
+            self._last_up_mono[resident] = observation.mono
         local = self.local_time(resident)
         if not local.plausible(observation.wall):
             return events
@@ -440,9 +442,10 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         """Whether a quiet starting at ``start_wall`` (``start_min`` local) before ``morning``
         (night_end) follows a sign of being up since ``up_from`` that morning."""
         up_from = parse_hhmm(settings.up_from)
-        last_up = self._last_up_wall.get(resident)
-        if last_up is None or not in_window(start_min, up_from, morning):
+        last_up_mono = self._last_up_mono.get(resident)
+        if last_up_mono is None or not in_window(start_min, up_from, morning):
             return False
+        last_up = self.wall_of(last_up_mono)
         return 0.0 <= start_wall - last_up <= ((start_min - up_from) % 1440.0) * 60.0
 
     def on_tick(self) -> list[Event]:

@@ -152,3 +152,22 @@ def test_going_out_in_the_day_before_ntp_sets_a_clock_hours_behind_is_no_night_e
     _set_clock(sim, local(FIRST, "15:10"))
     sim.run_until(local(FIRST, "18:00"))
     assert sim.raised() == []
+
+
+def test_up_early_before_ntp_sets_a_clock_hours_behind_then_a_collapse_is_found(
+    learned: Sim,
+) -> None:
+    """Power back at 05:00 with the clock at 23:00 the evening before. Up at 05:15 (kitchen,
+    23:15 on the clock), NTP at 05:30, down in the hallway at 05:40. A quiet that starts
+    before night_end is sleep unless the person was up since 04:00, which was judged by the
+    up-sign's time on the clock then: 23:15, so sleep; and not_up had seen them up."""
+    again = _restart_behind(learned, local(DAY - dt.timedelta(days=1), "23:00"))
+    again.feed(local(DAY - dt.timedelta(days=1), "23:10"), "bedroom")  # 05:10
+    again.feed(local(DAY - dt.timedelta(days=1), "23:15"), "kitchen")  # 05:15
+    again.run_until(local(DAY - dt.timedelta(days=1), "23:30"))
+    _set_clock(again, local(DAY, "05:30"))
+    again.feed(local(DAY, "05:40"), "hallway")
+    again.run_until(local(DAY, "23:00"))
+    silence = [e for e in again.raised() if e.type in ("inactivity", "not_up")]
+    assert [e.type for e in silence] == ["inactivity"]
+    assert silence[0].t - local(DAY, "05:40") <= 3 * 3600
