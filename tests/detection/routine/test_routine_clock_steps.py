@@ -171,3 +171,33 @@ def test_up_early_before_ntp_sets_a_clock_hours_behind_then_a_collapse_is_found(
     silence = [e for e in again.raised() if e.type in ("inactivity", "not_up")]
     assert [e.type for e in silence] == ["inactivity"]
     assert silence[0].t - local(DAY, "05:40") <= 3 * 3600
+
+
+def test_out_of_bed_at_night_before_ntp_sets_a_clock_hours_behind_is_watched() -> None:
+    """Power back at 01:00 with the clock at 13:00 the day before. Out of bed at 02:00 (14:00
+    on the clock: the day, no excursion), down in the hallway; NTP at 02:10. Getting out of
+    bed was judged once, by the clock it happened on: no bed_exit_no_return, the fall left to
+    the morning's check."""
+    sim = Sim(local(FIRST, "13:00"), bed=True)
+    sim.feed(local(FIRST, "13:05"), "bed", occupied=True)  # 01:05
+    sim.feed(local(FIRST, "14:00"), "bed", occupied=False)  # 02:00
+    sim.feed(local(FIRST, "14:02"), "hallway")
+    sim.run_until(local(FIRST, "14:10"))
+    night = FIRST + dt.timedelta(days=1)
+    _set_clock(sim, local(night, "02:10"))
+    sim.run_until(local(night, "04:00"))
+    (alert,) = sim.raised("bed_exit_no_return")
+    assert alert.t - local(night, "02:00") == pytest.approx(45 * 60, abs=60)
+
+
+def test_out_of_bed_in_the_day_before_ntp_sets_a_clock_hours_behind_is_no_bed_exit() -> None:
+    """Power back at 13:00 with the clock at 01:00: up from a nap at 14:00 (02:00 on the
+    clock), NTP at 14:10; the excursion ends with the night it was read in."""
+    sim = Sim(local(FIRST, "01:00"), bed=True)
+    sim.feed(local(FIRST, "01:05"), "bed", occupied=True)
+    sim.feed(local(FIRST, "02:00"), "bed", occupied=False)
+    sim.feed(local(FIRST, "02:02"), "kitchen")
+    sim.run_until(local(FIRST, "02:10"))
+    _set_clock(sim, local(FIRST, "14:10"))
+    sim.run_until(local(FIRST, "18:00"))
+    assert sim.raised("bed_exit_no_return") == []
