@@ -25,6 +25,10 @@ from gateway.model import Device, DeviceKind, Reading
 # year 2100) counts when the gateway's clock says. Each such date kept a day's figures in
 # memory until that day came: one broken clock filled the Pi's memory with future days.
 MAX_AHEAD_S = 86400.0
+# The wall clock moving this far against the monotonic one is a step (NTP setting a clock a Pi
+# booted on in 1970 or on fake-hwclock's stale time): what came before was dated on a wrong
+# clock, so the day is watched from the step on.
+CLOCK_STEP_S = 300.0
 
 
 @dataclass
@@ -47,9 +51,10 @@ class DailySummary:
         self.summary_time = dt.time(hh, mm)
         self._days: dict[tuple[str, dt.date], _DayStats] = {}
         self._sent_through: dict[str, dt.date] = {}  # resident -> last day summarised
-        # since when the figures are gathered (None while the wall clock is not yet set)
-        wall = clock.wall()
-        self._watching_since = wall if wall >= EARLIEST_PLAUSIBLE_WALL else None
+        # since when the figures are gathered on the clock they are dated by (monotonic; the
+        # last step of the wall clock), and that clock's offset from the monotonic one
+        self._watching_since = clock.monotonic()
+        self._offset = clock.wall() - self._watching_since
         # resident -> when they got into bed, on the monotonic clock: a Pi that boots at night
         # with its clock in 1970 and then takes NTP's made a night of 474,871 h
         self._bed_since: dict[str, float] = {}
@@ -68,10 +73,9 @@ class DailySummary:
         """The day's figures, or None for a day that cannot have one: a wall clock not set
         yet (a 1970 day), or a day already summarised (a second summary would contradict the
         first). ``t`` as :meth:`_believed` takes it."""
+        self._note_step()
         if t < EARLIEST_PLAUSIBLE_WALL:
             return None
-        if self._watching_since is None:  # the clock was set since the start
-            self._watching_since = t
         key = (resident, self._date(t))
         sent = self._sent_through.get(resident)
         if sent is not None and key[1] <= sent:
@@ -119,15 +123,25 @@ class DailySummary:
         if stats is not None:
             stats.alerts[alert_type] += 1
 
+    def _note_step(self) -> None:
+        """A step of the wall clock since the last look (NTP) starts the watch again."""
+        mono = self.clock.monotonic()
+        offset = self.clock.wall() - mono
+        if abs(offset - self._offset) > CLOCK_STEP_S:
+            self._watching_since = mono
+        self._offset = offset
+
     def _watched(self, day: dt.date) -> dict[str, Any]:
-        """Whether the gateway gathered the whole day, and for how many hours of it."""
+        """Whether the gateway gathered the whole day, and for how many hours of it (readings
+        dated before the wall clock's last step were on a wrong clock: none of this day)."""
         start = dt.datetime.combine(day, dt.time(), self.zone).timestamp()
         end = dt.datetime.combine(day + dt.timedelta(1), dt.time(), self.zone).timestamp()
-        since = max(start, self._watching_since or start)
+        since = max(start, self._watching_since + self._offset)
         return {"partial": since > start, "watched_h": round(max(0.0, end - since) / 3600, 1)}
 
     def due(self) -> list[dict[str, Any]]:
         """Summaries of every finished day whose summary time (the next morning) has passed."""
+        self._note_step()
         now = dt.datetime.fromtimestamp(self.clock.wall(), self.zone)
         cutoff = now.date() if now.time() >= self.summary_time else now.date() - dt.timedelta(1)
         ready = [key for key in self._days if key[1] < cutoff]

@@ -121,3 +121,22 @@ def test_a_device_clock_far_ahead_holds_no_future_days_in_memory() -> None:
     assert (day["day"], day["readings"], day["alerts"]) == ("2024-03-04", 2000, {"vitals": 2000})
     summary.observe(Reading(clock.wall() + 20 * 3600.0, "bed", {"occupied": True}))  # a bit ahead
     assert [key[1].isoformat() for key in summary._days] == ["2024-03-06"]
+
+
+def test_a_day_watched_from_ntp_on_after_a_boot_on_a_stale_clock_says_so() -> None:
+    """Back from a power cut at 06:00 on the 13th, the Pi boots on fake-hwclock's 21:00 of
+    the 4th; NTP sets the clock at 06:30. The readings before it were dated on the 4th, so the
+    13th is watched from 06:30 only; its summary said it was watched whole."""
+    home = Home([Resident("r1")], [Device("pir", DeviceKind.MOTION, "r1", Room.KITCHEN)])
+    clock = SimClock(MIDNIGHT + 21 * 3600)
+    summary = DailySummary(clock, home, "UTC", "08:00")
+    clock.advance(600)
+    summary.observe(Reading(clock.wall(), "pir", {"motion": True}))  # 06:10, read as the 4th
+    clock.advance(1200)
+    clock.jump_wall(MIDNIGHT + 9 * 86400 + 6.5 * 3600 - clock.wall())  # NTP
+    summary.observe(Reading(clock.wall(), "pir", {"motion": True}))
+    clock.set_wall(MIDNIGHT + 10 * 86400 + 8 * 3600)
+    assert [(d["day"], d["partial"], d["watched_h"]) for d in summary.due()] == [
+        ("2024-03-04", True, 0.0),  # what the stale clock dated: no hour of that day watched
+        ("2024-03-13", True, 17.5),
+    ]

@@ -63,6 +63,9 @@ class BedExitDetector(RoutineDetector[BedExitSettings]):
         super().__init__(clock, home, settings or BedExitSettings(), store, presence)
         self._in_bed: dict[str, bool] = {}
         self._out_since: dict[str, tuple[float, float]] = {}  # resident → (mono, t)
+        # out of bed in the day by the wall clock then, not back yet: NTP setting a clock that
+        # booted on fake-hwclock's stale time may put it in the night (on_tick)
+        self._out_by_day: dict[str, tuple[float, float]] = {}
         self._raised: set[str] = set()
         self._durations: dict[str, list[float]] = {}
 
@@ -108,6 +111,7 @@ class BedExitDetector(RoutineDetector[BedExitSettings]):
             # Out of the home: night_exit owns this excursion (also when the person comes back
             # through the door later: the door opening is no reason to alarm).
             self._out_since.pop(resident, None)
+            self._out_by_day.pop(resident, None)
             return []
         has_bed = self._has_bed_sensor(resident)
         if not has_bed and not self.settings_for(resident).guess_from_motion:
@@ -122,6 +126,7 @@ class BedExitDetector(RoutineDetector[BedExitSettings]):
             back = sign.room is Room.BEDROOM
         events: list[Event] = []
         if back:
+            self._out_by_day.pop(resident, None)
             out = self._out_since.pop(resident, None)
             if resident in self._raised:
                 self._raised.discard(resident)
@@ -138,13 +143,21 @@ class BedExitDetector(RoutineDetector[BedExitSettings]):
                     self.store.put(f"{self.name}/{resident}", list(durations))
             self._in_bed[resident] = True
             return events
-        if self._in_bed.pop(resident, False) and self._is_night(resident, observation.wall):
-            self._out_since[resident] = (observation.mono, observation.t)
+        if self._in_bed.pop(resident, False):
+            out = (observation.mono, observation.t)
+            if self._is_night(resident, observation.wall):
+                self._out_since[resident] = out
+            else:
+                self._out_by_day[resident] = out
         return events
 
     def on_tick(self) -> list[Event]:
         now = self.clock.monotonic()
         events: list[Event] = []
+        for resident, (since, t) in list(self._out_by_day.items()):
+            if self._is_night(resident, self.wall_of(since)):  # the wall clock has stepped
+                del self._out_by_day[resident]
+                self._out_since[resident] = (since, t)
         for resident, (since, _t) in list(self._out_since.items()):
             settings = self.settings_for(resident)
             if resident in self._raised or not settings.enabled:

@@ -197,13 +197,15 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
     ) -> None:
         super().__init__(clock, home, settings or InactivitySettings(), store, presence)
         self._history: dict[str, QuietHistory] = {}
-        self._threshold: dict[str, tuple[float, float]] = {}  # resident → (quiet start, s)
-        self._unsettled: set[str] = set()  # residents whose threshold predates a plausible clock
+        # resident → (quiet start mono, its wall time then, s; -1: none)
+        self._threshold: dict[str, tuple[float, float, float]] = {}
         self._raised: dict[str, float] = {}  # resident → quiet start mono of the open alert
         # resident → sign monos in the activity window (MAX_RECENT_SIGNS, the newest, at most)
         self._recent: dict[str, deque[float]] = {}
         self._activity: dict[str, tuple[float, float]] = {}  # resident → (sign mono, activity)
-        self._last_up_wall: dict[str, float] = {}  # resident → wall time of their last up-sign
+        # resident → monotonic time of their last up-sign (its wall time read when needed: the
+        # wall clock may have stepped since)
+        self._last_up_mono: dict[str, float] = {}
 
     def history(self, resident: str) -> QuietHistory:
         found = self._history.get(resident)
@@ -233,9 +235,9 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
     def restored(self, resident: str) -> None:
         # Up at 05:15, restart at 05:30: without the up-sign taken back, the silence since the
         # restart was sleep here, and not_up had seen that morning's up-sign (next day's check).
-        last_up = self.presence.resident(resident).last_up_wall
-        if last_up is not None and resident not in self._last_up_wall:
-            self._last_up_wall[resident] = last_up
+        last_up = self.presence.resident(resident).last_up_mono
+        if last_up is not None and resident not in self._last_up_mono:
+            self._last_up_mono[resident] = last_up
 
     def observe(self, observation: Observation) -> list[Event]:
         resident = observation.resident
@@ -254,7 +256,7 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         )
         self._note_activity(resident, observation.mono, settings.activity_window_s)
         if observation.up:
-            self._last_up_wall[resident] = observation.wall
+            self._last_up_mono[resident] = observation.mono
         local = self.local_time(resident)
         if not local.plausible(observation.wall):
             return events
@@ -294,23 +296,23 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         assert state.last_sign_mono is not None
         cached = self._threshold.get(resident)
         start_wall = self.wall_of(state.last_sign_mono)
-        # One taken on a clock not yet set (a Pi booted in 1970: the daytime default, a night
-        # too) is taken again once NTP has set it: a night's sleep alarmed after 4 h.
-        plausible = self.local_time(resident).plausible(start_wall)
+        # One taken before the wall clock stepped (a Pi booted in 1970, or on fake-hwclock's
+        # time hours behind, that NTP has set since) is taken again: its time of day was
+        # wrong, a night's sleep alarmed after 4 h and a morning collapse was taken for sleep.
         if (
             cached is not None
             and cached[0] == state.last_sign_mono
-            and (resident not in self._unsettled or not plausible)
+            and self.same_instant(cached[1], start_wall)
         ):
-            return cached[1]
-        if plausible:
-            self._unsettled.discard(resident)
-        else:
-            self._unsettled.add(resident)
+            return cached[2]
         value = self.quiet_threshold_s(
             resident, start_wall, state.room, self.activity_at(resident, state.last_sign_mono)
         )
-        self._threshold[resident] = (state.last_sign_mono, value if value is not None else -1.0)
+        self._threshold[resident] = (
+            state.last_sign_mono,
+            start_wall,
+            value if value is not None else -1.0,
+        )
         return value
 
     def quiet_threshold_s(
@@ -440,9 +442,10 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
         """Whether a quiet starting at ``start_wall`` (``start_min`` local) before ``morning``
         (night_end) follows a sign of being up since ``up_from`` that morning."""
         up_from = parse_hhmm(settings.up_from)
-        last_up = self._last_up_wall.get(resident)
-        if last_up is None or not in_window(start_min, up_from, morning):
+        last_up_mono = self._last_up_mono.get(resident)
+        if last_up_mono is None or not in_window(start_min, up_from, morning):
             return False
+        last_up = self.wall_of(last_up_mono)
         return 0.0 <= start_wall - last_up <= ((start_min - up_from) % 1440.0) * 60.0
 
     def on_tick(self) -> list[Event]:
@@ -489,10 +492,10 @@ class InactivityDetector(RoutineDetector[InactivitySettings]):
                 cached = self._threshold.get(resident)
                 if cached is None or cached[0] != state.last_sign_mono:
                     due = now
-                elif cached[1] < 0:
+                elif cached[2] < 0:
                     continue
                 else:
-                    due = state.last_sign_mono + cached[1]
+                    due = state.last_sign_mono + cached[2]
             soonest = due if soonest is None else min(soonest, due)
         return soonest
 

@@ -96,7 +96,8 @@ class LongBathroomDetector(RoutineDetector[LongBathroomSettings]):
         super().__init__(clock, home, settings or LongBathroomSettings(), store, presence)
         self._stays: dict[str, StayHistory] = {}
         self._entered: dict[str, float] = {}  # resident → mono of the first bathroom sign
-        self._threshold: dict[str, tuple[float, float | None]] = {}  # resident → (entered, s)
+        # resident → (entered mono, its wall time then, s)
+        self._threshold: dict[str, tuple[float, float, float | None]] = {}
         self._raised: set[str] = set()
         self._unknown_start: set[str] = set()  # stays under way at a restart: not learned
 
@@ -113,12 +114,13 @@ class LongBathroomDetector(RoutineDetector[LongBathroomSettings]):
         if entered is None:
             return None
         cached = self._threshold.get(resident)
-        if cached is not None and cached[0] == entered:
-            return cached[1]
+        start_wall = self.wall_of(entered)
+        # taken again after a step of the wall clock (NTP): its time of day was wrong
+        if cached is not None and cached[0] == entered and self.same_instant(cached[1], start_wall):
+            return cached[2]
         settings = self.settings_for(resident)
         stays = self.stays(resident)
         local = self.local_time(resident)
-        start_wall = self.wall_of(entered)
         value: float | None = settings.default_s
         if stays.duration_s.size >= settings.min_learned and local.plausible(start_wall):
             usual = usual_stay_s(
@@ -132,7 +134,7 @@ class LongBathroomDetector(RoutineDetector[LongBathroomSettings]):
                 value = max(usual + settings.buffer_s, settings.floor_s)
                 if value > settings.ceiling_s:
                     value = None
-        self._threshold[resident] = (entered, value)
+        self._threshold[resident] = (entered, start_wall, value)
         return value
 
     def mark_raised(self, alert: Alert) -> None:

@@ -84,15 +84,23 @@ class NightExitDetector(RoutineDetector[NightExitSettings]):
         """An exit at night that the picture taken back still holds open (no sign inside
         since) is watched again: a restart between the door and ``return_s`` raised nothing.
         An alert the previous run raised comes back through :meth:`resume` instead."""
+        self._judge_again(resident)
+
+    def _judge_again(self, resident: str) -> None:
+        """An exit door's opening is judged by the wall clock now, which may not be what it
+        said at the door: a Pi booted on fake-hwclock's stale time and NTP set it since. An
+        exit still open (no sign inside since) that opened in the night is watched; one
+        watched but not yet raised that opened in the day is not."""
         state = self.presence.resident(resident)
-        if (
-            resident not in self._pending
-            and state.exit_mono is not None
-            and state.exit_wall is not None
-            and self._watched(resident, state.exit_wall)
-        ):
+        pending = self._pending.get(resident)
+        if pending is not None:
+            if not pending.raised and not self._watched(resident, self.wall_of(pending.exit_mono)):
+                del self._pending[resident]
+        elif state.exit_mono is not None and self._watched(resident, self.wall_of(state.exit_mono)):
             device = state.exit_device or ""
-            self._pending[resident] = _Pending(state.exit_mono, state.exit_wall, device)
+            self._pending[resident] = _Pending(
+                state.exit_mono, self.wall_of(state.exit_mono), device
+            )
 
     def _watched(self, resident: str, wall: float) -> bool:
         """Whether an exit door opening at ``wall`` is one to watch (in the night hours)."""
@@ -106,25 +114,34 @@ class NightExitDetector(RoutineDetector[NightExitSettings]):
     def on_tick(self) -> list[Event]:
         now = self.clock.monotonic()
         events: list[Event] = []
+        for resident in list(self.presence.residents):
+            self._judge_again(resident)
         for resident, pending in self._pending.items():
             if pending.raised:
                 continue
-            settings = self.settings_for(resident)
-            if now < pending.exit_mono + settings.return_s:
+            wait_s = self._wait_s(resident)
+            if now < pending.exit_mono + wait_s:
                 continue
             pending.raised = True
-            t = pending.t + settings.return_s
-            details = {"wander_risk": False, "after_s": round(settings.return_s)}
+            t = pending.t + wait_s
+            details = {"wander_risk": wait_s == 0.0, "after_s": round(wait_s)}
             events.append(self._event(resident, t, EventAction.RAISE, pending, details))
         return events
 
     def next_deadline(self) -> float | None:
-        due = [
-            p.exit_mono + self.settings_for(r).return_s
-            for r, p in self._pending.items()
-            if not p.raised
-        ]
+        due = [p.exit_mono + self._wait_s(r) for r, p in self._pending.items() if not p.raised]
         return min(due) if due else None
+
+    def _wait_s(self, resident: str) -> float:
+        """How long after the door a watched exit not raised at the door is raised: at once
+        for a resident at risk of wandering (an exit only found to be at night once NTP set
+        the clock, or after a restart), else ``return_s``."""
+        person = self.home.residents.get(resident)
+        return (
+            0.0
+            if person is not None and person.wander_risk
+            else self.settings_for(resident).return_s
+        )
 
     def _event(
         self,

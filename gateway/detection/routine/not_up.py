@@ -68,7 +68,10 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
     ) -> None:
         super().__init__(clock, home, settings or NotUpSettings(), store, presence)
         self._wakes: dict[str, dict[int, float]] = {}  # resident → {local day: wake minute}
-        self._done: dict[str, int] = {}  # resident → last local day whose morning is judged
+        # resident → when the last morning judged began (its wake window, monotonic): a step of
+        # the wall clock makes the morning it reads another one (a clock read a day ahead had
+        # tomorrow judged tonight, and tomorrow went unwatched once NTP set it back)
+        self._done: dict[str, float] = {}
         self._raised: dict[str, bool] = {}
         self._up_day: dict[str, int] = {}  # resident → local day of the last up sign seen
         self._deadline_cache: dict[str, tuple[int, float]] = {}
@@ -158,13 +161,20 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
         if not self.presence.resident(resident).can_tell_up:
             return None  # nothing in this home can say the person got up
         day = local.day(now_wall)
-        if self._done.get(resident, day - 1) >= day:
+        done = self._done.get(resident)
+        if done is not None and self.same_instant(done, self._window_mono(resident, day)):
             return None
         deadline_mono = now_mono + (local.at(day, self.deadline_minute(resident, day)) - now_wall)
         state = self.presence.resident(resident)
         if state.last_sign_mono is None:
             return None
         return day, max(deadline_mono, state.last_sign_mono + settings.min_quiet_s)
+
+    def _window_mono(self, resident: str, day: int) -> float:
+        """Monotonic time at which the wake window of local ``day`` began, on the clock now."""
+        start = parse_hhmm(self.settings_for(resident).wake_window_start)
+        offset = self.clock.wall() - self.clock.monotonic()
+        return self.local_time(resident).at(day, start) - offset
 
     def on_tick(self) -> list[Event]:
         now_mono = self.clock.monotonic()
@@ -178,23 +188,21 @@ class NotUpDetector(RoutineDetector[NotUpSettings]):
             deadline_wall = self.local_time(resident).at(day, self.deadline_minute(resident, day))
             if now_wall < deadline_wall:
                 continue
-            settings = self.settings_for(resident)
-            window_wall = self.local_time(resident).at(day, parse_hhmm(settings.wake_window_start))
-            window_mono = now_mono - (now_wall - window_wall)
+            window_mono = self._window_mono(resident, day)
             watched = state.first_sign_mono is not None and state.first_sign_mono <= window_mono
             up = state.last_up_mono is not None and state.last_up_mono >= window_mono
             # a morning that began before this start-up was watched only if the picture was
             # taken back from before it (the restart did not blind the check)
             unseen = window_mono < self.started_mono and state.restored_at_mono is None
             if not watched or unseen or up or resident in self._raised:
-                self._done[resident] = day  # nothing to judge this morning, or it is judged
+                self._done[resident] = window_mono  # nothing to judge, or it is judged
                 continue
             if state.away(now_mono, self.presence.leave_grace_s) or state.silence_alerted():
-                self._done[resident] = day
+                self._done[resident] = window_mono
                 continue
             if now_mono < due_mono:
                 continue  # moving about in the bedroom: wait until silent
-            self._done[resident] = day
+            self._done[resident] = window_mono
             state.mark_silence_alerted()
             self._raised[resident] = True
             deadline = round(self.deadline_minute(resident, day))

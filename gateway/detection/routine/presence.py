@@ -160,7 +160,6 @@ class ResidentPresence:
         self.in_bed: bool | None = None  # from a bed sensor; None when there is none
         self.bed_since_mono: float | None = None
         self.last_up_mono: float | None = None
-        self.last_up_wall: float | None = None
         # The last_sign_mono for which a silence alert (inactivity or not_up) is open, so that one
         # silence raises one alert even though two detectors watch it.
         self.silence_alerted_for: float | None = None
@@ -261,7 +260,6 @@ class Presence:
             state = self.resident(resident)
             state.first_sign_mono = _mono_of(saved.get("first_sign"), now_mono, now_wall)
             state.last_up_mono = _mono_of(saved.get("last_up"), now_mono, now_wall)
-            state.last_up_wall = _wall_of(saved.get("last_up"), now_wall)
             state.exit_mono = _mono_of(saved.get("exit"), now_mono, now_wall)
             state.exit_wall = _wall_of(saved.get("exit"), now_wall)
             exit_device = saved.get("exit_device")
@@ -430,7 +428,6 @@ class Presence:
         )
         if up:
             state.last_up_mono = mono
-            state.last_up_wall = wall
         return Observation(
             resident=device.resident,
             sign=sign,

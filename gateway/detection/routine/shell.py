@@ -24,6 +24,10 @@ from gateway.schema import value_problems
 log = logging.getLogger(__name__)
 
 S = TypeVar("S")
+# An instant placed from the wall clock this far from where it was placed before is the wall
+# clock having stepped since (NTP setting a clock that booted in 1970 or on fake-hwclock's
+# stale time): what was read from the time of day is read again. NTP's slewing moves far less.
+CLOCK_STEP_S = 300.0
 
 
 def resident_settings(base: S, resident: Resident | None, name: str) -> S:
@@ -141,3 +145,9 @@ class RoutineDetector(Generic[S]):
     def wall_of(self, mono: float) -> float:
         """Wall time of a monotonic instant, on today's wall/monotonic offset."""
         return self.clock.wall() - (self.clock.monotonic() - mono)
+
+    @staticmethod
+    def same_instant(then: float, now: float) -> bool:
+        """Whether one instant placed from the wall clock earlier (``then``) and now (``now``)
+        is still the same: the wall clock has not stepped in between."""
+        return abs(now - then) <= CLOCK_STEP_S
