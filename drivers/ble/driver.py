@@ -23,11 +23,14 @@ One scan loop and one connection loop per connected (GATT) device, on any
   only with evidence against the adapter: a configured *periodic* advertiser (``periodic``: a
   stationary device that advertises whenever it is not connected, the bed sensor by default)
   not connected and unheard, either never heard since the adapter came up (start or last
-  reset) or heard since and silent now (a scanner that stopped delivering); steady ambient
-  radio that stopped (:mod:`drivers.ble.ambient`: advertisements from at least three distinct
-  addresses, configured or not - the neighbours' phones and TVs - in every 5 min of the hour
-  before the silence began; judged on that hour, so it still holds after a reset while
-  nothing at all is heard); or a connection attempt that failed at the adapter
+  reset) or heard since and silent now (a scanner that stopped delivering), unless some GATT
+  link delivered a value within ``watchdog_timeout_s`` (an adapter that works: the silence is
+  that device's own, for device health's ``device_offline``; a dead bed sensor beside a
+  notifying band reset the adapter 8 times an hour and held ``device_offline`` back);
+  steady ambient radio that stopped (:mod:`drivers.ble.ambient`: advertisements from at least
+  three distinct addresses, configured or not - the neighbours' phones and TVs - in every
+  5 min of the hour before the silence began; judged on that hour, so it still holds after a
+  reset while nothing at all is heard); or a connection attempt that failed at the adapter
   (``adapter_gone``, ``not_ready``) during the scan. A scan that starts cleanly resets the
   ladder, except after silence with evidence (which only an advertisement heard disproves) or
   a scan stop that timed out (until a later stop returns in time: one slow call on a loaded Pi
@@ -493,9 +496,12 @@ class BleDriver(StopFlag):
             self._scan_started_at
         ):
             return "a connection failed at the adapter"
+        # a link notifying now says the adapter works: a periodic advertiser's silence is
+        # then that device's own, for device health's device_offline
+        live = self._link_live()
         for address, spec in self._specs.items():
             link = self._links.get(address)
-            if not spec.periodic or (link is not None and link.connected):
+            if not spec.periodic or live or (link is not None and link.connected):
                 continue
             if not self._heard_since_adapter_up:
                 return f"nothing heard since the adapter came up, {spec.device_id} expected"
@@ -505,6 +511,11 @@ class BleDriver(StopFlag):
         if self._ambient.steady_before_last_heard():
             return "steady ambient advertisements stopped"
         return None
+
+    def _link_live(self) -> bool:
+        """Some GATT link is up and delivered a value within the watchdog's timeout."""
+        since = self._clock.monotonic() - self._watchdog_timeout_s
+        return any(link.connected and link.last_value_at >= since for link in self._links.values())
 
     async def _recover(self, kind: BleErrorKind) -> None:
         self._stop_if_asked()  # after a scan call: bumble's can swallow a stop's cancellation

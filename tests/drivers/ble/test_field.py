@@ -17,7 +17,7 @@ from gateway.detection.device_health import DeviceHealth
 from gateway.detection.fall_alerts import FallAlerts, FallSettings
 from gateway.detection.sos import SosDetector
 from gateway.model import Device, DeviceKind, Event, EventAction, Reading, Resident
-from tests.drivers.ble.conftest import BAND, BUTTON, DOOR, SAFETY_TIMEOUT_S, Rig, running_rig
+from tests.drivers.ble.conftest import BAND, BED, BUTTON, DOOR, SAFETY_TIMEOUT_S, Rig, running_rig
 from tests.support.falls import real_fall_at_50hz
 
 pytestmark = pytest.mark.ble
@@ -94,6 +94,81 @@ async def test_an_sos_button_is_heard_while_a_degraded_adapter_waits_for_its_nex
         assert not rig.driver.diagnostics()["degraded"] and rig.driver.problems() == {}
         await rig.until(lambda: rig.driver.counters["scan_starts"] > starts)  # scanning again
         assert rig.world.adapter.resets == resets
+
+
+# the bedroom of one resident: a bed sensor (a periodic advertiser) and her band, over BLE
+BEDROOM = [
+    Device("bed-1", DeviceKind.BED, "p1", options={"transport": "ble", "ble_address": BED}),
+    Device("band-1", DeviceKind.WRISTBAND, "p1", options={"transport": "ble", "ble_address": BAND}),
+]
+
+
+@pytest.mark.parametrize("band", ["notifying", "gone"])
+async def test_a_dead_bed_sensor_beside_a_band_notifying_is_the_beds_silence(band: str) -> None:
+    """The bed sensor dies (unplugged) while the band stays connected and notifying. The bed's
+    silence was taken as evidence against the adapter: scan restarts, adapter resets (each one
+    drops the band's link on a Pi), degraded - 8 resets an hour, a false ``gateway_degraded``,
+    and, degraded, device health kept ``device_offline`` back for every BLE device, the dead
+    bed first. A link delivering notifications says the adapter works: the bed is reported
+    offline and the adapter left alone. With the band gone too (out with the resident),
+    nothing says the adapter works: the bed's silence still climbs the ladder."""
+    home = Home([Resident("p1")], BEDROOM)
+    async with running_rig([("bed", BED), ("wristband", BAND)], specs_from_devices(BEDROOM)) as rig:
+        clock = rig.clock
+        health = DeviceHealth(
+            clock,
+            home,
+            problems=lambda: {f"ble:{key}": v for key, v in rig.driver.problems().items()},
+        )
+        events: list[Event] = []
+
+        def feed(*readings: Reading) -> None:
+            for reading in [*readings, *taken(rig)]:
+                events.extend(health.on_reading(reading, home.devices[reading.device]))
+            if (due := health.next_deadline()) is not None and due <= clock.monotonic():
+                events.extend(health.on_tick())
+
+        await rig.linked("bed-1")
+        await rig.linked("band-1")
+        await rig.world[BED].send(occupied=True, hr=60, rr=14)
+        feed(await rig.next_reading(lambda r: r.device == "bed-1" and "occupied" in r.values))
+        await rig.world[BED].drop_connection()  # unplugged
+        await rig.world[BED].stop_advertising()
+        if band == "gone":
+            await rig.world[BAND].drop_connection()
+            await rig.world[BAND].stop_advertising()
+            await rig.until(lambda: rig.driver.diagnostics()["degraded"], advance_s=10)
+            assert rig.world.adapter.resets >= 2 and rig.driver.problems()
+            return
+
+        for _ in range(3 * 60):  # an hour, the band notifying every 20 s
+            clock.advance(20)
+            await rig.world[BAND].send_motion(np.zeros((25, 3)))
+            feed(await rig.next_reading(lambda r: "acc" in r.values))
+            assert not rig.driver.diagnostics()["degraded"] and rig.driver.problems() == {}
+        diagnostics = rig.driver.diagnostics()
+        assert diagnostics["quiet_restarts"] >= 20  # the bed's silence: a scan restart each
+        assert rig.world.adapter.resets == 0 and diagnostics["adapter_resets"] == 0
+        assert diagnostics["links"]["band-1"]["connects"] == 1
+        assert [(e.type, e.action, e.device) for e in events] == [
+            ("device_offline", EventAction.RAISE, "bed-1")
+        ]
+
+
+async def test_a_dead_bed_sensor_beside_a_band_link_silent_still_climbs() -> None:
+    """The band's link is up but has delivered nothing for longer than the scanner's silence
+    window (a bluetoothd that restarted under it): no sign that the adapter works, so the dead
+    bed's silence climbs, as before."""
+    async with running_rig([("bed", BED), ("wristband", BAND)], specs_from_devices(BEDROOM)) as rig:
+        await rig.linked("bed-1")
+        await rig.linked("band-1")
+        await rig.world[BED].drop_connection()
+        await rig.world[BED].stop_advertising()
+        # the watchdog's silence handed to the ladder (counted there whether it climbs or not)
+        await rig.until(lambda: rig.driver._ladder.counts.get("silent", 0) >= 1, advance_s=10)
+        assert rig.driver.diagnostics()["links"]["band-1"]["connects"] == 1  # still up
+        assert rig.driver.counters["quiet_restarts"] == 0  # the silence climbed
+        assert rig.driver.diagnostics()["recovery"]["consecutive_restarts"] == 1
 
 
 async def test_the_driver_stops_at_once_while_a_degraded_adapter_waits_listening() -> None:
