@@ -46,17 +46,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
+sys.path.insert(0, str(Path(__file__).absolute().parent))
 
 import numpy as np
+from soak_memory import Home
 
 import gateway.detectors
-from alerts.manager import AlertChange
 from alerts.outbox import Outbox
-from gateway.clock import Clock, SimClock
+from gateway.clock import Clock
 from gateway.detection.routine.learning import LearnedStore, SqliteLearnedStore
 from gateway.model import Reading
-from gateway.runtime import Runtime
-from gateway.settings import parse_settings
 from gateway.storage import KeyValueFile
 from simulators.scenarios import ACC_BATCH, WRIST_RATE_HZ, SimResident, day_readings
 
@@ -172,63 +171,6 @@ def config_for(person: SimResident, storage: str) -> dict[str, Any]:
     }
 
 
-class Home:
-    """The runtime driven as its loop drives it, with staff and a platform that is up."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.clock = SimClock(start_wall=START, start_mono=1000.0)
-        self.runtime = Runtime(parse_settings(config), self.clock, None, [])
-        self.staff: list[tuple[float, int, bytes]] = []
-        self.raised: Counter[str] = Counter()
-        self.changes = 0  # alert changes committed (raised, escalated, acknowledged, ...)
-        self.delivered = 0
-        self._order = 0
-        self._next_delivery = START + 60.0
-        commit = self.runtime._commit
-
-        async def staff_watching(changes: list[AlertChange]) -> None:
-            self.changes += len(changes)
-            for change in changes:
-                if change.change == "raised":
-                    self.raised[change.alert.type] += 1
-                    self._command(300.0, "ack", change.alert.id)
-                    self._command(1800.0, "resolve", change.alert.id)
-            await commit(changes)
-
-        self.runtime._commit = staff_watching  # type: ignore[method-assign]
-
-    def _command(self, after_s: float, name: str, alert_id: str) -> None:
-        self._order += 1
-        payload = json.dumps({"command": name, "alert_id": alert_id}).encode()
-        heapq.heappush(self.staff, (self.clock.wall() + after_s, self._order, payload))
-
-    async def advance(self, wall: float) -> None:
-        runtime, clock = self.runtime, self.clock
-        while True:
-            due = [wall, self._next_delivery]
-            if self.staff:
-                due.append(self.staff[0][0])
-            target = min(due)
-            target_mono = clock.monotonic() + max(0.0, target - clock.wall())
-            while (deadline := runtime.pipeline.next_deadline()) <= target_mono:
-                clock.advance(max(deadline - clock.monotonic(), 0.1))
-                await runtime._tick()
-            clock.advance(max(0.0, target_mono - clock.monotonic()))
-            while self.staff and self.staff[0][0] <= clock.wall():
-                await runtime.handle_command(heapq.heappop(self.staff)[2])
-            if clock.wall() >= self._next_delivery:
-                self._next_delivery += 60.0
-                for item in await runtime.outbox.pending(10_000):
-                    await runtime.outbox.ack(item.seq)
-                    self.delivered += 1
-            if clock.wall() >= wall:
-                return
-
-    async def feed(self, reading: Reading) -> None:
-        await self.advance(reading.t)
-        await self.runtime._commit(self.runtime._feed(reading))
-
-
 # -- the run -------------------------------------------------------------------------------------
 
 
@@ -258,7 +200,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     person = SimResident("r1", tuple(args.incidents), seed=1, tz=TZ)
     end = START + args.hours * HOUR_S
     with tempfile.TemporaryDirectory(prefix="eldergate-sd-") as storage:
-        home = Home(config_for(person, storage))
+        home = Home(config_for(person, storage), START, delivery_every_s=60.0)
         readings = heapq.merge(
             life(person, START),
             band_stream(person.device_id("wristband"), START, args.hours),

@@ -56,6 +56,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -194,24 +195,30 @@ def home_config(devices: list[Device], resident: str, storage: str) -> dict[str,
 
 
 class Home:
-    """A :class:`Runtime` driven the way its processing loop drives it, with staff and a
-    platform taking what is queued (until it is down)."""
+    """A :class:`Runtime` driven the way its processing loop drives it, with staff (each alert
+    acknowledged after 5 min, resolved after 30) and a platform taking what is queued every
+    ``delivery_every_s`` (while ``platform_up``). Also bench/sd_writes.py's home."""
 
-    def __init__(self, config: dict[str, Any], start: float) -> None:
+    def __init__(
+        self, config: dict[str, Any], start: float, delivery_every_s: float = 3600.0
+    ) -> None:
         self.clock = SimClock(start_wall=start, start_mono=1000.0)
         self.runtime = Runtime(parse_settings(config), self.clock, None, [])
         self.staff: list[tuple[float, int, bytes]] = []  # (wall, order, command)
         self._order = 0
         self.platform_up = True
-        self._next_delivery = start + 3600.0
+        self._delivery_every_s = delivery_every_s
+        self._next_delivery = start + delivery_every_s
         self.delivered = 0
-        self.raised: dict[str, int] = {}  # alert type -> how many raised
+        self.raised: Counter[str] = Counter()  # alert type -> how many raised
+        self.changes = 0  # alert changes committed (raised, escalated, acknowledged, ...)
         commit = self.runtime._commit
 
         async def staff_watching(changes: list[AlertChange]) -> None:
+            self.changes += len(changes)
             for change in changes:
                 if change.change == "raised":
-                    self.raised[change.alert.type] = self.raised.get(change.alert.type, 0) + 1
+                    self.raised[change.alert.type] += 1
                     self._command(300.0, "ack", change.alert.id)
                     self._command(1800.0, "resolve", change.alert.id)
             await commit(changes)
@@ -240,7 +247,7 @@ class Home:
             while self.staff and self.staff[0][0] <= clock.wall():
                 await runtime.handle_command(heapq.heappop(self.staff)[2])
             if clock.wall() >= self._next_delivery:
-                self._next_delivery += 3600.0
+                self._next_delivery += self._delivery_every_s
                 if self.platform_up:
                     for item in await runtime.outbox.pending(10_000):
                         await runtime.outbox.ack(item.seq)
