@@ -122,6 +122,18 @@ def days_from(first: dt.date, count: int) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range(count)]
 
 
+def nights_ending_in_the_bathroom(first: dt.date, days: int = 25) -> Sim:
+    """``days`` days whose last sign each night is the bathroom at 22:30 (the bedroom sensor
+    never fires), so bathroom stays begun then routinely end unseen."""
+    sim = Sim(local(first, "06:00"))
+    for day in days_from(first, days):
+        sim.feed(local(day, "07:30"), "kitchen")
+        sim.feed(local(day, "12:00"), "bathroom")
+        sim.feed(local(day, "12:05"), "lounge")
+        sim.feed(local(day, "22:30"), "bathroom")
+    return sim
+
+
 def write_recording(path: Path, first: dt.date, days: int, quiet_every: int = 5) -> Path:
     """A recording (contract 2) of ``days`` plain days from ``first``; every ``quiet_every``-th
     day of the month the afternoon is quiet from 13:20 to 17:00 (something to learn and to

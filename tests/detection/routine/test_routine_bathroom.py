@@ -11,7 +11,7 @@ from gateway.detection.routine import RoutineSettings
 from gateway.detection.routine.learning import MemoryLearnedStore
 from gateway.detection.routine.long_bathroom import LongBathroomDetector, LongBathroomSettings
 from gateway.detection.routine.maths import usual_stay_s
-from tests.detection.routine.routine_sim import Sim, days_from, local
+from tests.detection.routine.routine_sim import Sim, days_from, local, nights_ending_in_the_bathroom
 
 FIRST = dt.date(2019, 5, 6)
 
@@ -67,12 +67,7 @@ def test_a_usual_long_morning_bath_is_quiet_but_the_same_stay_in_the_evening_is_
 
 def test_no_alarm_where_bathroom_visits_routinely_end_unseen() -> None:
     # Every night the last sign is the bathroom at 22:30; the bedroom sensor never fires.
-    sim = Sim(local(FIRST, "06:00"))
-    for day in days_from(FIRST, 25):
-        sim.feed(local(day, "07:30"), "kitchen")
-        sim.feed(local(day, "12:00"), "bathroom")
-        sim.feed(local(day, "12:05"), "lounge")
-        sim.feed(local(day, "22:30"), "bathroom")
+    sim = nights_ending_in_the_bathroom(FIRST)
     day = FIRST + dt.timedelta(days=25)
     sim.feed(local(day, "07:30"), "kitchen")
     learning = len(sim.raised("long_bathroom"))  # the 60-minute default while learning

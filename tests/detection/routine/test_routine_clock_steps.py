@@ -10,7 +10,14 @@ import datetime as dt
 import pytest
 
 from gateway.model import Resident, Severity
-from tests.detection.routine.routine_sim import PLAIN_DAY, P, Sim, days_from, local
+from tests.detection.routine.routine_sim import (
+    PLAIN_DAY,
+    P,
+    Sim,
+    days_from,
+    local,
+    nights_ending_in_the_bathroom,
+)
 
 FIRST = dt.date(2019, 5, 6)  # a Monday
 DAY = FIRST + dt.timedelta(days=21)
@@ -82,12 +89,7 @@ def test_a_fall_in_the_bathroom_before_ntp_sets_a_clock_hours_behind_is_found() 
     a stay begun then gets no long_bathroom alarm. Power back at 10:00 with the clock at
     22:25: the resident goes to the bathroom at 10:05 (22:30 on the clock) and falls there.
     NTP at 10:20: the 'no alarm' taken at 22:30 was kept for the stay."""
-    sim = Sim(local(FIRST, "06:00"))
-    for day in days_from(FIRST, 25):
-        sim.feed(local(day, "07:30"), "kitchen")
-        sim.feed(local(day, "12:00"), "bathroom")
-        sim.feed(local(day, "12:05"), "lounge")
-        sim.feed(local(day, "22:30"), "bathroom")
+    sim = nights_ending_in_the_bathroom(FIRST)
     day = FIRST + dt.timedelta(days=25)
     sim.run_until(local(day, "07:00"))  # the power fails
     again = Sim(local(FIRST + dt.timedelta(days=24), "22:25"), store=sim.detector.store)
