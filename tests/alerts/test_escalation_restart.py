@@ -45,6 +45,15 @@ def _escalated(manager: AlertManager) -> list[str]:
     return [c.alert.resident for c in manager.on_tick() if c.change == "escalated"]
 
 
+def _escalates_after(manager: AlertManager, seconds: float, residents: list[str]) -> None:
+    """Nothing escalates until ``seconds`` from now, then exactly ``residents``' alerts do."""
+    clock = _clock(manager)
+    clock.advance(seconds - 1.0)
+    assert _escalated(manager) == []
+    clock.advance(1.0)
+    assert sorted(_escalated(manager)) == residents
+
+
 def _clock(manager: AlertManager) -> SimClock:
     assert isinstance(manager.clock, SimClock)
     return manager.clock
@@ -62,15 +71,9 @@ def test_a_restored_alert_escalates_a_window_after_it_was_raised_not_after_the_r
     restored = _restarted(tmp_path, first, T0 + 120.0 + 60.0)
     later = _clock(restored)
     assert restored.next_deadline() == later.monotonic() + 120.0
-    later.advance(119.0)
-    assert _escalated(restored) == []
-    later.advance(1.0)
-    assert _escalated(restored) == ["r1"]
+    _escalates_after(restored, 120.0, ["r1"])
     # and from there on the monotonic clock, a whole window each time
-    later.advance(WINDOW - 1.0)
-    assert _escalated(restored) == []
-    later.advance(1.0)
-    assert _escalated(restored) == ["r1"]
+    _escalates_after(restored, WINDOW, ["r1"])
 
 
 def test_an_alert_whose_window_ended_while_the_gateway_was_down_escalates_at_the_first_tick(
@@ -101,10 +104,7 @@ def test_a_boot_clock_behind_gives_the_whole_window_and_ntp_setting_it_escalates
     waits = _restarted(tmp_path, first, behind)
     later = _clock(waits)
     assert waits.next_deadline() == later.monotonic() + WINDOW
-    later.advance(WINDOW - 1.0)
-    assert _escalated(waits) == []
-    later.advance(1.0)
-    assert _escalated(waits) == ["r1"]
+    _escalates_after(waits, WINDOW, ["r1"])
 
     synced = _restarted(tmp_path, first, behind)
     later = _clock(synced)
@@ -113,10 +113,7 @@ def test_a_boot_clock_behind_gives_the_whole_window_and_ntp_setting_it_escalates
     later.jump_wall(T0 + 2 * 3600.0 - later.wall())  # NTP: down for two hours in truth
     assert _escalated(synced) == ["r1"]
     # escalated again a whole window later, on the monotonic clock
-    later.advance(WINDOW - 1.0)
-    assert _escalated(synced) == []
-    later.advance(1.0)
-    assert _escalated(synced) == ["r1"]
+    _escalates_after(synced, WINDOW, ["r1"])
 
 
 def test_an_alert_escalated_before_the_restart_escalates_again_a_window_after_that(
@@ -129,11 +126,7 @@ def test_an_alert_escalated_before_the_restart_escalates_again_a_window_after_th
     assert _escalated(first) == ["r1"]  # at T0 + 5 min
     clock.advance(100.0)
     restored = _restarted(tmp_path, first, T0 + WINDOW + 100.0 + 50.0)
-    later = _clock(restored)
-    later.advance(WINDOW - 150.0 - 1.0)
-    assert _escalated(restored) == []
-    later.advance(1.0)
-    assert _escalated(restored) == ["r1"]
+    _escalates_after(restored, WINDOW - 150.0, ["r1"])
     assert restored.active[next(iter(restored.active))].details["escalations"] == 2
 
 
@@ -170,10 +163,7 @@ def test_a_wall_clock_jump_while_the_gateway_runs_escalates_nothing_early(tmp_pa
     later.advance(1.0)
     assert _escalated(restored) == []  # neither r1, re-armed in this run, nor r2
     later.jump_wall(-7200.0)  # nor later when it steps back
-    later.advance(WINDOW - 50.0 - 1.0 - 1.0)
-    assert _escalated(restored) == []
-    later.advance(1.0)
-    assert _escalated(restored) == ["r2"]
+    _escalates_after(restored, WINDOW - 50.0 - 1.0, ["r2"])
     later.advance(50.0)
     assert _escalated(restored) == ["r1"]
 
@@ -199,10 +189,7 @@ def test_an_alert_saved_without_its_armed_time_escalates_a_whole_window_after_th
     assert len(restored.active) == 3
     later.advance(WINDOW - 120.0)
     assert _escalated(restored) == ["new"]
-    later.advance(119.0)
-    assert _escalated(restored) == []
-    later.advance(1.0)
-    assert sorted(_escalated(restored)) == ["damaged", "old"]
+    _escalates_after(restored, 120.0, ["damaged", "old"])
 
 
 def test_an_alert_armed_before_the_wall_clock_was_set_gets_the_whole_window(
@@ -214,8 +201,4 @@ def test_an_alert_armed_before_the_wall_clock_was_set_gets_the_whole_window(
     first.handle(_sos("r1", 60.0))
     assert first.active[next(iter(first.active))].escalation_armed_wall is None
     restored = _restarted(tmp_path, first, T0)
-    later = _clock(restored)
-    later.advance(WINDOW - 1.0)
-    assert _escalated(restored) == []
-    later.advance(1.0)
-    assert _escalated(restored) == ["r1"]
+    _escalates_after(restored, WINDOW, ["r1"])
