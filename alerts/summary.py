@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.clock import EARLIEST_PLAUSIBLE_WALL, Clock, system_zone
+from gateway.clock import CLOCK_STEP_S, EARLIEST_PLAUSIBLE_WALL, Clock, system_zone
 from gateway.detection.base import Home
 from gateway.model import Device, DeviceKind, Reading
 
@@ -25,10 +25,6 @@ from gateway.model import Device, DeviceKind, Reading
 # year 2100) counts when the gateway's clock says. Each such date kept a day's figures in
 # memory until that day came: one broken clock filled the Pi's memory with future days.
 MAX_AHEAD_S = 86400.0
-# The wall clock moving this far against the monotonic one is a step (NTP setting a clock a Pi
-# booted on in 1970 or on fake-hwclock's stale time): what came before was dated on a wrong
-# clock, so the day is watched from the step on.
-CLOCK_STEP_S = 300.0
 
 
 @dataclass

@@ -116,6 +116,10 @@ class AcceleratedClock:
 # Wall times before this are an unsynchronised clock (a Pi boots in 1970 without a real-time
 # clock; TIHM recordings start in 2019).
 EARLIEST_PLAUSIBLE_WALL = dt.datetime(2015, 1, 1, tzinfo=dt.UTC).timestamp()
+# The wall clock moving this far against the monotonic one is a step (NTP setting a clock a Pi
+# booted in 1970 or on fake-hwclock's stale time): what was read from the time of day before
+# it is read again. NTP's slewing moves far less.
+CLOCK_STEP_S = 300.0
 
 
 def system_zone() -> dt.tzinfo:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
-from gateway.clock import Clock
+from gateway.clock import CLOCK_STEP_S, Clock
 from gateway.detection.base import Home
 from gateway.detection.routine.learning import LearnedStore, MemoryLearnedStore
 from gateway.detection.routine.localtime import LocalTime
@@ -24,10 +24,6 @@ from gateway.schema import value_problems
 log = logging.getLogger(__name__)
 
 S = TypeVar("S")
-# An instant placed from the wall clock this far from where it was placed before is the wall
-# clock having stepped since (NTP setting a clock that booted in 1970 or on fake-hwclock's
-# stale time): what was read from the time of day is read again. NTP's slewing moves far less.
-CLOCK_STEP_S = 300.0
 
 
 def resident_settings(base: S, resident: Resident | None, name: str) -> S:
