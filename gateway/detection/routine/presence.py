@@ -152,7 +152,6 @@ class ResidentPresence:
         self.room: Room | None = None
         self.room_since_mono: float | None = None
         self.exit_mono: float | None = None  # last exit door opening not yet followed by inside
-        self.exit_wall: float | None = None
         self.exit_device: str | None = None
         # The exit door opened while the person was away: it let them in, so any sign with a
         # room after it, the hallway's too, is them inside (a fall on coming home lies there).
@@ -261,7 +260,6 @@ class Presence:
             state.first_sign_mono = _mono_of(saved.get("first_sign"), now_mono, now_wall)
             state.last_up_mono = _mono_of(saved.get("last_up"), now_mono, now_wall)
             state.exit_mono = _mono_of(saved.get("exit"), now_mono, now_wall)
-            state.exit_wall = _wall_of(saved.get("exit"), now_wall)
             exit_device = saved.get("exit_device")
             state.exit_device = exit_device if isinstance(exit_device, str) else None
             # the door let them in (a restart between it and the hallway sign)
@@ -384,7 +382,6 @@ class Presence:
             elif mono - state.exit_mono >= self.leave_grace_s:
                 state.entering = True  # away until now: the door lets them in
             state.exit_mono = mono
-            state.exit_wall = wall
             state.exit_device = device.id
         elif state.exit_mono is not None and (
             (sign.room is not None and (sign.room not in NEAR_DOOR_ROOMS or state.entering))
@@ -404,7 +401,6 @@ class Presence:
             )
             state.entering = False
             state.exit_mono = None
-            state.exit_wall = None
             state.exit_device = None
 
         if sign.room is not None and sign.room != state.room:
